@@ -1,0 +1,60 @@
+# enforcement-brain — the two commands are `make run` and `make test`; both set up what is missing.
+SHELL := /bin/bash
+PYTHON ?= python3.11
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+DATE ?= $(shell date -d yesterday +%F)
+SCALE ?= 0.05
+SPARK_HOME = $(shell $(BIN)/python -c 'import pyspark, os; print(os.path.dirname(pyspark.__file__))')
+export PYTHONDONTWRITEBYTECODE := 1
+
+.PHONY: setup run test test-all lint format sql airflow stop clean help
+
+help:
+	@echo "make run   [DATE=YYYY-MM-DD] [SCALE=0.05]  one day through the whole pipeline"
+	@echo "make test                               the tests (what CI runs)"
+	@echo "make sql                                 Spark SQL shell over every lake table"
+	@echo "make airflow                             Airflow UI on http://localhost:8080"
+	@echo "make stop                                stop the Spark Connect server"
+
+$(STAMP): pyproject.toml
+	@command -v java >/dev/null || { echo "error: Java 17 is not installed: apt-get install openjdk-17-jre-headless"; exit 2; }
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	@$(BIN)/python -m pip install -q --disable-pip-version-check "uv==0.13.8"
+	$(BIN)/uv pip install --python $(BIN)/python -q -e ".[dev]"
+	@touch $(STAMP)
+
+setup: $(STAMP)
+	@$(BIN)/eb setup
+
+run: setup
+	@$(BIN)/eb run --date "$(DATE)" --scale "$(SCALE)"
+
+test: setup
+	$(BIN)/pytest -q
+
+lint: $(STAMP)
+	$(BIN)/ruff check . && $(BIN)/ruff format --check .
+
+format: $(STAMP)
+	$(BIN)/ruff format . && $(BIN)/ruff check --fix .
+
+sql: setup
+	@$(BIN)/eb sql-init --output var/run/register_tables.sql >/dev/null
+	@$(SPARK_HOME)/bin/spark-sql --jars "$$(ls -d $(CURDIR)/.cache/jars/*.jar | paste -sd,)" \
+	  --conf spark.sql.extensions=io.delta.sql.DeltaSparkSessionExtension \
+	  --conf spark.sql.catalog.spark_catalog=org.apache.spark.sql.delta.catalog.DeltaCatalog \
+	  --conf spark.sql.session.timeZone=Asia/Shanghai \
+	  --conf "spark.hadoop.javax.jdo.option.ConnectionURL=jdbc:derby:memory:metastore;create=true" \
+	  --conf spark.sql.warehouse.dir=$(CURDIR)/var/warehouse \
+	  -i var/run/register_tables.sql $(SQL_ARGS)
+
+airflow: setup
+	@eval "$$($(BIN)/python -c 'from enforcement_brain.orchestration.airflow_cli import airflow_env; from enforcement_brain.settings import load_settings; import shlex; e=airflow_env(load_settings(), "sc://localhost:15002"); print(" ".join(f"export {k}={shlex.quote(v)};" for k,v in e.items() if k.startswith(("AIRFLOW","EB_","PATH"))))')" && $(BIN)/eb spark start && $(BIN)/airflow standalone
+
+stop:
+	@$(BIN)/eb spark stop
+
+clean:
+	rm -rf var/

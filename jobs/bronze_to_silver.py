@@ -1,0 +1,21 @@
+"""Job: conform one source's day from bronze into silver and quarantine, and record the ledger."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from enforcement_brain.orchestration.runtime import JobContext, job_main
+from enforcement_brain.pipeline.silver import load_batch
+
+
+def run(ctx: JobContext, source_id: str, day: dt.date, run_id: str) -> dict[str, object]:
+    source = ctx.catalog.sources[source_id]
+    return load_batch(ctx.spark, ctx.settings, ctx.catalog, source, day, run_id).as_dict()
+
+
+def main() -> None:
+    job_main(__doc__ or "", "source", run)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,23 @@
+"""Job: refresh one interface's share tables (projected, filtered, masked) for a day."""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+
+from enforcement_brain.orchestration.runtime import JobContext, job_main
+from enforcement_brain.share.project import project_interface
+
+
+def run(ctx: JobContext, interface_id: str, day: dt.date, run_id: str) -> dict[str, object]:
+    interface = ctx.catalog.interfaces[interface_id]
+    reports = project_interface(ctx.spark, ctx.settings, ctx.catalog, interface, day)
+    return {"interface": interface_id, "tables": [dataclasses.asdict(r) for r in reports]}
+
+
+def main() -> None:
+    job_main(__doc__ or "", "interface", run)
+
+
+if __name__ == "__main__":
+    main()

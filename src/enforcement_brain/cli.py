@@ -1,0 +1,180 @@
+"""``eb``: the platform's command line (what the Makefile calls).
+
+Every expected failure prints one line saying what to do and exits 2; no stack traces.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from enforcement_brain.errors import EbError
+from enforcement_brain.settings import load_settings
+
+
+def _console():
+    from rich.console import Console
+
+    return Console(highlight=False)
+
+
+def cmd_settings(args: argparse.Namespace) -> int:
+    for key, value in load_settings().as_public_dict().items():
+        print(f"{key:<26} {value}")
+    return 0
+
+
+def cmd_setup(args: argparse.Namespace) -> int:
+    """Fetch what a run needs once (the Delta jars) and create Airflow's DB."""
+    from enforcement_brain.orchestration import airflow_cli
+    from enforcement_brain.spark import jars
+
+    settings = load_settings()
+    try:
+        found = jars.cached_jars(settings.jar_dir)
+        print(f"jar cache ok: {len(found)} jars in {settings.jar_dir}")
+    except EbError:
+        print(f"fetching the Delta jars from Maven Central into {settings.jar_dir} …", flush=True)
+        found = jars.resolve_jars(settings.jar_dir)
+        print(f"jar cache ok: {len(found)} jars")
+    airflow_cli.ensure_db(settings)
+    print(f"airflow metadata DB ok: {settings.airflow_home}")
+    return 0
+
+
+def cmd_generate(args: argparse.Namespace) -> int:
+    from enforcement_brain.generate import generate_day
+    from enforcement_brain.orchestration.runtime import parse_date
+
+    settings = load_settings()
+    result = generate_day(settings, parse_date(args.date), scale=args.scale)
+    for sid, n in sorted(result.rows_by_source.items()):
+        print(f"{sid:<22} {n:>9,} rows")
+    print(f"ground truth: {result.ground_truth_path} ({result.seconds:.1f} s)")
+    return 0
+
+
+def cmd_spark(args: argparse.Namespace) -> int:
+    from enforcement_brain.spark import server
+
+    settings = load_settings()
+    if args.action == "start":
+        status = server.start(settings)
+        print(f"Spark Connect server running at {status.url} (pid {status.pid}, log {status.log})")
+    elif args.action == "stop":
+        print("stopped" if server.stop(settings) else "not running")
+    else:
+        status = server.status(settings)
+        print(f"running at {status.url} (pid {status.pid})" if status.running else "not running")
+    return 0
+
+
+def cmd_sql_init(args: argparse.Namespace) -> int:
+    """Write the SQL that registers every lake table (for ``spark-sql -i``)."""
+    from enforcement_brain.lake.tables import registration_sql
+
+    settings = load_settings()
+    out = Path(args.output)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(registration_sql(settings))
+    print(out)
+    return 0
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from enforcement_brain.orchestration.daily import run_day
+    from enforcement_brain.orchestration.runtime import parse_date
+
+    settings = load_settings()
+    console = _console()
+    day = parse_date(args.date)
+    console.print(f"[bold]enforcement-brain[/bold] — running {day} through the whole pipeline")
+    run = run_day(settings, day, scale=args.scale, say=console.print)
+    print_summary(console, settings, run)
+    return 0 if run.ok else 1
+
+
+def print_summary(console, settings, run) -> None:  # noqa: ANN001 - rich objects
+    from rich.table import Table
+
+    generated = run.generated.rows_by_source if run.generated else {}
+    t = Table(title=f"Day {run.day} — rows per source", title_justify="left")
+    for col in ("source", "landed", "bronze", "new", "updated", "unchanged", "duplicates",
+                "quarantined", "warned", "reconciles"):
+        t.add_column(col, justify="left" if col == "source" else "right")
+    for b in run.summary.get("batches", []):
+        t.add_row(
+            b["source"],
+            f"{generated.get(b['source'], 0):,}",
+            f"{b['rows_in']:,}",
+            f"{b['inserted']:,}",
+            f"{b['updated']:,}",
+            f"{b['unchanged']:,}",
+            f"{b['duplicates_dropped']:,}",
+            f"{b['quarantined']:,}",
+            f"{b['warned']:,}",
+            "yes" if b["reconciles"] else "[red]NO[/red]",
+        )
+    console.print(t)
+    tt = Table(title="Tables written (rows, all days)", title_justify="left")
+    tt.add_column("table")
+    tt.add_column("rows", justify="right")
+    for name, n in run.summary.get("tables", {}).items():
+        tt.add_row(name, f"{n:,}")
+    console.print(tt)
+    st = Table(title="Time per stage", title_justify="left")
+    st.add_column("stage")
+    st.add_column("seconds", justify="right")
+    for name, seconds in run.stages:
+        st.add_row(name, f"{seconds:.1f}")
+    for r in run.dag_runs:
+        st.add_row(f"  {r.dag_id}" + ("" if r.ok else " [red](failed)[/red]"), f"{r.seconds:.1f}")
+    console.print(st)
+    failed = [r for r in run.dag_runs if not r.ok]
+    for r in failed:
+        console.print(f"[red]✗ {r.dag_id}: {r.error}[/red] (log: {r.log})")
+    console.print(
+        "\n[bold]Where to look next[/bold]\n"
+        "  Spark SQL shell:    make sql        (then: select * from gold.overload_alerts limit 10;)\n"
+        "  Airflow UI:         make airflow    (http://localhost:8080, password printed at start)\n"
+        f"  Spark UI:           http://localhost:4040 (while the Connect server runs)\n"
+        f"  Summary JSON:       {settings.run_dir / f'summary-{run.day}.json'}\n"
+        "  Stop Spark:         make stop"
+    )
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="eb", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+    sub.add_parser("settings", help="print the resolved settings").set_defaults(fn=cmd_settings)
+    sub.add_parser("setup", help="fetch the Delta jars once; create Airflow's DB").set_defaults(
+        fn=cmd_setup
+    )
+    g = sub.add_parser("generate", help="generate one day of source deliveries into landing")
+    g.add_argument("--date", required=True)
+    g.add_argument("--scale", type=float, default=None)
+    g.set_defaults(fn=cmd_generate)
+    s = sub.add_parser("spark", help="the platform's Spark Connect server")
+    s.add_argument("action", choices=["start", "stop", "status"])
+    s.set_defaults(fn=cmd_spark)
+    q = sub.add_parser("sql-init", help="write the SQL that registers every lake table")
+    q.add_argument("--output", default=str(load_settings().run_dir / "register_tables.sql"))
+    q.set_defaults(fn=cmd_sql_init)
+    r = sub.add_parser("run", help="the main job: one day through the whole pipeline")
+    r.add_argument("--date", required=True)
+    r.add_argument("--scale", type=float, default=None)
+    r.set_defaults(fn=cmd_run)
+    args = parser.parse_args(argv)
+    try:
+        return int(args.fn(args))
+    except EbError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

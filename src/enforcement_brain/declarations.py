@@ -1,0 +1,381 @@
+"""Load and validate everything declared in ``data_standards/``.
+
+Sources, data elements, rules, shared datasets and interfaces are declarations (YAML), not code:
+adding a source means writing its file, and the DAGs, checks and tables follow from it. Every
+problem is reported as a :class:`DeclarationError` naming the file and the entry, so a bad
+declaration fails the build instead of a load.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from enforcement_brain.errors import DeclarationError
+
+SEVERITIES = ("warn", "quarantine", "fail")
+TYPES = ("string", "int", "bigint", "double", "boolean", "date", "timestamp")
+_ID = re.compile(r"^[a-z][a-z0-9_]*$")
+
+
+@dataclass(frozen=True)
+class Element:
+    id: str
+    name_zh: str
+    type: str
+    code_table: str | None = None
+    unit: str | None = None
+    min: float | None = None
+    max: float | None = None
+    format: str | None = None
+    follows: str | None = None
+    classification: str | None = None
+    description: str = ""
+
+
+@dataclass(frozen=True)
+class Rule:
+    id: str
+    title: str
+    severity: str
+    kind: str
+    params: dict[str, Any]
+    elements: tuple[str, ...] = ()
+    always: bool = False
+
+
+@dataclass(frozen=True)
+class Column:
+    name: str
+    type: str
+    element: str
+    required: bool = False
+
+
+@dataclass(frozen=True)
+class Delivery:
+    kind: str  # file | database
+    format: str | None = None  # csv | jsonl (files)
+    encoding: str = "utf-8"
+    pattern: str = "*"
+    table: str | None = None  # database table
+    watermark: str | None = None  # database incremental column
+    cadence: str = "daily"
+
+
+@dataclass(frozen=True)
+class Source:
+    id: str
+    title: str
+    title_zh: str
+    system: str
+    owner: str
+    delivery: Delivery
+    schedule: str
+    grain: str
+    business_key: tuple[str, ...]
+    event_time: str
+    expected_daily_rows: int
+    columns: tuple[Column, ...]
+    rule_ids: tuple[str, ...]
+    path: Path
+
+    @property
+    def column_names(self) -> list[str]:
+        return [c.name for c in self.columns]
+
+    def column(self, name: str) -> Column:
+        return next(c for c in self.columns if c.name == name)
+
+
+@dataclass(frozen=True)
+class GateCheck:
+    id: str
+    title: str
+    expr: str
+
+
+@dataclass(frozen=True)
+class Dataset:
+    id: str
+    title: str
+    title_zh: str
+    grain: str
+    owner: str
+    classification: str
+    sources: tuple[str, ...]
+    builder: str
+    partition_by: str
+    business_key: tuple[str, ...]
+    change_data_feed: bool
+    gate: tuple[GateCheck, ...]
+    path: Path
+
+
+@dataclass(frozen=True)
+class InterfaceDataset:
+    dataset: str
+    columns: tuple[str, ...]
+    masks: dict[str, str]
+    row_filter: str | None
+
+
+@dataclass(frozen=True)
+class Interface:
+    id: str
+    title: str
+    title_zh: str
+    consumer: str
+    datasets: tuple[InterfaceDataset, ...]
+    quota: dict[str, int]
+    token_lifetime_days: int
+    path: Path
+
+
+@dataclass(frozen=True)
+class Catalog:
+    """Everything declared, cross-checked."""
+
+    element_version: str
+    quality_version: str
+    elements: dict[str, Element]
+    rules: dict[str, Rule]
+    sources: dict[str, Source]
+    datasets: dict[str, Dataset]
+    interfaces: dict[str, Interface]
+    root: Path
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def standard_version(self) -> str:
+        """One label for both standards, recorded with every ledger and quarantine row."""
+        return f"DES-{self.element_version}/DQS-{self.quality_version}"
+
+    def rules_for(self, source: Source) -> list[Rule]:
+        """The rules that apply to a source: the always-on ones, then its own, in declared order."""
+        always = [r for r in self.rules.values() if r.always]
+        return always + [self.rules[r] for r in source.rule_ids if not self.rules[r].always]
+
+
+def _read(path: Path) -> dict[str, Any]:
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as exc:
+        raise DeclarationError(f"{path}: not valid YAML ({exc})") from None
+    if not isinstance(data, dict):
+        raise DeclarationError(f"{path}: expected a mapping at the top level")
+    return data
+
+
+def _need(data: dict[str, Any], key: str, where: str) -> Any:
+    if key not in data or data[key] in (None, ""):
+        raise DeclarationError(f"{where}: missing '{key}'")
+    return data[key]
+
+
+def _as_tuple(value: Any) -> tuple[str, ...]:
+    if value is None:
+        return ()
+    return tuple(value) if isinstance(value, list) else (value,)
+
+
+def _load_elements(path: Path) -> tuple[str, dict[str, Element]]:
+    data = _read(path)
+    out: dict[str, Element] = {}
+    for i, raw in enumerate(_need(data, "elements", str(path))):
+        where = f"{path}: elements[{i}]"
+        eid = _need(raw, "id", where)
+        if eid in out:
+            raise DeclarationError(f"{path}: element '{eid}' is declared twice")
+        if raw.get("type") not in TYPES:
+            raise DeclarationError(f"{where} ({eid}): type must be one of {', '.join(TYPES)}")
+        known = set(Element.__dataclass_fields__)
+        unknown = set(raw) - known
+        if unknown:
+            raise DeclarationError(f"{where} ({eid}): unknown keys {sorted(unknown)}")
+        out[eid] = Element(**raw)
+    return str(_need(data, "version", str(path))), out
+
+
+def _load_rules(path: Path, elements: dict[str, Element]) -> tuple[str, dict[str, Rule]]:
+    from enforcement_brain.standards import checks
+
+    data = _read(path)
+    out: dict[str, Rule] = {}
+    for i, raw in enumerate(_need(data, "rules", str(path))):
+        where = f"{path}: rules[{i}]"
+        rid = _need(raw, "id", where)
+        where = f"{path}: rule {rid}"
+        if rid in out:
+            raise DeclarationError(f"{path}: duplicate rule id '{rid}'")
+        severity = _need(raw, "severity", where)
+        if severity not in SEVERITIES:
+            raise DeclarationError(f"{where}: severity must be one of {', '.join(SEVERITIES)}")
+        check = dict(_need(raw, "check", where))
+        kind = check.pop("kind", None)
+        if not kind:
+            raise DeclarationError(f"{where}: check needs a 'kind'")
+        for element in _as_tuple(raw.get("element")):
+            if element not in elements:
+                raise DeclarationError(f"{where}: unknown element '{element}'")
+        if kind == "regex":
+            name = check.get("pattern", "")
+            pattern = getattr(checks, name, name)
+            try:
+                re.compile(pattern)
+            except re.error as exc:
+                raise DeclarationError(f"{where}: regex does not compile ({exc})") from None
+            check["regex"] = pattern
+        out[rid] = Rule(
+            id=rid,
+            title=_need(raw, "title", where),
+            severity=severity,
+            kind=kind,
+            params=check,
+            elements=_as_tuple(raw.get("element")),
+            always=bool(raw.get("always", False)),
+        )
+    return str(_need(data, "version", str(path))), out
+
+
+def _load_source(path: Path, elements: dict[str, Element], rules: dict[str, Rule]) -> Source:
+    data = _read(path)
+    sid = _need(data, "id", str(path))
+    where = f"{path} (source {sid})"
+    if not _ID.match(sid) or sid != path.stem:
+        raise DeclarationError(f"{where}: id must be snake_case and equal the file name")
+    columns = []
+    for raw in _need(data, "columns", where):
+        cwhere = f"{where}: column {raw.get('name')}"
+        if raw.get("element") not in elements:
+            raise DeclarationError(f"{cwhere}: unknown element '{raw.get('element')}'")
+        if raw.get("type") not in TYPES:
+            raise DeclarationError(f"{cwhere}: type must be one of {', '.join(TYPES)}")
+        columns.append(Column(raw["name"], raw["type"], raw["element"], bool(raw.get("required"))))
+    names = [c.name for c in columns]
+    if len(set(names)) != len(names):
+        raise DeclarationError(f"{where}: a column is declared twice")
+    key = _as_tuple(_need(data, "business_key", where))
+    for k in (*key, _need(data, "event_time", where)):
+        if k not in names:
+            raise DeclarationError(f"{where}: '{k}' is not a declared column")
+    rule_ids = _as_tuple(data.get("rules"))
+    for rid in rule_ids:
+        if rid not in rules:
+            raise DeclarationError(f"{where}: unknown rule '{rid}'")
+        rule = rules[rid]
+        used = {c.element for c in columns}
+        if rule.elements and not used.intersection(rule.elements):
+            raise DeclarationError(f"{where}: rule {rid} checks {rule.elements}, not in this source")
+    delivery = dict(_need(data, "delivery", where))
+    if delivery.get("kind") not in ("file", "database"):
+        raise DeclarationError(f"{where}: delivery.kind must be file or database")
+    if delivery["kind"] == "file" and delivery.get("format") not in ("csv", "jsonl"):
+        raise DeclarationError(f"{where}: delivery.format must be csv or jsonl")
+    if delivery["kind"] == "database" and not (delivery.get("table") and delivery.get("watermark")):
+        raise DeclarationError(f"{where}: a database delivery needs 'table' and 'watermark'")
+    return Source(
+        id=sid,
+        title=_need(data, "title", where),
+        title_zh=data.get("title_zh", ""),
+        system=_need(data, "system", where),
+        owner=data.get("owner", ""),
+        delivery=Delivery(**delivery),
+        schedule=data.get("schedule", "@daily"),
+        grain=_need(data, "grain", where),
+        business_key=key,
+        event_time=data["event_time"],
+        expected_daily_rows=int(data.get("expected_daily_rows", 0)),
+        columns=tuple(columns),
+        rule_ids=rule_ids,
+        path=path,
+    )
+
+
+def _load_dataset(path: Path, sources: dict[str, Source]) -> Dataset:
+    data = _read(path)
+    did = _need(data, "id", str(path))
+    where = f"{path} (dataset {did})"
+    for sid in _as_tuple(_need(data, "sources", where)):
+        if sid not in sources:
+            raise DeclarationError(f"{where}: unknown source '{sid}'")
+    gate = tuple(GateCheck(g["id"], g["title"], g["expr"]) for g in data.get("gate", []))
+    if len({g.id for g in gate}) != len(gate):
+        raise DeclarationError(f"{where}: duplicate gate id")
+    return Dataset(
+        id=did,
+        title=_need(data, "title", where),
+        title_zh=data.get("title_zh", ""),
+        grain=_need(data, "grain", where),
+        owner=data.get("owner", ""),
+        classification=data.get("classification", "L1"),
+        sources=_as_tuple(data["sources"]),
+        builder=_need(data, "builder", where),
+        partition_by=_need(data, "partition_by", where),
+        business_key=_as_tuple(_need(data, "business_key", where)),
+        change_data_feed=bool(data.get("change_data_feed", True)),
+        gate=gate,
+        path=path,
+    )
+
+
+def _load_interface(path: Path, datasets: dict[str, Dataset]) -> Interface:
+    from enforcement_brain.share.masking import MASKS
+
+    data = _read(path)
+    iid = _need(data, "id", str(path))
+    where = f"{path} (interface {iid})"
+    entries = []
+    for raw in _need(data, "datasets", where):
+        if raw.get("dataset") not in datasets:
+            raise DeclarationError(f"{where}: unknown dataset '{raw.get('dataset')}'")
+        masks = dict(raw.get("masks") or {})
+        for column, mask in masks.items():
+            if mask not in MASKS:
+                raise DeclarationError(f"{where}: unknown mask '{mask}' for column {column}")
+            if column not in raw.get("columns", []):
+                raise DeclarationError(f"{where}: masked column {column} is not in the allowlist")
+        entries.append(
+            InterfaceDataset(
+                raw["dataset"], tuple(_need(raw, "columns", where)), masks, raw.get("row_filter")
+            )
+        )
+    return Interface(
+        id=iid,
+        title=_need(data, "title", where),
+        title_zh=data.get("title_zh", ""),
+        consumer=_need(data, "consumer", where),
+        datasets=tuple(entries),
+        quota=dict(data.get("quota") or {}),
+        token_lifetime_days=int(data.get("token_lifetime_days", 90)),
+        path=path,
+    )
+
+
+@lru_cache(maxsize=8)
+def load_catalog(root: Path) -> Catalog:
+    """Load every declaration under ``root`` (``data_standards/``); cached per folder."""
+    root = Path(root)
+    if not root.is_dir():
+        raise DeclarationError(f"{root}: the data_standards folder does not exist")
+    element_version, elements = _load_elements(root / "elements.yaml")
+    quality_version, rules = _load_rules(root / "quality" / "rules.yaml", elements)
+    sources = {
+        s.id: s
+        for s in (_load_source(p, elements, rules) for p in sorted(root.glob("sources/*.yaml")))
+    }
+    datasets = {
+        d.id: d for d in (_load_dataset(p, sources) for p in sorted(root.glob("datasets/*.yaml")))
+    }
+    interfaces = {
+        i.id: i
+        for i in (_load_interface(p, datasets) for p in sorted(root.glob("interfaces/*.yaml")))
+    }
+    return Catalog(
+        element_version, quality_version, elements, rules, sources, datasets, interfaces, root
+    )

@@ -1,0 +1,29 @@
+"""Errors the platform raises on purpose.
+
+Each carries a one-line message that says what is wrong and what to do; the CLI prints that line
+and exits non-zero instead of a stack trace. Anything else escaping is a bug.
+"""
+
+from __future__ import annotations
+
+
+class EbError(Exception):
+    """Base class: an expected failure with a message meant for a person."""
+
+    exit_code = 2
+
+
+class ConfigError(EbError):
+    """A setting is missing or malformed (bad ``DATE``, unwritable lake root, no Java...)."""
+
+
+class SetupError(EbError):
+    """Something set-up should have put in place is missing (jar cache, venv, Airflow DB)."""
+
+
+class DeclarationError(EbError):
+    """A declaration in ``data_standards/`` is invalid; the message names the file and entry."""
+
+
+class DeliveryError(EbError):
+    """A delivery in landing cannot be read; it stays in landing and the message names it."""

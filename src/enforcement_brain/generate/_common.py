@@ -1,0 +1,222 @@
+"""Pieces every source generator shares: seeded streams, time strings, defect picking, delivery.
+
+Determinism is the point of this module. Every random stream is derived from a hash of
+``(seed, day, source, purpose)``, never from the global state or the clock, so a day regenerates
+to the same bytes whatever else ran before it; and the clean data of a source and its injected
+defects come from *different* streams, so changing the defect rate changes which rows are broken
+but not what the clean rows say.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import os
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import yaml
+
+from enforcement_brain.errors import DeclarationError
+from enforcement_brain.standards.checks import is_valid_plate
+
+#: Share of clean rows whose event time falls on the previous day (delivered late, loaded).
+LATE_SHARE = 0.002
+#: Share of clean camera rows with an unreadable plate, written ``-`` (legitimate).
+UNRECOGNISED_SHARE = 0.005
+#: Fewest rows a file source delivers per day, however small the scale.
+MIN_ROWS = 5
+
+#: "HH:MM:SS" for every second of a day, so time columns are built by indexing, not formatting.
+HMS = np.array(
+    [f"{s // 3600:02d}:{s // 60 % 60:02d}:{s % 60:02d}" for s in range(86_400)], dtype=object
+)
+#: Relative traffic by local hour (index 0 = 00:00-00:59). Trucks run late evening and early
+#: morning (urban truck bans by day); cars peak in the commutes.
+TRUCK_HOURS = np.array(
+    [4.0, 3.4, 3.0, 2.8, 3.2, 4.4, 5.6, 6.0, 5.6, 5.0, 4.8, 4.6,
+     4.2, 4.2, 4.6, 4.8, 4.8, 4.6, 4.4, 4.8, 5.2, 5.4, 5.0, 4.4]
+)  # fmt: skip
+CAR_HOURS = np.array(
+    [0.6, 0.4, 0.3, 0.3, 0.4, 0.9, 2.5, 5.5, 6.5, 5.2, 4.8, 4.8,
+     4.5, 4.4, 4.6, 4.8, 5.2, 6.2, 6.4, 5.2, 4.2, 3.2, 2.2, 1.3]
+)  # fmt: skip
+
+
+def rng_for(seed: int, *parts: object) -> np.random.Generator:
+    """A generator seeded from a SHA-256 of ``seed`` and ``parts`` (e.g. day, source, purpose).
+
+    Hashing rather than ``seed + day.toordinal()`` so that neighbouring days and sources get
+    unrelated streams, and adding a purpose never shifts an existing stream.
+    """
+    text = "|".join(str(p) for p in (seed, *parts))
+    digest = hashlib.sha256(text.encode("utf-8")).digest()
+    return np.random.default_rng(np.random.SeedSequence(int.from_bytes(digest[:16], "big")))
+
+
+def rows_for(expected_daily_rows: int, scale: float) -> int:
+    """Rows a file source delivers at ``scale``: linear, with a floor of :data:`MIN_ROWS`."""
+    return max(MIN_ROWS, round(expected_daily_rows * scale))
+
+
+def hour_seconds(rng: np.random.Generator, n: int, profile: np.ndarray) -> np.ndarray:
+    """``n`` seconds-of-day drawn from an hourly traffic profile, uniform inside the hour."""
+    hours = rng.choice(24, size=n, p=profile / profile.sum())
+    return hours * 3600 + rng.integers(0, 3600, size=n)
+
+
+def time_strings(day: dt.date, seconds: np.ndarray) -> np.ndarray:
+    """``yyyy-MM-dd HH:mm:ss`` local-time strings; negative seconds fall on the previous day."""
+    today = f"{day.isoformat()} "
+    yesterday = f"{(day - dt.timedelta(days=1)).isoformat()} "
+    prefix = np.where(seconds < 0, yesterday, today).astype(object)
+    return prefix + HMS[np.mod(seconds, 86_400)]
+
+
+#: Tenths 0.0 .. 300.0 as strings, for speeds.
+_TENTHS = np.array([f"{t // 10}.{t % 10}" for t in range(3_001)], dtype=object)
+
+
+def tenths_strings(tenths: np.ndarray) -> np.ndarray:
+    """Decimal strings with one decimal for integer tenths (e.g. 635 -> ``63.5``)."""
+    inside = (tenths >= 0) & (tenths <= 3_000)
+    out = _TENTHS[np.clip(tenths, 0, 3_000)]
+    for i in np.flatnonzero(~inside):
+        out[i] = f"{tenths[i] / 10:.1f}"
+    return out
+
+
+def bad_time_value(rng: np.random.Generator, day: dt.date) -> str:
+    """A timestamp no parser with the declared pattern ``yyyy-MM-dd HH:mm:ss`` accepts."""
+    choices = (
+        "",
+        f"{day.year}-13-45 25:61:00",
+        f"{day.isoformat()} 25:61:00",
+        f"{day.year}-02-30 {HMS[int(rng.integers(0, 86_400))]}",
+        "0000-00-00 00:00:00",
+    )
+    return choices[int(rng.integers(0, len(choices)))]
+
+
+def bad_plate_value(rng: np.random.Generator, plate: str) -> str:
+    """A malformed variant of ``plate`` (never ``-``, which is a legitimate value).
+
+    The variants are the ones recognition and keying errors produce: I or O in the serial, a
+    character lost or doubled, lower case, a province character that is not one.
+    """
+    base = plate if len(plate) >= 7 else "苏C12345"
+    for _ in range(20):
+        kind = int(rng.integers(0, 5))
+        if kind == 0:  # I/O where a 1/0 should be
+            pos = int(rng.integers(2, len(base)))
+            bad = base[:pos] + "IO"[int(rng.integers(0, 2))] + base[pos + 1 :]
+        elif kind == 1:  # a character lost
+            pos = int(rng.integers(2, len(base)))
+            bad = base[:pos] + base[pos + 1 :]
+        elif kind == 2:  # a character doubled
+            pos = int(rng.integers(2, len(base)))
+            bad = base[:pos] + base[pos] + base[pos:]
+        elif kind == 3:  # lower case office letter
+            bad = base[0] + base[1].lower() + base[2:]
+        else:  # the city's name keyed instead of the province character
+            bad = "徐" + base[1:]
+        if not is_valid_plate(bad):
+            return bad
+    return base[:3] + "I" + base[4:]  # unreachable in practice; still invalid
+
+
+def pick_labels(
+    rng: np.random.Generator,
+    n_rows: int,
+    defect_rate: float,
+    kinds: Sequence[str],
+    *,
+    late: bool,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Choose which rows are late and which carry which defect; at most one label per row.
+
+    Returns ``(late_mask, defect)`` where ``defect`` is an object array of kind names or ``""``.
+    The number of defective rows is exactly ``round(defect_rate * n_rows)``; kinds are dealt
+    round-robin from a shuffled list so that every kind appears once there are enough defects.
+    """
+    late_mask = np.zeros(n_rows, dtype=bool)
+    if late:
+        late_mask = rng.random(n_rows) < LATE_SHARE
+    defect = np.full(n_rows, "", dtype=object)
+    free = np.flatnonzero(~late_mask)
+    n_def = min(len(free), round(defect_rate * n_rows))
+    if n_def:
+        rows = rng.choice(free, size=n_def, replace=False)
+        dealt = np.resize(rng.permutation(np.array(kinds, dtype=object)), n_def)
+        defect[rows] = rng.permutation(dealt)
+    return late_mask, defect
+
+
+@dataclass(frozen=True)
+class TruthRow:
+    """One line of the ground truth: a defective (or late) delivered row."""
+
+    source: str
+    business_key: str
+    file: str
+    line: int | None
+    defect: str
+
+
+def declared_source(standards_dir: Path, source_id: str) -> dict[str, Any]:
+    """The source declaration ``data_standards/sources/<id>.yaml`` as a dict.
+
+    The generator reads column names and expected volumes from the declaration instead of
+    repeating them, so a changed declaration either flows through or fails loudly here.
+    """
+    path = Path(standards_dir) / "sources" / f"{source_id}.yaml"
+    try:
+        doc = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise DeclarationError(f"{path}: no declaration for source {source_id!r}") from None
+    if not isinstance(doc, dict) or not isinstance(doc.get("columns"), list):
+        raise DeclarationError(f"{path}: expected a mapping with a 'columns' list")
+    return doc
+
+
+def column_names(decl: dict[str, Any]) -> list[str]:
+    """Declared column names, in order."""
+    return [c["name"] for c in decl["columns"]]
+
+
+def ordered(decl: dict[str, Any], values: dict[str, Any], path_hint: str) -> list[Any]:
+    """``values`` in declared column order; a declared column the generator cannot make fails."""
+    missing = [n for n in column_names(decl) if n not in values]
+    if missing:
+        raise DeclarationError(
+            f"{path_hint}: the generator has no values for declared column(s) {', '.join(missing)}"
+        )
+    return [values[n] for n in column_names(decl)]
+
+
+def write_atomic(path: Path, text: str) -> None:
+    """Write ``text`` as UTF-8 to a temporary sibling, then rename it into place.
+
+    A reader (the pipeline's landing scan) never sees a half-written delivery, and a rerun
+    replaces the file in one step.
+    """
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp")
+    with open(tmp, "w", encoding="utf-8", newline="\n") as fh:
+        fh.write(text)
+    os.replace(tmp, path)
+
+
+def prune_stale(folder: Path, pattern: str, keep: Iterable[Path]) -> None:
+    """Remove files matching ``pattern`` in ``folder`` that this run did not write.
+
+    Only the source's own delivery pattern is touched: markers or notes someone else left in the
+    folder stay. Run after the new files are in place, so the folder is never empty in between.
+    """
+    kept = {p.name for p in keep}
+    for stale in folder.glob(pattern):
+        if stale.name not in kept:
+            stale.unlink()

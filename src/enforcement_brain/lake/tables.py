@@ -1,0 +1,117 @@
+"""Delta tables of the lake, and their names in the Spark catalog.
+
+The lake is self-describing: every table lives at ``<lake>/<layer>/<table>`` and the catalog is
+derived from the folders (``register_lake``). So any Spark session, the Connect server, the
+``spark-sql`` shell or a Thrift server, reaches every table as ``<layer>.<table>`` after a cheap
+registration, and no metastore has to be shared between JVMs.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from enforcement_brain.errors import ConfigError
+from enforcement_brain.settings import LAYERS, Settings
+
+if TYPE_CHECKING:
+    from pyspark.sql import DataFrame, SparkSession
+
+TABLE_LAYERS = tuple(layer for layer in LAYERS if layer != "landing")
+
+#: Columns that stamp *when* a row was processed. They are the only columns allowed to differ
+#: when the same day is run twice; every other column must be identical (see tests).
+RUN_STAMP_COLUMNS = frozenset({"_ingested_at", "_loaded_at", "_run_id", "recorded_at", "run_id"})
+
+
+def qualified(layer: str, table: str) -> str:
+    if layer not in TABLE_LAYERS:
+        raise ConfigError(f"{layer!r} is not a table layer ({', '.join(TABLE_LAYERS)})")
+    return f"{layer}.{table}"
+
+
+def _sql_path(uri: str) -> str:
+    return uri.replace("'", "''")
+
+
+def is_delta_table(settings: Settings, layer: str, table: str) -> bool:
+    """Whether the table's folder holds a Delta log (local lakes; s3a is checked by Spark)."""
+    if settings.lake_is_local:
+        return (Path(settings.table_uri(layer, table)) / "_delta_log").is_dir()
+    raise ConfigError("listing an s3a:// lake needs the scale-out issue (boto3 listing)")
+
+
+def lake_tables(settings: Settings) -> list[tuple[str, str]]:
+    """Every (layer, table) that exists in the lake, in layer order."""
+    out: list[tuple[str, str]] = []
+    if not settings.lake_is_local:
+        raise ConfigError("listing an s3a:// lake needs the scale-out issue (boto3 listing)")
+    for layer in TABLE_LAYERS:
+        folder = Path(settings.layer_uri(layer))
+        if folder.is_dir():
+            out += [
+                (layer, p.name)
+                for p in sorted(folder.iterdir())
+                if (p / "_delta_log").is_dir()
+            ]
+    return out
+
+
+def register(spark: SparkSession, settings: Settings, layer: str, table: str) -> str:
+    """Make ``layer.table`` resolve in this session's catalog; returns the qualified name."""
+    name = qualified(layer, table)
+    spark.sql(f"CREATE SCHEMA IF NOT EXISTS {layer}")
+    uri = _sql_path(settings.table_uri(layer, table))
+    spark.sql(f"CREATE TABLE IF NOT EXISTS {name} USING delta LOCATION '{uri}'")
+    return name
+
+
+def register_lake(spark: SparkSession, settings: Settings) -> list[str]:
+    """Register every table of the lake; returns the qualified names."""
+    return [register(spark, settings, layer, table) for layer, table in lake_tables(settings)]
+
+
+def registration_sql(settings: Settings) -> str:
+    """The same registration as a SQL script, for ``spark-sql -i`` and the Thrift server."""
+    lines = [f"CREATE SCHEMA IF NOT EXISTS {layer};" for layer in TABLE_LAYERS]
+    for layer, table in lake_tables(settings):
+        uri = _sql_path(settings.table_uri(layer, table))
+        lines.append(f"CREATE TABLE IF NOT EXISTS {layer}.{table} USING delta LOCATION '{uri}';")
+    return "\n".join(lines) + "\n"
+
+
+def replace_where(
+    df: DataFrame,
+    settings: Settings,
+    layer: str,
+    table: str,
+    predicate: str,
+    *,
+    partition_by: list[str] | None = None,
+    properties: dict[str, str] | None = None,
+) -> None:
+    """Atomically replace the rows matching ``predicate`` with ``df`` (one Delta commit).
+
+    This is what makes reruns and retries idempotent: a day's slice is swapped whole, and a
+    crash before the commit leaves the previous version in place. Delta refuses the write if a
+    row of ``df`` falls outside ``predicate``, so a bug cannot overwrite another day.
+    """
+    spark = df.sparkSession
+    uri = settings.table_uri(layer, table)
+    exists = is_delta_table(settings, layer, table)
+    writer = df.write.format("delta").mode("overwrite").option("replaceWhere", predicate)
+    if partition_by:
+        writer = writer.partitionBy(*partition_by)
+    writer.save(uri)
+    name = register(spark, settings, layer, table)
+    if not exists and properties:
+        props = ", ".join(f"'{k}' = '{v}'" for k, v in properties.items())
+        spark.sql(f"ALTER TABLE {name} SET TBLPROPERTIES ({props})")
+
+
+def append(df: DataFrame, settings: Settings, layer: str, table: str) -> None:
+    """Append rows (logs only: the run log is history, not state)."""
+    df.write.format("delta").mode("append").option("mergeSchema", "true").save(
+        settings.table_uri(layer, table)
+    )
+    register(df.sparkSession, settings, layer, table)

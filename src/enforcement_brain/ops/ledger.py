@@ -1,0 +1,93 @@
+"""The ``ops`` schema: the data-quality ledger, the batch log and the run log.
+
+- ``ops.dq_ledger``: source × delivery date × rule → checked, failed, action, standard version,
+  Airflow run id. The current truth about each batch: a rerun replaces its rows.
+- ``ops.batch_log``: source × delivery date → the reconciliation terms of :class:`BatchReport`.
+- ``ops.run_log``: one row per task execution (history: appended, never replaced).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import TYPE_CHECKING, Any
+
+from enforcement_brain.lake import tables
+from enforcement_brain.settings import Settings
+
+if TYPE_CHECKING:
+    from pyspark.sql import SparkSession
+
+    from enforcement_brain.pipeline.silver import BatchReport
+
+LEDGER_SCHEMA = (
+    "source string, delivery_date date, batch_id string, rule_id string, rule_title string, "
+    "severity string, action string, checked bigint, failed bigint, standard_version string, "
+    "run_id string"
+)
+BATCH_SCHEMA = (
+    "source string, delivery_date date, batch_id string, rows_in bigint, inserted bigint, "
+    "updated bigint, unchanged bigint, duplicates_dropped bigint, quarantined bigint, "
+    "warned bigint, reconciles boolean, run_id string"
+)
+RUN_SCHEMA = (
+    "run_id string, dag_id string, task string, subject string, delivery_date date, "
+    "started_at timestamp, finished_at timestamp, seconds double, status string, detail string"
+)
+
+
+def _scope(source: str, day: str) -> str:
+    return f"source = '{source}' AND delivery_date = '{day}'"
+
+
+def record_batch(
+    spark: SparkSession,
+    settings: Settings,
+    report: BatchReport,
+    ledger_rows: list[dict[str, Any]],
+    run_id: str,
+) -> None:
+    """Replace the ledger and batch-log rows of one batch (idempotent per source and day)."""
+    from pyspark.sql import functions as F
+
+    day = dt.date.fromisoformat(report.delivery_date)
+    ledger = spark.createDataFrame(
+        [tuple(r[c.split()[0]] for c in LEDGER_SCHEMA.split(", ")) for r in ledger_rows],
+        LEDGER_SCHEMA,
+    ).withColumn("recorded_at", F.current_timestamp())
+    tables.replace_where(ledger, settings, "ops", "dq_ledger", _scope(report.source, str(day)))
+    values = {**report.as_dict(), "delivery_date": day, "reconciles": report.reconciles()}
+    values["run_id"] = run_id
+    batch = spark.createDataFrame(
+        [tuple(values[c.split()[0]] for c in BATCH_SCHEMA.split(", "))], BATCH_SCHEMA
+    ).withColumn("recorded_at", F.current_timestamp())
+    tables.replace_where(batch, settings, "ops", "batch_log", _scope(report.source, str(day)))
+
+
+def record_run(
+    spark: SparkSession,
+    settings: Settings,
+    *,
+    run_id: str,
+    dag_id: str,
+    task: str,
+    subject: str,
+    day: dt.date,
+    started_at: dt.datetime,
+    status: str,
+    detail: str = "",
+) -> None:
+    """Append one task execution to ``ops.run_log``."""
+    finished = dt.datetime.now(dt.UTC)
+    row = (
+        run_id,
+        dag_id,
+        task,
+        subject,
+        day,
+        started_at,
+        finished,
+        (finished - started_at).total_seconds(),
+        status,
+        detail[:2000],
+    )
+    tables.append(spark.createDataFrame([row], RUN_SCHEMA), settings, "ops", "run_log")

@@ -1,0 +1,167 @@
+"""The main job (`make run`): one day through the whole pipeline, through real Airflow.
+
+Stages: set-up check → generate the day's deliveries → start the Spark Connect server →
+``airflow dags test`` for every ingest DAG, then every publish DAG, then every share DAG (the
+order the Asset schedule gives) → a summary read back from the lake.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from enforcement_brain.declarations import Catalog, load_catalog
+from enforcement_brain.errors import EbError
+from enforcement_brain.settings import Settings
+
+
+@dataclass
+class DayRun:
+    day: dt.date
+    scale: float
+    stages: list[tuple[str, float]] = field(default_factory=list)
+    dag_runs: list[Any] = field(default_factory=list)
+    generated: Any = None
+    summary: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def ok(self) -> bool:
+        return all(r.ok for r in self.dag_runs)
+
+
+def dag_order(catalog: Catalog) -> list[str]:
+    """DAG ids in the order data flows: ingest, then publish, then share."""
+    return (
+        [f"ingest_{s}" for s in catalog.sources]
+        + [f"publish_{d}" for d in catalog.datasets]
+        + [f"share_{i}" for i in catalog.interfaces]
+    )
+
+
+def check_writable(settings: Settings) -> None:
+    """Fail early, in one line, if the lake root cannot be written."""
+    import tempfile
+
+    if not settings.lake_is_local:
+        return
+    root = settings.local_lake
+    try:
+        root.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=root, prefix=".probe-"):
+            pass
+    except OSError as exc:
+        raise EbError(
+            f"the lake root {root} is not writable ({exc.strerror}): set EB_LAKE_ROOT to a "
+            "folder you can write"
+        ) from None
+
+
+def run_day(
+    settings: Settings,
+    day: dt.date,
+    *,
+    scale: float | None = None,
+    generate: bool = True,
+    say: Callable[[str], None] = print,
+) -> DayRun:
+    """Run one day end to end. ``say`` receives one progress line per step."""
+    from enforcement_brain.orchestration import airflow_cli
+    from enforcement_brain.spark import server
+    from enforcement_brain.spark.jars import cached_jars
+
+    scale = settings.scale if scale is None else scale
+    result = DayRun(day, scale)
+    catalog = load_catalog(settings.standards_dir)
+
+    def stage(name: str, fn: Callable[[], Any]) -> Any:
+        say(f"▶ {name} …")
+        started = time.monotonic()
+        value = fn()
+        seconds = time.monotonic() - started
+        result.stages.append((name, seconds))
+        say(f"  ✓ {name} ({seconds:.1f} s)")
+        return value
+
+    check_writable(settings)
+    cached_jars(settings.jar_dir)  # one-line error naming `make setup` if missing
+    stage("Airflow metadata DB (airflow db migrate)", lambda: airflow_cli.ensure_db(settings))
+    if generate:
+        from enforcement_brain.generate import generate_day
+
+        result.generated = stage(
+            f"generate {day} at scale {scale}", lambda: generate_day(settings, day, scale=scale)
+        )
+        for sid, n in sorted(result.generated.rows_by_source.items()):
+            say(f"    {sid:<22} {n:>9,} rows delivered")
+    status = stage("Spark Connect server", lambda: server.start(settings))
+    say(f"    {status.url} (log {status.log})")
+
+    def run_dags() -> None:
+        for dag_id in dag_order(catalog):
+            say(f"    airflow dags test {dag_id} {day} …")
+            run = airflow_cli.dags_test(settings, dag_id, day.isoformat(), status.url)
+            result.dag_runs.append(run)
+            mark = "✓" if run.ok else "✗"
+            say(f"    {mark} {dag_id} {run.seconds:.1f} s" + ("" if run.ok else f": {run.error}"))
+
+    stage("Airflow DAG runs", run_dags)
+    result.summary = stage("summary", lambda: collect_summary(settings, catalog, day))
+    write_summary_file(settings, result)
+    return result
+
+
+def collect_summary(settings: Settings, catalog: Catalog, day: dt.date) -> dict[str, Any]:
+    """Read the day's figures back from the lake (ops.batch_log, table counts)."""
+    from pyspark.sql import functions as F
+
+    from enforcement_brain.lake import tables
+    from enforcement_brain.spark import server
+    from enforcement_brain.spark.session import get_spark
+
+    spark = get_spark(_with_remote(settings, server.url(settings)))
+    tables.register_lake(spark, settings)
+    batches: list[dict[str, Any]] = []
+    if tables.is_delta_table(settings, "ops", "batch_log"):
+        rows = (
+            spark.read.format("delta")
+            .load(settings.table_uri("ops", "batch_log"))
+            .where(F.col("delivery_date") == F.lit(day))
+            .orderBy("source")
+            .collect()
+        )
+        batches = [r.asDict() for r in rows]
+    counts = {}
+    for layer, table in tables.lake_tables(settings):
+        counts[f"{layer}.{table}"] = spark.read.format("delta").load(
+            settings.table_uri(layer, table)
+        ).count()
+    return {"batches": batches, "tables": counts}
+
+
+def _with_remote(settings: Settings, remote: str) -> Settings:
+    import dataclasses
+
+    return dataclasses.replace(settings, spark_remote=remote)
+
+
+def write_summary_file(settings: Settings, run: DayRun) -> None:
+    """Keep the summary as JSON (var/run/summary-<day>.json) for tests and tooling."""
+    settings.run_dir.mkdir(parents=True, exist_ok=True)
+    data = {
+        "day": run.day.isoformat(),
+        "scale": run.scale,
+        "ok": run.ok,
+        "stages": run.stages,
+        "dag_runs": [
+            {"dag_id": r.dag_id, "ok": r.ok, "seconds": round(r.seconds, 1), "error": r.error}
+            for r in run.dag_runs
+        ],
+        "generated": run.generated.rows_by_source if run.generated else None,
+        **run.summary,
+    }
+    path = settings.run_dir / f"summary-{run.day.isoformat()}.json"
+    path.write_text(json.dumps(data, default=str, ensure_ascii=False, indent=2))

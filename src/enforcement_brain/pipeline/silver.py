@@ -1,0 +1,259 @@
+"""Bronze → silver: conform to Standard 1, check against Standard 2, quarantine, MERGE.
+
+Pure transforms (``conform``, ``dedupe``) take and return DataFrames; ``load_batch`` does the
+writes. Every batch reconciles: rows in = inserted + updated + unchanged + duplicates dropped
++ quarantined, and the ledger records each term and each rule's count.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import asdict, dataclass
+from typing import TYPE_CHECKING
+
+from enforcement_brain.declarations import Catalog, Source
+from enforcement_brain.errors import DeliveryError
+from enforcement_brain.lake import tables
+from enforcement_brain.pipeline.bronze import META_COLUMNS, batch_id
+from enforcement_brain.pipeline.rules import compile_checks, typed, violations_column
+from enforcement_brain.settings import Settings
+from enforcement_brain.standards.code_tables import load_code_table
+
+if TYPE_CHECKING:
+    from pyspark.sql import Column, DataFrame, SparkSession
+
+
+@dataclass(frozen=True)
+class BatchReport:
+    """What one source's batch did; the run summary and ``ops.batch_log`` print this."""
+
+    source: str
+    delivery_date: str
+    batch_id: str
+    rows_in: int
+    inserted: int
+    updated: int
+    unchanged: int
+    duplicates_dropped: int
+    quarantined: int
+    warned: int
+
+    def reconciles(self) -> bool:
+        out = self.inserted + self.updated + self.unchanged + self.duplicates_dropped
+        return out + self.quarantined == self.rows_in
+
+    def as_dict(self) -> dict[str, object]:
+        return asdict(self)
+
+
+def canonical_columns(catalog: Catalog, source: Source) -> list[Column]:
+    """Canonical values for coded columns whose code table maps to one (e.g. plate colour).
+
+    ``plate_color_code`` from a police feed and from a transport feed use different codes for the
+    same colour; silver adds ``plate_color`` in one vocabulary and keeps the source code.
+    """
+    from pyspark.sql import functions as F
+
+    out = []
+    for column in source.columns:
+        element = catalog.elements[column.element]
+        if not element.code_table or not column.name.endswith("_code"):
+            continue
+        table = load_code_table(catalog.root, element.code_table)
+        pairs = [(str(c["code"]), c["canonical"]) for c in table.codes if "canonical" in c]
+        if not pairs:
+            continue
+        mapping = F.create_map(*[F.lit(x) for pair in pairs for x in pair])
+        name = column.name.removesuffix("_code")
+        out.append(F.element_at(mapping, F.trim(F.col(column.name))).alias(name))
+        out.append(F.lit(element.code_table).alias(f"{name}_system"))
+    return out
+
+
+def conform(bronze: DataFrame, catalog: Catalog, source: Source) -> DataFrame:
+    """Typed, canonical columns plus ``_violations`` / ``_warnings``, in one projection.
+
+    Output: declared columns typed as declared, canonical columns, ``biz_date`` (local business
+    date of the event), ``_violations`` (quarantine- and fail-level rule ids broken),
+    ``_warnings`` (warn-level ids), ``_all_broken`` (all ids, for the ledger), the bronze
+    metadata and the raw columns under ``_raw`` for quarantine.
+    """
+    from pyspark.sql import functions as F
+
+    checks = compile_checks(catalog, source)
+    blocking = [c for c in checks if c.rule.severity != "warn"]
+    warning = [c for c in checks if c.rule.severity == "warn"]
+    raw_struct = F.struct(*[F.col(c) for c in source.column_names])
+    typed_cols = [typed(c.name, c.type).alias(c.name) for c in source.columns]
+    event = typed(source.event_time, source.column(source.event_time).type)
+    return bronze.select(
+        *typed_cols,
+        *canonical_columns(catalog, source),
+        F.to_date(event).alias("biz_date"),
+        violations_column(blocking).alias("_violations"),
+        violations_column(warning).alias("_warnings"),
+        violations_column(checks).alias("_all_broken"),
+        raw_struct.alias("_raw"),
+        *META_COLUMNS,
+        "_batch_id",
+        "_delivery_date",
+    )
+
+
+def row_hash(columns: list[str]) -> Column:
+    """Content hash of the business columns: a MERGE updates a row only when content changed."""
+    from pyspark.sql import functions as F
+
+    parts = [F.coalesce(F.col(c).cast("string"), F.lit("\u0000")) for c in columns]
+    return F.sha2(F.concat_ws("\u0001", *parts), 256)
+
+
+def dedupe(good: DataFrame, source: Source) -> DataFrame:
+    """One row per business key; duplicates in a batch resolved deterministically.
+
+    The latest event wins; among equal events the first delivered (file, line) wins, so the
+    same delivery always keeps the same row.
+    """
+    from pyspark.sql import Window
+    from pyspark.sql import functions as F
+
+    order = Window.partitionBy(*source.business_key).orderBy(
+        F.col(source.event_time).desc_nulls_last(), "_source_file", "_source_line"
+    )
+    return good.withColumn("_rank", F.row_number().over(order)).where("_rank = 1").drop("_rank")
+
+
+def silver_columns(conformed: DataFrame, source: Source) -> list[str]:
+    skip = {"_violations", "_all_broken", "_raw", "_corrupt_record"}
+    return [c for c in conformed.columns if c not in skip]
+
+
+def _merge(spark: SparkSession, settings: Settings, source: Source, batch: DataFrame) -> tuple[int, int]:
+    """MERGE the batch into ``silver.<source>``; returns (inserted, updated)."""
+    name = f"silver.{source.id}"
+    if not tables.is_delta_table(settings, "silver", source.id):
+        batch.limit(0).write.format("delta").partitionBy("biz_date").save(
+            settings.table_uri("silver", source.id)
+        )
+    tables.register(spark, settings, "silver", source.id)
+    view = f"_batch_{source.id}"
+    batch.createOrReplaceTempView(view)
+    on = " AND ".join(f"t.`{k}` = s.`{k}`" for k in source.business_key)
+    ev = source.event_time
+    # Out-of-order arrivals: an older version of a row never replaces a newer one.
+    result = spark.sql(
+        f"""
+        MERGE INTO {name} t USING {view} s ON {on}
+        WHEN MATCHED AND t._row_hash <> s._row_hash AND s.`{ev}` >= t.`{ev}` THEN UPDATE SET *
+        WHEN NOT MATCHED THEN INSERT *
+        """
+    ).collect()
+    metrics = result[0].asDict() if result else {}
+    return int(metrics.get("num_inserted_rows", 0)), int(metrics.get("num_updated_rows", 0))
+
+
+def load_batch(
+    spark: SparkSession,
+    settings: Settings,
+    catalog: Catalog,
+    source: Source,
+    day: dt.date,
+    run_id: str,
+) -> BatchReport:
+    """Conform one delivered day of a source from bronze into silver and quarantine."""
+    from pyspark.sql import functions as F
+
+    bronze = spark.read.format("delta").load(settings.table_uri("bronze", source.id))
+    bronze = bronze.where(F.col("_delivery_date") == F.lit(day))
+    conformed = conform(bronze, catalog, source).cache()
+    try:
+        checks = compile_checks(catalog, source)
+        # One aggregate for the whole ledger: rows in, quarantined, warned, each rule's failures.
+        rule_ids = list(dict.fromkeys(c.rule.id for c in checks))
+        agg = conformed.agg(
+            F.count(F.lit(1)).alias("rows_in"),
+            F.sum(F.when(F.size("_violations") > 0, 1).otherwise(0)).alias("quarantined"),
+            F.sum(F.when((F.size("_violations") == 0) & (F.size("_warnings") > 0), 1).otherwise(0))
+            .alias("warned"),
+            *[
+                F.sum(F.array_contains("_all_broken", rid).cast("int")).alias(rid)
+                for rid in rule_ids
+            ],
+        ).first()
+        rows_in = int(agg["rows_in"])
+        failing = sorted({c.rule.id for c in checks if c.rule.severity == "fail" and agg[c.rule.id]})
+        if failing:
+            raise DeliveryError(
+                f"{source.id} {day}: fail-level rule(s) {', '.join(failing)} broken; "
+                "nothing was written and the delivery stays in landing"
+            )
+        quarantined = int(agg["quarantined"] or 0)
+
+        bad = conformed.where(F.size("_violations") > 0).select(
+            "_raw.*",
+            "_violations",
+            "_warnings",
+            F.lit(catalog.standard_version).alias("_standard_version"),
+            *META_COLUMNS,
+            "_batch_id",
+            F.lit(run_id).alias("_run_id"),
+            "_delivery_date",
+        )
+        tables.replace_where(
+            bad,
+            settings,
+            "quarantine",
+            source.id,
+            f"_delivery_date = '{day.isoformat()}'",
+            partition_by=["_delivery_date"],
+        )
+
+        good = conformed.where(F.size("_violations") == 0)
+        keep = silver_columns(conformed, source)
+        business = [c for c in keep if not c.startswith("_")]
+        deduped = dedupe(good.select(*keep), source)
+        batch = deduped.select(
+            *keep, row_hash(business).alias("_row_hash"), F.current_timestamp().alias("_loaded_at")
+        ).cache()
+        try:
+            unique_rows = batch.count()
+            inserted, updated = _merge(spark, settings, source, batch)
+        finally:
+            batch.unpersist()
+        good_rows = rows_in - quarantined
+        report = BatchReport(
+            source=source.id,
+            delivery_date=day.isoformat(),
+            batch_id=batch_id(source.id, day),
+            rows_in=rows_in,
+            inserted=inserted,
+            updated=updated,
+            unchanged=unique_rows - inserted - updated,
+            duplicates_dropped=good_rows - unique_rows,
+            quarantined=quarantined,
+            warned=int(agg["warned"] or 0),
+        )
+        ledger = [
+            {
+                "source": source.id,
+                "delivery_date": day,
+                "batch_id": report.batch_id,
+                "rule_id": c.rule.id,
+                "rule_title": c.rule.title,
+                "severity": c.rule.severity,
+                "action": {"warn": "flagged", "quarantine": "quarantined", "fail": "load failed"}[
+                    c.rule.severity
+                ],
+                "checked": rows_in,
+                "failed": int(agg[c.rule.id] or 0),
+                "standard_version": catalog.standard_version,
+                "run_id": run_id,
+            }
+            for c in {c.rule.id: c for c in checks}.values()
+        ]
+        from enforcement_brain.ops import ledger as ops_ledger
+
+        ops_ledger.record_batch(spark, settings, report, ledger, run_id)
+        return report
+    finally:
+        conformed.unpersist()

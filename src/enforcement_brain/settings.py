@@ -1,0 +1,155 @@
+"""The one place that resolves the environment.
+
+Every path, URL and knob the platform uses is derived here from environment variables, with an
+embedded default that runs on one laptop: the lake in a local folder, Spark ``local[*]`` (or the
+platform's own Spark Connect server), Airflow metadata and source databases in SQLite. The same
+code accepts a cluster master URL and an ``s3a://`` lake root: nothing else in the code base knows
+where things live. The README lists every variable; ``eb settings`` prints the resolved values.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from enforcement_brain.errors import ConfigError
+
+#: The repository root, when the package is installed in editable mode from a clone.
+REPO_ROOT = Path(__file__).resolve().parents[2]
+
+#: Layers of the lake, in the order data flows through them.
+LAYERS = ("landing", "bronze", "silver", "quarantine", "gold", "share", "ops")
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Resolved configuration. Build it with :func:`load_settings`, never by hand in production."""
+
+    home: Path
+    var_dir: Path
+    lake_root: str
+    standards_dir: Path
+    jar_dir: Path
+    spark_master: str
+    spark_remote: str
+    spark_connect_port: int
+    spark_driver_memory: str
+    spark_shuffle_partitions: int
+    source_db_url: str
+    governance_db_url: str
+    airflow_home: Path
+    interface_host: str
+    interface_port: int
+    seed: int
+    scale: float
+    defect_rate: float
+    extra: dict[str, str] = field(default_factory=dict)
+
+    # -- derived locations -------------------------------------------------------------------
+    @property
+    def lake_is_local(self) -> bool:
+        """True when the lake is a folder on this machine (not ``s3a://`` or another scheme)."""
+        return "://" not in self.lake_root or self.lake_root.startswith("file://")
+
+    @property
+    def local_lake(self) -> Path:
+        """The lake as a local path; only meaningful when :attr:`lake_is_local`."""
+        return Path(self.lake_root.removeprefix("file://"))
+
+    def layer_uri(self, layer: str) -> str:
+        """URI of one layer's folder, e.g. ``<lake>/silver``."""
+        if layer not in LAYERS:
+            raise ConfigError(f"unknown lake layer {layer!r}; layers are {', '.join(LAYERS)}")
+        return f"{self.lake_root.rstrip('/')}/{layer}"
+
+    def table_uri(self, layer: str, table: str) -> str:
+        """URI of one Delta table: ``<lake>/<layer>/<table>``. The lake is self-describing."""
+        return f"{self.layer_uri(layer)}/{table}"
+
+    @property
+    def landing_uri(self) -> str:
+        return self.layer_uri("landing")
+
+    @property
+    def run_dir(self) -> Path:
+        """Where run summaries, server logs and pid files go."""
+        return self.var_dir / "run"
+
+    def as_public_dict(self) -> dict[str, str]:
+        """Settings as strings with credentials in URLs masked, for ``eb settings`` and logs."""
+        out: dict[str, str] = {}
+        for key, value in asdict(self).items():
+            text = str(value)
+            if key.endswith("_url") and "@" in text:
+                scheme, _, rest = text.partition("://")
+                text = f"{scheme}://***@{rest.split('@', 1)[1]}"
+            out[key] = text
+        return out
+
+
+def _get(env: Mapping[str, str], name: str, default: str) -> str:
+    value = env.get(name, "")
+    return value if value.strip() else default
+
+
+def _int(env: Mapping[str, str], name: str, default: int) -> int:
+    raw = _get(env, name, str(default))
+    try:
+        return int(raw)
+    except ValueError:
+        raise ConfigError(f"{name}={raw!r} is not an integer") from None
+
+
+def _float(env: Mapping[str, str], name: str, default: float, lo: float, hi: float) -> float:
+    raw = _get(env, name, str(default))
+    try:
+        value = float(raw)
+    except ValueError:
+        raise ConfigError(f"{name}={raw!r} is not a number") from None
+    if not lo <= value <= hi:
+        raise ConfigError(f"{name}={raw} is out of range [{lo}, {hi}]")
+    return value
+
+
+def load_settings(env: Mapping[str, str] | None = None) -> Settings:
+    """Resolve settings from ``env`` (default: the process environment).
+
+    Why a function and not module globals: tests build settings for a temporary lake without
+    touching the process environment, and nothing is resolved at import time.
+    """
+    env = os.environ if env is None else env
+    home = Path(_get(env, "EB_HOME", str(REPO_ROOT))).resolve()
+    var_dir = Path(_get(env, "EB_VAR_DIR", str(home / "var"))).resolve()
+    lake_root = _get(env, "EB_LAKE_ROOT", str(var_dir / "lake"))
+    if "://" not in lake_root:
+        lake_root = str(Path(lake_root).resolve())
+    scheme = lake_root.split("://", 1)[0] if "://" in lake_root else "file"
+    if scheme not in {"file", "s3a"}:
+        raise ConfigError(f"EB_LAKE_ROOT={lake_root!r}: use a local folder or an s3a:// URI")
+    airflow_home = Path(_get(env, "AIRFLOW_HOME", str(var_dir / "airflow"))).resolve()
+    return Settings(
+        home=home,
+        var_dir=var_dir,
+        lake_root=lake_root,
+        standards_dir=Path(_get(env, "EB_STANDARDS_DIR", str(home / "data_standards"))),
+        jar_dir=Path(_get(env, "EB_JAR_DIR", str(home / ".cache" / "jars"))),
+        spark_master=_get(env, "EB_SPARK_MASTER", "local[*]"),
+        spark_remote=env.get("EB_SPARK_REMOTE", "").strip(),
+        spark_connect_port=_int(env, "EB_SPARK_CONNECT_PORT", 15002),
+        spark_driver_memory=_get(env, "EB_SPARK_DRIVER_MEMORY", "6g"),
+        spark_shuffle_partitions=_int(env, "EB_SPARK_SHUFFLE_PARTITIONS", 4),
+        source_db_url=_get(
+            env, "EB_SOURCE_DB_URL", f"sqlite:///{var_dir / 'sources' / 'case_system.db'}"
+        ),
+        governance_db_url=_get(
+            env, "EB_GOVERNANCE_DB_URL", f"sqlite:///{var_dir / 'governance.db'}"
+        ),
+        airflow_home=airflow_home,
+        interface_host=_get(env, "EB_INTERFACE_HOST", "127.0.0.1"),
+        interface_port=_int(env, "EB_INTERFACE_PORT", 8090),
+        seed=_int(env, "EB_SEED", 20250106),
+        scale=_float(env, "EB_SCALE", 0.05, 0.0001, 10.0),
+        defect_rate=_float(env, "EB_DEFECT_RATE", 0.01, 0.0, 0.5),
+    )

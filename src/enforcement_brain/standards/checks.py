@@ -1,0 +1,207 @@
+"""Identifier checks and overload rules of the data standard, in plain Python.
+
+Why plain Python: these functions are the reference the Spark row rules are tested against, the
+checks the synthetic generator uses to make sure a "clean" value is clean and a "defect" is really
+defective, and the thing a reviewer reads. The regex constants are plain strings written in the
+common subset of Python ``re`` and Java regex (Spark ``rlike``): no named groups, no ``\\d`` (in
+Python it also matches non-ASCII digits such as ``٣``), explicit ``[0-9]`` instead.
+
+Anchors: the constants use ``^...$``. Python callers here use :func:`re.fullmatch`, which rejects
+a trailing newline; Java's ``$`` also matches *before* one final line terminator, so a Spark rule
+``plate_no rlike PLATE_ANY_RE`` accepts ``"苏C12345\\n"``. Loads that keep raw strings should trim
+or reject control characters first (none of the generated sources carry them).
+
+Sources: GA 36-2018 (plates), GB 32100-2015 (credit code), GB 11643-1999 (resident ID),
+交通运输部令2016年第62号 Art. 3 and 43 with GB 1589-2016 (overload). ``[I]`` marks a design
+choice of ours where the rule text leaves room.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import math
+import re
+
+# -- plates (GA 36-2018) ---------------------------------------------------------------------------
+
+#: The 31 province-level characters, then 使 (embassy) and 领 (consulate).
+PROVINCE_CHARS = "京津沪渝冀晋辽吉黑苏浙皖闽赣鲁豫鄂湘粤琼川贵云陕甘青蒙桂藏宁新使领"
+
+#: Letters usable after the province character and in serials: A-Z without I and O (GA 36).
+_LETTER = "A-HJ-NP-Z"
+_ALNUM = f"{_LETTER}0-9"
+#: NEV plates: the energy letter. D/A/B/C/E pure electric, F/G/H/J/K other new energy.
+_NEV_LETTER = "DABCEFGHJK"
+
+#: Ordinary plate, 7 characters; the last may be 挂 (trailer), 学 (coach), 警, 港, 澳.
+PLATE_ORDINARY_RE = f"^[{PROVINCE_CHARS}][{_LETTER}][{_ALNUM}]{{4}}[{_ALNUM}挂学警港澳]$"
+#: Small new-energy plate, 8 characters: energy letter first in the serial.
+PLATE_NEV_SMALL_RE = f"^[{PROVINCE_CHARS}][{_LETTER}][{_NEV_LETTER}][{_ALNUM}][0-9]{{4}}$"
+#: Large new-energy plate, 8 characters: energy letter last.
+PLATE_NEV_LARGE_RE = f"^[{PROVINCE_CHARS}][{_LETTER}][0-9]{{5}}[{_NEV_LETTER}]$"
+#: Any well-formed plate (not counting the unrecognised value).
+PLATE_ANY_RE = (
+    "^(?:"
+    + "|".join(p[1:-1] for p in (PLATE_ORDINARY_RE, PLATE_NEV_SMALL_RE, PLATE_NEV_LARGE_RE))
+    + ")$"
+)
+#: What ANPR and WIM cameras write when they cannot read a plate: a legitimate value, not an error.
+UNRECOGNISED_PLATE = "-"
+
+_PLATE_ANY = re.compile(PLATE_ANY_RE)
+
+
+def is_valid_plate(plate: str | None) -> bool:
+    """True for a well-formed plate number or the unrecognised marker ``-``.
+
+    ``-`` is valid because a camera that saw a vehicle but could not read it produced a true
+    record (it counts as traffic); rejecting it would lose rows, not clean them.
+    """
+    if plate is None:
+        return False
+    return plate == UNRECOGNISED_PLATE or _PLATE_ANY.fullmatch(plate) is not None
+
+
+# -- unified social credit code (GB 32100-2015) --------------------------------------------------
+
+#: The 31 code characters: digits and capitals without I, O, S, V, Z. Index = value.
+CREDIT_CODE_ALPHABET = "0123456789ABCDEFGHJKLMNPQRTUWXY"
+_CC = "0-9A-HJ-NP-RTUW-Y"  # the same alphabet as a character class
+#: Registration department + category (2 chars), 6-digit GB/T 2260 area code, 9-character
+#: subject id, check character. The format only; the check character needs
+#: :func:`is_valid_credit_code`.
+CREDIT_CODE_RE = f"^[{_CC}]{{2}}[0-9]{{6}}[{_CC}]{{10}}$"
+#: Weights 3^i mod 31 for positions 1..17.
+CREDIT_CODE_WEIGHTS = (1, 3, 9, 27, 19, 26, 16, 17, 20, 29, 25, 13, 8, 24, 10, 30, 28)
+_CREDIT_CODE = re.compile(CREDIT_CODE_RE)
+
+
+def credit_code_check_char(first17: str) -> str:
+    """The GB 32100 check character for the first 17 characters of a credit code.
+
+    check = 31 - (Σ value·weight mod 31), with 31 written as ``0``. Raises ``ValueError`` for a
+    character outside the alphabet, so a caller building codes cannot silently make a bad one.
+    """
+    if len(first17) != 17:
+        raise ValueError(f"need 17 characters, got {len(first17)}: {first17!r}")
+    try:
+        total = sum(
+            CREDIT_CODE_ALPHABET.index(c) * w
+            for c, w in zip(first17, CREDIT_CODE_WEIGHTS, strict=True)
+        )
+    except ValueError:
+        raise ValueError(f"character outside the GB 32100 alphabet in {first17!r}") from None
+    return CREDIT_CODE_ALPHABET[(31 - total % 31) % 31]
+
+
+def is_valid_credit_code(code: str | None) -> bool:
+    """True when ``code`` has the GB 32100 format and a correct check character."""
+    if code is None or _CREDIT_CODE.fullmatch(code) is None:
+        return False
+    return credit_code_check_char(code[:17]) == code[17]
+
+
+# -- resident ID number (GB 11643-1999) ------------------------------------------------------------
+
+#: 6-digit address, birth date YYYYMMDD (years 18xx-20xx), 3-digit sequence, check (digit or X).
+#: The format only: a real calendar date and the check need :func:`is_valid_id_number`.
+ID_NUMBER_RE = (
+    "^[1-9][0-9]{5}(?:18|19|20)[0-9]{2}(?:0[1-9]|1[0-2])(?:0[1-9]|[12][0-9]|3[01])[0-9]{3}[0-9X]$"
+)
+ID_WEIGHTS = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
+_ID_CHECK = "10X98765432"
+_ID_NUMBER = re.compile(ID_NUMBER_RE)
+
+
+def id_check_char(first17: str) -> str:
+    """The GB 11643 check character: ``"10X98765432"[Σ digit·weight mod 11]``."""
+    if len(first17) != 17 or not first17.isascii() or not first17.isdigit():
+        raise ValueError(f"need 17 ASCII digits, got {first17!r}")
+    total = sum(int(c) * w for c, w in zip(first17, ID_WEIGHTS, strict=True))
+    return _ID_CHECK[total % 11]
+
+
+def is_valid_id_number(number: str | None) -> bool:
+    """True for an 18-character resident ID with a real birth date and a correct check character.
+
+    The address code is not checked against GB/T 2260: a retired code (people keep their number
+    for life) is a warning in the standard, not an error. A birth date in the future is left to
+    the rule that knows the business date; this function does not read the clock.
+    """
+    if number is None or _ID_NUMBER.fullmatch(number) is None:
+        return False
+    try:
+        _dt.date(int(number[6:10]), int(number[10:12]), int(number[12:14]))
+    except ValueError:  # 19990231 passes the regex but is not a date
+        return False
+    return id_check_char(number[:17]) == number[17]
+
+
+# -- overload (交通运输部令2016年第62号, GB 1589-2016) -----------------------------------------------
+
+#: Gross limits (kg) by axle count: (rigid truck, combination). Art. 3 of Order 2016-62.
+_LIMITS: dict[int, tuple[int, int]] = {
+    2: (18_000, 18_000),
+    3: (25_000, 27_000),
+    4: (31_000, 36_000),
+    5: (43_000, 43_000),
+    6: (49_000, 49_000),
+}
+#: Excess up to this is a warning, not a fine (Art. 43).
+FINE_FREE_EXCESS_KG = 1_000
+FINE_PER_STARTED_TONNE_YUAN = 500
+FINE_CAP_YUAN = 30_000
+#: 百吨王: a truck weighing 100 t or more (operational definition).
+BAI_DUN_WANG_KG = 100_000
+
+
+def gross_limit_kg(axle_count: int, is_combination: bool) -> int:
+    """Gross-weight limit in kg for a goods vehicle with ``axle_count`` axles.
+
+    The table has no rigid truck with 5 or more axles and no 2-axle combination. [I] Such a
+    vehicle gets the only limit the table gives for its axle count (43 t / 49 t; 18 t for 2 axles)
+    rather than an error, because a WIM record must still be judged. For 6+ axles the 46 t limit
+    of a tractor with a single drive axle is not applied: WIM does not report drive axles, so 49 t
+    is the limit that can be proven against the driver.
+    """
+    if axle_count < 2:
+        raise ValueError(f"a goods vehicle has at least 2 axles, got {axle_count}")
+    rigid, combination = _LIMITS[min(axle_count, 6)]
+    return combination if is_combination else rigid
+
+
+def excess_kg(gross_kg: int, limit_kg: int) -> int:
+    """Weight over the limit, 0 when within it."""
+    return max(0, gross_kg - limit_kg)
+
+
+def excess_rate(gross_kg: int, limit_kg: int) -> float:
+    """Excess as a fraction of the limit (1.0 = 100 % over), 0.0 when within it."""
+    return excess_kg(gross_kg, limit_kg) / limit_kg
+
+
+def fine_yuan(excess: int) -> int:
+    """Fine in yuan for ``excess`` kg over the limit (Art. 43 of Order 2016-62).
+
+    Up to 1,000 kg over: a warning, fine 0. Above that: ¥500 per *started* 1,000 kg of the whole
+    excess, capped at ¥30,000. [I] "Started" (ceil) is our reading of "每超1000千克罚款500元":
+    1,001 kg over is two started tonnes, ¥1,000; the smallest fine is therefore ¥1,000 and the
+    cap is reached above 59,000 kg over. Change it here and in the standard together.
+    """
+    if excess <= FINE_FREE_EXCESS_KG:
+        return 0
+    return min(FINE_CAP_YUAN, FINE_PER_STARTED_TONNE_YUAN * math.ceil(excess / 1_000))
+
+
+def is_bai_dun_wang(gross_kg: int) -> bool:
+    """百吨王: gross weight of 100 t or more."""
+    return gross_kg >= BAI_DUN_WANG_KG
+
+
+def is_shuang_bai(gross_kg: int, limit_kg: int) -> bool:
+    """双百: [I] 百吨王 OR excess rate of 100 % or more (no official definition was found).
+
+    Integer arithmetic (excess >= limit) so the boundary is exact: 98,000 kg on a 49,000 kg limit
+    is exactly 100 % over and counts.
+    """
+    return is_bai_dun_wang(gross_kg) or gross_kg - limit_kg >= limit_kg
