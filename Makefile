@@ -6,7 +6,6 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 DATE ?= $(shell date -d yesterday +%F)
 SCALE ?= 0.05
-SPARK_HOME = $(shell $(BIN)/python -c 'import pyspark, os; print(os.path.dirname(pyspark.__file__))')
 export PYTHONDONTWRITEBYTECODE := 1
 
 .PHONY: setup run test test-all lint format sql airflow stop clean help
@@ -41,14 +40,7 @@ format: $(STAMP)
 	$(BIN)/ruff format . && $(BIN)/ruff check --fix .
 
 sql: setup
-	@$(BIN)/eb sql-init --output var/run/register_tables.sql >/dev/null
-	@$(SPARK_HOME)/bin/spark-sql --jars "$$(ls -d $(CURDIR)/.cache/jars/*.jar | paste -sd,)" \
-	  --conf spark.sql.extensions=io.delta.sql.DeltaSparkSessionExtension \
-	  --conf spark.sql.catalog.spark_catalog=org.apache.spark.sql.delta.catalog.DeltaCatalog \
-	  --conf spark.sql.session.timeZone=Asia/Shanghai \
-	  --conf "spark.hadoop.javax.jdo.option.ConnectionURL=jdbc:derby:memory:metastore;create=true" \
-	  --conf spark.sql.warehouse.dir=$(CURDIR)/var/warehouse \
-	  -i var/run/register_tables.sql $(SQL_ARGS)
+	@$(BIN)/eb sql $(SQL_ARGS)
 
 airflow: setup
 	@eval "$$($(BIN)/python -c 'from enforcement_brain.orchestration.airflow_cli import airflow_env; from enforcement_brain.settings import load_settings; import shlex; e=airflow_env(load_settings(), "sc://localhost:15002"); print(" ".join(f"export {k}={shlex.quote(v)};" for k,v in e.items() if k.startswith(("AIRFLOW","EB_","PATH"))))')" && $(BIN)/eb spark start && $(BIN)/airflow standalone

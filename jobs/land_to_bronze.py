@@ -21,9 +21,10 @@ def run(ctx: JobContext, source_id: str, day: dt.date, run_id: str) -> dict[str,
         f"_delivery_date = '{day.isoformat()}'",
         partition_by=["_delivery_date"],
     )
-    rows = ctx.spark.sql(
-        f"select count(*) as n from bronze.{source.id} where _delivery_date = '{day.isoformat()}'"
-    ).first()["n"]
+    from pyspark.sql import functions as F
+
+    bronze_rows = ctx.spark.read.format("delta").load(ctx.settings.table_uri("bronze", source.id))
+    rows = bronze_rows.where(F.col("_delivery_date") == F.lit(day)).count()
     return {"source": source.id, "delivery_date": day.isoformat(), "files": len(read), "rows": rows}
 
 

@@ -82,6 +82,37 @@ def cmd_sql_init(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_sql(args: argparse.Namespace) -> int:
+    """Open the ``spark-sql`` shell (from the pyspark wheel) with every lake table registered.
+
+    The shell gets the platform's own Spark configuration; its Hive metastore is an in-memory
+    Derby database, so it never locks a file another JVM holds.
+    """
+    import os
+
+    from enforcement_brain.lake.tables import registration_sql
+    from enforcement_brain.spark.jars import pyspark_jars_dir
+    from enforcement_brain.spark.session import require_java, spark_conf
+
+    settings = load_settings()
+    require_java()
+    init = settings.run_dir / "register_tables.sql"
+    init.parent.mkdir(parents=True, exist_ok=True)
+    init.write_text(registration_sql(settings))
+    conf = spark_conf(settings)
+    conf.pop("spark.sql.catalogImplementation")  # the shell needs its (in-memory) Hive catalog
+    conf["spark.hadoop.javax.jdo.option.ConnectionURL"] = "jdbc:derby:memory:metastore;create=true"
+    spark_home = pyspark_jars_dir().parent
+    cmd = [str(spark_home / "bin" / "spark-sql"), "--master", settings.spark_master]
+    cmd += ["--driver-memory", conf.pop("spark.driver.memory")]
+    for key, value in conf.items():
+        cmd += ["--conf", f"{key}={value}"]
+    cmd += ["-i", str(init), *args.args]
+    os.environ["SPARK_HOME"] = str(spark_home)
+    os.execv(cmd[0], cmd)
+    return 0  # not reached
+
+
 def cmd_run(args: argparse.Namespace) -> int:
     from enforcement_brain.orchestration.daily import run_day
     from enforcement_brain.orchestration.runtime import parse_date
@@ -90,18 +121,30 @@ def cmd_run(args: argparse.Namespace) -> int:
     console = _console()
     day = parse_date(args.date)
     console.print(f"[bold]enforcement-brain[/bold] — running {day} through the whole pipeline")
-    run = run_day(settings, day, scale=args.scale, say=console.print)
+    from rich.markup import escape
+
+    run = run_day(settings, day, scale=args.scale, say=lambda line: console.print(escape(line)))
     print_summary(console, settings, run)
     return 0 if run.ok else 1
 
 
-def print_summary(console, settings, run) -> None:  # noqa: ANN001 - rich objects
+def print_summary(console, settings, run) -> None:
     from rich.table import Table
 
     generated = run.generated.rows_by_source if run.generated else {}
     t = Table(title=f"Day {run.day} — rows per source", title_justify="left")
-    for col in ("source", "landed", "bronze", "new", "updated", "unchanged", "duplicates",
-                "quarantined", "warned", "reconciles"):
+    for col in (
+        "source",
+        "landed",
+        "bronze",
+        "new",
+        "updated",
+        "unchanged",
+        "duplicates",
+        "quarantined",
+        "warned",
+        "reconciles",
+    ):
         t.add_column(col, justify="left" if col == "source" else "right")
     for b in run.summary.get("batches", []):
         t.add_row(
@@ -132,11 +175,13 @@ def print_summary(console, settings, run) -> None:  # noqa: ANN001 - rich object
         st.add_row(f"  {r.dag_id}" + ("" if r.ok else " [red](failed)[/red]"), f"{r.seconds:.1f}")
     console.print(st)
     failed = [r for r in run.dag_runs if not r.ok]
+    from rich.markup import escape
+
     for r in failed:
-        console.print(f"[red]✗ {r.dag_id}: {r.error}[/red] (log: {r.log})")
+        console.print(f"[red]✗ {r.dag_id}: {escape(r.error)}[/red] (log: {r.log})")
     console.print(
         "\n[bold]Where to look next[/bold]\n"
-        "  Spark SQL shell:    make sql        (then: select * from gold.overload_alerts limit 10;)\n"
+        "  Spark SQL shell:    make sql   (e.g. select * from gold.overload_alerts limit 10;)\n"
         "  Airflow UI:         make airflow    (http://localhost:8080, password printed at start)\n"
         f"  Spark UI:           http://localhost:4040 (while the Connect server runs)\n"
         f"  Summary JSON:       {settings.run_dir / f'summary-{run.day}.json'}\n"
@@ -161,11 +206,18 @@ def main(argv: list[str] | None = None) -> int:
     q = sub.add_parser("sql-init", help="write the SQL that registers every lake table")
     q.add_argument("--output", default=str(load_settings().run_dir / "register_tables.sql"))
     q.set_defaults(fn=cmd_sql_init)
+    sq = sub.add_parser("sql", help="spark-sql shell with every lake table registered")
+    sq.epilog = "other arguments go to spark-sql, e.g. eb sql -S -e 'select 1'"
+    sq.set_defaults(fn=cmd_sql)
     r = sub.add_parser("run", help="the main job: one day through the whole pipeline")
     r.add_argument("--date", required=True)
     r.add_argument("--scale", type=float, default=None)
     r.set_defaults(fn=cmd_run)
-    args = parser.parse_args(argv)
+    args, extra = parser.parse_known_args(argv)
+    if args.command == "sql":
+        args.args = extra
+    elif extra:
+        parser.error(f"unrecognized arguments: {' '.join(extra)}")
     try:
         return int(args.fn(args))
     except EbError as exc:
@@ -174,6 +226,16 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
+    except Exception as exc:  # a bug: keep the trace in a file, answer in one line
+        import traceback
+
+        settings = load_settings()
+        settings.run_dir.mkdir(parents=True, exist_ok=True)
+        trace = settings.run_dir / "eb-error.log"
+        trace.write_text(traceback.format_exc())
+        first = (str(exc).strip().splitlines() or [""])[0][:300]
+        print(f"internal error: {type(exc).__name__}: {first} (trace in {trace})", file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":

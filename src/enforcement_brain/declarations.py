@@ -271,7 +271,9 @@ def _load_source(path: Path, elements: dict[str, Element], rules: dict[str, Rule
         rule = rules[rid]
         used = {c.element for c in columns}
         if rule.elements and not used.intersection(rule.elements):
-            raise DeclarationError(f"{where}: rule {rid} checks {rule.elements}, not in this source")
+            raise DeclarationError(
+                f"{where}: rule {rid} checks {rule.elements}, not in this source"
+            )
     delivery = dict(_need(data, "delivery", where))
     if delivery.get("kind") not in ("file", "database"):
         raise DeclarationError(f"{where}: delivery.kind must be file or database")

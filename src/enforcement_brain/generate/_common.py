@@ -18,8 +18,8 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import yaml
 
+from enforcement_brain.declarations import Source
 from enforcement_brain.errors import DeclarationError
 from enforcement_brain.standards.checks import is_valid_plate
 
@@ -128,31 +128,43 @@ def bad_plate_value(rng: np.random.Generator, plate: str) -> str:
     return base[:3] + "I" + base[4:]  # unreachable in practice; still invalid
 
 
+def unknown_code(rng: np.random.Generator, prefix: str, known: frozenset[str]) -> str:
+    """A well-formed code ``prefix`` + 3 digits that the code table does not know."""
+    while True:
+        code = f"{prefix}{int(rng.integers(50, 1000)):03d}"
+        if code not in known:
+            return code
+
+
 def pick_labels(
     rng: np.random.Generator,
     n_rows: int,
     defect_rate: float,
     kinds: Sequence[str],
-    *,
-    late: bool,
-) -> tuple[np.ndarray, np.ndarray]:
-    """Choose which rows are late and which carry which defect; at most one label per row.
+    late_rng: np.random.Generator | None = None,
+    exclude: np.ndarray | None = None,
+) -> np.ndarray:
+    """Label rows: ``""`` clean, ``"late"`` (with ``late_rng``), or one defect kind per row.
 
-    Returns ``(late_mask, defect)`` where ``defect`` is an object array of kind names or ``""``.
-    The number of defective rows is exactly ``round(defect_rate * n_rows)``; kinds are dealt
-    round-robin from a shuffled list so that every kind appears once there are enough defects.
+    Exactly ``round(defect_rate * n_rows)`` rows get a defect, drawn from rows that are neither
+    late nor in ``exclude`` (rows another source or the ground truth relies on being clean).
+    Kinds are dealt round-robin from a shuffled list, so every kind appears once there are at
+    least as many defects as kinds. Late rows come from their own stream, so the same rows are
+    late whatever the defect rate.
     """
-    late_mask = np.zeros(n_rows, dtype=bool)
-    if late:
-        late_mask = rng.random(n_rows) < LATE_SHARE
-    defect = np.full(n_rows, "", dtype=object)
-    free = np.flatnonzero(~late_mask)
+    labels = np.full(n_rows, "", dtype=object)
+    blocked = np.zeros(n_rows, dtype=bool) if exclude is None else exclude.copy()
+    if late_rng is not None:
+        late = late_rng.random(n_rows) < LATE_SHARE
+        labels[late] = "late"
+        blocked |= late
+    free = np.flatnonzero(~blocked)
     n_def = min(len(free), round(defect_rate * n_rows))
     if n_def:
         rows = rng.choice(free, size=n_def, replace=False)
         dealt = np.resize(rng.permutation(np.array(kinds, dtype=object)), n_def)
-        defect[rows] = rng.permutation(dealt)
-    return late_mask, defect
+        labels[rows] = rng.permutation(dealt)
+    return labels
 
 
 @dataclass(frozen=True)
@@ -166,35 +178,15 @@ class TruthRow:
     defect: str
 
 
-def declared_source(standards_dir: Path, source_id: str) -> dict[str, Any]:
-    """The source declaration ``data_standards/sources/<id>.yaml`` as a dict.
-
-    The generator reads column names and expected volumes from the declaration instead of
-    repeating them, so a changed declaration either flows through or fails loudly here.
-    """
-    path = Path(standards_dir) / "sources" / f"{source_id}.yaml"
-    try:
-        doc = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise DeclarationError(f"{path}: no declaration for source {source_id!r}") from None
-    if not isinstance(doc, dict) or not isinstance(doc.get("columns"), list):
-        raise DeclarationError(f"{path}: expected a mapping with a 'columns' list")
-    return doc
-
-
-def column_names(decl: dict[str, Any]) -> list[str]:
-    """Declared column names, in order."""
-    return [c["name"] for c in decl["columns"]]
-
-
-def ordered(decl: dict[str, Any], values: dict[str, Any], path_hint: str) -> list[Any]:
-    """``values`` in declared column order; a declared column the generator cannot make fails."""
-    missing = [n for n in column_names(decl) if n not in values]
+def ordered(source: Source, values: dict[str, Any]) -> list[Any]:
+    """``values`` in the source's declared column order; a declared column the generator cannot
+    make fails loudly, so a changed declaration never yields files with missing columns."""
+    missing = [n for n in source.column_names if n not in values]
     if missing:
         raise DeclarationError(
-            f"{path_hint}: the generator has no values for declared column(s) {', '.join(missing)}"
+            f"{source.path}: the generator has no values for column(s) {', '.join(missing)}"
         )
-    return [values[n] for n in column_names(decl)]
+    return [values[n] for n in source.column_names]
 
 
 def write_atomic(path: Path, text: str) -> None:

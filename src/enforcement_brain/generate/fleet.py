@@ -7,6 +7,7 @@ weighed today. Built once per process and seed (~0.5 s) and cached.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -136,7 +137,7 @@ def _pick(rng: np.random.Generator, k: int, chars: str) -> np.ndarray:
 
 
 def _serial(rng: np.random.Generator, k: int, length: int, letter_share: float) -> np.ndarray:
-    """``k`` plate serials: a letter first with ``letter_share``, later a letter 10 % of the time."""
+    """``k`` plate serials: a letter first with ``letter_share``, later 10 % of the time."""
     out = np.full(k, "", dtype=object)
     for pos in range(length):
         share = letter_share if pos == 0 else 0.1
@@ -184,7 +185,7 @@ def _prefixes(rng: np.random.Generator, k: int, origins: tuple) -> tuple[np.ndar
 
 @functools.lru_cache(maxsize=4)
 def build_fleet(seed: int) -> Fleet:
-    """The fleet for ``seed``. Cached: callers must not modify the arrays."""
+    """The fleet for ``seed``. Cached and shared, so its arrays are read-only."""
     rng = rng_for(seed, "fleet")
 
     # -- enterprises: Xuzhou first, then one pool per outside origin city ---------------------
@@ -250,7 +251,9 @@ def build_fleet(seed: int) -> Fleet:
     ]
     for o in range(1, len(TRUCK_ORIGINS)):
         idx = np.flatnonzero(origin == o)
-        pool = N_XUZHOU_ENTERPRISES + np.flatnonzero(ent_area[N_XUZHOU_ENTERPRISES:] == TRUCK_ORIGINS[o][3])
+        pool = N_XUZHOU_ENTERPRISES + np.flatnonzero(
+            ent_area[N_XUZHOU_ENTERPRISES:] == TRUCK_ORIGINS[o][3]
+        )
         owner[idx] = rng.choice(pool, len(idx))
     activity = rng.lognormal(0.0, 0.8, N_TRUCKS)
     # Overloading is a habit of heavy trucks, tippers above all, and of a few repeat offenders.
@@ -269,9 +272,11 @@ def build_fleet(seed: int) -> Fleet:
     car_nev_serial = _distinct(
         rng,
         N_CARS,
-        lambda r, k: np.where(r.random(k) < 0.8, "D", "F").astype(object)
-        + np.where(r.random(k) < 0.3, _pick(r, k, _LETTERS), _pick(r, k, _DIGITS))
-        + _digits(r, k, 4),
+        lambda r, k: (
+            np.where(r.random(k) < 0.8, "D", "F").astype(object)
+            + np.where(r.random(k) < 0.3, _pick(r, k, _LETTERS), _pick(r, k, _DIGITS))
+            + _digits(r, k, 4)
+        ),
     )
     car_plate = car_prefix + np.where(car_nev, car_nev_serial, car_ordinary)
     car_bus = ~car_nev & (rng.random(N_CARS) < BUS_SHARE)
@@ -279,12 +284,13 @@ def build_fleet(seed: int) -> Fleet:
 
     persons = np.array(
         [
-            str(rng.choice(_SURNAMES)) + "".join(rng.choice(_GIVEN, int(rng.integers(1, 3))))
+            str(rng.choice(_SURNAMES))
+            + "".join(rng.choice(_GIVEN, int(rng.integers(1, 3)), replace=False))
             for _ in range(5_000)
         ],
         dtype=object,
     )
-    return Fleet(
+    fleet = Fleet(
         ent_name=np.array(names, dtype=object),
         ent_credit_code=np.array(codes, dtype=object),
         ent_area_code=ent_area,
@@ -305,3 +311,6 @@ def build_fleet(seed: int) -> Fleet:
         car_activity=car_activity / car_activity.sum(),
         person_names=persons,
     )
+    for f in dataclasses.fields(fleet):  # shared through the cache: make accidents loud
+        getattr(fleet, f.name).flags.writeable = False
+    return fleet

@@ -92,8 +92,7 @@ def overload_alerts(inputs: dict[str, DataFrame], catalog: Catalog) -> DataFrame
         (F.col("gross_weight_kg") * 0.95 <= F.col("limit_kg")).alias("needs_static_reweigh"),
         (F.col("gross_weight_kg") >= checks.BAI_DUN_WANG_KG).alias("is_bai_dun_wang"),
         (
-            (F.col("gross_weight_kg") >= checks.BAI_DUN_WANG_KG)
-            | (excess >= F.col("limit_kg"))
+            (F.col("gross_weight_kg") >= checks.BAI_DUN_WANG_KG) | (excess >= F.col("limit_kg"))
         ).alias("is_shuang_bai"),
         "weigh_time",
         "biz_date",

@@ -34,10 +34,17 @@ def _sql_path(uri: str) -> str:
     return uri.replace("'", "''")
 
 
+def _has_commit(folder: Path) -> bool:
+    """A Delta table exists once its log holds a commit; a bare ``_delta_log`` folder (a first
+    write that died before committing) is not a table."""
+    log = folder / "_delta_log"
+    return log.is_dir() and any(log.glob("*.json"))
+
+
 def is_delta_table(settings: Settings, layer: str, table: str) -> bool:
-    """Whether the table's folder holds a Delta log (local lakes; s3a is checked by Spark)."""
+    """Whether the table exists (local lakes; s3a is checked by Spark)."""
     if settings.lake_is_local:
-        return (Path(settings.table_uri(layer, table)) / "_delta_log").is_dir()
+        return _has_commit(Path(settings.table_uri(layer, table)))
     raise ConfigError("listing an s3a:// lake needs the scale-out issue (boto3 listing)")
 
 
@@ -49,20 +56,30 @@ def lake_tables(settings: Settings) -> list[tuple[str, str]]:
     for layer in TABLE_LAYERS:
         folder = Path(settings.layer_uri(layer))
         if folder.is_dir():
-            out += [
-                (layer, p.name)
-                for p in sorted(folder.iterdir())
-                if (p / "_delta_log").is_dir()
-            ]
+            out += [(layer, p.name) for p in sorted(folder.iterdir()) if _has_commit(p)]
     return out
 
 
+_REGISTERED: dict[tuple[int, str], str] = {}
+
+
 def register(spark: SparkSession, settings: Settings, layer: str, table: str) -> str:
-    """Make ``layer.table`` resolve in this session's catalog; returns the qualified name."""
+    """Make ``layer.table`` resolve in this session's catalog; returns the qualified name.
+
+    If this process registered the name for another lake before (tests use a lake per test in
+    one session), the entry is re-pointed; dropping an external table leaves its data alone.
+    """
     name = qualified(layer, table)
-    spark.sql(f"CREATE SCHEMA IF NOT EXISTS {layer}")
     uri = _sql_path(settings.table_uri(layer, table))
+    key = (id(spark), name)
+    known = _REGISTERED.get(key)
+    if known == uri:
+        return name
+    spark.sql(f"CREATE SCHEMA IF NOT EXISTS {layer}")
+    if known is not None:
+        spark.sql(f"DROP TABLE IF EXISTS {name}")
     spark.sql(f"CREATE TABLE IF NOT EXISTS {name} USING delta LOCATION '{uri}'")
+    _REGISTERED[key] = uri
     return name
 
 

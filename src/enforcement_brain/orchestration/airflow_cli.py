@@ -8,6 +8,7 @@ scheduler runs.
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 import time
@@ -52,8 +53,18 @@ def airflow_bin() -> str:
 
 
 def ensure_db(settings: Settings) -> None:
-    """Create or upgrade Airflow's metadata DB (idempotent, ~4 s on SQLite)."""
+    """Create or upgrade Airflow's metadata DB (idempotent, ~4 s on SQLite).
+
+    A stamp with the Airflow version skips the migration when nothing changed.
+    """
+    import importlib.metadata
+
     settings.airflow_home.mkdir(parents=True, exist_ok=True)
+    stamp = settings.airflow_home / ".migrated"
+    version = importlib.metadata.version("apache-airflow")
+    uses_default_db = "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN" not in os.environ
+    if uses_default_db and stamp.exists() and stamp.read_text() == version:
+        return
     proc = subprocess.run(
         [airflow_bin(), "db", "migrate"],
         env=airflow_env(settings),
@@ -64,6 +75,7 @@ def ensure_db(settings: Settings) -> None:
     if proc.returncode != 0:
         tail = " | ".join((proc.stderr or proc.stdout).strip().splitlines()[-3:])
         raise SetupError(f"`airflow db migrate` failed: {tail}")
+    stamp.write_text(version)
 
 
 @dataclass(frozen=True)
@@ -92,16 +104,19 @@ def dags_test(settings: Settings, dag_id: str, day: str, spark_remote: str) -> D
     seconds = time.monotonic() - started
     text = log.read_text(errors="replace")
     failed = proc.returncode != 0 or "state=failed" in text or "DagRunState.FAILED" in text
-    error = ""
-    if failed:
-        # The first line our code raised says what went wrong; show that, not a stack trace.
-        for line in text.splitlines():
-            for marker in ("DeliveryError: ", "GateFailed: ", "EbError: ", "SetupError: ",
-                           "ConfigError: ", "DeclarationError: "):
-                if marker in line:
-                    error = line.split(marker, 1)[1].strip()
-                    break
-            if error:
-                break
-        error = error or f"see {log}"
+    error = first_error(text) if failed else ""
+    if failed and not error:
+        error = f"see {log}"
     return DagRunResult(dag_id, not failed, seconds, log, error)
+
+
+_ERROR_LINE = re.compile(r"^(?:[\w.]+\.)?(\w*(?:Error|Exception|Failed)): (.+)$")
+
+
+def first_error(log_text: str) -> str:
+    """The first exception line in a task log, without the stack trace around it."""
+    for line in log_text.splitlines():
+        match = _ERROR_LINE.match(line.strip())
+        if match:
+            return f"{match.group(1)}: {match.group(2).strip()}"[:400]
+    return ""

@@ -136,9 +136,9 @@ def collect_summary(settings: Settings, catalog: Catalog, day: dt.date) -> dict[
         batches = [r.asDict() for r in rows]
     counts = {}
     for layer, table in tables.lake_tables(settings):
-        counts[f"{layer}.{table}"] = spark.read.format("delta").load(
-            settings.table_uri(layer, table)
-        ).count()
+        counts[f"{layer}.{table}"] = (
+            spark.read.format("delta").load(settings.table_uri(layer, table)).count()
+        )
     return {"batches": batches, "tables": counts}
 
 

@@ -70,13 +70,29 @@ def run_job(job: str, subject: str, context: Mapping[str, Any]) -> dict[str, Any
         result = module.run(ctx, subject, day, run_id)
     except EbError as exc:
         record_run(
-            ctx.spark, ctx.settings, run_id=run_id, dag_id=dag_id, task=task_id, subject=subject,
-            day=day, started_at=started, status="failed", detail=str(exc),
+            ctx.spark,
+            ctx.settings,
+            run_id=run_id,
+            dag_id=dag_id,
+            task=task_id,
+            subject=subject,
+            day=day,
+            started_at=started,
+            status="failed",
+            detail=str(exc),
         )
         raise
     record_run(
-        ctx.spark, ctx.settings, run_id=run_id, dag_id=dag_id, task=task_id, subject=subject,
-        day=day, started_at=started, status="success", detail=str(result)[:2000],
+        ctx.spark,
+        ctx.settings,
+        run_id=run_id,
+        dag_id=dag_id,
+        task=task_id,
+        subject=subject,
+        day=day,
+        started_at=started,
+        status="success",
+        detail=str(result)[:2000],
     )
     outlet_events = context.get("outlet_events")
     for outlet in getattr(task, "outlets", None) or []:

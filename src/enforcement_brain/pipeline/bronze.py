@@ -49,7 +49,9 @@ def landing_files(settings: Settings, source: Source, day: dt.date) -> list[str]
         )
     empty = [f for f in files if Path(f).stat().st_size == 0]
     if empty:
-        raise DeliveryError(f"{source.id}: empty delivery file(s) {', '.join(empty)}; left in landing")
+        raise DeliveryError(
+            f"{source.id}: empty delivery file(s) {', '.join(empty)}; left in landing"
+        )
     return files
 
 
@@ -114,8 +116,9 @@ def parse_jsonl(lines: DataFrame, source: Source) -> DataFrame:
         _rescued(names, "_all").alias("_rescued_data"),
         # from_json reports a truncated object as corrupt; a line that is JSON but not an object
         # (e.g. a bare number) yields no map at all, which is just as unusable.
-        F.when(F.col("r._corrupt_record").isNotNull() | F.col("_all").isNull(), F.col("value"))
-        .alias("_corrupt_record"),
+        F.when(
+            F.col("r._corrupt_record").isNotNull() | F.col("_all").isNull(), F.col("value")
+        ).alias("_corrupt_record"),
         "_source_file",
         "_source_line",
     )
@@ -149,7 +152,9 @@ def parse_csv(spark: SparkSession, lines: DataFrame, source: Source) -> DataFram
         schema += ", _corrupt_record string"
         opts = {"mode": "PERMISSIVE", "columnNameOfCorruptRecord": "_corrupt_record"}
         data = lines.where(F.col("_source_file").isin(*files) & (F.col("_source_line") > 1))
-        parsed = data.select(F.from_csv("value", schema, opts).alias("r"), "_source_file", "_source_line")
+        parsed = data.select(
+            F.from_csv("value", schema, opts).alias("r"), "_source_file", "_source_line"
+        )
         extras = [(i, c) for i, c in enumerate(cols) if c not in names]
         rescued = (
             F.to_json(F.create_map(*[x for i, c in extras for x in (F.lit(c), F.col(f"r.c{i}"))]))
@@ -170,7 +175,9 @@ def parse_csv(spark: SparkSession, lines: DataFrame, source: Source) -> DataFram
     return reduce(lambda a, b: a.unionByName(b), parts)
 
 
-def read_database(spark: SparkSession, settings: Settings, source: Source, day: dt.date) -> DataFrame:
+def read_database(
+    spark: SparkSession, settings: Settings, source: Source, day: dt.date
+) -> DataFrame:
     """Rows of a relational source updated during the business day, through SQLAlchemy.
 
     The day window on the watermark column makes the pull partition-scoped: rerunning a day
@@ -188,7 +195,9 @@ def read_database(spark: SparkSession, settings: Settings, source: Source, day: 
             tbl = sa.Table(table, meta, autoload_with=conn)
             missing = [c for c in names if c not in tbl.c]
             if missing:
-                raise DeliveryError(f"{source.id}: schema drift: column(s) {missing} missing in {table}")
+                raise DeliveryError(
+                    f"{source.id}: schema drift: column(s) {missing} missing in {table}"
+                )
             query = (
                 sa.select(*[sa.cast(tbl.c[c], sa.String).label(c) for c in names])
                 .where(tbl.c[watermark] >= start, tbl.c[watermark] < end)
@@ -217,7 +226,9 @@ def read_database(spark: SparkSession, settings: Settings, source: Source, day: 
     )
 
 
-def read_delivery(spark: SparkSession, settings: Settings, source: Source, day: dt.date) -> tuple[DataFrame, list[str]]:
+def read_delivery(
+    spark: SparkSession, settings: Settings, source: Source, day: dt.date
+) -> tuple[DataFrame, list[str]]:
     """The day's delivery as bronze columns (without batch stamps), and what was read."""
     if source.delivery.kind == "database":
         return read_database(spark, settings, source, day), [f"db:{source.delivery.table}"]

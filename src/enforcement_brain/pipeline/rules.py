@@ -102,7 +102,9 @@ def compile_checks(catalog: Catalog, source: Source) -> list[CompiledCheck]:
                 bad = value.isNotNull() & ~ok
             elif kind == "in_code_table":
                 if not element.code_table:
-                    raise DeclarationError(f"rule {rule.id}: element {element.id} has no code_table")
+                    raise DeclarationError(
+                        f"rule {rule.id}: element {element.id} has no code_table"
+                    )
                 codes = sorted(load_code_table(catalog.root, element.code_table).code_set())
                 bad = value.isNotNull() & ~value.isin(*codes)
             elif kind == "range":
@@ -131,5 +133,7 @@ def violations_column(checks: list[CompiledCheck]) -> Column:
     """``array<string>`` of the rule ids a row breaks (each id once), in declared order."""
     from pyspark.sql import functions as F
 
+    if not checks:
+        return F.array().cast("array<string>")
     flags = [F.when(c.violated, F.lit(c.rule.id)) for c in checks]
     return F.array_distinct(F.filter(F.array(*flags), lambda x: x.isNotNull()))

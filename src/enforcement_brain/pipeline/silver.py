@@ -128,13 +128,13 @@ def silver_columns(conformed: DataFrame, source: Source) -> list[str]:
     return [c for c in conformed.columns if c not in skip]
 
 
-def _merge(spark: SparkSession, settings: Settings, source: Source, batch: DataFrame) -> tuple[int, int]:
+def _merge(
+    spark: SparkSession, settings: Settings, source: Source, batch: DataFrame
+) -> tuple[int, int]:
     """MERGE the batch into ``silver.<source>``; returns (inserted, updated)."""
-    name = f"silver.{source.id}"
+    uri = settings.table_uri("silver", source.id)
     if not tables.is_delta_table(settings, "silver", source.id):
-        batch.limit(0).write.format("delta").partitionBy("biz_date").save(
-            settings.table_uri("silver", source.id)
-        )
+        batch.limit(0).write.format("delta").partitionBy("biz_date").save(uri)
     tables.register(spark, settings, "silver", source.id)
     view = f"_batch_{source.id}"
     batch.createOrReplaceTempView(view)
@@ -143,7 +143,7 @@ def _merge(spark: SparkSession, settings: Settings, source: Source, batch: DataF
     # Out-of-order arrivals: an older version of a row never replaces a newer one.
     result = spark.sql(
         f"""
-        MERGE INTO {name} t USING {view} s ON {on}
+        MERGE INTO delta.`{uri}` t USING {view} s ON {on}
         WHEN MATCHED AND t._row_hash <> s._row_hash AND s.`{ev}` >= t.`{ev}` THEN UPDATE SET *
         WHEN NOT MATCHED THEN INSERT *
         """
@@ -173,15 +173,18 @@ def load_batch(
         agg = conformed.agg(
             F.count(F.lit(1)).alias("rows_in"),
             F.sum(F.when(F.size("_violations") > 0, 1).otherwise(0)).alias("quarantined"),
-            F.sum(F.when((F.size("_violations") == 0) & (F.size("_warnings") > 0), 1).otherwise(0))
-            .alias("warned"),
+            F.sum(
+                F.when((F.size("_violations") == 0) & (F.size("_warnings") > 0), 1).otherwise(0)
+            ).alias("warned"),
             *[
                 F.sum(F.array_contains("_all_broken", rid).cast("int")).alias(rid)
                 for rid in rule_ids
             ],
         ).first()
         rows_in = int(agg["rows_in"])
-        failing = sorted({c.rule.id for c in checks if c.rule.severity == "fail" and agg[c.rule.id]})
+        failing = sorted(
+            {c.rule.id for c in checks if c.rule.severity == "fail" and agg[c.rule.id]}
+        )
         if failing:
             raise DeliveryError(
                 f"{source.id} {day}: fail-level rule(s) {', '.join(failing)} broken; "

@@ -84,6 +84,8 @@ def project_interface(
         rows = spark.read.format("delta").load(settings.table_uri("share", name))
         count = rows.where(F.col(dataset.partition_by).isin(*dates)).count()
         reports.append(
-            ProjectionReport(interface.id, dataset.id, f"share.{name}", [str(d) for d in dates], count)
+            ProjectionReport(
+                interface.id, dataset.id, f"share.{name}", [str(d) for d in dates], count
+            )
         )
     return reports

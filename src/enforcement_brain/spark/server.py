@@ -93,7 +93,7 @@ def start(settings: Settings, *, timeout: float = 120.0) -> ServerStatus:
     env = dict(os.environ, SPARK_HOME=str(spark_home), PYSPARK_PYTHON=sys.executable)
     log = _log_file(settings)
     with log.open("wb") as out:
-        proc = subprocess.Popen(  # noqa: S603 - fixed command line
+        proc = subprocess.Popen(
             cmd, stdout=out, stderr=subprocess.STDOUT, env=env, start_new_session=True
         )
     _pid_file(settings).write_text(str(proc.pid))

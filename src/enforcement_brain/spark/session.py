@@ -11,6 +11,7 @@ Both get the same configuration from :func:`spark_conf`, so behaviour cannot dri
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import sys
@@ -75,7 +76,8 @@ def require_java() -> str:
 
 def get_spark(settings: Settings) -> SparkSession:
     """The process's session for these settings (created once, then reused)."""
-    key = settings.spark_remote or f"local:{settings.spark_master}:{settings.lake_root}"
+    # One local JVM per process, whatever the lake: tests give each test its own lake.
+    key = settings.spark_remote or "local"
     session = _SESSIONS.get(key)
     if session is not None:
         return session
@@ -83,7 +85,9 @@ def get_spark(settings: Settings) -> SparkSession:
 
     if settings.spark_remote:
         if not settings.spark_remote.startswith("sc://"):
-            raise ConfigError(f"EB_SPARK_REMOTE={settings.spark_remote!r} must look like sc://host:port")
+            raise ConfigError(
+                f"EB_SPARK_REMOTE={settings.spark_remote!r} must look like sc://host:port"
+            )
         try:
             session = SparkSession.builder.remote(settings.spark_remote).getOrCreate()
             session.sql("select 1").collect()
@@ -107,8 +111,6 @@ def get_spark(settings: Settings) -> SparkSession:
 def stop_all() -> None:
     """Stop every session this process opened (tests and CLI exit paths)."""
     for session in _SESSIONS.values():
-        try:
+        with contextlib.suppress(Exception):
             session.stop()
-        except Exception:  # noqa: BLE001 - best effort at shutdown
-            pass
     _SESSIONS.clear()

@@ -137,7 +137,7 @@ def is_valid_id_number(number: str | None) -> bool:
     return id_check_char(number[:17]) == number[17]
 
 
-# -- overload (交通运输部令2016年第62号, GB 1589-2016) -----------------------------------------------
+# -- overload (交通运输部令2016年第62号, GB 1589-2016) -------------------------------------
 
 #: Gross limits (kg) by axle count: (rigid truck, combination). Art. 3 of Order 2016-62.
 _LIMITS: dict[int, tuple[int, int]] = {

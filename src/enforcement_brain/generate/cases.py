@@ -1,0 +1,306 @@
+"""Enforcement cases in the case-handling system's table ``enf_case`` (latest state per case).
+
+A case is a pure function of (seed, filing day, scale, its number that day): its party, plate,
+division and its whole life - filed, investigated, reviewed, decided, executed, closed over up
+to ~8 weeks. Generating day D therefore needs no memory of earlier runs: it recomputes the cases
+filed on the :data:`LOOKBACK_DAYS` days up to D and upserts those with a transition on D, with
+``updated_at`` on D - which is what the platform's watermark pull sees. Overload cases (CX01)
+are non-site enforcement (非现场执法): filed the day after a truck overloaded at a WIM site, they
+name that truck, the site's division and the fine the rule gives for the weighed excess.
+
+Upserts never move a case backwards: if the table already holds a later state (a later day was
+generated first), the older state is not written. Rerunning days in any order ends in the state
+of the latest day generated, as a real source system would.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import math
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import sqlalchemy as sa
+
+from enforcement_brain.declarations import Source
+from enforcement_brain.errors import DeclarationError
+from enforcement_brain.generate._common import HMS, TruthRow, bad_plate_value
+from enforcement_brain.generate.context import CASES, DayContext
+from enforcement_brain.generate.fleet import N_XUZHOU_ENTERPRISES
+from enforcement_brain.generate.wim import overload_events
+from enforcement_brain.standards.checks import CREDIT_CODE_ALPHABET, fine_yuan
+
+LOOKBACK_DAYS = 60
+#: Average distinct days on which a case changes (filing ... closure): turns the declared rows
+#: per day into new cases per day.
+ROWS_PER_CASE = 4.6
+MIN_NEW_CASES = 2
+STAGES = ("FILED", "INVESTIGATING", "REVIEWING", "DECIDED", "EXECUTING", "CLOSED")
+_FINED = {"DECIDED", "EXECUTING", "CLOSED"}
+#: Share of new cases by violation code (codes in violation_codes.yaml).
+VIOLATION_MIX = {
+    "CX01": 0.45, "CX02": 0.04, "CX03": 0.04, "CX04": 0.03,
+    "YY01": 0.12, "YY02": 0.08, "YY03": 0.05, "YY04": 0.06, "YY05": 0.03, "YY06": 0.04,
+    "WH01": 0.02, "WH02": 0.03, "LZ01": 0.01,
+}  # fmt: skip
+#: Violations committed with a car (illegal taxi / ride-hailing) rather than a truck.
+CAR_VIOLATIONS = frozenset({"YY01", "YY02", "YY03", "YY06"})
+#: Divisions that are not Xuzhou's: 南京, 苏州, 宿迁, 枣庄, 宿州, 北京东城.
+NON_XUZHOU_DIVISIONS = ("320100", "320500", "321300", "370400", "341300", "110101")
+DEFECTS = ("bad_credit_code", "bad_division", "bad_plate")
+TABLE = "enf_case"
+
+
+@dataclass(frozen=True)
+class Case:
+    """A case and its life: ``stages`` are (day offset from filing, second of day, status)."""
+
+    case_id: str
+    case_no: str
+    plate_no: str | None
+    party_name: str
+    party_credit_code: str | None
+    violation_code: str
+    division_code: str
+    fine_yuan: int | None
+    filed_on: dt.date
+    stages: tuple[tuple[int, int, str], ...]
+    defect: str  # "" or one of DEFECTS; a property of the case, so every version carries it
+
+    def row_on(self, day: dt.date) -> dict[str, Any] | None:
+        """The row as the table holds it at the end of ``day``, if the case changed that day."""
+        k = (day - self.filed_on).days
+        today = [s for s in self.stages if s[0] == k]
+        if not today:
+            return None
+        _, sec, status = today[-1]
+        closed = next((s for s in self.stages if s[2] == "CLOSED" and s[0] <= k), None)
+        filed = self.stages[0]
+        return {
+            "case_id": self.case_id,
+            "case_no": self.case_no,
+            "plate_no": self.plate_no,
+            "party_name": self.party_name,
+            "party_credit_code": self.party_credit_code,
+            "violation_code": self.violation_code,
+            "division_code": self.division_code,
+            "status": status,
+            "fine_yuan": self.fine_yuan if status in _FINED else None,
+            "filed_at": _stamp(self.filed_on, filed[0], filed[1]),
+            "closed_at": _stamp(self.filed_on, closed[0], closed[1]) if closed else None,
+            "updated_at": _stamp(self.filed_on, k, sec),
+        }
+
+
+def _stamp(filed_on: dt.date, offset: int, sec: int) -> str:
+    return f"{(filed_on + dt.timedelta(days=offset)).isoformat()} {HMS[sec]}"
+
+
+def cases_filed_on(ctx: DayContext, filed_on: dt.date) -> list[Case]:
+    """All cases filed on ``filed_on`` (any day; ``ctx`` supplies seed, scale and tables)."""
+    day_ctx = dataclasses.replace(ctx, day=filed_on)
+    fleet = ctx.fleet
+    rng = day_ctx.rng(CASES, "new")
+    expected = ctx.sources[CASES].expected_daily_rows * ctx.scale / ROWS_PER_CASE
+    n_new = max(MIN_NEW_CASES, int(rng.poisson(expected)))
+    violations = {v["code"]: v for v in ctx.violations}
+    unknown = set(VIOLATION_MIX) - set(violations)
+    if unknown:
+        raise DeclarationError(f"code_tables/violation_codes.yaml lacks {sorted(unknown)}")
+    mix = np.array(list(VIOLATION_MIX.values()))
+    codes = np.array(list(VIOLATION_MIX), dtype=object)[
+        rng.choice(len(mix), n_new, p=mix / mix.sum())
+    ]
+
+    # Overload cases take distinct over-limit weighings of the previous day that earn a fine.
+    events = overload_events(dataclasses.replace(ctx, day=filed_on - dt.timedelta(days=1)))
+    excess = events.gross_kg - fleet.truck_limit_kg[events.truck]
+    fineable = np.flatnonzero(excess > 1_000)
+    n_cx01 = min(int((codes == "CX01").sum()), len(fineable))
+    w = excess[fineable] / fleet.truck_limit_kg[events.truck[fineable]]
+    chosen = rng.choice(fineable, n_cx01, replace=False, p=w / w.sum()) if n_cx01 else []
+    codes[np.flatnonzero(codes == "CX01")[n_cx01:]] = "YY04"  # too few overloads today
+    chosen_iter = iter(chosen)
+
+    divisions = [d["code"] for d in ctx.divisions]
+    div_w = np.array([2.0 if d == "320300" else 1.0 for d in divisions])
+    day_of_year = filed_on.timetuple().tm_yday
+    cases = []
+    for i, code in enumerate(codes):
+        crng = day_ctx.rng(CASES, "case", i)
+        v = violations[code]
+        division = divisions[crng.choice(len(divisions), p=div_w / div_w.sum())]
+        plate: str | None = None
+        truck = int(crng.choice(len(fleet.truck_plate), p=fleet.truck_activity))
+        enterprise = int(fleet.truck_owner[truck])
+        fine = _range_fine(crng, v)
+        if code == "CX01":
+            e = next(chosen_iter)
+            truck = int(events.truck[e])
+            enterprise = int(fleet.truck_owner[truck])
+            plate = fleet.truck_plate[truck]
+            division = ctx.wim_sites[events.site[e]]["division_code"]
+            fine = fine_yuan(int(excess[e]))
+        elif code in CAR_VIOLATIONS:
+            plate = fleet.car_plate[int(crng.choice(len(fleet.car_plate), p=fleet.car_activity))]
+        elif v["subject"] == "vehicle" or crng.random() < 0.5:
+            plate = fleet.truck_plate[truck]
+        person = fleet.person_names[int(crng.integers(0, len(fleet.person_names)))]
+        if v["subject"] == "enterprise":
+            # A Xuzhou enterprise (loading source, dangerous-goods carrier, road works...).
+            enterprise = int(crng.integers(0, N_XUZHOU_ENTERPRISES))
+            as_person = False
+        else:
+            as_person = code in CAR_VIOLATIONS or crng.random() < 0.25
+        credit = None if as_person else fleet.ent_credit_code[enterprise]
+        party = person if as_person else fleet.ent_name[enterprise]
+        stages, withdrawn = _life(crng)
+
+        drng = day_ctx.rng(CASES, "defect", i)
+        u, pick, bad_div = drng.random(), drng.random(), int(drng.integers(0, 6))
+        defect = ""
+        if u < ctx.defect_rate:
+            kinds = [
+                k
+                for k in DEFECTS
+                if (k != "bad_credit_code" or credit) and (k != "bad_plate" or plate)
+            ]
+            defect = kinds[int(pick * len(kinds))]
+            if defect == "bad_credit_code":
+                credit = _wrong_check_char(drng, credit)
+            elif defect == "bad_division":
+                division = NON_XUZHOU_DIVISIONS[bad_div]
+            else:
+                plate = bad_plate_value(drng, plate)
+        cases.append(
+            Case(
+                case_id=str(uuid.uuid5(uuid.NAMESPACE_URL, f"eb:{ctx.seed}:{filed_on}:{i}")),
+                case_no=f"徐交执立〔{filed_on.year}〕第{day_of_year:03d}{i + 1:03d}号",
+                plate_no=plate,
+                party_name=party,
+                party_credit_code=credit,
+                violation_code=code,
+                division_code=division,
+                fine_yuan=None if withdrawn else fine,
+                filed_on=filed_on,
+                stages=stages,
+                defect=defect,
+            )
+        )
+    return cases
+
+
+def _range_fine(rng: np.random.Generator, violation: dict[str, Any]) -> int:
+    """A fine inside the violation's statutory range, rounded as decisions are (to ¥100, or ¥10
+    for small fines)."""
+    lo, hi = int(violation["fine_min_yuan"]), int(violation["fine_max_yuan"])
+    step = 10 if hi < 1_000 else 100
+    return int(math.ceil(rng.uniform(lo, hi) / step) * step)
+
+
+def _life(rng: np.random.Generator) -> tuple[tuple[tuple[int, int, str], ...], bool]:
+    """Stage days and times: filed, investigated (same day 60 %), reviewed, decided, executed,
+    closed; 8 % are withdrawn (closed after investigation, no fine). Times are office hours and
+    increase within a day."""
+    withdrawn = rng.random() < 0.08
+    inv = 0 if rng.random() < 0.6 else int(rng.integers(1, 3))
+    if withdrawn:
+        offsets = [0, inv, inv + int(rng.integers(3, 21))]
+        names = ["FILED", "INVESTIGATING", "CLOSED"]
+    else:
+        rev = inv + int(rng.integers(2, 13))
+        dec = rev + int(rng.integers(1, 8))
+        exe = dec + int(rng.integers(0, 3))
+        offsets = [0, inv, rev, dec, exe, exe + int(rng.integers(1, 31))]
+        names = list(STAGES)
+    stages: list[tuple[int, int, str]] = []
+    for offset, name in zip(offsets, names, strict=True):
+        sec = 30_600 + int(rng.integers(0, 32_400))  # 08:30-17:30
+        if stages and stages[-1][0] == offset and sec <= stages[-1][1]:
+            sec = min(86_399, stages[-1][1] + int(rng.integers(60, 1_800)))
+        stages.append((offset, sec, name))
+    return tuple(stages), withdrawn
+
+
+def _wrong_check_char(rng: np.random.Generator, code: str) -> str:
+    """``code`` with a different, still well-formed check character (fails the GB 32100 check)."""
+    others = CREDIT_CODE_ALPHABET.replace(code[17], "")
+    return code[:17] + others[int(rng.integers(0, len(others)))]
+
+
+def cases_on(ctx: DayContext) -> list[Case]:
+    """Cases that change on ``ctx.day``, oldest filing first."""
+    out = []
+    for back in range(LOOKBACK_DAYS, -1, -1):
+        for case in cases_filed_on(ctx, ctx.day - dt.timedelta(days=back)):
+            if case.row_on(ctx.day) is not None:
+                out.append(case)
+    return out
+
+
+def case_table(source: Source) -> sa.Table:
+    """The source's table as declared: timestamps and dates as TEXT (``yyyy-MM-dd HH:mm:ss``), as
+    the case system keeps them; the business key is the primary key."""
+    types = {
+        "string": sa.Text, "timestamp": sa.Text, "date": sa.Text, "int": sa.Integer,
+        "bigint": sa.BigInteger, "double": sa.Float, "boolean": sa.Boolean,
+    }  # fmt: skip
+    key = set(source.business_key)
+    cols = [sa.Column(c.name, types[c.type](), primary_key=c.name in key) for c in source.columns]
+    return sa.Table(source.delivery.table, sa.MetaData(), *cols)
+
+
+def upsert_cases(db_url: str, source: Source, rows: list[dict[str, Any]]) -> set[str]:
+    """Insert or update ``rows``; return the case ids whose row now holds the given state.
+
+    Portable SQLAlchemy Core (select, then insert or update) rather than a dialect's
+    ``ON CONFLICT``: the case system may be SQLite here and something else elsewhere.
+    """
+    url = sa.make_url(db_url)
+    if url.get_backend_name() == "sqlite" and url.database not in (None, "", ":memory:"):
+        Path(url.database).parent.mkdir(parents=True, exist_ok=True)
+    table = case_table(source)
+    engine = sa.create_engine(db_url)
+    written: set[str] = set()
+    try:
+        table.metadata.create_all(engine)
+        with engine.begin() as conn:
+            ids = [r["case_id"] for r in rows]
+            current = dict(
+                conn.execute(
+                    sa.select(table.c.case_id, table.c.updated_at).where(table.c.case_id.in_(ids))
+                ).all()
+            )
+            for row in rows:
+                held = current.get(row["case_id"])
+                if held is None:
+                    conn.execute(table.insert().values(**row))
+                elif held <= row["updated_at"]:
+                    conn.execute(
+                        table.update().where(table.c.case_id == row["case_id"]).values(**row)
+                    )
+                else:
+                    continue  # the table already holds a later state of this case
+                written.add(row["case_id"])
+    finally:
+        engine.dispose()
+    return written
+
+
+def generate_cases(ctx: DayContext, db_url: str) -> tuple[int, list[TruthRow]]:
+    """Upsert the day's case rows; return rows written and the ground truth for them."""
+    source = ctx.sources[CASES]
+    cases = cases_on(ctx)
+    rows = [c.row_on(ctx.day) for c in cases]
+    written = upsert_cases(db_url, source, rows)
+    table = source.delivery.table
+    truth = [
+        TruthRow(CASES, c.case_id, table, None, c.defect)
+        for c in cases
+        if c.defect and c.case_id in written
+    ]
+    return len(written), truth

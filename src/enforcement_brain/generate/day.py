@@ -1,0 +1,124 @@
+"""Generate one business day of all three sources, and the ground truth of what is wrong in it."""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import io
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from enforcement_brain.errors import ConfigError
+from enforcement_brain.generate._common import TruthRow, prune_stale, write_atomic
+from enforcement_brain.generate.anpr import generate_anpr
+from enforcement_brain.generate.cases import generate_cases
+from enforcement_brain.generate.context import ANPR, CASES, WIM, make_context
+from enforcement_brain.generate.delivery import FileDelivery
+from enforcement_brain.generate.wim import generate_wim
+from enforcement_brain.settings import Settings
+
+GROUND_TRUTH_COLUMNS = ("source", "business_key", "file", "line", "defect")
+
+
+@dataclass(frozen=True)
+class GenerationResult:
+    """What :func:`generate_day` delivered.
+
+    ``rows_by_source``: rows delivered, defective and duplicate ones included; for the case
+    system, rows inserted or updated. ``defects_by_source``: defective rows by kind (the
+    ground truth's rows without ``late``); ``late_by_source``: clean rows whose event time is the
+    previous day, which must be loaded, not quarantined.
+    """
+
+    day: dt.date
+    rows_by_source: dict[str, int]
+    files: list[str]
+    defects_by_source: dict[str, dict[str, int]]
+    ground_truth_path: str
+    seconds: float
+    late_by_source: dict[str, int] = field(default_factory=dict)
+
+
+def ground_truth_path(settings: Settings, day: dt.date) -> Path:
+    """``<var>/ground_truth/<YYYY-MM-DD>/defects.csv``."""
+    return settings.var_dir / "ground_truth" / day.isoformat() / "defects.csv"
+
+
+def generate_day(
+    settings: Settings,
+    day: dt.date,
+    *,
+    scale: float | None = None,
+    seed: int | None = None,
+    defect_rate: float | None = None,
+) -> GenerationResult:
+    """Deliver ``day`` of WIM files, ANPR files and case-system rows, with its ground truth.
+
+    Same arguments, same bytes: a rerun replaces the day's files (new files are renamed into
+    place, then files of the day that this run did not write are removed) and upserts the same
+    case rows. ``None`` arguments take ``settings.scale``, ``settings.seed`` and
+    ``settings.defect_rate``. Only a local lake is supported for now.
+    """
+    if not settings.lake_is_local:
+        raise ConfigError(
+            f"the generator writes landing files locally; EB_LAKE_ROOT={settings.lake_root} "
+            "is not a local folder"
+        )
+    started = time.perf_counter()
+    ctx = make_context(
+        settings.standards_dir,
+        day,
+        settings.seed if seed is None else seed,
+        settings.scale if scale is None else scale,
+        settings.defect_rate if defect_rate is None else defect_rate,
+    )
+    wim, link = generate_wim(ctx)
+    anpr = generate_anpr(ctx, link)
+    landing = Path(settings.landing_uri.removeprefix("file://"))
+    files = [str(p) for d in (wim, anpr) for p in _write(landing, d)]
+    case_rows, case_truth = generate_cases(ctx, settings.source_db_url)
+
+    truth = [*wim.truth, *anpr.truth, *case_truth]
+    gt_path = ground_truth_path(settings, day)
+    write_atomic(gt_path, _truth_csv(truth))
+    case_defects: dict[str, int] = {}
+    for t in case_truth:
+        case_defects[t.defect] = case_defects.get(t.defect, 0) + 1
+    return GenerationResult(
+        day=day,
+        rows_by_source={WIM: wim.rows, ANPR: anpr.rows, CASES: case_rows},
+        files=files,
+        defects_by_source={
+            WIM: dict(sorted(wim.defects.items())),
+            ANPR: dict(sorted(anpr.defects.items())),
+            CASES: dict(sorted(case_defects.items())),
+        },
+        ground_truth_path=str(gt_path),
+        seconds=round(time.perf_counter() - started, 3),
+        late_by_source={WIM: wim.late, ANPR: anpr.late, CASES: 0},
+    )
+
+
+def _write(landing: Path, delivery: FileDelivery) -> list[Path]:
+    folder = landing / delivery.folder
+    paths = []
+    for name, text in delivery.texts.items():
+        path = folder / name
+        write_atomic(path, text)
+        paths.append(path)
+    prune_stale(folder, delivery.pattern, paths)
+    return paths
+
+
+def _truth_csv(rows: list[TruthRow]) -> str:
+    """The ground truth as CSV, sorted by source, file and line so reruns are byte-identical."""
+    buf = io.StringIO()
+    writer = csv.writer(buf, lineterminator="\n")
+    writer.writerow(GROUND_TRUTH_COLUMNS)
+    ordered = sorted(rows, key=lambda t: (t.source, t.file, t.line or 0, t.business_key, t.defect))
+    for t in ordered:
+        writer.writerow(
+            (t.source, t.business_key, t.file, "" if t.line is None else t.line, t.defect)
+        )
+    return buf.getvalue()

@@ -1,0 +1,42 @@
+"""Shared fixtures: one local Spark session for the whole run, a temporary lake per test."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from enforcement_brain.settings import REPO_ROOT, Settings, load_settings
+
+# Tests never talk to a Connect server unless they start one themselves.
+os.environ.pop("EB_SPARK_REMOTE", None)
+
+
+def make_settings(var_dir: Path, **extra: str) -> Settings:
+    """Settings for a temporary lake; the jar cache and declarations are the repository's."""
+    env = {
+        "EB_HOME": str(REPO_ROOT),
+        "EB_VAR_DIR": str(var_dir),
+        "EB_SPARK_MASTER": "local[2]",
+        "EB_SPARK_SHUFFLE_PARTITIONS": "2",
+        "EB_SPARK_DRIVER_MEMORY": "2g",
+        "EB_JAR_DIR": os.environ.get("EB_JAR_DIR", str(REPO_ROOT / ".cache" / "jars")),
+        **extra,
+    }
+    return load_settings(env)
+
+
+@pytest.fixture
+def settings(tmp_path: Path) -> Settings:
+    return make_settings(tmp_path / "var")
+
+
+@pytest.fixture(scope="session")
+def spark(tmp_path_factory: pytest.TempPathFactory):
+    """The one local Spark session (local[2], UI off, 2 shuffle partitions) for all tests."""
+    from enforcement_brain.spark.session import get_spark, stop_all
+
+    session = get_spark(make_settings(tmp_path_factory.mktemp("spark-var")))
+    yield session
+    stop_all()

@@ -1,0 +1,35 @@
+from __future__ import annotations
+
+import datetime as dt
+from types import SimpleNamespace
+
+import pendulum
+import pytest
+
+from enforcement_brain.errors import EbError
+from enforcement_brain.orchestration.tasks import business_date
+
+
+def test_conf_date_wins():
+    ctx = {"dag_run": SimpleNamespace(conf={"date": "2026-11-20"}), "logical_date": None}
+    assert business_date(ctx) == dt.date(2026, 11, 20)
+
+
+def test_asset_event_carries_the_day():
+    event = SimpleNamespace(extra={"delivery_date": "2026-11-21"})
+    ctx = {"dag_run": SimpleNamespace(conf={}), "triggering_asset_events": {"a": [event]}}
+    assert business_date(ctx) == dt.date(2026, 11, 21)
+
+
+def test_logical_date_is_read_in_shanghai():
+    # `airflow dags test <dag> 2026-11-29` → midnight UTC, 08:00 in Shanghai, same day.
+    ctx = {"logical_date": pendulum.datetime(2026, 11, 29, tz="UTC")}
+    assert business_date(ctx) == dt.date(2026, 11, 29)
+    # A scheduled run at 01:00 Shanghai for the interval starting on the 28th.
+    ctx = {"logical_date": pendulum.datetime(2026, 11, 28, 1, tz="Asia/Shanghai")}
+    assert business_date(ctx) == dt.date(2026, 11, 28)
+
+
+def test_no_date_anywhere_is_a_clear_error():
+    with pytest.raises(EbError, match="cannot tell which day"):
+        business_date({"logical_date": None})

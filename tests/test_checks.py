@@ -1,0 +1,306 @@
+"""The identifier checks, overload rules and code tables of the data standard.
+
+Credit-code and ID checks are compared with python-stdnum, an independent implementation, on a
+few hundred random values: a bug shared by our check and our generator cannot hide that way.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import re
+from pathlib import Path
+
+import numpy as np
+import pytest
+from stdnum.cn import ric, uscc
+
+from enforcement_brain.errors import DeclarationError
+from enforcement_brain.generate.fleet import make_credit_code, make_id_number
+from enforcement_brain.standards import checks
+from enforcement_brain.standards.checks import (
+    CREDIT_CODE_ALPHABET,
+    PLATE_ANY_RE,
+    credit_code_check_char,
+    fine_yuan,
+    gross_limit_kg,
+    id_check_char,
+    is_bai_dun_wang,
+    is_shuang_bai,
+    is_valid_credit_code,
+    is_valid_id_number,
+    is_valid_plate,
+)
+from enforcement_brain.standards.code_tables import list_code_tables, load_code_table
+
+STANDARDS = Path(__file__).resolve().parents[1] / "data_standards"
+XUZHOU_BBOX = (116.366, 118.667, 33.716, 34.967)  # lon min, lon max, lat min, lat max
+
+
+# -- plates --------------------------------------------------------------------------------------
+@pytest.mark.parametrize(
+    "plate",
+    [
+        "苏C12345",  # ordinary, Xuzhou
+        "苏CA1234",
+        "鲁QB2C3D",
+        "皖L1234挂",  # trailer
+        "苏C1234学",  # coach
+        "粤Z1234港",
+        "苏CD12345",  # small NEV, pure electric
+        "苏CFA1234",  # small NEV, other energy, a letter after the energy letter
+        "苏C12345D",  # large NEV
+        "-",  # unrecognised: a legitimate value
+    ],
+)
+def test_valid_plates(plate: str) -> None:
+    assert is_valid_plate(plate)
+
+
+@pytest.mark.parametrize(
+    "plate",
+    [
+        "",
+        None,
+        "苏C1234",  # 6 characters
+        "苏C123456",  # 8 characters, not NEV
+        "苏CI2345",  # I is never used
+        "苏C1O345",  # nor O
+        "苏c12345",  # lower case office letter
+        "徐C12345",  # not a province character
+        "苏112345",  # office must be a letter
+        "苏CZ12345",  # Z is not an energy letter
+        "苏C1234Z5",
+        "苏C12345\n",  # fullmatch: a trailing newline is not a plate
+        "--",
+        "苏C12345挂",  # 挂 replaces the last serial character, it is not added
+    ],
+)
+def test_invalid_plates(plate: str | None) -> None:
+    assert not is_valid_plate(plate)
+
+
+def test_regexes_use_the_python_java_common_subset() -> None:
+    """The constants go to Spark rlike (Java regex) too: no \\d, no named groups, anchored."""
+    for name in dir(checks):
+        if name.endswith("_RE"):
+            pattern = getattr(checks, name)
+            re.compile(pattern)
+            assert "\\d" not in pattern and "(?P" not in pattern, name
+            assert pattern.startswith("^") and pattern.endswith("$"), name
+    assert len(checks.PROVINCE_CHARS) == 33 == len(set(checks.PROVINCE_CHARS))
+    assert re.fullmatch(PLATE_ANY_RE, "-") is None  # "-" is handled apart from the format
+
+
+# -- credit code (GB 32100) ----------------------------------------------------------------------
+def test_credit_code_known_values() -> None:
+    assert is_valid_credit_code("91110000600037341L")  # stdnum's documented example
+    assert credit_code_check_char("91110000600037341") == "L"
+    for bad in (
+        "91110000600037341M",  # wrong check character
+        "91110000600037341",  # 17 characters
+        "91110000600O37341L",  # O is not in the alphabet
+        "91110000600037341l",  # lower case
+        "9111000060003734SL",  # S is not in the alphabet
+        None,
+    ):
+        assert not is_valid_credit_code(bad)
+
+
+def test_credit_code_matches_stdnum_on_random_values() -> None:
+    rng = np.random.default_rng(20250106)
+    areas = ["320300", "320302", "320312", "320382", "110000", "370400"]
+    for i in range(300):
+        code = make_credit_code(rng, areas[i % len(areas)])
+        assert is_valid_credit_code(code) and uscc.is_valid(code), code
+        # The check character alone, on an arbitrary 17-character prefix (first 8 digits, as
+        # stdnum requires) ...
+        prefix = "".join(rng.choice(list("0123456789"), 8)) + "".join(
+            rng.choice(list(CREDIT_CODE_ALPHABET), 9)
+        )
+        assert credit_code_check_char(prefix) == uscc.calc_check_digit(prefix + "0")
+        # ... and a corrupted code, rejected by both.
+        wrong = code[:17] + CREDIT_CODE_ALPHABET.replace(code[17], "")[i % 30]
+        assert not is_valid_credit_code(wrong) and not uscc.is_valid(wrong), wrong
+
+
+# -- resident ID (GB 11643) ----------------------------------------------------------------------
+def test_id_number_known_values() -> None:
+    assert is_valid_id_number("11010519491231002X")  # the example in GB 11643-1999
+    assert is_valid_id_number("360426199101010071")  # stdnum's documented example
+    assert id_check_char("11010519491231002") == "X"
+    for bad in (
+        "110105194912310021",  # wrong check digit
+        "11010519491231002x",  # lower-case x
+        "110105194902300027",  # 1949-02-30 is not a date
+        "11010519491231002",
+        "01010519491231002X",  # address cannot start with 0
+        None,
+    ):
+        assert not is_valid_id_number(bad), bad
+    first17 = "11010519490230002"  # a non-date with a correct check character
+    assert not is_valid_id_number(first17 + id_check_char(first17))
+
+
+def test_id_number_matches_stdnum_on_random_values() -> None:
+    rng = np.random.default_rng(7)
+    pyrng = random.Random(7)
+    areas = ["320302", "320303", "320305", "320321", "320322", "320324"]  # in stdnum since 1983
+    for i in range(300):
+        birth = f"{pyrng.randint(1993, 2005)}{pyrng.randint(1, 12):02d}{pyrng.randint(1, 28):02d}"
+        number = make_id_number(rng, areas[i % len(areas)], birth)
+        assert is_valid_id_number(number) and ric.is_valid(number), number
+        digits = "".join(str(d) for d in rng.integers(0, 10, 17))
+        assert id_check_char(digits) == ric.calc_check_digit(digits + "0")
+        wrong = number[:17] + "0123456789X".replace(number[17], "")[i % 10]
+        assert not is_valid_id_number(wrong) and not ric.is_valid(wrong), wrong
+        not_a_date = number[:10] + "0230" + number[14:17]
+        not_a_date += id_check_char(not_a_date)
+        assert not is_valid_id_number(not_a_date) and not ric.is_valid(not_a_date)
+
+
+# -- overload (Order 2016-62) --------------------------------------------------------------------
+def test_gross_limits_follow_the_table() -> None:
+    assert [gross_limit_kg(a, False) for a in (2, 3, 4, 5, 6, 7)] == [
+        18_000, 25_000, 31_000, 43_000, 49_000, 49_000
+    ]  # fmt: skip
+    assert [gross_limit_kg(a, True) for a in (2, 3, 4, 5, 6, 8)] == [
+        18_000, 27_000, 36_000, 43_000, 49_000, 49_000
+    ]  # fmt: skip
+    with pytest.raises(ValueError):
+        gross_limit_kg(1, False)
+
+
+@pytest.mark.parametrize(
+    ("excess", "fine"),
+    [
+        (-500, 0), (0, 0), (1_000, 0),  # up to 1 t over: a warning
+        (1_001, 1_000), (2_000, 1_000), (2_001, 1_500),  # ¥500 per started tonne
+        (10_500, 5_500), (59_000, 29_500), (59_001, 30_000), (150_000, 30_000),  # cap
+    ],
+)  # fmt: skip
+def test_fine(excess: int, fine: int) -> None:
+    assert fine_yuan(excess) == fine
+
+
+def test_bai_dun_wang_and_shuang_bai() -> None:
+    assert not is_bai_dun_wang(99_999) and is_bai_dun_wang(100_000)
+    assert is_shuang_bai(100_000, 49_000)  # 百吨王 alone
+    assert is_shuang_bai(98_000, 49_000)  # exactly 100 % over
+    assert not is_shuang_bai(97_990, 49_000)
+    assert is_shuang_bai(36_000, 18_000) and not is_shuang_bai(35_990, 18_000)
+    assert checks.excess_kg(50_000, 49_000) == 1_000 and checks.excess_kg(40_000, 49_000) == 0
+    assert checks.excess_rate(98_000, 49_000) == 1.0
+
+
+# -- code tables ---------------------------------------------------------------------------------
+def test_all_code_tables_load() -> None:
+    ids = list_code_tables(STANDARDS)
+    for required in (
+        "divisions", "plate_color", "plate_color_police", "plate_color_transport", "plate_type",
+        "vehicle_type", "wim_sites", "checkpoints", "case_status", "violation_codes",
+    ):  # fmt: skip
+        assert required in ids
+    for table_id in ids:
+        table = load_code_table(STANDARDS, table_id)
+        assert table.id == table_id and table.standard and table.title_zh
+        assert len(table.code_set()) == len(table.codes)
+
+
+def test_code_table_contents() -> None:
+    divisions = load_code_table(STANDARDS, "divisions")
+    assert divisions.code_set() == {
+        "320300", "320302", "320303", "320305", "320311", "320312",
+        "320321", "320322", "320324", "320381", "320382", "320371",
+    }  # fmt: skip
+    assert [d for d, flag in divisions.attribute("jurisdiction_only").items() if flag] == ["320371"]
+
+    canonical = load_code_table(STANDARDS, "plate_color").code_set()
+    police = load_code_table(STANDARDS, "plate_color_police")
+    transport = load_code_table(STANDARDS, "plate_color_transport")
+    assert police.code_set() == {"0", "1", "2", "3", "4", "5", "9"}
+    assert transport.code_set() == {"1", "2", "3", "4", "5", "9", "91", "92", "93", "94"}
+    assert set(police.attribute("canonical").values()) <= canonical
+    assert set(transport.attribute("canonical").values()) <= canonical
+    assert police.get("1")["canonical"] == transport.get("2")["canonical"] == "yellow"
+
+    vtypes = load_code_table(STANDARDS, "vehicle_type")
+    assert {
+        "H11",
+        "H12",
+        "H17",
+        "H21",
+        "H31",
+        "K11",
+        "K33",
+        "K39",
+        "Q11",
+        "B11",
+    } <= vtypes.code_set()
+    assert vtypes.get("Q11")["is_tractor"] and not vtypes.get("K33")["is_goods"]
+    assert load_code_table(STANDARDS, "case_status").code_set() == {
+        "FILED", "INVESTIGATING", "REVIEWING", "DECIDED", "EXECUTING", "CLOSED"
+    }  # fmt: skip
+    assert {"01", "02", "15", "41", "51", "52"} <= load_code_table(
+        STANDARDS, "plate_type"
+    ).code_set()
+
+
+@pytest.mark.parametrize(("table_id", "count"), [("wim_sites", 18), ("checkpoints", 42)])
+def test_sites_are_in_xuzhou(table_id: str, count: int) -> None:
+    table = load_code_table(STANDARDS, table_id)
+    divisions = load_code_table(STANDARDS, "divisions").code_set()
+    prefix = "WIM" if table_id == "wim_sites" else "KK"
+    assert len(table.codes) == count
+    for site in table.codes:
+        assert re.fullmatch(prefix + r"32[0-9]{7}", site["code"]), site["code"]
+        assert site["code"][len(prefix) : len(prefix) + 6] == site["division_code"] in divisions
+        assert re.fullmatch(r"K[0-9]{3}\+[0-9]{3}", site["stake"]), site["stake"]
+        assert re.fullmatch(r"[GSX][0-9]{1,4}", site["road"]), site["road"]
+        lon_lo, lon_hi, lat_lo, lat_hi = XUZHOU_BBOX
+        assert lon_lo <= site["lon"] <= lon_hi and lat_lo <= site["lat"] <= lat_hi, site["code"]
+    if table_id == "wim_sites":
+        assert sum(s["feeds_city_platform"] for s in table.codes) == 11
+        g237 = [s for s in table.codes if s["road"] == "G237"]
+        assert g237 and g237[0]["division_code"] == "320321" and g237[0]["feeds_city_platform"]
+
+
+def _write_table(folder: Path, text: str) -> Path:
+    (folder / "code_tables").mkdir(parents=True, exist_ok=True)
+    path = folder / "code_tables" / "demo.yaml"
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+_HEAD = "id: demo\ntitle: Demo\ntitle_zh: 演示\nstandard: none\ncodes:\n"
+
+
+def test_duplicate_code_names_file_and_code(tmp_path: Path) -> None:
+    path = _write_table(tmp_path, _HEAD + '  - {code: "01", name: a}\n  - {code: "01", name: b}\n')
+    with pytest.raises(DeclarationError, match=r"demo\.yaml.*duplicate code '01'"):
+        load_code_table(tmp_path, "demo")
+    # Fixing the file is seen without a restart (the cache is keyed by modification time).
+    before = path.stat().st_mtime_ns
+    path.write_text(_HEAD + '  - {code: "01", name: a}\n  - {code: "02", name: b}\n', "utf-8")
+    os.utime(path, ns=(before + 10**9, before + 10**9))  # a coarse clock may not have moved
+    assert load_code_table(tmp_path, "demo").code_set() == {"01", "02"}
+
+
+def test_unquoted_numeric_code_is_refused(tmp_path: Path) -> None:
+    _write_table(tmp_path, _HEAD + "  - {code: 01, name: a}\n")
+    with pytest.raises(DeclarationError, match="quote it"):
+        load_code_table(tmp_path, "demo")
+
+
+def test_missing_table_and_bad_id(tmp_path: Path) -> None:
+    with pytest.raises(DeclarationError, match="no code table"):
+        load_code_table(tmp_path, "nothing")
+    _write_table(tmp_path, _HEAD.replace("id: demo", "id: other") + '  - {code: "1", name: a}\n')
+    with pytest.raises(DeclarationError, match="differs from the file name"):
+        load_code_table(tmp_path, "demo")
+
+
+def test_codes_are_copies() -> None:
+    table = load_code_table(STANDARDS, "divisions")
+    table.codes.clear()
+    assert load_code_table(STANDARDS, "divisions").codes

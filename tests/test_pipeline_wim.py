@@ -1,0 +1,134 @@
+"""Landing → bronze → silver/quarantine → gold → share on a small hand-written WIM delivery."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+
+from enforcement_brain.declarations import load_catalog
+from enforcement_brain.orchestration.runtime import JobContext
+from jobs import bronze_to_silver, land_to_bronze, project_interface, publish_dataset
+
+DAY = dt.date(2026, 11, 29)
+HEADER = (
+    "record_id,site_code,plate_no,plate_color_code,vehicle_type_code,axle_count,"
+    "gross_weight_kg,speed_kmh,lane_no,weigh_time"
+)
+
+
+def _site(settings) -> str:
+    from enforcement_brain.standards.code_tables import load_code_table
+
+    return load_code_table(settings.standards_dir, "wim_sites").codes[0]["code"]
+
+
+def write_delivery(settings, lines: list[str], name: str = "wim_A_20261129.csv") -> None:
+    folder = settings.local_lake / "landing" / "wim_weighings" / DAY.isoformat()
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / name).write_text("\n".join([HEADER, *lines]) + "\n", encoding="utf-8")
+
+
+def rows(settings, site: str) -> list[str]:
+    return [
+        # clean, under the limit (6 axles, tractor: 49 t)
+        f"W1,{site},苏C12345,2,Q11,6,40000,62.5,1,2026-11-29 08:00:00",
+        # clean, over the limit: 3 axles rigid (25 t) at 31,000 kg → 6,000 kg over, fine 3,000
+        f"W2,{site},苏CD12345,2,H11,3,31000,55,2,2026-11-29 09:30:00",
+        # 百吨王 on 6 axles: 101,000 kg
+        f"W3,{site},鲁Q8888挂,2,Q11,6,101000,40,1,2026-11-29 10:00:00",
+        # bad plate (letter O) → quarantine R_PLATE_FORMAT
+        f"W4,{site},苏CO1234,2,H11,2,15000,50,1,2026-11-29 11:00:00",
+        # impossible weight → quarantine R_GROSS_WEIGHT_RANGE
+        f"W5,{site},苏C54321,2,H11,2,250000,50,1,2026-11-29 11:05:00",
+        # unknown site → quarantine R_SITE_KNOWN
+        "W6,WIM999999999,苏C54322,2,H11,2,15000,50,1,2026-11-29 11:06:00",
+        # broken line (missing fields) → quarantine R_RECORD_PARSES
+        f"W7,{site},苏C54323",
+        # exact duplicate of W2 → dropped as duplicate
+        f"W2,{site},苏CD12345,2,H11,3,31000,55,2,2026-11-29 09:30:00",
+        # unrecognised plate '-' is legitimate; unknown colour code 7 only warns
+        f"W8,{site},-,7,H11,2,12000,50,1,2026-11-29 12:00:00",
+        # late record from the previous day, delivered today: loaded into its own biz_date
+        f"W9,{site},苏C77777,2,H11,2,19500,50,1,2026-11-28 23:59:00",
+    ]
+
+
+@pytest.fixture
+def ctx(settings, spark):
+    return JobContext(settings, load_catalog(settings.standards_dir))
+
+
+def load_day(ctx: JobContext) -> dict:
+    land_to_bronze.run(ctx, "wim_weighings", DAY, "test-run")
+    return bronze_to_silver.run(ctx, "wim_weighings", DAY, "test-run")
+
+
+def test_batch_reconciles_and_quarantines_with_reasons(ctx, spark):
+    settings = ctx.settings
+    write_delivery(settings, rows(settings, _site(settings)))
+    report = load_day(ctx)
+    assert report == {
+        "source": "wim_weighings",
+        "delivery_date": "2026-11-29",
+        "batch_id": report["batch_id"],
+        "rows_in": 10,
+        "inserted": 5,
+        "updated": 0,
+        "unchanged": 0,
+        "duplicates_dropped": 1,
+        "quarantined": 4,
+        "warned": 1,
+    }
+    q = spark.read.format("delta").load(settings.table_uri("quarantine", "wim_weighings"))
+    reasons = {r["record_id"]: r["_violations"] for r in q.collect()}
+    assert reasons["W4"] == ["R_PLATE_FORMAT"]
+    assert reasons["W5"] == ["R_GROSS_WEIGHT_RANGE"]
+    assert reasons["W6"] == ["R_SITE_KNOWN"]
+    assert "R_RECORD_PARSES" in reasons["W7"]
+    lines = {r["record_id"]: r["_source_line"] for r in q.collect()}
+    assert lines == {"W4": 5, "W5": 6, "W6": 7, "W7": 8}  # header is line 1
+
+    silver = spark.read.format("delta").load(settings.table_uri("silver", "wim_weighings"))
+    by_id = {r["record_id"]: r for r in silver.collect()}
+    assert sorted(by_id) == ["W1", "W2", "W3", "W8", "W9"]
+    assert by_id["W8"]["_warnings"] == ["R_PLATE_COLOR_CODE"]
+    assert by_id["W9"]["biz_date"] == dt.date(2026, 11, 28)
+    assert by_id["W2"]["plate_color"] == "yellow"  # transport code 2 = yellow
+    assert by_id["W1"]["gross_weight_kg"] == 40000
+
+    ledger = spark.read.format("delta").load(settings.table_uri("ops", "dq_ledger"))
+    failed = {r["rule_id"]: r["failed"] for r in ledger.collect()}
+    assert failed["R_PLATE_FORMAT"] == 1
+    assert failed["R_GROSS_WEIGHT_RANGE"] == 1
+    assert failed["R_PLATE_COLOR_CODE"] == 1
+    assert {r["checked"] for r in ledger.collect()} == {10}
+
+
+def test_rerun_is_idempotent_and_gold_share_follow(ctx, spark):
+    settings = ctx.settings
+    write_delivery(settings, rows(settings, _site(settings)))
+    load_day(ctx)
+    again = load_day(ctx)
+    assert (again["inserted"], again["updated"], again["unchanged"]) == (0, 0, 5)
+
+    publish_dataset.run(ctx, "overload_alerts", DAY, "test-run")
+    gold = spark.read.format("delta").load(settings.table_uri("gold", "overload_alerts"))
+    alerts = {r["alert_id"]: r for r in gold.collect()}
+    assert sorted(alerts) == ["W2", "W3", "W9"]
+    assert (alerts["W2"]["limit_kg"], alerts["W2"]["excess_kg"], alerts["W2"]["fine_yuan"]) == (
+        25000,
+        6000,
+        3000,
+    )
+    assert alerts["W3"]["is_bai_dun_wang"] and alerts["W3"]["is_shuang_bai"]
+    assert alerts["W9"]["limit_kg"] == 18000 and alerts["W9"]["needs_static_reweigh"] is False
+
+    project_interface.run(ctx, "provincial_supervision", DAY, "test-run")
+    share = spark.read.format("delta").load(
+        settings.table_uri("share", "provincial_supervision__overload_alerts")
+    )
+    plates = sorted(r["plate_no"] for r in share.collect())
+    # W9 is 8.3 % over: below the bureau's 10 % row filter, so it never reaches the share.
+    assert plates == ["苏C****5", "鲁Q****挂"]
+    assert "is_combination" not in share.columns  # not in the interface's allowlist

@@ -1,0 +1,50 @@
+from __future__ import annotations
+
+import pytest
+
+from enforcement_brain.errors import ConfigError
+from enforcement_brain.orchestration.runtime import parse_date
+from enforcement_brain.settings import load_settings
+
+
+def test_defaults_are_embedded_and_derived_from_var_dir(tmp_path):
+    s = load_settings({"EB_VAR_DIR": str(tmp_path)})
+    assert s.lake_root == str(tmp_path / "lake")
+    assert s.spark_master == "local[*]"
+    assert s.spark_remote == ""
+    assert s.airflow_home == tmp_path / "airflow"
+    assert s.source_db_url == f"sqlite:///{tmp_path / 'sources' / 'case_system.db'}"
+    assert s.table_uri("silver", "wim_weighings") == f"{tmp_path}/lake/silver/wim_weighings"
+    assert s.lake_is_local
+
+
+def test_cluster_settings_are_accepted():
+    s = load_settings({"EB_LAKE_ROOT": "s3a://lake/eb", "EB_SPARK_MASTER": "spark://m:7077"})
+    assert s.table_uri("gold", "overload_alerts") == "s3a://lake/eb/gold/overload_alerts"
+    assert not s.lake_is_local
+    assert s.spark_master == "spark://m:7077"
+
+
+@pytest.mark.parametrize(
+    ("env", "message"),
+    [
+        ({"EB_LAKE_ROOT": "hdfs://x/y"}, "use a local folder or an s3a:// URI"),
+        ({"EB_SCALE": "lots"}, "EB_SCALE='lots' is not a number"),
+        ({"EB_SCALE": "99"}, "out of range"),
+        ({"EB_SPARK_CONNECT_PORT": "x"}, "is not an integer"),
+    ],
+)
+def test_bad_settings_give_one_line_errors(env, message):
+    with pytest.raises(ConfigError, match=message):
+        load_settings(env)
+
+
+def test_credentials_are_masked_in_public_view():
+    s = load_settings({"EB_GOVERNANCE_DB_URL": "postgresql://eb:secret@db/gov"})
+    assert s.as_public_dict()["governance_db_url"] == "postgresql://***@db/gov"
+
+
+@pytest.mark.parametrize("text", ["2026-13-01", "yesterday", "", "2026/11/29"])
+def test_malformed_date_is_a_config_error(text):
+    with pytest.raises(ConfigError, match="use YYYY-MM-DD"):
+        parse_date(text)
