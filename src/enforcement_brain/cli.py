@@ -16,7 +16,10 @@ from enforcement_brain.settings import load_settings
 def _console():
     from rich.console import Console
 
-    return Console(highlight=False)
+    console = Console(highlight=False)
+    if not console.is_terminal:  # piped to a log: do not squeeze the tables into 80 columns
+        console = Console(highlight=False, width=120)
+    return console
 
 
 def cmd_settings(args: argparse.Namespace) -> int:
@@ -75,7 +78,7 @@ def cmd_sql_init(args: argparse.Namespace) -> int:
     from enforcement_brain.lake.tables import registration_sql
 
     settings = load_settings()
-    out = Path(args.output)
+    out = Path(args.output) if args.output else settings.run_dir / "register_tables.sql"
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(registration_sql(settings))
     print(out)
@@ -204,7 +207,7 @@ def main(argv: list[str] | None = None) -> int:
     s.add_argument("action", choices=["start", "stop", "status"])
     s.set_defaults(fn=cmd_spark)
     q = sub.add_parser("sql-init", help="write the SQL that registers every lake table")
-    q.add_argument("--output", default=str(load_settings().run_dir / "register_tables.sql"))
+    q.add_argument("--output", default=None, help="default: var/run/register_tables.sql")
     q.set_defaults(fn=cmd_sql_init)
     sq = sub.add_parser("sql", help="spark-sql shell with every lake table registered")
     sq.epilog = "other arguments go to spark-sql, e.g. eb sql -S -e 'select 1'"

@@ -24,6 +24,10 @@ TABLE_LAYERS = tuple(layer for layer in LAYERS if layer != "landing")
 RUN_STAMP_COLUMNS = frozenset({"_ingested_at", "_loaded_at", "_run_id", "recorded_at", "run_id"})
 
 
+#: Tables that are a history of runs: they grow with every run by design.
+RUN_HISTORY_TABLES = frozenset({"ops.run_log", "ops.batch_log"})
+
+
 def qualified(layer: str, table: str) -> str:
     if layer not in TABLE_LAYERS:
         raise ConfigError(f"{layer!r} is not a table layer ({', '.join(TABLE_LAYERS)})")

@@ -2,7 +2,8 @@
 
 - ``ops.dq_ledger``: source × delivery date × rule → checked, failed, action, standard version,
   Airflow run id. The current truth about each batch: a rerun replaces its rows.
-- ``ops.batch_log``: source × delivery date → the reconciliation terms of :class:`BatchReport`.
+- ``ops.batch_log``: one row per load of a batch with the reconciliation terms of
+  :class:`BatchReport` (history: a rerun appends what *it* did, e.g. 0 new and N unchanged).
 - ``ops.run_log``: one row per task execution (history: appended, never replaced).
 """
 
@@ -46,7 +47,7 @@ def record_batch(
     ledger_rows: list[dict[str, Any]],
     run_id: str,
 ) -> None:
-    """Replace the ledger and batch-log rows of one batch (idempotent per source and day)."""
+    """Replace the batch's ledger rows (idempotent per source and day); log the load."""
     from pyspark.sql import functions as F
 
     day = dt.date.fromisoformat(report.delivery_date)
@@ -60,7 +61,7 @@ def record_batch(
     batch = spark.createDataFrame(
         [tuple(values[c.split()[0]] for c in BATCH_SCHEMA.split(", "))], BATCH_SCHEMA
     ).withColumn("recorded_at", F.current_timestamp())
-    tables.replace_where(batch, settings, "ops", "batch_log", _scope(report.source, str(day)))
+    tables.append(batch, settings, "ops", "batch_log")
 
 
 def record_run(

@@ -86,6 +86,9 @@ def run_day(
         say(f"  ✓ {name} ({seconds:.1f} s)")
         return value
 
+    from enforcement_brain.spark.session import require_java
+
+    require_java()
     check_writable(settings)
     cached_jars(settings.jar_dir)  # one-line error naming `make setup` if missing
     stage("Airflow metadata DB (airflow db migrate)", lambda: airflow_cli.ensure_db(settings))
@@ -126,10 +129,16 @@ def collect_summary(settings: Settings, catalog: Catalog, day: dt.date) -> dict[
     tables.register_lake(spark, settings)
     batches: list[dict[str, Any]] = []
     if tables.is_delta_table(settings, "ops", "batch_log"):
+        from pyspark.sql import Window
+
+        latest = Window.partitionBy("source").orderBy(F.col("recorded_at").desc())
         rows = (
             spark.read.format("delta")
             .load(settings.table_uri("ops", "batch_log"))
             .where(F.col("delivery_date") == F.lit(day))
+            .withColumn("_n", F.row_number().over(latest))
+            .where("_n = 1")
+            .drop("_n")
             .orderBy("source")
             .collect()
         )
