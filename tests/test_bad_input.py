@@ -38,7 +38,11 @@ def test_malformed_date(tmp_path, date):
 
 def test_missing_jar_cache_names_the_command(tmp_path):
     line = one_line_error(
-        eb(["run", "--date", "2026-11-29"], EB_VAR_DIR=str(tmp_path), EB_JAR_DIR=str(tmp_path / "no"))
+        eb(
+            ["run", "--date", "2026-11-29"],
+            EB_VAR_DIR=str(tmp_path),
+            EB_JAR_DIR=str(tmp_path / "no"),
+        )
     )
     assert "run `make setup`" in line
     assert not any((tmp_path / "lake").glob("*/*/_delta_log"))

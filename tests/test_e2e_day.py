@@ -7,17 +7,16 @@ day again leaves every table with the same rows (run-stamp columns aside).
 
 from __future__ import annotations
 
+import csv
 import json
 import os
 import socket
 import subprocess
 import sys
+from collections import Counter
 from pathlib import Path
 
 import pytest
-
-import csv
-from collections import Counter
 
 from enforcement_brain.lake.tables import RUN_HISTORY_TABLES, RUN_STAMP_COLUMNS
 from enforcement_brain.settings import REPO_ROOT

@@ -66,9 +66,14 @@ def run_job(job: str, subject: str, context: Mapping[str, Any]) -> dict[str, Any
     started = dt.datetime.now(dt.UTC)
     module = importlib.import_module(f"jobs.{job}")
     log.info("%s %s for %s (run %s)", job, subject, day, run_id)
+    status, detail = "failed", ""
     try:
         result = module.run(ctx, subject, day, run_id)
+        status, detail = "success", str(result)
     except EbError as exc:
+        detail = str(exc)
+        raise
+    finally:
         record_run(
             ctx.spark,
             ctx.settings,
@@ -78,22 +83,9 @@ def run_job(job: str, subject: str, context: Mapping[str, Any]) -> dict[str, Any
             subject=subject,
             day=day,
             started_at=started,
-            status="failed",
-            detail=str(exc),
+            status=status,
+            detail=detail,
         )
-        raise
-    record_run(
-        ctx.spark,
-        ctx.settings,
-        run_id=run_id,
-        dag_id=dag_id,
-        task=task_id,
-        subject=subject,
-        day=day,
-        started_at=started,
-        status="success",
-        detail=str(result)[:2000],
-    )
     outlet_events = context.get("outlet_events")
     for outlet in getattr(task, "outlets", None) or []:
         if outlet_events is not None:
