@@ -38,16 +38,6 @@ def _load(path: Path):
     return module
 
 
-def _dags(module):
-    from airflow.sdk import DAG
-
-    found = [v for v in vars(module).values() if isinstance(v, DAG)]
-    from airflow.sdk.definitions._internal.contextmanager import DagContext
-
-    found += [d for d in getattr(DagContext, "autoregistered_dags", set()) if d not in found]
-    return found
-
-
 def test_there_are_dag_files():
     assert {p.name for p in DAG_FILES} >= {
         "ingest_sources.py",

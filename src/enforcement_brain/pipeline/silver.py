@@ -70,7 +70,9 @@ def canonical_columns(catalog: Catalog, source: Source) -> list[Column]:
     return out
 
 
-def conform(bronze: DataFrame, catalog: Catalog, source: Source) -> DataFrame:
+def conform(
+    bronze: DataFrame, catalog: Catalog, source: Source, checks: list | None = None
+) -> DataFrame:
     """Typed, canonical columns plus ``_violations`` / ``_warnings``, in one projection.
 
     Output: declared columns typed as declared, canonical columns, ``biz_date`` (local business
@@ -80,7 +82,7 @@ def conform(bronze: DataFrame, catalog: Catalog, source: Source) -> DataFrame:
     """
     from pyspark.sql import functions as F
 
-    checks = compile_checks(catalog, source)
+    checks = compile_checks(catalog, source) if checks is None else checks
     blocking = [c for c in checks if c.rule.severity != "warn"]
     warning = [c for c in checks if c.rule.severity == "warn"]
     raw_struct = F.struct(*[F.col(c) for c in source.column_names])
@@ -165,9 +167,9 @@ def load_batch(
 
     bronze = spark.read.format("delta").load(settings.table_uri("bronze", source.id))
     bronze = bronze.where(F.col("_delivery_date") == F.lit(day))
-    conformed = conform(bronze, catalog, source).cache()
+    checks = compile_checks(catalog, source)
+    conformed = conform(bronze, catalog, source, checks).cache()
     try:
-        checks = compile_checks(catalog, source)
         # One aggregate for the whole ledger: rows in, quarantined, warned, each rule's failures.
         rule_ids = list(dict.fromkeys(c.rule.id for c in checks))
         agg = conformed.agg(
