@@ -1,9 +1,17 @@
-"""Compile the declared row rules into Spark built-in expressions, evaluated in one pass.
+"""Compile the declared row rules into Spark SQL, evaluated in one pass.
 
-Each (rule, column) pair becomes a boolean "violated" expression. All of a source's checks are
-gathered into one array column, ``_violations``, in a single projection; one aggregate then
-counts every rule for the ledger. That is one Spark job per batch, where GX would run one per
-expectation (see ../shared/docs/anchors.md).
+Each (rule, column) pair becomes one boolean SQL expression that is true when the row breaks the
+rule. The expressions are *text*, on purpose: the same text is evaluated by the pipeline
+(``F.expr``), written into the GX suites (``UnexpectedRowsExpectation``) and into Delta CHECK
+constraints, so a rule is written once and means the same everywhere.
+
+All of a source's checks are gathered into one array column, ``_violations``, in a single
+projection; one aggregate then counts every rule for the ledger. That is one Spark job per batch,
+where GX would run one per expectation (see ../shared/docs/anchors.md).
+
+Column references: a check sees the *conformed* row, where each declared column is typed as
+declared and the delivered text is kept in the struct ``_raw``. Format checks read the raw text
+(``raw_ref``); range and consistency checks read the typed value (``typed_ref``).
 """
 
 from __future__ import annotations
@@ -11,125 +19,236 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from enforcement_brain.declarations import Catalog, Rule, Source
+from enforcement_brain.declarations import Catalog, Column, Element, Rule, Source
 from enforcement_brain.errors import DeclarationError
-from enforcement_brain.standards.checks import CREDIT_CODE_ALPHABET, CREDIT_CODE_WEIGHTS
+from enforcement_brain.standards.checks import (
+    CREDIT_CODE_ALPHABET,
+    CREDIT_CODE_RE,
+    CREDIT_CODE_WEIGHTS,
+    ID_WEIGHTS,
+    XUZHOU_BBOX,
+)
 from enforcement_brain.standards.code_tables import load_code_table
 
 if TYPE_CHECKING:
-    from pyspark.sql import Column
+    from pyspark.sql import Column as SparkColumn
 
 TIME_FORMAT = "yyyy-MM-dd HH:mm:ss"
+SQL_TYPES = {"int": "int", "bigint": "bigint", "double": "double", "boolean": "boolean"}
 
 
 @dataclass(frozen=True)
 class CompiledCheck:
     rule: Rule
     column: str | None  # None for record-level rules
-    violated: Column
+    sql: str  # true when the row breaks the rule
+
+    @property
+    def violated(self) -> SparkColumn:
+        from pyspark.sql import functions as F
+
+        return F.expr(self.sql)
 
 
-def raw(name: str) -> Column:
-    """A delivered (string) value with blanks read as missing."""
-    from pyspark.sql import functions as F
-
-    c = F.trim(F.col(name))
-    return F.when(c == "", None).otherwise(c)
+def sql_string(text: str) -> str:
+    """A Spark SQL string literal for ``text`` (backslashes and quotes escaped)."""
+    return "'" + text.replace("\\", "\\\\").replace("'", "\\'") + "'"
 
 
-def typed(name: str, type_: str) -> Column:
-    """The typed value of a delivered string; null when it does not parse (never an error)."""
-    from pyspark.sql import functions as F
+def ident(name: str) -> str:
+    return f"`{name}`"
 
-    value = raw(name)
+
+def blank_to_null(sql: str) -> str:
+    """Trimmed text, blank read as missing."""
+    return f"nullif(trim({sql}), '')"
+
+
+def raw_ref(name: str) -> str:
+    """The delivered text of a column in a conformed row, blank read as missing."""
+    return blank_to_null(f"_raw.{ident(name)}")
+
+
+def typed_sql(text_sql: str, type_: str) -> str:
+    """The typed value of a delivered (trimmed, non-blank) text; null when it does not parse."""
     if type_ == "timestamp":
-        return F.try_to_timestamp(value, F.lit(TIME_FORMAT))
+        return f"try_to_timestamp({text_sql}, {sql_string(TIME_FORMAT)})"
     if type_ == "date":
-        return F.expr(f"try_to_date(trim(`{name}`), 'yyyy-MM-dd')")
+        return f"try_to_date({text_sql}, 'yyyy-MM-dd')"
     if type_ == "string":
-        return value
-    sql_type = {"int": "int", "bigint": "bigint", "double": "double", "boolean": "boolean"}[type_]
+        return text_sql
+    sql_type = SQL_TYPES[type_]
     # JSON numbers may arrive as "12.0" for an int column: go through double first for ints.
     if sql_type in ("int", "bigint"):
-        as_double = value.try_cast("double")
-        whole = F.when(as_double == F.floor(as_double), as_double)
-        return whole.try_cast(sql_type)
-    return value.try_cast(sql_type)
+        d = f"try_cast({text_sql} as double)"
+        return f"try_cast(CASE WHEN {d} = floor({d}) THEN {d} END AS {sql_type})"
+    return f"try_cast({text_sql} as {sql_type})"
 
 
-def credit_code_valid(col_sql: str) -> Column:
-    """GB 32100 check character as a Spark SQL expression (no UDF)."""
+def typed(name: str, type_: str) -> SparkColumn:
+    """The typed value of a delivered string column (bronze), as a Spark column."""
     from pyspark.sql import functions as F
 
+    return F.expr(typed_sql(blank_to_null(ident(name)), type_))
+
+
+def credit_code_valid_sql(v: str) -> str:
+    """GB 32100: format and check character, as Spark SQL (no UDF)."""
     weights = ",".join(str(w) for w in CREDIT_CODE_WEIGHTS)
-    alphabet = CREDIT_CODE_ALPHABET
+    a = sql_string(CREDIT_CODE_ALPHABET)
     total = (
         f"aggregate(sequence(1, 17), 0, (acc, i) -> acc + "
-        f"(instr('{alphabet}', substring({col_sql}, i, 1)) - 1) * element_at(array({weights}), i))"
+        f"(instr({a}, substring({v}, i, 1)) - 1) * element_at(array({weights}), i))"
     )
-    expected = f"substring('{alphabet}', ((31 - ({total}) % 31) % 31) + 1, 1)"
-    pattern = "^[0-9A-HJ-NP-RTUW-Y]{2}[0-9]{6}[0-9A-HJ-NP-RTUW-Y]{10}$"
-    return F.expr(f"{col_sql} rlike '{pattern}' and substring({col_sql}, 18, 1) = {expected}")
+    expected = f"substring({a}, ((31 - ({total}) % 31) % 31) + 1, 1)"
+    return f"({v} rlike {sql_string(CREDIT_CODE_RE)} AND substring({v}, 18, 1) = {expected})"
+
+
+def id_number_valid_sql(v: str) -> str:
+    """GB 11643: 17 digits + check, a real birth date not after today, and the check digit."""
+    weights = ",".join(str(w) for w in ID_WEIGHTS)
+    total = (
+        f"aggregate(sequence(1, 17), 0, (acc, i) -> acc + "
+        f"cast(substring({v}, i, 1) as int) * element_at(array({weights}), i))"
+    )
+    birth = f"try_to_date(substring({v}, 7, 8), 'yyyyMMdd')"
+    return (
+        f"({v} rlike '^[1-9][0-9]{{16}}[0-9X]$' AND {birth} BETWEEN DATE'1900-01-01' "
+        f"AND current_date() AND substring({v}, 18, 1) = "
+        f"substring('10X98765432', ({total}) % 11 + 1, 1))"
+    )
+
+
+def ship_id_valid_sql(v: str) -> str:
+    """Ship identification number: CN + 11 digits, digits 1-4 a keel year not in the future.
+
+    The 11th digit is a check digit whose algorithm was not found: it is not checked.
+    """
+    year = f"cast(substring({v}, 3, 4) as int)"
+    return f"({v} rlike '^CN[0-9]{{11}}$' AND {year} BETWEEN 1900 AND year(current_date()))"
+
+
+def _code_list(catalog: Catalog, element: Element, rule: Rule) -> list[str]:
+    if not element.code_table:
+        raise DeclarationError(f"rule {rule.id}: element {element.id} has no code_table")
+    return sorted(load_code_table(catalog.root, element.code_table).code_set())
+
+
+def _in_list(v: str, values: list[str]) -> str:
+    return f"{v} IN ({', '.join(sql_string(x) for x in values)})"
+
+
+def column_violation_sql(catalog: Catalog, rule: Rule, column: Column, raw: str, value: str) -> str:
+    """SQL true when ``column`` breaks ``rule``; ``raw`` is its text, ``value`` its typed value.
+
+    A missing value never breaks a column rule: presence is R_REQUIRED_PRESENT's job.
+    """
+    element = catalog.elements[column.element]
+    kind, params = rule.kind, rule.params
+    if kind == "regex":
+        ok = f"{raw} rlike {sql_string(params['regex'])}"
+        if params.get("allow"):
+            ok = f"({ok} OR {_in_list(raw, list(params['allow']))})"
+    elif kind == "in_code_table":
+        ok = _in_list(raw, _code_list(catalog, element, rule))
+    elif kind == "range":
+        lo = params.get("min", element.min)
+        hi = params.get("max", element.max)
+        ok = f"({value} BETWEEN {lo} AND {hi})"
+    elif kind == "parses":
+        ok = f"{value} IS NOT NULL"
+    elif kind == "credit_code":
+        ok = credit_code_valid_sql(raw)
+    elif kind == "id_number":
+        ok = id_number_valid_sql(raw)
+    elif kind == "ship_id":
+        ok = ship_id_valid_sql(raw)
+    else:
+        raise DeclarationError(f"rule {rule.id}: unknown check kind '{kind}'")
+    return f"({raw} IS NOT NULL AND NOT coalesce({ok}, false))"
+
+
+def _pair(source: Source, rule: Rule, key: str) -> Column:
+    element = rule.params[key]
+    found = [c for c in source.columns if c.element == element]
+    if len(found) != 1:
+        raise DeclarationError(
+            f"rule {rule.id}: source {source.id} needs exactly one column of element {element}"
+        )
+    return found[0]
+
+
+def typed_ref(name: str) -> str:
+    """A typed declared column in a conformed row."""
+    return ident(name)
+
+
+def row_violation_sql(catalog: Catalog, source: Source, rule: Rule) -> str | None:
+    """SQL for a rule that reads several columns of a row, or None if it is a column rule."""
+    kind, params = rule.kind, rule.params
+    if kind == "record_parses":
+        return "_corrupt_record IS NOT NULL"
+    if kind == "no_unexpected_fields":
+        return "_rescued_data IS NOT NULL"
+    if kind == "key_present":
+        return " OR ".join(f"{raw_ref(k)} IS NULL" for k in source.business_key)
+    if kind == "required_present":
+        req = [f"{raw_ref(c.name)} IS NULL" for c in source.columns if c.required]
+        return " OR ".join(req) if req else "false"
+    if kind == "in_area":
+        lon = ident(_pair(source, rule, "lon").name)
+        lat = ident(_pair(source, rule, "lat").name)
+        (x0, x1), (y0, y1) = XUZHOU_BBOX
+        pad = float(params.get("buffer_deg", 0.05))
+        ok = (
+            f"{lon} BETWEEN {x0 - pad:.3f} AND {x1 + pad:.3f} "
+            f"AND {lat} BETWEEN {y0 - pad:.3f} AND {y1 + pad:.3f}"
+        )
+        return f"({lon} IS NOT NULL AND {lat} IS NOT NULL AND NOT coalesce({ok}, false))"
+    if kind == "datum_offset":
+        # A position reported for a registered fixed site that sits ~500 m east-south-east of
+        # the register (WGS-84): the feed wrote GCJ-02. The band is Standard 1's.
+        site_col = _pair(source, rule, "site")
+        lon = ident(_pair(source, rule, "lon").name)
+        lat = ident(_pair(source, rule, "lat").name)
+        site_el = catalog.elements[site_col.element]
+        table = load_code_table(catalog.root, site_el.code_table or "")
+        pairs = [(c["code"], c["lon"], c["lat"]) for c in table.codes if "lon" in c]
+        lon_map = "map(" + ", ".join(f"{sql_string(c)}, {x}D" for c, x, _ in pairs) + ")"
+        lat_map = "map(" + ", ".join(f"{sql_string(c)}, {y}D" for c, _, y in pairs) + ")"
+        site = ident(site_col.name)
+        dlon = f"({lon} - element_at({lon_map}, {site}))"
+        dlat = f"({lat} - element_at({lat_map}, {site}))"
+        lo_x, hi_x = params.get("dlon", [0.0045, 0.0065])
+        lo_y, hi_y = params.get("dlat", [-0.0018, -0.0004])
+        return (
+            f"coalesce({dlon} BETWEEN {lo_x} AND {hi_x} AND {dlat} BETWEEN {lo_y} AND {hi_y}, "
+            "false)"
+        )
+    if kind == "expr":
+        # A consistency rule written in SQL over the typed columns; rows where an operand is
+        # missing are not judged.
+        return f"NOT coalesce({params['sql']}, true)"
+    return None
 
 
 def compile_checks(catalog: Catalog, source: Source) -> list[CompiledCheck]:
-    """Every (rule, column) check of a source, in declared order."""
-    from pyspark.sql import functions as F
-
+    """Every (rule, column) check of a source, in declared order, as SQL on a conformed row."""
     checks: list[CompiledCheck] = []
     for rule in catalog.rules_for(source):
-        kind, params = rule.kind, rule.params
-        if kind == "record_parses":
-            checks.append(CompiledCheck(rule, None, F.col("_corrupt_record").isNotNull()))
+        row_sql = row_violation_sql(catalog, source, rule)
+        if row_sql is not None:
+            checks.append(CompiledCheck(rule, None, f"coalesce({row_sql}, true)"))
             continue
-        if kind == "key_present":
-            missing = [raw(k).isNull() for k in source.business_key]
-            checks.append(CompiledCheck(rule, None, _any(missing)))
-            continue
-        if kind == "required_present":
-            req = [raw(c.name).isNull() for c in source.columns if c.required]
-            checks.append(CompiledCheck(rule, None, _any(req) if req else F.lit(False)))
-            continue
-        columns = [c for c in source.columns if c.element in rule.elements]
-        for column in columns:
-            element = catalog.elements[column.element]
-            value = raw(column.name)
-            if kind == "regex":
-                ok = value.rlike(params["regex"])
-                allowed = params.get("allow") or []
-                if allowed:
-                    ok = ok | value.isin(*allowed)
-                bad = value.isNotNull() & ~ok
-            elif kind == "in_code_table":
-                if not element.code_table:
-                    raise DeclarationError(
-                        f"rule {rule.id}: element {element.id} has no code_table"
-                    )
-                codes = sorted(load_code_table(catalog.root, element.code_table).code_set())
-                bad = value.isNotNull() & ~value.isin(*codes)
-            elif kind == "range":
-                v = typed(column.name, column.type)
-                lo = params.get("min", element.min)
-                hi = params.get("max", element.max)
-                bad = value.isNotNull() & (v.isNull() | (v < F.lit(lo)) | (v > F.lit(hi)))
-            elif kind == "parses":
-                bad = value.isNotNull() & typed(column.name, column.type).isNull()
-            elif kind == "credit_code":
-                bad = value.isNotNull() & ~credit_code_valid(f"trim(`{column.name}`)")
-            else:
-                raise DeclarationError(f"rule {rule.id}: unknown check kind '{kind}'")
-            checks.append(CompiledCheck(rule, column.name, F.coalesce(bad, F.lit(True))))
+        for column in (c for c in source.columns if c.element in rule.elements):
+            sql = column_violation_sql(
+                catalog, rule, column, raw_ref(column.name), typed_ref(column.name)
+            )
+            checks.append(CompiledCheck(rule, column.name, f"coalesce({sql}, true)"))
     return checks
 
 
-def _any(conditions: list[Column]) -> Column:
-    out = conditions[0]
-    for c in conditions[1:]:
-        out = out | c
-    return out
-
-
-def violations_column(checks: list[CompiledCheck]) -> Column:
+def violations_column(checks: list[CompiledCheck]) -> SparkColumn:
     """``array<string>`` of the rule ids a row breaks (each id once), in declared order."""
     from pyspark.sql import functions as F
 

@@ -88,17 +88,23 @@ def conform(
     raw_struct = F.struct(*[F.col(c) for c in source.column_names])
     typed_cols = [typed(c.name, c.type).alias(c.name) for c in source.columns]
     event = typed(source.event_time, source.column(source.event_time).type)
-    return bronze.select(
+    # Two projections, one pass: typed values first, then the checks, which read both the typed
+    # values and the delivered text (``_raw``). Spark collapses them into one.
+    typed_rows = bronze.select(
         *typed_cols,
         *canonical_columns(catalog, source),
         F.to_date(event).alias("biz_date"),
-        violations_column(blocking).alias("_violations"),
-        violations_column(warning).alias("_warnings"),
-        violations_column(checks).alias("_all_broken"),
         raw_struct.alias("_raw"),
         *META_COLUMNS,
         "_batch_id",
         "_delivery_date",
+    )
+    return typed_rows.select(
+        *[c for c in typed_rows.columns if c != "_raw"],
+        violations_column(blocking).alias("_violations"),
+        violations_column(warning).alias("_warnings"),
+        violations_column(checks).alias("_all_broken"),
+        "_raw",
     )
 
 

@@ -205,3 +205,67 @@ def is_shuang_bai(gross_kg: int, limit_kg: int) -> bool:
     is exactly 100 % over and counts.
     """
     return is_bai_dun_wang(gross_kg) or gross_kg - limit_kg >= limit_kg
+
+
+# -- ship identification number ------------------------------------------------------------
+
+#: 船舶识别号: CN + 11 digits; digits 1-4 the keel-laying year. The 11th digit is a check digit
+#: whose algorithm was not found [NF]: it is not checked.
+SHIP_ID_RE = "^CN[0-9]{11}$"
+
+
+def is_valid_ship_id(ship_id: str | None, this_year: int | None = None) -> bool:
+    """True for ``CN`` + 11 digits whose keel year is 1900..this year."""
+    if ship_id is None or re.fullmatch(SHIP_ID_RE, ship_id) is None:
+        return False
+    year = int(ship_id[2:6])
+    return 1900 <= year <= (this_year or _dt.date.today().year)
+
+
+# -- coordinates and datum ------------------------------------------------------------------
+
+#: Xuzhou's extent, WGS-84: ((lon min, lon max), (lat min, lat max)).
+XUZHOU_BBOX = ((116.366, 118.667), (33.716, 34.967))
+#: [I] Positions within this many degrees of the extent are accepted (GPS scatter at the border).
+XUZHOU_BUFFER_DEG = 0.05
+#: [I] In Xuzhou a GCJ-02 position sits this far from the WGS-84 one (lon, lat bands, degrees):
+#: about 500-550 m east-south-east. A fixed site reported inside this band is a datum mix-up.
+GCJ_OFFSET_DLON = (0.0045, 0.0065)
+GCJ_OFFSET_DLAT = (-0.0018, -0.0004)
+
+
+def in_xuzhou(lon: float | None, lat: float | None, buffer: float = XUZHOU_BUFFER_DEG) -> bool:
+    """True when the point lies inside Xuzhou's extent plus ``buffer`` degrees."""
+    if lon is None or lat is None:
+        return False
+    (x0, x1), (y0, y1) = XUZHOU_BBOX
+    return x0 - buffer <= lon <= x1 + buffer and y0 - buffer <= lat <= y1 + buffer
+
+
+def looks_gcj02(lon: float, lat: float, site_lon: float, site_lat: float) -> bool:
+    """True when a position reported for a fixed site is the site shifted into GCJ-02."""
+    dlon, dlat = lon - site_lon, lat - site_lat
+    return (
+        GCJ_OFFSET_DLON[0] <= dlon <= GCJ_OFFSET_DLON[1]
+        and GCJ_OFFSET_DLAT[0] <= dlat <= GCJ_OFFSET_DLAT[1]
+    )
+
+
+def wgs84_to_gcj02(lon: float, lat: float) -> tuple[float, float]:
+    """The standard GCJ-02 obfuscation (public formula), for generating wrong-datum positions."""
+    a, ee = 6378245.0, 0.00669342162296594323
+    x, y = lon - 105.0, lat - 35.0
+    dlat = -100.0 + 2.0 * x + 3.0 * y + 0.2 * y * y + 0.1 * x * y + 0.2 * math.sqrt(abs(x))
+    dlat += (20.0 * math.sin(6.0 * x * math.pi) + 20.0 * math.sin(2.0 * x * math.pi)) * 2.0 / 3.0
+    dlat += (20.0 * math.sin(y * math.pi) + 40.0 * math.sin(y / 3.0 * math.pi)) * 2.0 / 3.0
+    dlat += (160.0 * math.sin(y / 12.0 * math.pi) + 320 * math.sin(y * math.pi / 30.0)) * 2.0 / 3.0
+    dlon = 300.0 + x + 2.0 * y + 0.1 * x * x + 0.1 * x * y + 0.1 * math.sqrt(abs(x))
+    dlon += (20.0 * math.sin(6.0 * x * math.pi) + 20.0 * math.sin(2.0 * x * math.pi)) * 2.0 / 3.0
+    dlon += (20.0 * math.sin(x * math.pi) + 40.0 * math.sin(x / 3.0 * math.pi)) * 2.0 / 3.0
+    dlon += (150.0 * math.sin(x / 12.0 * math.pi) + 300.0 * math.sin(x / 30.0 * math.pi)) * 2 / 3
+    rad = lat / 180.0 * math.pi
+    magic = 1 - ee * math.sin(rad) ** 2
+    sq = math.sqrt(magic)
+    dlat = (dlat * 180.0) / ((a * (1 - ee)) / (magic * sq) * math.pi)
+    dlon = (dlon * 180.0) / (a / sq * math.cos(rad) * math.pi)
+    return lon + dlon, lat + dlat
