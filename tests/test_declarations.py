@@ -60,6 +60,51 @@ def _edit(path, old, new):
             r"anpr_passes.yaml \(source anpr_passes\): unknown rule 'R_NO_SUCH_RULE'",
         ),
         (
+            "elements.yaml",
+            "version: 0.2.0\nchangelog:",
+            "version: 0.3.0\nchangelog:",
+            r"elements.yaml: the change log must start with an entry for version 0.3.0",
+        ),
+        (
+            "sources/gps_alarms.yaml",
+            "quality: {completeness: 0.98,",
+            "quality: {completness: 0.98,",
+            r"gps_alarms.yaml \(source gps_alarms\): unknown quality key 'completness'",
+        ),
+        (
+            "sources/gps_alarms.yaml",
+            "  - {name: lat,               type: double,    element: latitude, "
+            "          required: true}\n",
+            "",
+            r"gps_alarms.yaml \(source gps_alarms\): rule R_IN_XUZHOU needs exactly one column "
+            r"of element 'latitude'",
+        ),
+        (
+            "quality/rules.yaml",
+            "derived: limit_kg,",
+            "derived: tare_weight_kg,",
+            r"rule R_LIMIT_MATCHES_AXLES: derived 'tare_weight_kg' is not in its sql",
+        ),
+        (
+            "sources/taxi_vehicles_drivers.yaml",
+            "encoding: gbk",
+            "encoding: gbk2",
+            r"taxi_vehicles_drivers.yaml \(source taxi_vehicles_drivers\): unknown encoding",
+        ),
+        (
+            "elements.yaml",
+            "name_zh: 姓名,           type: string,    classification: L3",
+            "name_zh: 姓名,           type: string,    classification: L9",
+            r"elements\[\d+\] \(person_name\): classification must be one of L1, L2, L3, L4",
+        ),
+        (
+            "code_tables/ports.yaml",
+            "codes:\n",
+            'codes:\n  - {code: "PT320382", name: x, name_zh: x}\n'
+            '  - {code: "PT320382", name: y, name_zh: y}\n',
+            r"element port_code: .*ports.yaml: duplicate code 'PT320382' \(entry 2\)",
+        ),
+        (
             "interfaces/provincial_supervision.yaml",
             "plate_no: plate",
             "plate_no: scramble",

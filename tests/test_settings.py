@@ -48,3 +48,25 @@ def test_credentials_are_masked_in_public_view():
 def test_malformed_date_is_a_config_error(text):
     with pytest.raises(ConfigError, match="use YYYY-MM-DD"):
         parse_date(text)
+
+
+def test_eb_sources_limits_the_main_job(tmp_path) -> None:
+    """EB_SOURCES picks sources; datasets and interfaces follow; an unknown id is refused."""
+    import pytest
+
+    from enforcement_brain.declarations import load_catalog
+    from enforcement_brain.errors import EbError
+    from enforcement_brain.orchestration.daily import dag_order
+
+    s = load_settings({"EB_VAR_DIR": str(tmp_path), "EB_SOURCES": "wim_weighings, gps_alarms"})
+    assert s.run_sources == ("wim_weighings", "gps_alarms")
+    catalog = load_catalog(s.standards_dir)
+    order = dag_order(catalog, s.run_sources)
+    assert [d for d in order if d.startswith("ingest_")] == [
+        f"ingest_{x}" for x in catalog.sources if x in ("wim_weighings", "gps_alarms")
+    ]
+    assert len(dag_order(catalog)) == len(catalog.sources) + len(catalog.datasets) + len(
+        catalog.interfaces
+    )
+    with pytest.raises(EbError, match="unknown source"):
+        dag_order(catalog, ("no_such_source",))

@@ -18,6 +18,8 @@ import yaml
 
 from enforcement_brain.errors import DeclarationError
 
+_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
 SEVERITIES = ("warn", "quarantine", "fail")
 TYPES = ("string", "int", "bigint", "double", "boolean", "date", "timestamp")
 _ID = re.compile(r"^[a-z][a-z0-9_]*$")
@@ -36,6 +38,9 @@ class Element:
     follows: str | None = None
     classification: str | None = None
     description: str = ""
+    name_en: str | None = None
+    check: str | None = None  # the check algorithm, in words (e.g. "GB 32100 check character")
+    pattern: str | None = None  # the format, in words or as a regex
 
 
 @dataclass(frozen=True)
@@ -47,6 +52,9 @@ class Rule:
     params: dict[str, Any]
     elements: tuple[str, ...] = ()
     always: bool = False
+    #: Elements a row rule reads together (coordinates, consistency); a source that lists the
+    #: rule must have exactly one column of each.
+    requires: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -59,10 +67,12 @@ class Column:
 
 @dataclass(frozen=True)
 class Delivery:
-    kind: str  # file | database
-    format: str | None = None  # csv | jsonl (files)
+    kind: str  # file | database | objects
+    format: str | None = None  # csv | jsonl (files and objects)
     encoding: str = "utf-8"
     pattern: str = "*"
+    bucket: str | None = None  # objects: the bucket the source system writes to
+    prefix: str | None = None  # objects: key prefix, with {yyyy} {mm} {dd} for the day
     table: str | None = None  # database table
     watermark: str | None = None  # database incremental column
     cadence: str = "daily"
@@ -84,6 +94,7 @@ class Source:
     columns: tuple[Column, ...]
     rule_ids: tuple[str, ...]
     path: Path
+    quality: dict[str, Any] = field(default_factory=dict)
 
     @property
     def column_names(self) -> list[str]:
@@ -149,7 +160,8 @@ class Catalog:
     datasets: dict[str, Dataset]
     interfaces: dict[str, Interface]
     root: Path
-    extra: dict[str, Any] = field(default_factory=dict)
+    element_standard: dict[str, Any] = field(default_factory=dict)
+    quality_standard: dict[str, Any] = field(default_factory=dict)
 
     @property
     def standard_version(self) -> str:
@@ -164,7 +176,8 @@ class Catalog:
 
 def _read(path: Path) -> dict[str, Any]:
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        # libyaml (C) when present: parsing every declaration is on the DAG-import path.
+        data = yaml.load(path.read_text(encoding="utf-8"), Loader=_LOADER)
     except yaml.YAMLError as exc:
         raise DeclarationError(f"{path}: not valid YAML ({exc})") from None
     if not isinstance(data, dict):
@@ -184,7 +197,32 @@ def _as_tuple(value: Any) -> tuple[str, ...]:
     return tuple(value) if isinstance(value, list) else (value,)
 
 
-def _load_elements(path: Path) -> tuple[str, dict[str, Element]]:
+#: Top-level keys of a standard's file besides its entries: title, version, change log, references.
+_HEADER_KEYS = ("standard", "title", "title_zh", "version", "changelog", "references")
+#: Keys a source's ``quality`` block may set (Standard 2's per-source thresholds).
+QUALITY_KEYS = {
+    "completeness": float,
+    "validity": float,
+    "uniqueness": float,
+    "freshness_hours": int,
+    "retention_days": int,
+    "classification": str,
+}
+CLASSIFICATION_LEVELS = ("L1", "L2", "L3", "L4")
+
+
+def _header(data: dict[str, Any], path: Path) -> dict[str, Any]:
+    header = {k: data[k] for k in _HEADER_KEYS if k in data}
+    version = str(_need(data, "version", str(path)))
+    log = data.get("changelog") or []
+    if not log or str(log[0].get("version")) != version:
+        raise DeclarationError(
+            f"{path}: the change log must start with an entry for version {version}"
+        )
+    return header
+
+
+def _load_elements(path: Path) -> tuple[dict[str, Any], dict[str, Element]]:
     data = _read(path)
     out: dict[str, Element] = {}
     for i, raw in enumerate(_need(data, "elements", str(path))):
@@ -194,15 +232,35 @@ def _load_elements(path: Path) -> tuple[str, dict[str, Element]]:
             raise DeclarationError(f"{path}: element '{eid}' is declared twice")
         if raw.get("type") not in TYPES:
             raise DeclarationError(f"{where} ({eid}): type must be one of {', '.join(TYPES)}")
+        level = raw.get("classification")
+        if level is not None and level not in CLASSIFICATION_LEVELS:
+            raise DeclarationError(
+                f"{where} ({eid}): classification must be one of {', '.join(CLASSIFICATION_LEVELS)}"
+            )
         known = set(Element.__dataclass_fields__)
         unknown = set(raw) - known
         if unknown:
             raise DeclarationError(f"{where} ({eid}): unknown keys {sorted(unknown)}")
         out[eid] = Element(**raw)
-    return str(_need(data, "version", str(path))), out
+    header = _header(data, path)
+    terms = data.get("definitions") or []
+    seen: set[str] = set()
+    for i, term in enumerate(terms):
+        tid = term.get("id")
+        if not tid or not term.get("definition"):
+            raise DeclarationError(f"{path}: definitions[{i}] needs an 'id' and a 'definition'")
+        if tid in seen:
+            raise DeclarationError(f"{path}: definition '{tid}' is declared twice")
+        seen.add(tid)
+    header["definitions"] = terms
+    return header, out
 
 
-def _load_rules(path: Path, elements: dict[str, Element]) -> tuple[str, dict[str, Rule]]:
+#: Row rules that read named elements through their parameters rather than ``element``.
+_PAIR_PARAMS = ("lon", "lat", "site")
+
+
+def _load_rules(path: Path, elements: dict[str, Element]) -> tuple[dict[str, Any], dict[str, Rule]]:
     from enforcement_brain.standards import checks
 
     data = _read(path)
@@ -220,27 +278,53 @@ def _load_rules(path: Path, elements: dict[str, Element]) -> tuple[str, dict[str
         kind = check.pop("kind", None)
         if not kind:
             raise DeclarationError(f"{where}: check needs a 'kind'")
-        for element in _as_tuple(raw.get("element")):
+        named = [check[k] for k in _PAIR_PARAMS if k in check]
+        if kind == "expr":
+            named = list(dict.fromkeys(re.findall(r"\{([a-z_0-9]+)\}", check.get("sql", ""))))
+            if not named:
+                raise DeclarationError(f"{where}: an expr check needs 'sql' naming {{elements}}")
+            if check.get("derived") and check["derived"] not in named:
+                raise DeclarationError(f"{where}: derived '{check['derived']}' is not in its sql")
+        for element in (*_as_tuple(raw.get("element")), *named):
             if element not in elements:
                 raise DeclarationError(f"{where}: unknown element '{element}'")
         if kind == "regex":
-            name = check.get("pattern", "")
-            pattern = getattr(checks, name, name)
-            try:
-                re.compile(pattern)
-            except re.error as exc:
-                raise DeclarationError(f"{where}: regex does not compile ({exc})") from None
-            check["regex"] = pattern
+            patterns = {}
+            if check.get("pattern"):
+                name = check["pattern"]
+                patterns[None] = getattr(checks, name, name)
+            else:  # each element's own pattern
+                for element in _as_tuple(raw.get("element")):
+                    if not elements[element].pattern:
+                        raise DeclarationError(f"{where}: element '{element}' has no pattern")
+                    patterns[element] = elements[element].pattern
+            for pattern in patterns.values():
+                try:
+                    re.compile(pattern)
+                except re.error as exc:
+                    raise DeclarationError(f"{where}: regex does not compile ({exc})") from None
+            if None in patterns:
+                check["regex"] = patterns[None]
         out[rid] = Rule(
             id=rid,
             title=_need(raw, "title", where),
             severity=severity,
             kind=kind,
             params=check,
-            elements=_as_tuple(raw.get("element")),
+            elements=_as_tuple(raw.get("element")) or tuple(named),
             always=bool(raw.get("always", False)),
+            requires=tuple(named),
         )
-    return str(_need(data, "version", str(path))), out
+    header = _header(data, path)
+    levels = data.get("classification_levels") or []
+    for i, level in enumerate(levels):
+        if level.get("level") not in CLASSIFICATION_LEVELS:
+            raise DeclarationError(
+                f"{path}: classification_levels[{i}]: level must be one of "
+                f"{', '.join(CLASSIFICATION_LEVELS)}"
+            )
+    header["classification_levels"] = levels
+    return header, out
 
 
 def _load_source(path: Path, elements: dict[str, Element], rules: dict[str, Rule]) -> Source:
@@ -274,11 +358,32 @@ def _load_source(path: Path, elements: dict[str, Element], rules: dict[str, Rule
             raise DeclarationError(
                 f"{where}: rule {rid} checks {rule.elements}, not in this source"
             )
+        for element in rule.requires:
+            if sum(c.element == element for c in columns) != 1:
+                raise DeclarationError(
+                    f"{where}: rule {rid} needs exactly one column of element '{element}'"
+                )
     delivery = dict(_need(data, "delivery", where))
-    if delivery.get("kind") not in ("file", "database"):
-        raise DeclarationError(f"{where}: delivery.kind must be file or database")
-    if delivery["kind"] == "file" and delivery.get("format") not in ("csv", "jsonl"):
+    if delivery.get("kind") not in ("file", "database", "objects"):
+        raise DeclarationError(f"{where}: delivery.kind must be file, database or objects")
+    if delivery["kind"] != "database" and delivery.get("format") not in ("csv", "jsonl"):
         raise DeclarationError(f"{where}: delivery.format must be csv or jsonl")
+    if delivery["kind"] == "objects" and not (delivery.get("bucket") and delivery.get("prefix")):
+        raise DeclarationError(f"{where}: an objects delivery needs 'bucket' and 'prefix'")
+    unknown = set(delivery) - set(Delivery.__dataclass_fields__)
+    if unknown:
+        raise DeclarationError(f"{where}: unknown delivery keys {sorted(unknown)}")
+    try:
+        "".encode(delivery.get("encoding", "utf-8"))
+    except LookupError:
+        raise DeclarationError(f"{where}: unknown encoding '{delivery['encoding']}'") from None
+    quality = dict(data.get("quality") or {})
+    for name, value in quality.items():
+        if name not in QUALITY_KEYS:
+            raise DeclarationError(f"{where}: unknown quality key '{name}'")
+        want = QUALITY_KEYS[name]
+        if not isinstance(value, want) and not (want is float and isinstance(value, int)):
+            raise DeclarationError(f"{where}: quality.{name} must be a {want.__name__}")
     if delivery["kind"] == "database" and not (delivery.get("table") and delivery.get("watermark")):
         raise DeclarationError(f"{where}: a database delivery needs 'table' and 'watermark'")
     return Source(
@@ -296,6 +401,7 @@ def _load_source(path: Path, elements: dict[str, Element], rules: dict[str, Rule
         columns=tuple(columns),
         rule_ids=rule_ids,
         path=path,
+        quality=quality,
     )
 
 
@@ -365,8 +471,16 @@ def load_catalog(root: Path) -> Catalog:
     root = Path(root)
     if not root.is_dir():
         raise DeclarationError(f"{root}: the data_standards folder does not exist")
-    element_version, elements = _load_elements(root / "elements.yaml")
-    quality_version, rules = _load_rules(root / "quality" / "rules.yaml", elements)
+    element_standard, elements = _load_elements(root / "elements.yaml")
+    quality_standard, rules = _load_rules(root / "quality" / "rules.yaml", elements)
+    from enforcement_brain.standards.code_tables import load_code_table
+
+    for element in elements.values():
+        if element.code_table:
+            try:
+                load_code_table(root, element.code_table)
+            except DeclarationError as exc:
+                raise DeclarationError(f"element {element.id}: {exc}") from None
     sources = {
         s.id: s
         for s in (_load_source(p, elements, rules) for p in sorted(root.glob("sources/*.yaml")))
@@ -379,5 +493,14 @@ def load_catalog(root: Path) -> Catalog:
         for i in (_load_interface(p, datasets) for p in sorted(root.glob("interfaces/*.yaml")))
     }
     return Catalog(
-        element_version, quality_version, elements, rules, sources, datasets, interfaces, root
+        str(element_standard["version"]),
+        str(quality_standard["version"]),
+        elements,
+        rules,
+        sources,
+        datasets,
+        interfaces,
+        root,
+        element_standard,
+        quality_standard,
     )

@@ -54,6 +54,21 @@ class Settings:
         return "://" not in self.lake_root or self.lake_root.startswith("file://")
 
     @property
+    def objects_root(self) -> Path:
+        """The local stand-in for the source systems' object store: ``<root>/<bucket>/<key>``.
+
+        Sources that deliver objects under a bucket prefix (GPS alarms, video AI events...) are
+        read from here; ``EB_OBJECTS_ROOT`` moves it.
+        """
+        return Path(self.extra.get("EB_OBJECTS_ROOT") or self.var_dir / "objects")
+
+    @property
+    def run_sources(self) -> tuple[str, ...]:
+        """Sources the main job runs (``EB_SOURCES``, comma-separated); empty means all."""
+        raw = self.extra.get("EB_SOURCES", "")
+        return tuple(s.strip() for s in raw.split(",") if s.strip())
+
+    @property
     def local_lake(self) -> Path:
         """The lake as a local path; only meaningful when :attr:`lake_is_local`."""
         return Path(self.lake_root.removeprefix("file://"))
@@ -152,4 +167,5 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         seed=_int(env, "EB_SEED", 20250106),
         scale=_float(env, "EB_SCALE", 0.05, 0.0001, 10.0),
         defect_rate=_float(env, "EB_DEFECT_RATE", 0.01, 0.0, 0.5),
+        extra={k: env[k] for k in ("EB_OBJECTS_ROOT", "EB_SOURCES") if env.get(k)},
     )

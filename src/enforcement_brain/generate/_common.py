@@ -91,8 +91,8 @@ def tenths_strings(tenths: np.ndarray) -> np.ndarray:
 
 def bad_time_value(rng: np.random.Generator, day: dt.date) -> str:
     """A timestamp no parser with the declared pattern ``yyyy-MM-dd HH:mm:ss`` accepts."""
+    # Never blank: a blank time is a missing value (R_REQUIRED_PRESENT), not a bad one.
     choices = (
-        "",
         f"{day.year}-13-45 25:61:00",
         f"{day.isoformat()} 25:61:00",
         f"{day.year}-02-30 {HMS[int(rng.integers(0, 86_400))]}",
@@ -143,10 +143,12 @@ def pick_labels(
     kinds: Sequence[str],
     late_rng: np.random.Generator | None = None,
     exclude: np.ndarray | None = None,
+    minimum: int = 0,
 ) -> np.ndarray:
     """Label rows: ``""`` clean, ``"late"`` (with ``late_rng``), or one defect kind per row.
 
-    Exactly ``round(defect_rate * n_rows)`` rows get a defect, drawn from rows that are neither
+    Exactly ``round(defect_rate * n_rows)`` rows (at least ``minimum`` when the rate is not 0) get a
+    defect, drawn from rows that are neither
     late nor in ``exclude`` (rows another source or the ground truth relies on being clean).
     Kinds are dealt round-robin from a shuffled list, so every kind appears once there are at
     least as many defects as kinds. Late rows come from their own stream, so the same rows are
@@ -159,7 +161,10 @@ def pick_labels(
         labels[late] = "late"
         blocked |= late
     free = np.flatnonzero(~blocked)
-    n_def = min(len(free), round(defect_rate * n_rows))
+    n_def = round(defect_rate * n_rows)
+    if defect_rate > 0:
+        n_def = max(n_def, minimum)
+    n_def = min(len(free), n_def)
     if n_def:
         rows = rng.choice(free, size=n_def, replace=False)
         dealt = np.resize(rng.permutation(np.array(kinds, dtype=object)), n_def)
@@ -176,6 +181,7 @@ class TruthRow:
     file: str
     line: int | None
     defect: str
+    rule: str = ""  # the rule that must flag the row ("" when the generator does not say)
 
 
 def ordered(source: Source, values: dict[str, Any]) -> list[Any]:
@@ -189,15 +195,15 @@ def ordered(source: Source, values: dict[str, Any]) -> list[Any]:
     return [values[n] for n in source.column_names]
 
 
-def write_atomic(path: Path, text: str) -> None:
-    """Write ``text`` as UTF-8 to a temporary sibling, then rename it into place.
+def write_atomic(path: Path, text: str, encoding: str = "utf-8") -> None:
+    """Write ``text`` (in ``encoding``) to a temporary sibling, then rename it into place.
 
     A reader (the pipeline's landing scan) never sees a half-written delivery, and a rerun
     replaces the file in one step.
     """
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.tmp")
-    with open(tmp, "w", encoding="utf-8", newline="\n") as fh:
+    with open(tmp, "w", encoding=encoding, newline="\n") as fh:
         fh.write(text)
     os.replace(tmp, path)
 

@@ -9,7 +9,7 @@ from typing import Any
 
 import numpy as np
 
-from enforcement_brain.declarations import Source, load_catalog
+from enforcement_brain.declarations import Catalog, Element, Source, load_catalog
 from enforcement_brain.generate._common import rng_for
 from enforcement_brain.generate.fleet import Fleet, build_fleet
 from enforcement_brain.standards.code_tables import load_code_table
@@ -40,6 +40,12 @@ class DayContext:
     checkpoint_weights: np.ndarray
     divisions: list[dict[str, Any]]
     violations: list[dict[str, Any]]
+    standards_dir: Path
+    catalog: Catalog
+
+    @property
+    def elements(self) -> dict[str, Element]:
+        return self.catalog.elements
 
     @property
     def ymd(self) -> str:
@@ -80,4 +86,6 @@ def make_context(
         checkpoint_weights=cp_w / cp_w.sum(),
         divisions=load_code_table(standards_dir, "divisions").codes,
         violations=load_code_table(standards_dir, "violation_codes").codes,
+        standards_dir=Path(standards_dir),
+        catalog=load_catalog(Path(standards_dir)),
     )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import dataclasses
 import datetime as dt
 import io
 import time
@@ -13,12 +14,27 @@ from enforcement_brain.errors import ConfigError
 from enforcement_brain.generate._common import TruthRow, prune_stale, write_atomic
 from enforcement_brain.generate.anpr import generate_anpr
 from enforcement_brain.generate.cases import generate_cases
-from enforcement_brain.generate.context import ANPR, CASES, WIM, make_context
+from enforcement_brain.generate.context import ANPR, CASES, SOURCES, WIM, make_context
 from enforcement_brain.generate.delivery import FileDelivery
+from enforcement_brain.generate.generic import generate_source, write_db
+from enforcement_brain.generate.pools import build_pools
 from enforcement_brain.generate.wim import generate_wim
 from enforcement_brain.settings import Settings
 
-GROUND_TRUTH_COLUMNS = ("source", "business_key", "file", "line", "defect")
+GROUND_TRUTH_COLUMNS = ("source", "business_key", "file", "line", "defect", "rule")
+#: The rule that flags each defect kind of the three hand-written generators.
+LEGACY_DEFECT_RULES = {
+    "bad_plate": "R_PLATE_FORMAT",
+    "impossible_weight": "R_GROSS_WEIGHT_RANGE",
+    "bad_axle_count": "R_AXLE_RANGE",
+    "bad_time": "R_EVENT_TIME_PARSES",
+    "broken_line": "R_RECORD_PARSES",
+    "unknown_site": "R_SITE_KNOWN",
+    "unknown_checkpoint": "R_CHECKPOINT_KNOWN",
+    "bad_speed": "R_SPEED_RANGE",
+    "bad_credit_code": "R_CREDIT_CODE_CHECK",
+    "bad_division": "R_DIVISION_XUZHOU",
+}
 
 
 @dataclass(frozen=True)
@@ -78,25 +94,47 @@ def generate_day(
     landing = Path(settings.landing_uri.removeprefix("file://"))
     files = [str(p) for d in (wim, anpr) for p in _write(landing, d)]
     case_rows, case_truth = generate_cases(ctx, settings.source_db_url)
-
     truth = [*wim.truth, *anpr.truth, *case_truth]
+    truth = [
+        t if t.rule else dataclasses.replace(t, rule=LEGACY_DEFECT_RULES.get(t.defect, ""))
+        for t in truth
+    ]
+    rows = {WIM: wim.rows, ANPR: anpr.rows, CASES: case_rows}
+    defects = {
+        WIM: dict(sorted(wim.defects.items())),
+        ANPR: dict(sorted(anpr.defects.items())),
+    }
+    late = {WIM: wim.late, ANPR: anpr.late, CASES: 0}
+
+    # Every other declared source, from its declaration.
+    pools = build_pools(ctx.seed, ctx.standards_dir)
+    for sid, source in sorted(ctx.catalog.sources.items()):
+        if sid in SOURCES:
+            continue
+        out = generate_source(ctx, pools, source)
+        if out.delivery is not None:
+            root = settings.objects_root if source.delivery.kind == "objects" else landing
+            files += [str(p) for p in _write(root, out.delivery)]
+        else:
+            write_db(settings.source_db_url, source, day, out.db_rows or [])
+        truth += out.truth
+        rows[sid] = out.rows
+        defects[sid] = dict(sorted(out.defects.items()))
+        late[sid] = out.late
     gt_path = ground_truth_path(settings, day)
     write_atomic(gt_path, _truth_csv(truth))
     case_defects: dict[str, int] = {}
     for t in case_truth:
         case_defects[t.defect] = case_defects.get(t.defect, 0) + 1
+    defects[CASES] = dict(sorted(case_defects.items()))
     return GenerationResult(
         day=day,
-        rows_by_source={WIM: wim.rows, ANPR: anpr.rows, CASES: case_rows},
+        rows_by_source=dict(sorted(rows.items())),
         files=files,
-        defects_by_source={
-            WIM: dict(sorted(wim.defects.items())),
-            ANPR: dict(sorted(anpr.defects.items())),
-            CASES: dict(sorted(case_defects.items())),
-        },
+        defects_by_source=dict(sorted(defects.items())),
         ground_truth_path=str(gt_path),
         seconds=round(time.perf_counter() - started, 3),
-        late_by_source={WIM: wim.late, ANPR: anpr.late, CASES: 0},
+        late_by_source=dict(sorted(late.items())),
     )
 
 
@@ -105,7 +143,7 @@ def _write(landing: Path, delivery: FileDelivery) -> list[Path]:
     paths = []
     for name, text in delivery.texts.items():
         path = folder / name
-        write_atomic(path, text)
+        write_atomic(path, text, delivery.encoding)
         paths.append(path)
     prune_stale(folder, delivery.pattern, paths)
     return paths
@@ -118,7 +156,6 @@ def _truth_csv(rows: list[TruthRow]) -> str:
     writer.writerow(GROUND_TRUTH_COLUMNS)
     ordered = sorted(rows, key=lambda t: (t.source, t.file, t.line or 0, t.business_key, t.defect))
     for t in ordered:
-        writer.writerow(
-            (t.source, t.business_key, t.file, "" if t.line is None else t.line, t.defect)
-        )
+        line = "" if t.line is None else t.line
+        writer.writerow((t.source, t.business_key, t.file, line, t.defect, t.rule))
     return buf.getvalue()

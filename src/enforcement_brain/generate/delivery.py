@@ -32,6 +32,7 @@ class FileDelivery:
     truth: list[TruthRow] = field(default_factory=list)
     defects: Counter[str] = field(default_factory=Counter)
     late: int = 0
+    encoding: str = "utf-8"
 
 
 def json_template(source: Source) -> str:
@@ -59,6 +60,7 @@ def assemble(
     labels: np.ndarray,
     business_key: np.ndarray,
     rng: np.random.Generator,
+    rules: dict[int, str] | None = None,
 ) -> FileDelivery:
     """Build the files of one delivery and the ground truth pointing into them.
 
@@ -81,6 +83,10 @@ def assemble(
         raise ValueError(f"{source.id}: cannot generate delivery format {fmt!r}")
 
     business_key = business_key.copy()
+    # An unexpected field: the source system started sending a column nobody declared.
+    for i in np.flatnonzero(labels == "unexpected_column"):
+        if fmt == "jsonl":
+            lines[i] = lines[i][:-1] + ',"ext_remark":"新增字段"}'
     for i in np.flatnonzero(labels == "broken_line"):
         line = lines[i]
         if fmt == "csv":
@@ -97,6 +103,10 @@ def assemble(
     all_key = np.concatenate([key, key[dup] + rng.integers(1, DUPLICATE_DELAY_S, len(dup))])
     all_labels = np.concatenate([base_labels, np.full(len(dup), "duplicate", dtype=object)])
     all_bkey = np.concatenate([business_key, business_key[dup]])
+    rule_of = rules or {}
+    all_rule = np.array(
+        [rule_of.get(i, "") for i in range(len(lines))] + [""] * len(dup), dtype=object
+    )
     order = np.lexsort((np.arange(len(all_lines)), all_key, all_file))
 
     header = ",".join(source.column_names) + "\n" if fmt == "csv" else ""
@@ -112,11 +122,17 @@ def assemble(
             r = rows[pos]
             truth.append(
                 TruthRow(
-                    source.id, all_bkey[r], f"{folder}/{name}", first_line + int(pos), all_labels[r]
+                    source.id,
+                    all_bkey[r],
+                    f"{folder}/{name}",
+                    first_line + int(pos),
+                    all_labels[r],
+                    all_rule[r],
                 )
             )
     counts = Counter(t.defect for t in truth)
     late = counts.pop("late", 0)
+    counts.pop("out_of_order", None)
     return FileDelivery(
         source=source.id,
         folder=folder,

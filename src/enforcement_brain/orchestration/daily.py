@@ -33,12 +33,29 @@ class DayRun:
         return all(r.ok for r in self.dag_runs)
 
 
-def dag_order(catalog: Catalog) -> list[str]:
-    """DAG ids in the order data flows: ingest, then publish, then share."""
+def dag_order(catalog: Catalog, only: tuple[str, ...] = ()) -> list[str]:
+    """DAG ids in the order data flows: ingest, then publish, then share.
+
+    ``only`` (``EB_SOURCES``) limits the run to some sources, and to the datasets built only from
+    them and the interfaces serving only those datasets.
+    """
+    unknown = sorted(set(only) - set(catalog.sources))
+    if unknown:
+        raise EbError(
+            f"EB_SOURCES names unknown source(s) {', '.join(unknown)}; "
+            f"declared: {', '.join(sorted(catalog.sources))}"
+        )
+    sources = [s for s in catalog.sources if not only or s in only]
+    datasets = [d.id for d in catalog.datasets.values() if set(d.sources) <= set(sources)]
+    interfaces = [
+        i.id
+        for i in catalog.interfaces.values()
+        if {x.dataset for x in i.datasets} <= set(datasets)
+    ]
     return (
-        [f"ingest_{s}" for s in catalog.sources]
-        + [f"publish_{d}" for d in catalog.datasets]
-        + [f"share_{i}" for i in catalog.interfaces]
+        [f"ingest_{s}" for s in sources]
+        + [f"publish_{d}" for d in datasets]
+        + [f"share_{i}" for i in interfaces]
     )
 
 
@@ -76,6 +93,7 @@ def run_day(
     scale = settings.scale if scale is None else scale
     result = DayRun(day, scale)
     catalog = load_catalog(settings.standards_dir)
+    dag_order(catalog, settings.run_sources)  # an unknown EB_SOURCES entry fails before any work
 
     def stage(name: str, fn: Callable[[], Any]) -> Any:
         say(f"▶ {name} …")
@@ -104,7 +122,7 @@ def run_day(
     say(f"    {status.url} (log {status.log})")
 
     def run_dags() -> None:
-        for dag_id in dag_order(catalog):
+        for dag_id in dag_order(catalog, settings.run_sources):
             say(f"    airflow dags test {dag_id} {day} …")
             run = airflow_cli.dags_test(settings, dag_id, day.isoformat(), status.url)
             result.dag_runs.append(run)

@@ -146,7 +146,7 @@ def column_violation_sql(catalog: Catalog, rule: Rule, column: Column, raw: str,
     element = catalog.elements[column.element]
     kind, params = rule.kind, rule.params
     if kind == "regex":
-        ok = f"{raw} rlike {sql_string(params['regex'])}"
+        ok = f"{raw} rlike {sql_string(params.get('regex') or element.pattern or '')}"
         if params.get("allow"):
             ok = f"({ok} OR {_in_list(raw, list(params['allow']))})"
     elif kind == "in_code_table":
@@ -226,9 +226,13 @@ def row_violation_sql(catalog: Catalog, source: Source, rule: Rule) -> str | Non
             "false)"
         )
     if kind == "expr":
-        # A consistency rule written in SQL over the typed columns; rows where an operand is
-        # missing are not judged.
-        return f"NOT coalesce({params['sql']}, true)"
+        # A consistency rule written in SQL over elements; each {element} becomes the source's
+        # typed column of that element. Rows where an operand is missing are not judged.
+        sql = params["sql"]
+        for element in rule.requires:
+            column = next(c for c in source.columns if c.element == element)
+            sql = sql.replace("{" + element + "}", ident(column.name))
+        return f"NOT coalesce({sql}, true)"
     return None
 
 

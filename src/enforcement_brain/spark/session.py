@@ -42,6 +42,8 @@ def spark_conf(settings: Settings, *, ui: bool = False) -> dict[str, str]:
         "spark.sql.catalogImplementation": "in-memory",
         "spark.sql.session.timeZone": "Asia/Shanghai",
         "spark.sql.shuffle.partitions": str(settings.spark_shuffle_partitions),
+        # Source systems deliver GBK CSV; Spark 4 accepts only a few charsets unless told.
+        "spark.sql.legacy.javaCharsets": "true",
         "spark.default.parallelism": str(settings.spark_shuffle_partitions),
         "spark.databricks.delta.snapshotPartitions": "2",
         "spark.sql.warehouse.dir": str(settings.var_dir / "warehouse"),

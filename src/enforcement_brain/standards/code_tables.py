@@ -23,6 +23,8 @@ import yaml
 
 from enforcement_brain.errors import DeclarationError
 
+_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
 #: Folder of the code tables, relative to the standards directory.
 CODE_TABLES_DIR = "code_tables"
 _REQUIRED_KEYS = ("id", "title", "title_zh", "standard", "codes")
@@ -89,7 +91,7 @@ def load_code_table(standards_dir: Path, table_id: str) -> CodeTable:
 def _parse(path_str: str, _mtime_ns: int) -> tuple[dict[str, str], list[dict[str, Any]]]:
     path = Path(path_str)
     try:
-        doc = yaml.safe_load(path.read_text(encoding="utf-8"))
+        doc = yaml.load(path.read_text(encoding="utf-8"), Loader=_LOADER)
     except yaml.YAMLError as exc:
         raise DeclarationError(f"{path}: not valid YAML: {exc}") from None
     if not isinstance(doc, dict):

@@ -1,0 +1,654 @@
+"""Generate any declared source from its declaration: values by element, defects by rule.
+
+The three sources with the richest behaviour (WIM, ANPR, cases) have their own generators. Every
+other source is generated here from what its declaration says, so a new source needs a YAML file,
+not a new generator:
+
+- **values** come from the column's *element*: plates, credit codes, ID numbers, ships and
+  officers from the standing pools (the same truck, enterprise or person across sources and
+  days), codes from the element's code table in proportion to its ``weight``, positions from the
+  row's registered site (video channel, port, toll station) or inside Xuzhou, quantities inside
+  the element's range. ``specs.py`` may refine a few columns per source where the business makes
+  values depend on each other (net = gross − tare, excess = gross − limit);
+- **defects** come from the *rules* the source lists: each rule kind has a way to break a value
+  so that exactly that rule catches it (a wrong GB 32100 check character for R_CREDIT_CODE_CHECK,
+  a position shifted into GCJ-02 for R_DATUM_WGS84, ...). The ground truth names the defect and
+  the rule that must flag it;
+- **delivery** follows the declaration: CSV (in the declared encoding, GBK included) or JSON
+  lines as files in landing or as objects under a bucket prefix, or rows in the front database.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import re
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import sqlalchemy as sa
+
+from enforcement_brain.declarations import Column, Rule, Source
+from enforcement_brain.generate._common import (
+    CAR_HOURS,
+    TRUCK_HOURS,
+    TruthRow,
+    bad_plate_value,
+    bad_time_value,
+    hour_seconds,
+    pick_labels,
+    rows_for,
+    time_strings,
+)
+from enforcement_brain.generate.context import DayContext
+from enforcement_brain.generate.delivery import FileDelivery, assemble
+from enforcement_brain.generate.pools import Pools
+from enforcement_brain.standards.checks import (
+    CREDIT_CODE_ALPHABET,
+    wgs84_to_gcj02,
+)
+from enforcement_brain.standards.code_tables import load_code_table
+
+#: Defect kind that breaks each rule kind (column rules), or the whole record (row rules).
+DEFECT_FOR_KIND = {
+    "regex": "bad_format",
+    "in_code_table": "unknown_code",
+    "range": "out_of_range",
+    "parses": "bad_value",
+    "credit_code": "bad_credit_code",
+    "id_number": "bad_id_number",
+    "ship_id": "bad_ship_id",
+    "in_area": "outside_area",
+    "datum_offset": "wrong_datum",
+    "expr": "inconsistent",
+    "required_present": "missing_required",
+    "record_parses": "broken_line",
+    "no_unexpected_fields": "unexpected_column",
+}
+#: Rule kinds that judge a whole row: one defect slot per rule, not per column.
+ROW_KINDS = ("record_parses", "no_unexpected_fields", "in_area", "datum_offset", "expr")
+#: Office hours: tasks, decisions, registrations, complaints.
+OFFICE_HOURS = np.array(
+    [0.05, 0.02, 0.02, 0.02, 0.02, 0.05, 0.2, 1.0, 4.0, 6.0, 6.0, 5.0,
+     2.5, 3.0, 5.5, 6.0, 5.5, 4.0, 1.5, 0.6, 0.4, 0.3, 0.2, 0.1]
+)  # fmt: skip
+HOURS = {"truck": TRUCK_HOURS, "car": CAR_HOURS, "office": OFFICE_HOURS}
+#: Inner Xuzhou box for positions without a site (towns and roads, not the border).
+_INNER = ((116.55, 118.45), (33.85, 34.85))
+_REMARKS = ("现场已卸载", "驾驶员已签字确认", "车辆已放行", "已责令改正", "复检无异议",
+            "沿G104-G310-S250行驶", "经S65-G2513通行", "夜间通行", "")  # fmt: skip
+#: Xuzhou's roads (domain.md) and their class.
+ROADS = {
+    "G104": "national", "G206": "national", "G310": "national", "G311": "national",
+    "G237": "national", "S250": "provincial", "S251": "provincial", "S253": "provincial",
+    "S254": "provincial", "S268": "provincial", "S427": "provincial", "X303": "county",
+    "G2": "expressway", "G3": "expressway", "G30": "expressway", "G2513": "expressway",
+    "S49": "expressway", "S65": "expressway", "S69": "expressway",
+}  # fmt: skip
+_HOME_DIVISIONS = ("320302", "320303", "320305", "320311", "320312", "320321", "320322",
+                   "320324", "320381", "320382")  # fmt: skip
+_CITIES_AREA = ("320300", "320100", "320500", "321300", "370400", "370800", "371300",
+                "341300", "340600", "411400", "320700", "320800")  # fmt: skip
+
+
+@dataclass
+class Draw:
+    """One source's rows while they are built: column texts plus who each row is about."""
+
+    ctx: DayContext
+    pools: Pools
+    source: Source
+    n: int
+    rng: np.random.Generator
+    seconds: np.ndarray  # event second of day (negative: previous day)
+    values: dict[str, np.ndarray] = field(default_factory=dict)
+    _subjects: dict[str, np.ndarray] = field(default_factory=dict)
+
+    def subject(self, kind: str) -> np.ndarray:
+        """Row -> index into a pool, drawn once per kind so a row's columns agree."""
+        if kind not in self._subjects:
+            p, f, n, r = self.pools, self.pools.fleet, self.n, self.rng
+            sizes = {
+                "truck": None,
+                "car": None,
+                "enterprise": len(f.ent_credit_code),
+                "person": len(p.person_id),
+                "ship": len(p.ship_id),
+                "officer": len(p.officer_code),
+            }
+            if kind == "truck":
+                idx = r.choice(len(f.truck_plate), n, p=f.truck_activity)
+            elif kind == "car":
+                idx = r.choice(len(f.car_plate), n, p=f.car_activity)
+            elif kind == "enterprise" and "truck" in self._subjects:
+                idx = f.truck_owner[self._subjects["truck"]]
+            elif kind == "enterprise" and "ship" in self._subjects:
+                idx = p.ship_operator[self._subjects["ship"]]
+            else:
+                idx = r.integers(0, sizes[kind], n)
+            self._subjects[kind] = idx
+        return self._subjects[kind]
+
+
+def _codes(ctx: DayContext, table: str) -> tuple[list[dict[str, Any]], np.ndarray]:
+    codes = load_code_table(ctx_root(ctx), table).codes
+    w = np.array([float(c.get("weight", 1.0)) for c in codes])
+    return codes, w / w.sum()
+
+
+def ctx_root(ctx: DayContext):
+    return ctx.standards_dir
+
+
+def _fmt_float(values: np.ndarray, digits: int) -> np.ndarray:
+    return np.array([f"{v:.{digits}f}" for v in values], dtype=object)
+
+
+def _date_strings(day: dt.date, offsets: np.ndarray) -> np.ndarray:
+    base = np.datetime64(day.isoformat())
+    return (base + offsets.astype("timedelta64[D]")).astype(str).astype(object)
+
+
+def _earlier_times(day: dt.date, seconds: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """Times 10 minutes to 2 days before the event, as local-time strings."""
+    back = seconds - rng.integers(600, 2 * 86_400, len(seconds))
+    days = np.floor_divide(back, 86_400)
+    out = np.empty(len(seconds), dtype=object)
+    for d in np.unique(days):
+        sel = days == d
+        out[sel] = time_strings(day + dt.timedelta(days=int(d)), np.mod(back[sel], 86_400))
+    return out
+
+
+#: Default draws for quantities (inside each element's range; specs refine).
+_QUANTITY = {
+    "score": (55.0, 99.0, 1),
+    "confidence": (0.55, 0.99, 2),
+    "duration_s": (15, 1_800, 0),
+    "distance_m": (1_200, 25_000, 0),
+    "amount_yuan": (9.0, 95.0, 1),
+    "count": (1, 40, 0),
+    "quantity_t": (0.2, 12.0, 2),
+    "length_m": (12.0, 30.0, 1),
+    "width_m": (2.5, 4.5, 2),
+    "height_m": (3.0, 4.8, 2),
+    "fine_yuan": (200, 30_000, 0),
+    "gross_tonnage": (200, 3_000, 0),
+    "speed_kmh": (0.0, 90.0, 1),
+    # placeholders that specs.refine replaces with values that agree with each other
+    "tare_weight_kg": (3_000, 15_000, 0),
+    "net_weight_kg": (0, 30_000, 0),
+    "limit_kg": (18_000, 18_001, 0),
+    "excess_kg": (0, 1, 0),
+}
+
+
+def column_values(d: Draw, col: Column, key: np.ndarray) -> np.ndarray:
+    """Clean text values for one column, from its element (see the module docstring)."""
+    ctx, p, f, n, r, src = d.ctx, d.pools, d.pools.fleet, d.n, d.rng, d.source
+    el = ctx.elements[col.element]
+    eid = el.id
+    spec = ctx_spec(src)
+    if col.name in src.business_key:
+        return key
+    if eid == "plate_no":
+        if spec.get("vehicles") == "car":
+            return f.car_plate[d.subject("car")]
+        return f.truck_plate[d.subject("truck")]
+    if eid == "plate_color_transport":
+        if spec.get("vehicles") == "car":
+            return np.where(f.car_nev[d.subject("car")], "5", "1").astype(object)
+        return np.where(f.truck_nev[d.subject("truck")], "93", "2").astype(object)
+    if eid == "vehicle_type":
+        return f.truck_vtype[d.subject("truck")]
+    if eid == "axle_count":
+        return f.truck_axles[d.subject("truck")].astype(str).astype(object)
+    if eid == "gross_weight_kg":
+        t = d.subject("truck")
+        frac = np.clip(r.normal(0.78, 0.12, n), 0.35, 0.99)
+        return (
+            (f.truck_capacity_kg[t] * frac // 10 * 10).astype(np.int64).astype(str).astype(object)
+        )
+    if eid == "credit_code":
+        return f.ent_credit_code[d.subject("enterprise")]
+    if eid == "enterprise_name":
+        return f.ent_name[d.subject("enterprise")]
+    if eid in ("person_name", "party_name"):
+        if spec.get("people") == "officer":
+            return p.person_name[p.officer_person[d.subject("officer")]]
+        return p.person_name[d.subject("person")]
+    if eid in ("id_number", "qualification_cert_no"):
+        if spec.get("people") == "officer":
+            return p.person_id[p.officer_person[d.subject("officer")]]
+        return p.person_id[d.subject("person")]
+    if eid == "phone_no":
+        return p.person_phone[d.subject("person")]
+    if eid == "ship_id":
+        return p.ship_id[d.subject("ship")]
+    if eid == "ship_name":
+        return p.ship_name[d.subject("ship")]
+    if eid == "mmsi":
+        return p.ship_mmsi[d.subject("ship")]
+    if eid == "gross_tonnage":
+        return p.ship_tonnage[d.subject("ship")].astype(str).astype(object)
+    if eid == "officer_code":
+        return p.officer_code[d.subject("officer")]
+    if eid == "terminal_code":
+        return p.officer_terminal[d.subject("officer")]
+    if eid == "org_code" and spec.get("people") == "officer":
+        return p.officer_org[d.subject("officer")]
+    if eid == "division_code" and spec.get("people") == "officer":
+        return p.officer_division[d.subject("officer")]
+    if eid == "area_code":
+        return np.array(_CITIES_AREA, dtype=object)[r.integers(0, len(_CITIES_AREA), n)]
+    if el.code_table:
+        codes, w = _codes(ctx, el.code_table)
+        idx = r.choice(len(codes), n, p=w)
+        d._subjects.setdefault(f"code:{el.code_table}", idx)
+        return np.array([c["code"] for c in codes], dtype=object)[idx]
+    if eid == "local_time":
+        if col.name == src.event_time:
+            return time_strings(ctx.day, d.seconds)
+        return _earlier_times(ctx.day, d.seconds, r)
+    if eid == "valid_from":
+        return _date_strings(ctx.day, -r.integers(0, 3 * 365, n))
+    if eid == "valid_until":
+        start = d.values.get("valid_from")
+        offsets = r.integers(365, 6 * 365, n)
+        if start is not None:
+            base = np.array(start, dtype="datetime64[D]")
+            return (base + offsets.astype("timedelta64[D]")).astype(str).astype(object)
+        return _date_strings(ctx.day, offsets)
+    if eid == "local_date":
+        return _date_strings(ctx.day, r.integers(-3, 8, n))
+    if eid == "flag":
+        yes = r.random(n) < 0.6
+        if src.delivery.format == "csv":
+            return np.where(yes, "1", "0").astype(object)
+        return np.where(yes, "true", "false").astype(object)
+    if eid in ("longitude", "latitude"):
+        return _positions(d)[0 if eid == "longitude" else 1]
+    if eid == "coord_system":
+        return np.full(n, "2", dtype=object)
+    if eid == "sha256":
+        return np.array(
+            [hashlib.sha256(f"{ctx.seed}/{k}".encode()).hexdigest() for k in key], dtype=object
+        )
+    if eid == "object_key":
+        bucket = src.delivery.bucket or src.id
+        return np.array([f"{bucket}/{ctx.ymd}/{k}.mp4" for k in key], dtype=object)
+    if eid == "remark":
+        return np.array(_REMARKS, dtype=object)[r.integers(0, len(_REMARKS), n)]
+    if eid == "wim_record_id":
+        site = np.array([s["code"] for s in ctx.wim_sites], dtype=object)
+        return site[r.integers(0, len(site), n)] + ctx.ymd + _seq(r.integers(1, 9_000, n), 5)
+    if eid == "case_no":
+        return f"徐交执案〔{ctx.day.year}〕" + _seq(r.integers(1, 20_000, n), 5) + "号"
+    if eid == "task_id":
+        return "RW" + ctx.ymd + _seq(r.integers(1, 60, n), 6)
+    if eid in _QUANTITY:
+        lo, hi, digits = _QUANTITY[eid]
+        v = r.uniform(lo, hi, n)
+        if digits == 0:
+            return v.astype(np.int64).astype(str).astype(object)
+        return _fmt_float(v, digits)
+    if eid == "road_code":
+        return np.array(list(ROADS), dtype=object)[r.integers(0, len(ROADS), n)]
+    if eid == "stake_no":
+        km = r.integers(0, 900, n)
+        return "K" + km.astype(str).astype(object) + "+" + _seq(r.integers(0, 1000, n), 3)
+    if eid == "operating_licence_no":
+        area = np.array(_HOME_DIVISIONS, dtype=object)[r.integers(0, len(_HOME_DIVISIONS), n)]
+        return "苏交运管许可徐字" + area + _seq(r.integers(1, 999_999, n), 6) + "号"
+    if eid == "transport_certificate_no":
+        area = np.array(_HOME_DIVISIONS, dtype=object)[r.integers(0, len(_HOME_DIVISIONS), n)]
+        return area + _seq(r.integers(1, 999_999, n), 6)
+    if eid in ("record_id", "permit_no", "decision_no"):  # a reference to another record
+        return col.name[:2].upper() + ctx.ymd + _seq(r.integers(1, 999_999, n), 6)
+    raise ValueError(f"{src.id}.{col.name}: the generator has no values for element {eid}")
+
+
+def ctx_spec(source: Source) -> dict[str, Any]:
+    from enforcement_brain.generate.specs import SPECS
+
+    return SPECS.get(source.id, {})
+
+
+def _seq(values: np.ndarray, width: int) -> np.ndarray:
+    return np.char.zfill(values.astype(str), width).astype(object)
+
+
+def _positions(d: Draw) -> tuple[np.ndarray, np.ndarray]:
+    """Positions of the rows: at the row's registered site (with < 50 m jitter) or inside Xuzhou."""
+    if "pos" in d._subjects:
+        lon, lat = d._subjects["pos"]
+        return lon, lat
+    ctx, r, n = d.ctx, d.rng, d.n
+    site_col = next(
+        (
+            c
+            for c in d.source.columns
+            if ctx.elements[c.element].code_table
+            and "lon"
+            in load_code_table(ctx.standards_dir, ctx.elements[c.element].code_table).codes[0]
+        ),
+        None,
+    )
+    if site_col is not None:
+        table = ctx.elements[site_col.element].code_table
+        codes, _ = _codes(ctx, table)
+        idx = d.subject(f"code:{table}")
+        lon = np.array([c["lon"] for c in codes])[idx] + r.uniform(-0.0004, 0.0004, n)
+        lat = np.array([c["lat"] for c in codes])[idx] + r.uniform(-0.0004, 0.0004, n)
+    else:
+        (x0, x1), (y0, y1) = _INNER
+        lon, lat = r.uniform(x0, x1, n), r.uniform(y0, y1, n)
+    out = (_fmt_float(lon, 6), _fmt_float(lat, 6))
+    d._subjects["pos"] = out  # type: ignore[assignment]
+    return out
+
+
+# -- defects -----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class DefectSlot:
+    """A way to break one row so that one rule flags it."""
+
+    kind: str
+    rule: Rule
+    column: Column | None
+
+
+def defect_slots(ctx: DayContext, source: Source) -> list[DefectSlot]:
+    """Every (defect kind, rule, column) the generator can inject for this source."""
+    slots: list[DefectSlot] = []
+    file_delivery = source.delivery.kind != "database"
+    for rule in ctx.catalog.rules_for(source):
+        kind = DEFECT_FOR_KIND.get(rule.kind)
+        if rule.kind in ("record_parses",) and not file_delivery:
+            continue
+        if rule.kind == "no_unexpected_fields" and source.delivery.format != "jsonl":
+            continue
+        if rule.kind == "key_present":
+            continue
+        if rule.kind == "required_present":
+            required = [
+                c for c in source.columns if c.required and c.name not in source.business_key
+            ]
+            if required:
+                slots.append(DefectSlot(kind, rule, None))  # type: ignore[arg-type]
+            continue
+        if rule.kind in (
+            "record_parses",
+            "no_unexpected_fields",
+            "in_area",
+            "datum_offset",
+            "expr",
+        ):
+            slots.append(DefectSlot(kind, rule, None))  # type: ignore[arg-type]
+            continue
+        for col in source.columns:
+            if col.element in rule.elements and col.name not in source.business_key:
+                k = "bad_plate" if col.element == "plate_no" else kind
+                if rule.kind == "parses" and col.type == "timestamp":
+                    k = "bad_time"
+                slots.append(DefectSlot(k, rule, col))  # type: ignore[arg-type]
+    return slots
+
+
+def _break_regex(value: str, pattern: str, rng: np.random.Generator) -> str:
+    for _ in range(30):
+        pos = int(rng.integers(0, max(1, len(value))))
+        choice = int(rng.integers(0, 3))
+        if choice == 0:
+            bad = value[:pos] + value[pos + 1 :]
+        elif choice == 1:
+            bad = value[:pos] + "O" + value[pos:]
+        else:
+            bad = value + "-X"
+        if re.fullmatch(pattern, bad) is None and bad.strip():
+            return bad
+    return "??" + value
+
+
+def apply_defect(d: Draw, i: int, slot: DefectSlot, rng: np.random.Generator) -> None:
+    """Break row ``i`` of ``d.values`` as ``slot`` says (in place)."""
+    v, ctx, src = d.values, d.ctx, d.source
+    col = slot.column
+    kind = slot.kind
+    if kind in ("broken_line", "unexpected_column", "duplicate"):
+        return  # done by the delivery
+    if kind == "missing_required":
+        required = [c for c in src.columns if c.required and c.name not in src.business_key]
+        target = required[int(rng.integers(0, len(required)))]
+        v[target.name][i] = ""
+        return
+    if kind == "bad_plate":
+        v[col.name][i] = bad_plate_value(rng, str(v[col.name][i]))
+    elif kind == "bad_format":
+        pattern = slot.rule.params.get("regex") or ctx.elements[col.element].pattern
+        v[col.name][i] = _break_regex(str(v[col.name][i]), pattern, rng)
+    elif kind == "unknown_code":
+        v[col.name][i] = "ZX" + str(int(rng.integers(100, 999)))
+    elif kind == "out_of_range":
+        el = ctx.elements[col.element]
+        lo = slot.rule.params.get("min", el.min)
+        hi = slot.rule.params.get("max", el.max)
+        bad = hi + (hi - lo) + 1 if rng.random() < 0.6 else lo - (hi - lo) - 1
+        v[col.name][i] = str(int(bad)) if col.type in ("int", "bigint") else f"{bad:.2f}"
+    elif kind == "bad_time":
+        v[col.name][i] = bad_time_value(rng, ctx.day)
+    elif kind == "bad_value":
+        v[col.name][i] = "2026-02-30" if col.type == "date" else "maybe"
+    elif kind == "bad_credit_code":
+        code = str(v[col.name][i])
+        wrong = [c for c in CREDIT_CODE_ALPHABET if c != code[17]]
+        v[col.name][i] = code[:17] + wrong[int(rng.integers(0, len(wrong)))]
+    elif kind == "bad_id_number":
+        number = str(v[col.name][i])
+        if rng.random() < 0.5:
+            wrong = [c for c in "0123456789X" if c != number[17]]
+            v[col.name][i] = number[:17] + wrong[int(rng.integers(0, len(wrong)))]
+        else:  # 31 February: a birth date that does not exist
+            v[col.name][i] = number[:6] + number[6:10] + "0231" + number[14:]
+    elif kind == "bad_ship_id":
+        sid = str(v[col.name][i])
+        v[col.name][i] = sid[:2] + "2999" + sid[6:] if rng.random() < 0.5 else sid[:-1]
+    elif kind == "outside_area":
+        lon = _col_of(src, ctx, slot.rule.params["lon"])
+        lat = _col_of(src, ctx, slot.rule.params["lat"])
+        v[lon][i] = f"{rng.uniform(119.5, 121.5):.6f}"  # the coast, far east of Xuzhou
+        v[lat][i] = f"{rng.uniform(31.0, 32.5):.6f}"
+    elif kind == "wrong_datum":
+        site = _col_of(src, ctx, slot.rule.params["site"])
+        lon = _col_of(src, ctx, slot.rule.params["lon"])
+        lat = _col_of(src, ctx, slot.rule.params["lat"])
+        entry = load_code_table(
+            ctx.standards_dir, ctx.elements[slot.rule.params["site"]].code_table
+        ).get(str(v[site][i]))
+        gx, gy = wgs84_to_gcj02(entry["lon"], entry["lat"])
+        v[lon][i], v[lat][i] = f"{gx:.6f}", f"{gy:.6f}"
+    elif kind == "inconsistent":
+        req = slot.rule.requires
+        if "valid_from" in req and "valid_until" in req:
+            a, b = _col_of(src, ctx, "valid_from"), _col_of(src, ctx, "valid_until")
+            start = np.datetime64(str(v[a][i]))
+            v[b][i] = str(start - np.timedelta64(int(rng.integers(1, 400)), "D"))
+        else:
+            target = _col_of(src, ctx, slot.rule.params.get("derived", req[0]))
+            v[target][i] = str(int(v[target][i]) + int(rng.integers(1, 9)) * 997)
+    else:
+        raise ValueError(f"unknown defect kind {kind}")
+
+
+def _col_of(source: Source, ctx: DayContext, element: str) -> str:
+    return next(c.name for c in source.columns if c.element == element)
+
+
+# -- a whole source ----------------------------------------------------------------------------
+
+
+@dataclass
+class GenericOutput:
+    """What a generic source produced: a file delivery, or rows for the front database."""
+
+    source: Source
+    delivery: FileDelivery | None = None
+    db_rows: list[dict[str, str]] | None = None
+    truth: list[TruthRow] = field(default_factory=list)
+    defects: Counter[str] = field(default_factory=Counter)
+    late: int = 0
+
+    @property
+    def rows(self) -> int:
+        return self.delivery.rows if self.delivery else len(self.db_rows or [])
+
+
+def generate_source(ctx: DayContext, pools: Pools, source: Source) -> GenericOutput:
+    """One day of ``source``: clean rows, then defects and late rows from their own streams."""
+    from enforcement_brain.generate import specs
+
+    spec = ctx_spec(source)
+    n = rows_for(source.expected_daily_rows, ctx.scale)
+    rng = ctx.rng(source.id, "rows")
+    hours = HOURS[spec.get("hours", "office" if source.delivery.kind == "database" else "truck")]
+    seconds = hour_seconds(rng, n, hours)
+    is_db = source.delivery.kind == "database"
+    late_rng = None if is_db else ctx.rng(source.id, "late")
+    slots = defect_slots(ctx, source)
+    kinds = [f"{i}" for i in range(len(slots))] + ["duplicate"]
+    # At least one defect a day (when defects are on), so small sources are tested too.
+    labels = pick_labels(
+        ctx.rng(source.id, "defects"), n, ctx.defect_rate, kinds, late_rng, minimum=1
+    )
+    late = labels == "late"
+    if late_rng is not None:
+        seconds = np.where(late, late_rng.integers(-3600, 0, n), seconds)
+    prefix = spec.get("key_prefix", "".join(w[0] for w in source.id.split("_")).upper())
+    key = specs.keys(ctx, source, n, prefix, rng)
+    d = Draw(ctx, pools, source, n, rng, seconds)
+    for col in source.columns:
+        d.values[col.name] = np.asarray(column_values(d, col, key), dtype=object).copy()
+    specs.refine(d)
+
+    drng = ctx.rng(source.id, "defect_values")
+    slot_of: dict[int, DefectSlot] = {}
+    for i in np.flatnonzero((labels != "") & (labels != "late") & (labels != "duplicate")):
+        slot = slots[int(labels[i])]
+        apply_defect(d, int(i), slot, drng)
+        slot_of[int(i)] = slot
+        labels[i] = slot.kind
+    rule_of = {i: s.rule.id for i, s in slot_of.items()}
+
+    if is_db:
+        return _db_output(ctx, source, d, key, labels, rule_of)
+    return _file_output(ctx, source, d, key, labels, rule_of, drng)
+
+
+def _file_output(
+    ctx: DayContext,
+    source: Source,
+    d: Draw,
+    key: np.ndarray,
+    labels: np.ndarray,
+    rule_of: dict[int, str],
+    drng: np.random.Generator,
+) -> GenericOutput:
+    from enforcement_brain.generate import specs
+
+    spec = ctx_spec(source)
+    stem = source.delivery.pattern.split("*")[0]
+    ext = source.delivery.pattern.rsplit(".", 1)[-1]
+    split = spec.get("split_by")
+    if split:
+        groups = d.values[split]
+        uniq = sorted(set(groups.tolist()) - {""})
+        # a broken value must not create its own file: such rows go to the first group's file
+        pos = {g: i for i, g in enumerate(uniq)}
+        file_of = np.array([pos.get(g, 0) for g in groups], dtype=np.int64)
+        names = [f"{stem}{g}_{ctx.ymd}.{ext}" for g in uniq]
+    elif source.delivery.cadence == "hourly":
+        hour = np.clip(d.seconds, 0, None) // 3600
+        file_of = hour.astype(np.int64)
+        names = [f"{stem}{ctx.ymd}{h:02d}.{ext}" for h in range(24)]
+    else:
+        file_of = np.zeros(d.n, dtype=np.int64)
+        names = [f"{stem}{ctx.ymd}.{ext}"]
+    # Out of order: a few rows are written at the end of their file (delivered after later ones).
+    order_key = d.seconds.copy()
+    ooo = (ctx.rng(source.id, "order").random(d.n) < 0.003) & (labels == "")
+    order_key[ooo] += 86_400
+    labels = labels.copy()
+    labels[ooo] = "out_of_order"
+    folder = specs.folder(ctx, source)
+    if source.delivery.format == "jsonl":  # a missing number is null in JSON, not nothing
+        for c in source.columns:
+            if c.type in ("int", "bigint", "double"):
+                v = d.values[c.name]
+                d.values[c.name] = np.where(v == "", "null", v).astype(object)
+    delivery = assemble(
+        source=source,
+        folder=folder,
+        file_names=names,
+        columns=[d.values[c] for c in source.column_names],
+        file_of=file_of,
+        key=order_key,
+        labels=labels,
+        business_key=key,
+        rng=drng,
+        rules={i: r for i, r in rule_of.items()},
+    )
+    used = [n for n, c in zip(names, np.bincount(file_of, minlength=len(names)), strict=True) if c]
+    delivery.texts = {k: v for k, v in delivery.texts.items() if k in used}
+    delivery.encoding = source.delivery.encoding
+    out = GenericOutput(source, delivery=delivery, truth=delivery.truth, late=delivery.late)
+    out.defects = delivery.defects
+    out.defects.pop("out_of_order", None)
+    return out
+
+
+def _db_output(
+    ctx: DayContext,
+    source: Source,
+    d: Draw,
+    key: np.ndarray,
+    labels: np.ndarray,
+    rule_of: dict[int, str],
+) -> GenericOutput:
+    rows = [{c: str(d.values[c][i]) for c in source.column_names} for i in range(d.n)]
+    table = f"db:{source.delivery.table}"
+    truth = [
+        TruthRow(source.id, str(key[i]), table, None, str(labels[i]), rule_of.get(int(i), ""))
+        for i in np.flatnonzero((labels != "") & (labels != "duplicate"))
+    ]
+    dup = np.flatnonzero(labels == "duplicate")
+    rows += [dict(rows[i]) for i in dup]
+    truth += [TruthRow(source.id, str(key[i]), table, None, "duplicate", "") for i in dup]
+    out = GenericOutput(source, db_rows=rows, truth=truth)
+    out.defects = Counter(t.defect for t in truth)
+    return out
+
+
+def write_db(db_url: str, source: Source, day: dt.date, rows: list[dict[str, str]]) -> None:
+    """Replace the day's rows of a front-database table (all text columns, no primary key:
+    front databases are loaded by batch jobs that can insert a row twice)."""
+    engine = sa.create_engine(db_url)
+    meta = sa.MetaData()
+    table = sa.Table(
+        source.delivery.table,
+        meta,
+        *[sa.Column(c, sa.Text) for c in source.column_names],
+    )
+    wm = table.c[source.delivery.watermark]
+    start, end = day.isoformat(), (day + dt.timedelta(days=1)).isoformat()
+    try:
+        meta.create_all(engine)
+        with engine.begin() as conn:
+            conn.execute(table.delete().where(wm >= start, wm < end))
+            if rows:
+                conn.execute(table.insert(), rows)
+    finally:
+        engine.dispose()

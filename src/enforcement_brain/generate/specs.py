@@ -1,0 +1,184 @@
+"""Per-source refinements of the generic generator: only what the declaration cannot say.
+
+A source without an entry here is generated from its declaration alone. An entry may say which
+vehicles a source is about (trucks or cars), whose people appear (the public or officers), its
+traffic profile, how files are split, and a ``refine`` step for columns whose values depend on
+each other (the physics of a weighing, the fare of a trip).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from enforcement_brain.declarations import Source
+from enforcement_brain.standards.checks import gross_limit_kg
+
+if TYPE_CHECKING:
+    from enforcement_brain.generate.context import DayContext
+    from enforcement_brain.generate.generic import Draw
+
+SPECS: dict[str, dict[str, Any]] = {
+    "road_transport_operators": {"key_prefix": "OP"},
+    "operating_vehicles": {},
+    "practitioners": {"key_prefix": "PQ"},
+    "taxi_vehicles_drivers": {"vehicles": "car", "key_prefix": "TX"},
+    "ride_hailing_permits": {"vehicles": "car", "key_prefix": "WY"},
+    "ride_hailing_orders": {"vehicles": "car", "hours": "car", "key_prefix": "RH"},
+    "gps_alarms": {"key_prefix": "AL"},
+    "static_reweighs": {"key_prefix": "RW"},
+    "source_enterprise_weighings": {"key_prefix": "SE", "split_by": "enterprise_credit_code"},
+    "video_ai_events": {"hours": "car", "key_prefix": "AI"},
+    "bodycam_media": {"people": "officer", "hours": "office", "key_prefix": "BM"},
+    "toll_transactions": {"key_prefix": "TL", "split_by": "station_code"},
+    "enforcement_tasks": {"key_prefix": "RW"},
+    "inspection_records": {"people": "officer", "hours": "office", "key_prefix": "IN"},
+    "penalty_decisions": {},
+    "violation_transfers": {"key_prefix": "CG", "hours": "office"},
+    "credit_lists": {"key_prefix": "CL", "hours": "office"},
+    "complaint_tickets": {"vehicles": "car", "key_prefix": "RX"},
+    "officer_tracks": {"people": "officer", "key_prefix": "PT"},
+    "illegal_operation_leads": {"vehicles": "car", "key_prefix": "LD", "hours": "office"},
+    "oversize_permits": {"key_prefix": "DJ"},
+    "ships_port_operators": {"hours": "office"},
+    "pollutant_receipts": {"key_prefix": "PR", "hours": "office"},
+    "road_network": {"key_prefix": "RS", "hours": "office"},
+    "officers_organisations": {"people": "officer", "hours": "office"},
+}
+
+#: Pools whose members are the business key (a registration change names an existing member).
+_POOL_KEYS = {"ship_id": ("ship", "ship_id"), "officer_code": ("officer", "officer_code")}
+
+
+def keys(ctx: DayContext, source: Source, n: int, prefix: str, rng: np.random.Generator):
+    """Business keys for ``n`` rows: new ids for events, pool members for registers.
+
+    Event ids embed the day (unique across days); register keys (ship ids, officer codes) are
+    drawn without replacement from their pool, so a later day updates the same member.
+    """
+    from enforcement_brain.generate.pools import build_pools
+
+    col = source.column(source.business_key[0])
+    seq = np.char.zfill(np.arange(1, n + 1).astype(str), 6).astype(object)
+    if col.element in _POOL_KEYS:
+        pools = build_pools(ctx.seed, ctx.standards_dir)
+        values = getattr(pools, _POOL_KEYS[col.element][1])
+        idx = rng.choice(len(values), min(n, len(values)), replace=False)
+        return values[idx]
+    if col.element == "transport_certificate_no":
+        return f"32{ctx.day.toordinal() % 10_000:04d}" + seq
+    if col.element == "decision_no":
+        return f"徐交执罚〔{ctx.day.year}〕{ctx.ymd}" + seq + "号"
+    return prefix + ctx.ymd + seq
+
+
+def folder(ctx: DayContext, source: Source) -> str:
+    """Where the day's delivery goes, relative to the delivery root of its kind."""
+    if source.delivery.kind == "objects":
+        prefix = source.delivery.prefix or ""
+        prefix = prefix.format(yyyy=f"{ctx.day:%Y}", mm=f"{ctx.day:%m}", dd=f"{ctx.day:%d}").rstrip(
+            "/"
+        )
+        return f"{source.delivery.bucket}/{prefix}"
+    return f"{source.id}/{ctx.day.isoformat()}"
+
+
+def refine(d: Draw) -> None:
+    """Make dependent columns agree (in place), per source."""
+    fn = _REFINE.get(d.source.id)
+    if fn is not None:
+        fn(d)
+
+
+def _int_text(values: np.ndarray) -> np.ndarray:
+    return values.astype(np.int64).astype(str).astype(object)
+
+
+def _reweighs(d: Draw) -> None:
+    """Re-weighs follow WIM alerts: mostly over the limit; excess per definition."""
+    f, r, n = d.pools.fleet, d.rng, d.n
+    t = d.subject("truck")
+    limit = np.array(
+        [
+            gross_limit_kg(int(a), bool(c))
+            for a, c in zip(f.truck_axles[t], f.truck_combination[t], strict=True)
+        ]
+    )
+    rate = np.where(r.random(n) < 0.8, r.uniform(0.02, 0.9, n), r.uniform(-0.2, 0.0, n))
+    gross = (limit * (1 + rate)) // 10 * 10
+    d.values["limit_kg"] = _int_text(limit)
+    d.values["gross_weight_kg"] = _int_text(gross)
+    d.values["excess_kg"] = _int_text(np.maximum(gross - limit, 0))
+    sites = np.array([s["code"] for s in d.ctx.wim_sites], dtype=object)
+    d.values["site_code"] = sites[r.integers(0, len(sites), n)]
+
+
+def _source_weighings(d: Draw) -> None:
+    """Gate weighings: tare about a third of the capacity, net = gross − tare."""
+    f, r, n = d.pools.fleet, d.rng, d.n
+    t = d.subject("truck")
+    cap = f.truck_capacity_kg[t]
+    tare = (cap * r.uniform(0.28, 0.38, n)) // 10 * 10
+    gross = np.maximum(tare + 1_000, (cap * np.clip(r.normal(0.9, 0.12, n), 0.5, 1.3)) // 10 * 10)
+    d.values["tare_kg"] = _int_text(tare)
+    d.values["gross_weight_kg"] = _int_text(gross)
+    d.values["net_kg"] = _int_text(gross - tare)
+    # Source enterprises are Xuzhou quarries, cement plants and yards: a few hundred of them.
+    ent = r.integers(0, 300, n)
+    d._subjects["enterprise"] = ent
+    d.values["enterprise_credit_code"] = f.ent_credit_code[ent]
+    d.values["enterprise_name"] = f.ent_name[ent]
+
+
+def _oversize(d: Draw) -> None:
+    """Permitted loads are heavy: 6+ axles, 50-140 t, long and wide."""
+    r, n = d.rng, d.n
+    axles = r.integers(6, 9, n)
+    d.values["axle_count"] = _int_text(axles)
+    d.values["gross_weight_kg"] = _int_text(r.integers(50_000, 140_000, n) // 10 * 10)
+
+
+def _toll(d: Draw) -> None:
+    """Toll records weigh trucks at the exit only; the class follows the axles (JT/T 489)."""
+    r, n = d.rng, d.n
+    axles = d.values["axle_count"].astype(int)
+    d.values["vehicle_class"] = _int_text(10 + np.clip(axles, 2, 6) - 0)
+    exit_ = d.values["is_exit"] == "1"
+    d.values["gross_weight_kg"] = np.where(exit_, d.values["gross_weight_kg"], "").astype(object)
+    del r, n
+
+
+def _orders(d: Draw) -> None:
+    """Fares follow distance: ¥9 start, ¥2.4 a km."""
+    dist = d.values["distance_m"].astype(int)
+    d.values["fare_yuan"] = np.array(
+        [f"{9 + 2.4 * max(0, m - 3_000) / 1_000:.1f}" for m in dist], dtype=object
+    )
+    d.values["duration_s"] = _int_text(dist / d.rng.uniform(6.0, 11.0, d.n))
+
+
+def _roads(d: Draw) -> None:
+    """A segment's class follows its road; the end stake lies 0.5-8 km after the start."""
+    from enforcement_brain.generate.generic import ROADS
+
+    d.values["road_class"] = np.array([ROADS[c] for c in d.values["road_code"]], dtype=object)
+    start = d.rng.integers(0, 800_000, d.n)
+    end = start + d.rng.integers(500, 8_000, d.n)
+    d.values["stake_from"] = np.array([f"K{m // 1000}+{m % 1000:03d}" for m in start], dtype=object)
+    d.values["stake_to"] = np.array([f"K{m // 1000}+{m % 1000:03d}" for m in end], dtype=object)
+
+
+_REFINE = {
+    "road_network": _roads,
+    "static_reweighs": _reweighs,
+    "source_enterprise_weighings": _source_weighings,
+    "oversize_permits": _oversize,
+    "toll_transactions": _toll,
+    "ride_hailing_orders": _orders,
+}
+
+
+def standards_dir_of(ctx: DayContext) -> Path:
+    return ctx.standards_dir
