@@ -8,11 +8,12 @@ DATE ?= $(shell date -d yesterday +%F)
 SCALE ?= 0.05
 export PYTHONDONTWRITEBYTECODE := 1
 
-.PHONY: setup run test test-all lint format sql airflow stop clean help
+.PHONY: setup run test test-all lint format standards sql airflow stop clean help
 
 help:
 	@echo "make run   [DATE=YYYY-MM-DD] [SCALE=0.05]  one day through the whole pipeline"
 	@echo "make test                               the tests (what CI runs)"
+	@echo "make standards                          regenerate docs/standards/ and expectations/"
 	@echo "make sql                                 Spark SQL shell over every lake table"
 	@echo "make airflow                             Airflow UI on http://localhost:8080"
 	@echo "make stop                                stop the Spark Connect server"
@@ -38,6 +39,10 @@ lint: $(STAMP)
 
 format: $(STAMP)
 	$(BIN)/ruff format . && $(BIN)/ruff check --fix .
+
+# The rendered standards and GX suites compiled from data_standards/ (commit the result).
+standards: $(STAMP)
+	$(BIN)/python -m enforcement_brain.standards build
 
 sql: setup
 	@$(BIN)/eb sql $(SQL_ARGS)

@@ -1,0 +1,371 @@
+"""Great Expectations (GX Core 1.x) suites for the silver tables, compiled from the standards.
+
+One suite per source, ``expectations/<source>.json``, holding the checks of
+:func:`~enforcement_brain.standards.constraints.silver_checks` (that is, exactly the pipeline's
+``compile_checks``) restated on the silver columns:
+
+- business-key and required columns -> ``expect_column_values_to_not_be_null``; the business key
+  -> ``expect_column_values_to_be_unique`` / ``expect_compound_columns_to_be_unique``;
+- ``regex`` -> ``expect_column_values_to_match_regex`` (an ``allow`` list folded into the regex),
+  ``in_code_table`` -> ``expect_column_values_to_be_in_set``, ``range`` ->
+  ``expect_column_values_to_be_between``, each only when it provably says what the pipeline's SQL
+  says (the regex, codes and bounds are found in that SQL text); otherwise, and for every check GX
+  has no native expectation for (credit code, ID number, ship id, area, datum, expr...),
+  ``unexpected_rows_expectation`` with the rule's own SQL;
+- checks that only exist before silver (the record parses, no unexpected fields, the text
+  converts) are listed in the suite's ``meta.checked_before_silver``.
+
+Every expectation's ``meta`` names the rule, its severity in the standard and the standard
+version; warn-level rules get GX's ``warning`` severity, the others ``critical``.
+
+Why the suites are written as plain dicts rather than through GX's classes: importing
+``great_expectations`` costs 10-16 s here (it also imports pyspark), which would make
+``make standards`` and every DAG parse slow. The dicts are GX's own serialised form; the tests
+load every suite with GX and check that it serialises back to the same dict, so GX accepts every
+expectation and keyword. :func:`validate` imports GX only when it runs.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import asdict, dataclass, field
+from functools import lru_cache
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from enforcement_brain.declarations import Catalog, Rule, Source
+from enforcement_brain.errors import EbError
+from enforcement_brain.pipeline import rules as rules_sql
+from enforcement_brain.standards.code_tables import load_code_table
+from enforcement_brain.standards.constraints import SilverCheck, not_null_columns, silver_checks
+
+if TYPE_CHECKING:
+    from pyspark.sql import DataFrame
+
+#: Where the suites live, relative to the repository.
+EXPECTATIONS_DIR = "expectations"
+GX_SEVERITY = {"warn": "warning", "quarantine": "critical", "fail": "critical"}
+ACTION = {
+    "warn": "row loads, flagged",
+    "quarantine": "row goes to quarantine",
+    "fail": "load stops",
+}
+
+
+class SuiteError(EbError):
+    """A suite cannot be found, or GX does not accept it."""
+
+
+@lru_cache(maxsize=1)
+def gx_version() -> str:
+    """The installed GX version (from the package metadata: no 16-second import)."""
+    from importlib.metadata import version
+
+    return version("great_expectations")
+
+
+def suite_path(repo_dir: Path, source_id: str) -> Path:
+    return Path(repo_dir) / EXPECTATIONS_DIR / f"{source_id}.json"
+
+
+def _regex_literal(text: str) -> str:
+    """``text`` as a regex matching itself, in the syntax Python ``re`` and Java share."""
+    return re.escape(text)
+
+
+def _expectation(
+    type_: str,
+    kwargs: dict[str, Any],
+    meta: dict[str, Any],
+    severity: str,
+    description: str,
+) -> dict[str, Any]:
+    return {
+        "type": type_,
+        "kwargs": kwargs,
+        "meta": meta,
+        "severity": GX_SEVERITY.get(severity, "critical"),
+        "description": description,
+    }
+
+
+def _rule_meta(catalog: Catalog, rule: Rule, column: str | None) -> dict[str, Any]:
+    meta: dict[str, Any] = {
+        "rule_id": rule.id,
+        "severity": rule.severity,
+        "action": ACTION.get(rule.severity, rule.severity),
+        "standard_version": catalog.standard_version,
+    }
+    if column is not None:
+        meta["column"] = column
+    return meta
+
+
+def _native(catalog: Catalog, source: Source, check: SilverCheck) -> tuple[str, dict] | None:
+    """A native GX expectation saying exactly what ``check.silver_sql`` says, or None.
+
+    "Exactly" is verified against the SQL text rules.py produced: the regex, the code list or
+    the bounds used here must appear in it verbatim. If rules.py changes how a kind is checked,
+    the suite falls back to that SQL instead of silently drifting.
+    """
+    if check.column is None or check.silver_sql is None:
+        return None
+    column = source.column(check.column)
+    element = catalog.elements[column.element]
+    rule, params, sql = check.rule, check.rule.params, check.silver_sql
+    ref = rules_sql.ident(column.name)
+    if (column.type == "string") == (rule.kind == "range"):
+        return None  # text rules need the text; GX compares ranges on numbers and dates only
+    if rule.kind == "regex":
+        regex = params.get("regex") or getattr(element, "pattern", None)
+        if not regex or f"{ref} rlike {rules_sql.sql_string(regex)}" not in sql:
+            return None
+        allow = [str(a) for a in params.get("allow") or []]
+        if allow:
+            listed = ", ".join(rules_sql.sql_string(a) for a in allow)
+            if f"{ref} IN ({listed})" not in sql:
+                return None
+            alternatives = "|".join(_regex_literal(a) for a in allow)
+            regex = f"(?:{regex})|^(?:{alternatives})$"
+        return "expect_column_values_to_match_regex", {"column": column.name, "regex": regex}
+    if rule.kind == "in_code_table":
+        if not element.code_table:
+            return None
+        codes = sorted(load_code_table(catalog.root, element.code_table).code_set())
+        listed = ", ".join(rules_sql.sql_string(c) for c in codes)
+        if f"{ref} IN ({listed})" not in sql:
+            return None
+        return "expect_column_values_to_be_in_set", {"column": column.name, "value_set": codes}
+    if rule.kind == "range":
+        lo = params.get("min", element.min)
+        hi = params.get("max", element.max)
+        numbers = all(isinstance(b, (int, float)) and not isinstance(b, bool) for b in (lo, hi))
+        if not numbers or f"({ref} BETWEEN {lo} AND {hi})" not in sql:
+            return None
+        # GX holds the bounds as floats; written so, the file is what GX itself would write.
+        return "expect_column_values_to_be_between", {
+            "column": column.name,
+            "min_value": float(lo),
+            "max_value": float(hi),
+        }
+    return None
+
+
+def unexpected_rows_query(silver_sql: str) -> str:
+    """The GX query for a check: the rows that break it. GX formats the query with
+    ``str.format`` (``{batch}``), so the SQL's own braces (regex quantifiers) are doubled."""
+    body = silver_sql.replace("{", "{{").replace("}", "}}")
+    return f"SELECT * FROM {{batch}} WHERE {body}"
+
+
+def suite_dict(catalog: Catalog, source: Source) -> dict[str, Any]:
+    """The GX suite for ``silver.<source>`` in GX's serialised form, without generated ids."""
+    version = catalog.standard_version
+    expectations: list[dict[str, Any]] = []
+    for column, rule, basis in not_null_columns(catalog, source):
+        what = "business-key" if basis == "business_key" else "required"
+        meta: dict[str, Any] = {"basis": basis, "column": column.name}
+        if rule is not None:
+            meta = {**_rule_meta(catalog, rule, column.name), "basis": basis}
+        else:
+            meta["standard_version"] = version
+        expectations.append(
+            _expectation(
+                "expect_column_values_to_not_be_null",
+                {"column": column.name},
+                meta,
+                rule.severity if rule else "quarantine",
+                f"{rule.id + ': ' if rule else ''}{what} column {column.name} is present",
+            )
+        )
+    key = list(source.business_key)
+    key_meta = {"basis": "business_key", "standard_version": version}
+    if len(key) == 1:
+        expectations.append(
+            _expectation(
+                "expect_column_values_to_be_unique",
+                {"column": key[0]},
+                {**key_meta, "column": key[0]},
+                "fail",
+                f"business key {key[0]} is unique (silver MERGEs on it)",
+            )
+        )
+    elif key:
+        expectations.append(
+            _expectation(
+                "expect_compound_columns_to_be_unique",
+                {"column_list": key},
+                key_meta,
+                "fail",
+                f"business key ({', '.join(key)}) is unique (silver MERGEs on it)",
+            )
+        )
+    before_silver: list[dict[str, Any]] = []
+    for check in silver_checks(catalog, source):
+        rule = check.rule
+        if check.silver_sql is None:
+            before_silver.append(
+                {
+                    "rule_id": rule.id,
+                    "column": check.column,
+                    "severity": rule.severity,
+                    "reason": check.note,
+                }
+            )
+            continue
+        meta = _rule_meta(catalog, rule, check.column)
+        description = f"{rule.id}: {rule.title}"
+        native = _native(catalog, source, check)
+        if native is not None:
+            expectations.append(_expectation(*native, meta, rule.severity, description))
+        else:
+            expectations.append(
+                _expectation(
+                    "unexpected_rows_expectation",
+                    {"unexpected_rows_query": unexpected_rows_query(check.silver_sql)},
+                    meta,
+                    rule.severity,
+                    description,
+                )
+            )
+    rel = f"{catalog.root.name}/{source.path.relative_to(catalog.root).as_posix()}"
+    return {
+        "name": f"silver.{source.id}",
+        "expectations": expectations,
+        "meta": {
+            "source": source.id,
+            "table": f"silver.{source.id}",
+            "standard_version": version,
+            "declared_in": rel,
+            "generated_by": "make standards (enforcement_brain.standards.build); do not edit",
+            "checked_before_silver": before_silver,
+            "quality": dict(getattr(source, "quality", None) or {}),
+            "great_expectations_version": gx_version(),
+        },
+    }
+
+
+def dumps(data: dict[str, Any]) -> str:
+    """Canonical JSON: sorted keys, 2-space indent, UTF-8 text, trailing newline."""
+    return json.dumps(data, ensure_ascii=False, indent=2, sort_keys=True) + "\n"
+
+
+def suite_json(catalog: Catalog, source: Source) -> str:
+    return dumps(suite_dict(catalog, source))
+
+
+# -- running a suite -------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ExpectationOutcome:
+    type: str
+    column: str | None
+    rule_id: str | None
+    severity: str
+    success: bool
+    unexpected_count: int | None
+    element_count: int | None
+    error: str | None = None
+
+
+@dataclass(frozen=True)
+class SuiteResult:
+    """A compact GX result: overall success and, per expectation in suite order, the count of
+    rows that broke it (``unexpected_count``; for SQL checks the rows the query returned)."""
+
+    suite: str
+    success: bool
+    outcomes: list[ExpectationOutcome] = field(default_factory=list)
+
+    def failed(self) -> list[ExpectationOutcome]:
+        return [o for o in self.outcomes if not o.success]
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def resolve_suite(suite: str | Path, expectations_dir: Path | None = None) -> Path:
+    """A suite file from a path or a source id (``expectations/<id>.json``)."""
+    text = str(suite)
+    if isinstance(suite, Path) or text.endswith(".json") or "/" in text:
+        path = Path(suite)
+    else:
+        if expectations_dir is None:
+            from enforcement_brain.settings import load_settings
+
+            expectations_dir = load_settings().home / EXPECTATIONS_DIR
+        path = Path(expectations_dir) / f"{text}.json"
+    if not path.is_file():
+        raise SuiteError(f"{path}: no such suite; run `make standards`")
+    return path
+
+
+def _error_message(info: Any) -> str | None:
+    if not info:
+        return None
+    if isinstance(info, dict) and "exception_message" in info:
+        return str(info["exception_message"]) if info.get("raised_exception") else None
+    if isinstance(info, dict):
+        for value in info.values():
+            message = _error_message(value)
+            if message:
+                return message
+    return None
+
+
+def validate(
+    df: DataFrame,
+    suite: str | Path,
+    *,
+    expectations_dir: Path | None = None,
+    result_format: str = "BASIC",
+) -> SuiteResult:
+    """Run a suite from ``expectations/`` on a Spark DataFrame with an ephemeral GX context.
+
+    ``suite`` is a source id or a suite file. GX runs on the DataFrame's own Spark session
+    (classic or Connect). Raises :class:`SuiteError` if GX refuses an expectation, instead of
+    GX's default of logging it and validating without it.
+    """
+    import great_expectations as gx
+    from great_expectations.data_context.types.base import ProgressBarsConfig
+
+    path = resolve_suite(suite, expectations_dir)
+    data = json.loads(path.read_text(encoding="utf-8"))
+    gx_suite = gx.ExpectationSuite(**data)
+    if len(gx_suite.expectations) != len(data.get("expectations", [])):
+        raise SuiteError(f"{path}: GX refused some expectations; regenerate with `make standards`")
+    context = gx.get_context(mode="ephemeral")
+    context.variables.progress_bars = ProgressBarsConfig(globally=False)
+    datasource = context.data_sources.add_spark(name="enforcement_brain")
+    # The engine must run the SQL checks in the session that holds the DataFrame's temp views.
+    datasource._spark = df.sparkSession
+    asset = datasource.add_dataframe_asset(name=data["name"])
+    batch = asset.add_batch_definition_whole_dataframe(name="increment")
+    gx_suite = context.suites.add(gx_suite)
+    definition = gx.ValidationDefinition(
+        name=f"validate {data['name']}", data=batch, suite=gx_suite
+    )
+    result = definition.run(batch_parameters={"dataframe": df}, result_format=result_format)
+    by_id = {r.expectation_config.id: r for r in result.results}
+    outcomes = []
+    for expectation in gx_suite.expectations:
+        r = by_id[expectation.id]
+        config = r.expectation_config
+        details = r.result or {}
+        count = details.get("unexpected_count", details.get("observed_value"))
+        meta = config.meta or {}
+        outcomes.append(
+            ExpectationOutcome(
+                type=config.type,
+                column=config.kwargs.get("column", meta.get("column")),
+                rule_id=meta.get("rule_id"),
+                severity=str(getattr(config.severity, "value", config.severity)),
+                success=bool(r.success),
+                unexpected_count=None if count is None else int(count),
+                element_count=details.get("element_count"),
+                error=_error_message(r.exception_info),
+            )
+        )
+    return SuiteResult(data["name"], bool(result.success), outcomes)

@@ -1,0 +1,933 @@
+"""The two written standards as Markdown a reviewer can sign off, rendered from the declarations.
+
+Standard 1, the Data Element Standard (数据元标准), from ``elements.yaml`` and the code tables;
+Standard 2, the Data Quality and Sharing Standard (数据质量与共享标准), from ``quality/rules.yaml``,
+the sources, the shared datasets and the interfaces. The documents are *outputs*: they are
+committed so a change to a declaration shows up in review as a change to the text a person signs,
+and the build test fails when they drift.
+
+What each source section lists is computed by the same code the pipeline runs
+(``compile_checks``), with what the silver table's Delta constraints and GX suite make of each
+check, so the document cannot promise a check the platform does not run. Declarations gain
+fields over time: optional ones are read with defaults, and fields this module does not know are
+still rendered (as "other attributes"), so nothing declared is silently left out.
+
+Deterministic output: declared order where the YAML has one, sorted otherwise; no timestamps and
+no absolute paths. No Spark: rules.py builds SQL text.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from enforcement_brain.declarations import Catalog, Element, Rule, Source
+from enforcement_brain.pipeline import rules as rules_sql
+from enforcement_brain.standards import checks as std_checks
+from enforcement_brain.standards import constraints as cons
+from enforcement_brain.standards import gx_suites
+from enforcement_brain.standards.code_tables import list_code_tables, load_code_table
+
+ELEMENT_DOC = "docs/standards/data-element-standard.md"
+QUALITY_DOC = "docs/standards/data-quality-and-sharing-standard.md"
+GENERATED = (
+    "> Generated from `data_standards/` by `make standards` "
+    "(`python -m enforcement_brain.standards build`). Do not edit: change the declarations, "
+    "regenerate, and commit both. CI fails when this file and the declarations disagree."
+)
+_ACTIONS = {
+    "warn": "the row loads, flagged (its rule ids in `_warnings`)",
+    "quarantine": "the row goes to `quarantine.<source>` with the rule ids and standard version",
+    "fail": "the load stops: nothing of the batch is written and the delivery stays in landing",
+}
+_HEADER_KEYS = {"standard", "title", "title_zh", "version", "changelog", "references"}
+
+
+# -- small Markdown helpers ------------------------------------------------------------------------
+
+
+def _fmt(value: Any) -> str:
+    """A declared value as text: lists joined, mappings as ``k: v``, nothing as an em dash."""
+    if value is None or value == "" or value == () or value == [] or value == {}:
+        return "—"
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, (list, tuple)):
+        return ", ".join(_fmt(v) for v in value)
+    if isinstance(value, dict):
+        return "; ".join(f"{k}: {_fmt(v)}" for k, v in value.items())
+    if isinstance(value, Path):
+        return value.name
+    return " ".join(str(value).split())
+
+
+def _code(text: Any) -> str:
+    text = str(text)
+    fence = "``" if "`" in text else "`"
+    pad = " " if fence == "``" else ""
+    return f"{fence}{pad}{text}{pad}{fence}"
+
+
+def _cell(text: str) -> str:
+    """Table-cell safe: pipes escaped (GFM unescapes them inside code spans too), one line."""
+    return " ".join(str(text).replace("|", "\\|").split()) or "—"
+
+
+def _table(header: list[str], rows: list[list[str]]) -> list[str]:
+    out = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    out += ["| " + " | ".join(_cell(c) for c in row) + " |" for row in rows]
+    return [*out, ""]
+
+
+def _attributes(rows: list[tuple[str, str]]) -> list[str]:
+    return _table(["attribute", "value"], [[k, v] for k, v in rows])
+
+
+def _anchor(kind: str, ident: str) -> str:
+    return f'<a id="{kind}-{ident}"></a>'
+
+
+def _link(kind: str, ident: str, text: str | None = None) -> str:
+    return f"[{text or _code(ident)}](#{kind}-{ident})"
+
+
+def _rel(catalog: Catalog, path: Path | None) -> str:
+    """A declaration's path relative to the repository (never absolute)."""
+    if path is None:
+        return "—"
+    try:
+        return f"{catalog.root.name}/{Path(path).relative_to(catalog.root).as_posix()}"
+    except ValueError:
+        return Path(path).name
+
+
+def _extra(obj: Any, known: set[str]) -> list[tuple[str, str]]:
+    """Dataclass fields not rendered explicitly, when set: new declaration fields still show."""
+    out = []
+    for f in dataclasses.fields(obj):
+        if f.name in known or f.name == "path":
+            continue
+        value = getattr(obj, f.name)
+        if value in (None, "", (), [], {}) or value == f.default:
+            continue
+        out.append((f.name, _fmt(value)))
+    return out
+
+
+def _header(catalog: Catalog, which: str) -> dict[str, Any]:
+    """Top-level keys of ``elements.yaml`` / ``quality/rules.yaml`` (title, version, change log,
+    references, definitions, classification levels...). Taken from the catalog when it carries
+    them, else read from the file."""
+    attr = {"elements": "element_standard", "quality": "quality_standard"}[which]
+    header = getattr(catalog, attr, None)
+    path = catalog.root / ("elements.yaml" if which == "elements" else "quality/rules.yaml")
+    raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    merged = {k: v for k, v in raw.items() if k not in ("elements", "rules")}
+    if isinstance(header, dict):
+        merged.update(header)
+    return merged
+
+
+def _front(header: dict[str, Any], default_zh: str, default_en: str, version: str) -> list[str]:
+    title_zh = header.get("title_zh") or default_zh
+    title = header.get("title") or default_en
+    out = [f"# {title_zh} — {title}", "", GENERATED, ""]
+    out += _attributes(
+        [
+            ("Standard", _code(header.get("standard", "—"))),
+            ("Title", f"{title_zh} ({title})"),
+            ("Version", version),
+        ]
+    )
+    return out
+
+
+def _changelog(header: dict[str, Any], number: int) -> list[str]:
+    out = [f"## {number}. Change log", ""]
+    entries = header.get("changelog") or []
+    if not entries:
+        return [*out, "No change log is declared.", ""]
+    for entry in entries:
+        date = entry.get("date")
+        out.append(f"### {entry.get('version', '?')}" + (f" ({date})" if date else ""))
+        out.append("")
+        changes = entry.get("changes") or []
+        out += [f"- {_fmt(c)}" for c in (changes if isinstance(changes, list) else [changes])]
+        extra = {k: v for k, v in entry.items() if k not in ("version", "date", "changes")}
+        out += [f"- {k}: {_fmt(v)}" for k, v in extra.items()]
+        out.append("")
+    return out
+
+
+def _references(header: dict[str, Any], cited: dict[str, list[str]], number: int) -> list[str]:
+    out = [f"## {number}. Normative references", ""]
+    refs = header.get("references") or []
+    if refs:
+        out += ["The standards this standard follows:", ""]
+        out += [f"- {_fmt(r)}" for r in refs] + [""]
+    else:
+        out += ["No references are declared at the top level.", ""]
+    if cited:
+        out += ["Cited by individual entries (`follows` / `standard` fields):", ""]
+        out += _table(
+            ["cited standard", "cited by"],
+            [[text, ", ".join(users)] for text, users in sorted(cited.items())],
+        )
+    return out
+
+
+def _other_keys(header: dict[str, Any], known: set[str], number: int) -> list[str]:
+    """Top-level keys nobody taught this module about: rendered rather than dropped."""
+    rest = {k: v for k, v in header.items() if k not in known}
+    if not rest:
+        return []
+    out = [f"## {number}. Other declarations", ""]
+    for key in sorted(rest):
+        out += [f"### `{key}`", "", "```yaml"]
+        out += yaml.safe_dump(rest[key], allow_unicode=True, sort_keys=False).splitlines()
+        out += ["```", ""]
+    return out
+
+
+# -- Standard 1 ------------------------------------------------------------------------------------
+
+
+def _range(element: Element) -> str:
+    lo, hi = element.min, element.max
+    unit = f" {element.unit}" if element.unit else ""
+    if lo is not None and hi is not None:
+        return f"{lo} – {hi}{unit} (inclusive)"
+    if lo is not None:
+        return f"≥ {lo}{unit}"
+    if hi is not None:
+        return f"≤ {hi}{unit}"
+    return "—"
+
+
+def _element_users(catalog: Catalog) -> dict[str, list[str]]:
+    users: dict[str, list[str]] = {}
+    for source in catalog.sources.values():
+        for column in source.columns:
+            users.setdefault(column.element, []).append(f"{source.id}.{column.name}")
+    return users
+
+
+def _element_rules(catalog: Catalog) -> dict[str, list[Rule]]:
+    out: dict[str, list[Rule]] = {}
+    for rule in catalog.rules.values():
+        for element in dict.fromkeys((*rule.elements, *getattr(rule, "requires", ()))):
+            out.setdefault(element, []).append(rule)
+    return out
+
+
+_ELEMENT_KNOWN = {
+    "id",
+    "name_zh",
+    "name_en",
+    "type",
+    "unit",
+    "format",
+    "pattern",
+    "check",
+    "code_table",
+    "min",
+    "max",
+    "classification",
+    "follows",
+    "description",
+}
+
+
+def render_element_standard(catalog: Catalog) -> str:
+    """Standard 1 (数据元标准) as Markdown."""
+    header = _header(catalog, "elements")
+    out = _front(header, "数据元标准", "Data Element Standard", catalog.element_version)
+    users = _element_users(catalog)
+    by_element = _element_rules(catalog)
+    table_ids = list_code_tables(catalog.root)
+    tables = {t: load_code_table(catalog.root, t) for t in table_ids}
+
+    cited: dict[str, list[str]] = {}
+    for element in catalog.elements.values():
+        if element.follows:
+            cited.setdefault(_fmt(element.follows), []).append(_code(element.id))
+    for table in tables.values():
+        cited.setdefault(_fmt(table.standard), []).append(f"code table {_code(table.id)}")
+    for term in header.get("definitions") or []:
+        if term.get("follows"):
+            cited.setdefault(_fmt(term["follows"]), []).append(f"definition {_code(term['id'])}")
+
+    out += [
+        "## Contents",
+        "",
+        "1. Change log",
+        "2. Normative references",
+        "3. Definitions",
+        "4. Data elements",
+        "5. Code tables",
+        "",
+    ]
+    out += _changelog(header, 1)
+    out += _references(header, cited, 2)
+
+    out += ["## 3. Definitions", ""]
+    terms = header.get("definitions") or []
+    if not terms:
+        out += ["No definitions are declared.", ""]
+    for term in terms:
+        tid = term.get("id", "?")
+        names = " / ".join(x for x in (term.get("term_zh"), term.get("term")) if x)
+        out += [_anchor("def", tid), f"### {names or tid} ({_code(tid)})", ""]
+        out += [_fmt(term.get("definition")), ""]
+        if term.get("follows"):
+            out += [f"Follows: {_fmt(term['follows'])}.", ""]
+        extra = {
+            k: v
+            for k, v in term.items()
+            if k not in ("id", "term", "term_zh", "definition", "follows")
+        }
+        out += [f"- {k}: {_fmt(v)}" for k, v in extra.items()] + ([""] if extra else [])
+
+    out += ["## 4. Data elements", ""]
+    out += [
+        f"{len(catalog.elements)} elements, in declared order. Every column of every source is "
+        "typed by one of them; a column's element decides its type, its checks and its "
+        "classification.",
+        "",
+    ]
+    out += _table(
+        ["id", "中文名称", "type", "unit", "range", "code table", "level"],
+        [
+            [
+                _link("el", e.id),
+                e.name_zh,
+                e.type,
+                _fmt(e.unit),
+                _range(e),
+                _fmt(e.code_table),
+                _fmt(e.classification),
+            ]
+            for e in catalog.elements.values()
+        ],
+    )
+    for n, element in enumerate(catalog.elements.values(), start=1):
+        name_en = getattr(element, "name_en", None)
+        title = f"{element.name_zh}" + (f" ({name_en})" if name_en else "")
+        out += [_anchor("el", element.id), f"### 4.{n} {_code(element.id)} {title}", ""]
+        rules = by_element.get(element.id, [])
+        code_table = (
+            _link("ct", element.code_table, _code(element.code_table))
+            if element.code_table and element.code_table in tables
+            else _fmt(element.code_table)
+        )
+        rows = [
+            ("Identifier", _code(element.id)),
+            ("Chinese name", element.name_zh),
+            ("English name", _fmt(name_en)),
+            ("Data type", element.type),
+            ("Unit", _fmt(element.unit)),
+            ("Format", _fmt(element.format)),
+            ("Pattern", _code(element.pattern) if getattr(element, "pattern", None) else "—"),
+            ("Check algorithm", _fmt(getattr(element, "check", None))),
+            ("Code table", code_table),
+            ("Valid range", _range(element)),
+            ("Classification", _fmt(element.classification)),
+            ("Follows", _fmt(element.follows)),
+            ("Description", _fmt(element.description)),
+            (
+                "Checked by",
+                ", ".join(f"{_link('rule', r.id, _code(r.id))} ({r.severity})" for r in rules)
+                or "—",
+            ),
+            ("Used by", ", ".join(_code(u) for u in users.get(element.id, [])) or "—"),
+        ]
+        out += _attributes(rows + _extra(element, _ELEMENT_KNOWN))
+
+    out += ["## 5. Code tables", ""]
+    used_by: dict[str, list[str]] = {}
+    for element in catalog.elements.values():
+        if element.code_table:
+            used_by.setdefault(element.code_table, []).append(element.id)
+    out += _table(
+        ["id", "中文名称", "title", "codes", "used by elements"],
+        [
+            [
+                _link("ct", t.id),
+                t.title_zh,
+                t.title,
+                str(len(t.codes)),
+                ", ".join(_code(e) for e in used_by.get(t.id, [])) or "—",
+            ]
+            for t in tables.values()
+        ],
+    )
+    for n, table in enumerate(tables.values(), start=1):
+        out += [
+            _anchor("ct", table.id),
+            f"### 5.{n} {_code(table.id)} {table.title_zh} ({table.title})",
+            "",
+        ]
+        out += [f"Standard: {_fmt(table.standard)}", ""]
+        out += [
+            f"Declared in `{catalog.root.name}/code_tables/{table.id}.yaml`; "
+            f"{len(table.codes)} codes.",
+            "",
+        ]
+        keys = ["code", "name_zh", "name"]
+        for entry in table.codes:
+            keys += [k for k in entry if k not in keys]
+        present = [k for k in keys if any(k in e for e in table.codes)]
+        out += _table(
+            present,
+            [
+                [_fmt(e.get(k)) if k != "code" else _code(e[k]) for k in present]
+                for e in table.codes
+            ],
+        )
+    out += _other_keys(header, _HEADER_KEYS | {"definitions"}, 6)
+    return "\n".join(out).rstrip() + "\n"
+
+
+# -- Standard 2 ------------------------------------------------------------------------------------
+
+
+def _regex_words(rule: Rule, element: Element | None) -> str:
+    params = rule.params
+    if params.get("pattern"):
+        name = params["pattern"]
+        value = params.get("regex", name)
+        where = f"{_code(name)} = {_code(value)}" if value != name else _code(value)
+        text = f"The delivered text (trimmed) matches the regular expression {where}"
+    else:
+        text = "The delivered text (trimmed) matches its element's pattern (Standard 1)"
+    if params.get("allow"):
+        text += f"; these values are also accepted: {', '.join(_code(a) for a in params['allow'])}"
+    return text + "."
+
+
+def describe_rule(catalog: Catalog, rule: Rule) -> str:
+    """What a rule checks, in words, from its kind and parameters."""
+    kind, p = rule.kind, rule.params
+    if kind == "key_present":
+        return "Every business-key column of the source is present: not missing, not blank."
+    if kind == "required_present":
+        return "Every column the source declares `required` is present: not missing, not blank."
+    if kind == "record_parses":
+        return (
+            "The delivered line or record parses in the source's declared format; a broken line "
+            "is kept whole (`_corrupt_record`) with its file and line number."
+        )
+    if kind == "no_unexpected_fields":
+        return (
+            "The record carries no field the source's declaration does not list; unknown fields "
+            "are kept in `_rescued_data`."
+        )
+    if kind == "regex":
+        return _regex_words(rule, None)
+    if kind == "in_code_table":
+        return "The delivered text is a code of the element's code table (Standard 1, §5)."
+    if kind == "range":
+        bounds = [f"{k} {p[k]}" for k in ("min", "max") if k in p]
+        own = f" ({', '.join(bounds)})" if bounds else " (the element's valid range, Standard 1)"
+        return (
+            f"The typed value lies within its range{own}, bounds included; a delivered value that "
+            "does not convert to the element's type counts as outside."
+        )
+    if kind == "parses":
+        return (
+            "The delivered text converts to the element's type in the element's format; a value "
+            "that does not convert breaks the rule."
+        )
+    if kind == "credit_code":
+        return (
+            "GB 32100-2015: 18 characters of the code alphabet (0-9, A-Y without I O S V Z) and "
+            "a correct check character: 31 − (Σ value × 3^(i−1) mod 31 over the first 17), "
+            "31 written as 0."
+        )
+    if kind == "id_number":
+        return (
+            "GB 11643-1999: 17 digits and a check character (0-9 or X); the birth date "
+            "(digits 7-14) is a real date from 1900-01-01 to today; the check character is "
+            "'10X98765432'[Σ digit × weight mod 11], weights "
+            f"{' '.join(str(w) for w in std_checks.ID_WEIGHTS)}."
+        )
+    if kind == "ship_id":
+        return (
+            "CN + 11 digits; digits 1-4 (the keel year) lie between 1900 and this year. The "
+            "11th digit is a check digit whose algorithm was not found: it is not checked."
+        )
+    if kind == "in_area":
+        (x0, x1), (y0, y1) = std_checks.XUZHOU_BBOX
+        pad = p.get("buffer_deg", 0.05)
+        return (
+            f"The position (element {_code(p.get('lon'))}, element {_code(p.get('lat'))}) lies "
+            f"inside Xuzhou, longitude {x0}–{x1} and latitude {y0}–{y1} (WGS-84), widened by "
+            f"{pad}°. Rows with a missing coordinate are not judged."
+        )
+    if kind == "datum_offset":
+        dlon = p.get("dlon", list(std_checks.GCJ_OFFSET_DLON))
+        dlat = p.get("dlat", list(std_checks.GCJ_OFFSET_DLAT))
+        return (
+            f"For a registered fixed site (element {_code(p.get('site'))}, whose code table holds "
+            f"its WGS-84 position), the reported position (elements {_code(p.get('lon'))}, "
+            f"{_code(p.get('lat'))}) is not offset from the register by {dlon[0]}–{dlon[1]}° in "
+            f"longitude and {dlat[0]}–{dlat[1]}° in latitude: that offset is a GCJ-02 position "
+            "delivered as WGS-84."
+        )
+    if kind == "expr":
+        return (
+            f"The condition {_code(p.get('sql'))} holds, each `{{element}}` read as the source's "
+            "typed column of that element. Rows where an operand is missing are not judged."
+        )
+    shown = ", ".join(f"{k}: {_fmt(v)}" for k, v in sorted(p.items()))
+    return f"Check of kind {_code(kind)}" + (f" with {shown}." if shown else ".")
+
+
+def _rule_sources(catalog: Catalog, rule: Rule) -> list[str]:
+    if rule.always:
+        return ["every source (always on)"]
+    return [s.id for s in catalog.sources.values() if rule.id in s.rule_ids]
+
+
+def _placeholder_sql(catalog: Catalog, rule: Rule, element: Element) -> str:
+    from enforcement_brain.declarations import Column
+
+    column = Column(name="<column>", type=element.type, element=element.id)
+    sql = rules_sql.column_violation_sql(
+        catalog, rule, column, rules_sql.raw_ref(column.name), rules_sql.typed_ref(column.name)
+    )
+    return f"coalesce({sql}, true)"
+
+
+def _rule_section(catalog: Catalog, rule: Rule, n: int) -> list[str]:
+    out = [_anchor("rule", rule.id), f"### 4.{n} {_code(rule.id)} — {rule.title}", ""]
+    elements = list(dict.fromkeys((*rule.elements, *getattr(rule, "requires", ()))))
+    sources = _rule_sources(catalog, rule)
+    rows = [
+        ("Rule", _code(rule.id)),
+        ("Severity", f"**{rule.severity}**: {_ACTIONS.get(rule.severity, rule.severity)}"),
+        ("Check kind", _code(rule.kind)),
+        (
+            "Elements checked",
+            ", ".join(f"{_code(e)} {catalog.elements[e].name_zh}" for e in elements)
+            or "— (the whole record)",
+        ),
+        (
+            "Parameters",
+            "; ".join(f"{k}: {_fmt(v)}" for k, v in rule.params.items() if k != "regex") or "—",
+        ),
+        ("Applies to", ", ".join(_code(s) if " " not in s else s for s in sources) or "no source"),
+        ("The check", describe_rule(catalog, rule)),
+    ]
+    extra = _extra(rule, {"id", "title", "severity", "kind", "params", "elements", "always"})
+    out += _attributes(rows + [r for r in extra if r[0] != "requires"])
+    if not _is_row_rule(catalog, rule):
+        out += [
+            "SQL (from `pipeline/rules.py`), per element, on the conformed row; true when a row "
+            "breaks the rule. `_raw.<column>` is the delivered text, `<column>` the typed value. "
+            "A missing value never breaks a column rule: presence is the presence rules' job.",
+            "",
+        ]
+        for eid in rule.elements:
+            element = catalog.elements[eid]
+            extra_words = getattr(element, "check", None)
+            pattern = getattr(element, "pattern", None)
+            label = f"element `{eid}`"
+            if rule.kind == "regex" and not rule.params.get("regex") and pattern:
+                label += f" (pattern {_code(pattern)})"
+            if extra_words:
+                label += f": {extra_words}"
+            out += [f"- {label}", "", "  ```sql"]
+            out += [f"  {_placeholder_sql(catalog, rule, element)}", "  ```", ""]
+    else:
+        out += [
+            "SQL: it reads several columns of a row, so its exact text is given in each "
+            "source's section (§5).",
+            "",
+        ]
+    return out
+
+
+def _is_row_rule(catalog: Catalog, rule: Rule) -> bool:
+    """Whether a rule reads several columns of a row (as rules.py compiles it for a source that
+    applies it), rather than one column at a time."""
+    for source in catalog.sources.values():
+        if rule.always or rule.id in source.rule_ids:
+            return rules_sql.row_violation_sql(catalog, source, rule) is not None
+    return rule.kind in _ROW_KINDS or not rule.elements
+
+
+_ROW_KINDS = {
+    "key_present",
+    "required_present",
+    "record_parses",
+    "no_unexpected_fields",
+    "in_area",
+    "datum_offset",
+    "expr",
+}
+
+
+def _delivery(source: Source) -> str:
+    d = source.delivery
+    parts = [f"kind {d.kind}"]
+    for name in ("format", "encoding", "pattern", "bucket", "prefix", "table", "watermark"):
+        value = getattr(d, name, None)
+        if value not in (None, ""):
+            parts.append(f"{name} {_code(value)}")
+    return ", ".join(parts)
+
+
+_QUALITY_LABELS = {
+    "completeness": "Completeness",
+    "validity": "Validity",
+    "uniqueness": "Uniqueness",
+    "freshness_hours": "Freshness (hours)",
+    "retention_days": "Retention (days)",
+    "classification": "Classification",
+}
+
+
+def _quality_value(key: str, value: Any) -> str:
+    if isinstance(value, float) and 0 <= value <= 1 and key not in ("freshness_hours",):
+        return f"{value:g} ({value * 100:g} %)"
+    return _fmt(value)
+
+
+def _source_section(
+    catalog: Catalog, source: Source, n: int, suite: dict[str, Any], plan: cons.ConstraintPlan
+) -> list[str]:
+    title = f"{source.title_zh} ({source.title})" if source.title_zh else source.title
+    out = [_anchor("src", source.id), f"### 5.{n} {_code(source.id)} {title}", ""]
+    rows = [
+        ("Source", _code(source.id)),
+        ("System", _fmt(source.system)),
+        ("Owner", _fmt(source.owner)),
+        ("Delivery", _delivery(source)),
+        ("Cadence", _fmt(source.delivery.cadence)),
+        ("Schedule", _code(source.schedule)),
+        ("Grain", _fmt(source.grain)),
+        ("Business key", ", ".join(_code(k) for k in source.business_key)),
+        ("Event time", _code(source.event_time)),
+        ("Expected rows per day", f"{source.expected_daily_rows:,}"),
+        ("Declared in", _code(_rel(catalog, source.path))),
+        ("Tables", f"`silver.{source.id}`, `quarantine.{source.id}`"),
+        ("GX suite", _code(f"{gx_suites.EXPECTATIONS_DIR}/{source.id}.json")),
+    ]
+    known = {
+        "id",
+        "title",
+        "title_zh",
+        "system",
+        "owner",
+        "delivery",
+        "schedule",
+        "grain",
+        "business_key",
+        "event_time",
+        "expected_daily_rows",
+        "columns",
+        "rule_ids",
+        "quality",
+    }
+    out += _attributes(rows + _extra(source, known))
+    quality = dict(getattr(source, "quality", None) or {})
+    if quality:
+        out += ["Quality settings (Standard 2, per source):", ""]
+        out += _table(
+            ["setting", "value"],
+            [[_QUALITY_LABELS.get(k, k), _quality_value(k, v)] for k, v in quality.items()],
+        )
+    checks = cons.silver_checks(catalog, source)
+    per_column: dict[str, list[str]] = {}
+    for check in checks:
+        if check.column:
+            label = f"{_code(check.rule.id)} ({check.rule.severity})"
+            per_column.setdefault(check.column, [])
+            if label not in per_column[check.column]:
+                per_column[check.column].append(label)
+    out += ["Columns and the column rules applied to each:", ""]
+    out += _table(
+        ["column", "type", "element", "中文名称", "required", "level", "column rules"],
+        [
+            [
+                _code(c.name) + (" (key)" if c.name in source.business_key else ""),
+                c.type,
+                f"[{_code(c.element)}]({Path(ELEMENT_DOC).name}#el-{c.element})",
+                catalog.elements[c.element].name_zh,
+                "yes" if c.required or c.name in source.business_key else "no",
+                _fmt(catalog.elements[c.element].classification),
+                ", ".join(per_column.get(c.name, [])) or "—",
+            ]
+            for c in source.columns
+        ],
+    )
+    delta_by_name = {c.name: c for c in plan.constraints}
+    exps = suite["expectations"]
+
+    def gx_cell(check: cons.SilverCheck) -> str:
+        if check.silver_sql is None:
+            if check.rule.kind in ("key_present", "required_present"):
+                cols = [
+                    e["kwargs"]["column"]
+                    for e in exps
+                    if e["type"] == "expect_column_values_to_not_be_null"
+                    and e["meta"].get("rule_id") == check.rule.id
+                ]
+                return f"not null: {', '.join(_code(c) for c in cols)}" if cols else "—"
+            return "— (checked before silver)"
+        found = [
+            e["type"]
+            for e in exps
+            if e["meta"].get("rule_id") == check.rule.id and e["meta"].get("column") == check.column
+        ]
+        return ", ".join(_code(t) for t in dict.fromkeys(found)) or "—"
+
+    def delta_cell(check: cons.SilverCheck) -> str:
+        if check.rule.kind in ("key_present", "required_present"):
+            cols = [n for c in plan.constraints if c.rule_id == check.rule.id for n in c.not_null]
+            left = [
+                s.column
+                for s in plan.skipped
+                if s.rule_id == check.rule.id and s.column is not None
+            ]
+            name = cons.constraint_name(check.rule.id, None)
+            text = (
+                f"CHECK {_code(name)}: {', '.join(_code(c) for c in cols)} NOT NULL"
+                if cols
+                else "—"
+            )
+            if left:
+                text += f"; not on {', '.join(_code(c) for c in left)} (see below)"
+            return text
+        name = cons.constraint_name(check.rule.id, check.column)
+        if name in delta_by_name:
+            return f"CHECK {_code(name)}"
+        if check.rule.severity == "warn":
+            return "— (warn: rows load)"
+        why = next(
+            (
+                s.reason
+                for s in plan.skipped
+                if (s.rule_id, s.column) == (check.rule.id, check.column)
+            ),
+            check.note,
+        )
+        return f"— ({why})"
+
+    out += [
+        "Checks, as the pipeline compiles them (`compile_checks`), in evaluation order. A row "
+        "that breaks a check: " + "; ".join(f"**{k}**: {v}" for k, v in _ACTIONS.items()) + ".",
+        "",
+    ]
+    out += _table(
+        ["#", "rule", "severity", "column", "Delta constraint on silver", "GX expectation"],
+        [
+            [
+                str(i),
+                _code(check.rule.id),
+                check.rule.severity,
+                _code(check.column) if check.column else "— (row)",
+                delta_cell(check),
+                gx_cell(check),
+            ]
+            for i, check in enumerate(checks, start=1)
+        ],
+    )
+    notes = [s for s in plan.skipped if s.reason.startswith("NOT NULL")]
+    if notes:
+        out += ["Columns left without a NOT NULL constraint:", ""]
+        out += [f"- {_code(s.column)}: {s.reason.removeprefix('NOT NULL: ')}" for s in notes]
+        out.append("")
+    row_checks = [c for c in checks if c.column is None]
+    if row_checks:
+        out += ["Row-level checks, exact SQL on the conformed row (true when broken):", ""]
+        for check in row_checks:
+            out += [f"- {_code(check.rule.id)}", "", "  ```sql", f"  {check.pipeline_sql}", "  ```"]
+            out.append("")
+    return out
+
+
+def _level_rows(levels: list[dict[str, Any]], catalog: Catalog) -> list[str]:
+    keys = ["level", "name_zh", "name", "description", "share_mask"]
+    for level in levels:
+        keys += [k for k in level if k not in keys]
+    present = [k for k in keys if any(k in lv for lv in levels)]
+    by_level: dict[str, list[str]] = {}
+    for element in catalog.elements.values():
+        if element.classification:
+            by_level.setdefault(element.classification, []).append(_code(element.id))
+    header = [*present, "elements at this level"]
+    rows = [
+        [*[_fmt(lv.get(k)) for k in present], ", ".join(by_level.get(str(lv.get("level")), []))]
+        for lv in levels
+    ]
+    return _table(header, rows)
+
+
+def render_quality_standard(catalog: Catalog) -> str:
+    """Standard 2 (数据质量与共享标准) as Markdown."""
+    header = _header(catalog, "quality")
+    out = _front(
+        header, "数据质量与共享标准", "Data Quality and Sharing Standard", catalog.quality_version
+    )
+    out += [
+        f"Standard version label recorded with every ledger and quarantine row: "
+        f"`{catalog.standard_version}`.",
+        "",
+        "## Contents",
+        "",
+        "1. Change log",
+        "2. Normative references",
+        "3. Classification levels and masking when shared",
+        "4. Row rules",
+        "5. Sources",
+        "6. Shared datasets",
+        "7. Interfaces",
+        "",
+    ]
+    out += _changelog(header, 1)
+    cited: dict[str, list[str]] = {}
+    out += _references(header, cited, 2)
+
+    out += ["## 3. Classification levels and masking when shared", ""]
+    levels = header.get("classification_levels") or []
+    if levels:
+        out += _level_rows(levels, catalog)
+    else:
+        out += ["No classification levels are declared.", ""]
+
+    out += ["## 4. Row rules", ""]
+    out += [
+        "Every row of every source is checked against the rules that apply to it in one pass. "
+        "What a violation does is set by the rule's severity:",
+        "",
+    ]
+    out += _table(["severity", "what a violation does"], [[k, v] for k, v in _ACTIONS.items()])
+    out += _table(
+        ["rule", "severity", "kind", "title", "applies to"],
+        [
+            [
+                _link("rule", r.id),
+                r.severity,
+                _code(r.kind),
+                r.title,
+                "always" if r.always else str(len(_rule_sources(catalog, r))) + " sources",
+            ]
+            for r in catalog.rules.values()
+        ],
+    )
+    for n, rule in enumerate(catalog.rules.values(), start=1):
+        out += _rule_section(catalog, rule, n)
+
+    out += ["## 5. Sources", ""]
+    out += _table(
+        ["source", "中文名称", "system", "delivery", "cadence", "checks"],
+        [
+            [
+                _link("src", s.id),
+                s.title_zh,
+                _fmt(s.system),
+                f"{s.delivery.kind} {_fmt(s.delivery.format) if s.delivery.format else ''}",
+                _fmt(s.delivery.cadence),
+                str(len(rules_sql.compile_checks(catalog, s))),
+            ]
+            for s in catalog.sources.values()
+        ],
+    )
+    for n, source in enumerate(catalog.sources.values(), start=1):
+        suite = gx_suites.suite_dict(catalog, source)
+        plan = cons.plan_constraints(catalog, source)
+        out += _source_section(catalog, source, n, suite, plan)
+
+    out += ["## 6. Shared datasets", ""]
+    if not catalog.datasets:
+        out += ["No shared datasets are declared.", ""]
+    for n, dataset in enumerate(sorted(catalog.datasets.values(), key=lambda d: d.id), start=1):
+        title = f"{dataset.title_zh} ({dataset.title})" if dataset.title_zh else dataset.title
+        out += [_anchor("ds", dataset.id), f"### 6.{n} {_code(dataset.id)} {title}", ""]
+        rows = [
+            ("Dataset", _code(dataset.id)),
+            ("Grain", _fmt(dataset.grain)),
+            ("Owner", _fmt(dataset.owner)),
+            ("Classification", _fmt(dataset.classification)),
+            ("Sources", ", ".join(_link("src", s, _code(s)) for s in dataset.sources)),
+            ("Builder", _code(dataset.builder)),
+            ("Partitioned by", _code(dataset.partition_by)),
+            ("Business key", ", ".join(_code(k) for k in dataset.business_key)),
+            ("Change data feed", _fmt(dataset.change_data_feed)),
+            ("Table", f"`gold.{dataset.id}`"),
+            ("Declared in", _code(_rel(catalog, dataset.path))),
+        ]
+        known = {
+            "id",
+            "title",
+            "title_zh",
+            "grain",
+            "owner",
+            "classification",
+            "sources",
+            "builder",
+            "partition_by",
+            "business_key",
+            "change_data_feed",
+            "gate",
+        }
+        out += _attributes(rows + _extra(dataset, known))
+        if dataset.gate:
+            out += [
+                "Quality gate: every check must hold on every row before a publish replaces the "
+                "dataset; a publish that fails keeps the last good version.",
+                "",
+            ]
+            out += _table(
+                ["gate check", "title", "condition"],
+                [[_code(g.id), g.title, _code(g.expr)] for g in dataset.gate],
+            )
+        else:
+            out += ["No quality gate is declared.", ""]
+
+    out += ["## 7. Interfaces", ""]
+    if not catalog.interfaces:
+        out += ["No interfaces are declared.", ""]
+    for n, iface in enumerate(sorted(catalog.interfaces.values(), key=lambda i: i.id), start=1):
+        title = f"{iface.title_zh} ({iface.title})" if iface.title_zh else iface.title
+        out += [_anchor("if", iface.id), f"### 7.{n} {_code(iface.id)} {title}", ""]
+        rows = [
+            ("Interface", _code(iface.id)),
+            ("Consumer", _fmt(iface.consumer)),
+            ("Quota", _fmt(iface.quota)),
+            ("Token lifetime (days)", _fmt(iface.token_lifetime_days)),
+            ("Declared in", _code(_rel(catalog, iface.path))),
+        ]
+        known = {"id", "title", "title_zh", "consumer", "datasets", "quota", "token_lifetime_days"}
+        out += _attributes(rows + _extra(iface, known))
+        for entry in iface.datasets:
+            dataset = catalog.datasets.get(entry.dataset)
+            level = f" (classification {dataset.classification})" if dataset else ""
+            out += [f"Dataset {_link('ds', entry.dataset, _code(entry.dataset))}{level}:", ""]
+            out += _attributes(
+                [
+                    ("Columns shared", ", ".join(_code(c) for c in entry.columns)),
+                    (
+                        "Masks",
+                        ", ".join(f"{_code(c)} → {_code(m)}" for c, m in entry.masks.items())
+                        or "none",
+                    ),
+                    ("Row filter", _code(entry.row_filter) if entry.row_filter else "none"),
+                    *_extra(entry, {"dataset", "columns", "masks", "row_filter"}),
+                ]
+            )
+    out += _other_keys(header, _HEADER_KEYS | {"classification_levels"}, 8)
+    return "\n".join(out).rstrip() + "\n"
+
+
+def render_all(catalog: Catalog) -> dict[str, str]:
+    """``{repository-relative path: Markdown}`` for both standards."""
+    return {
+        ELEMENT_DOC: render_element_standard(catalog),
+        QUALITY_DOC: render_quality_standard(catalog),
+    }
