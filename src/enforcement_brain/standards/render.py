@@ -64,6 +64,10 @@ def _fmt(value: Any) -> str:
     return " ".join(str(value).split())
 
 
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}" + ("" if n == 1 else "s")
+
+
 def _code(text: Any) -> str:
     text = str(text)
     fence = "``" if "`" in text else "`"
@@ -253,7 +257,7 @@ def render_element_standard(catalog: Catalog) -> str:
     cited: dict[str, list[str]] = {}
     for element in catalog.elements.values():
         if element.follows:
-            cited.setdefault(_fmt(element.follows), []).append(_code(element.id))
+            cited.setdefault(_fmt(element.follows), []).append(f"element {_code(element.id)}")
     for table in tables.values():
         cited.setdefault(_fmt(table.standard), []).append(f"code table {_code(table.id)}")
     for term in header.get("definitions") or []:
@@ -645,13 +649,18 @@ def _source_section(
     per_column: dict[str, list[str]] = {}
     for check in checks:
         if check.column:
-            label = f"{_code(check.rule.id)} ({check.rule.severity})"
-            per_column.setdefault(check.column, [])
-            if label not in per_column[check.column]:
-                per_column[check.column].append(label)
-    out += ["Columns and the column rules applied to each:", ""]
+            targets = [(check.column, f"{_code(check.rule.id)} ({check.rule.severity})")]
+        else:  # a row rule that reads named elements (area, datum, consistency)
+            label = f"{_code(check.rule.id)} ({check.rule.severity}, row rule)"
+            needs = set(getattr(check.rule, "requires", ()) or ())
+            targets = [(c.name, label) for c in source.columns if c.element in needs]
+        for column, label in targets:
+            per_column.setdefault(column, [])
+            if label not in per_column[column]:
+                per_column[column].append(label)
+    out += ["Columns and the rules applied to each:", ""]
     out += _table(
-        ["column", "type", "element", "中文名称", "required", "level", "column rules"],
+        ["column", "type", "element", "中文名称", "required", "level", "rules"],
         [
             [
                 _code(c.name) + (" (key)" if c.name in source.business_key else ""),
@@ -720,7 +729,9 @@ def _source_section(
 
     out += [
         "Checks, as the pipeline compiles them (`compile_checks`), in evaluation order. A row "
-        "that breaks a check: " + "; ".join(f"**{k}**: {v}" for k, v in _ACTIONS.items()) + ".",
+        "that breaks a check: "
+        + "; ".join(f"**{k}**: {v.replace('<source>', source.id)}" for k, v in _ACTIONS.items())
+        + ".",
         "",
     ]
     out += _table(
@@ -815,7 +826,7 @@ def render_quality_standard(catalog: Catalog) -> str:
                 r.severity,
                 _code(r.kind),
                 r.title,
-                "always" if r.always else str(len(_rule_sources(catalog, r))) + " sources",
+                "always" if r.always else _count(len(_rule_sources(catalog, r)), "source"),
             ]
             for r in catalog.rules.values()
         ],
