@@ -295,7 +295,11 @@ def unroll_aggregates(sql: str) -> str | None:
         except ValueError:
             return None
         body = sql[match.end() : end]
-        if re.search(rf"(?<![\w.`]){re.escape(acc)}(?![\w`])", _code_only(body)) or hi - lo > 64:
+        # Inside a lambda Spark reads even a quoted `i` as the lambda variable: leave such
+        # bodies (and ones that reuse the accumulator) to the pipeline rather than guess.
+        quoted = f"`{var}`" in body or f"`{acc}`" in body
+        uses_acc = re.search(rf"(?<![\w.`]){re.escape(acc)}(?![\w`])", _code_only(body))
+        if quoted or uses_acc or hi - lo > 64:
             return None
         terms = " + ".join(f"({_substitute(body, var, k)})" for k in range(lo, hi + 1))
         sql = f"{sql[: match.start()]}(0 + {terms}){sql[end + 1 :]}"

@@ -66,6 +66,7 @@ def gx_version() -> str:
 
 
 def suite_path(repo_dir: Path, source_id: str) -> Path:
+    """Where the suite of ``silver.<source_id>`` is committed in a repository."""
     return Path(repo_dir) / EXPECTATIONS_DIR / f"{source_id}.json"
 
 
@@ -252,6 +253,7 @@ def dumps(data: dict[str, Any]) -> str:
 
 
 def suite_json(catalog: Catalog, source: Source) -> str:
+    """The suite file's exact text (what ``make standards`` writes and the drift test compares)."""
     return dumps(suite_dict(catalog, source))
 
 
