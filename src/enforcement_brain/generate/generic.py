@@ -442,7 +442,10 @@ def apply_defect(d: Draw, i: int, slot: DefectSlot, rng: np.random.Generator) ->
     elif kind == "bad_time":
         v[col.name][i] = bad_time_value(rng, ctx.day)
     elif kind == "bad_value":
-        v[col.name][i] = "2026-02-30" if col.type == "date" else "maybe"
+        bad = "2026-02-30" if col.type == "date" else "maybe"
+        numeric = col.type in ("int", "bigint", "double")
+        # JSON numbers are written bare: a bad one is a JSON string, so the line still parses.
+        v[col.name][i] = f'"{bad}"' if numeric and src.delivery.format == "jsonl" else bad
     elif kind == "bad_credit_code":
         code = str(v[col.name][i])
         wrong = [c for c in CREDIT_CODE_ALPHABET if c != code[17]]

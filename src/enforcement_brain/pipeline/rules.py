@@ -97,8 +97,8 @@ def credit_code_valid_sql(v: str) -> str:
     weights = ",".join(str(w) for w in CREDIT_CODE_WEIGHTS)
     a = sql_string(CREDIT_CODE_ALPHABET)
     total = (
-        f"aggregate(sequence(1, 17), 0, (acc, i) -> acc + "
-        f"(instr({a}, substring({v}, i, 1)) - 1) * element_at(array({weights}), i))"
+        f"aggregate(sequence(1, 17), 0, (eb_acc, eb_pos) -> eb_acc + "
+        f"(instr({a}, substring({v}, eb_pos, 1)) - 1) * element_at(array({weights}), eb_pos))"
     )
     expected = f"substring({a}, ((31 - ({total}) % 31) % 31) + 1, 1)"
     return f"({v} rlike {sql_string(CREDIT_CODE_RE)} AND substring({v}, 18, 1) = {expected})"
@@ -108,8 +108,8 @@ def id_number_valid_sql(v: str) -> str:
     """GB 11643: 17 digits + check, a real birth date not after today, and the check digit."""
     weights = ",".join(str(w) for w in ID_WEIGHTS)
     total = (
-        f"aggregate(sequence(1, 17), 0, (acc, i) -> acc + "
-        f"cast(substring({v}, i, 1) as int) * element_at(array({weights}), i))"
+        f"aggregate(sequence(1, 17), 0, (eb_acc, eb_pos) -> eb_acc + "
+        f"cast(substring({v}, eb_pos, 1) as int) * element_at(array({weights}), eb_pos))"
     )
     birth = f"try_to_date(substring({v}, 7, 8), 'yyyyMMdd')"
     return (

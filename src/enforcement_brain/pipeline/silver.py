@@ -137,13 +137,18 @@ def silver_columns(conformed: DataFrame, source: Source) -> list[str]:
 
 
 def _merge(
-    spark: SparkSession, settings: Settings, source: Source, batch: DataFrame
+    spark: SparkSession, settings: Settings, catalog: Catalog, source: Source, batch: DataFrame
 ) -> tuple[int, int]:
     """MERGE the batch into ``silver.<source>``; returns (inserted, updated)."""
     uri = settings.table_uri("silver", source.id)
     if not tables.is_delta_table(settings, "silver", source.id):
         batch.limit(0).write.format("delta").partitionBy("biz_date").save(uri)
     tables.register(spark, settings, "silver", source.id)
+    # The table itself refuses what the standards say must never reach silver (no-op when the
+    # constraints are already in line with the standards: one metadata read).
+    from enforcement_brain.standards.constraints import apply_constraints
+
+    apply_constraints(spark, f"delta.`{uri}`", catalog, source)
     view = f"_batch_{source.id}"
     batch.createOrReplaceTempView(view)
     on = " AND ".join(f"t.`{k}` = s.`{k}`" for k in source.business_key)
@@ -228,7 +233,7 @@ def load_batch(
         ).cache()
         try:
             unique_rows = batch.count()
-            inserted, updated = _merge(spark, settings, source, batch)
+            inserted, updated = _merge(spark, settings, catalog, source, batch)
         finally:
             batch.unpersist()
         good_rows = rows_in - quarantined
