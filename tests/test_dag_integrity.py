@@ -63,7 +63,10 @@ def test_dag_file_imports_fast_without_db_or_network(path, monkeypatch):
     started = time.perf_counter()
     _load(path)
     seconds = time.perf_counter() - started
-    assert seconds < 0.5, f"{path.name} took {seconds:.2f} s to import"
+    # ~0.3 s for 28 source DAGs on an idle 2-core VM; the margin absorbs a loaded shared machine
+    # (Airflow's own parse timeout is 30 s). What must never happen at parse time - a DB engine,
+    # the network, pyspark - is asserted exactly.
+    assert seconds < 1.0, f"{path.name} took {seconds:.2f} s to import"
 
 
 def test_dag_files_do_not_import_pyspark():
