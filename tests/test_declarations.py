@@ -105,6 +105,18 @@ def _edit(path, old, new):
             r"element port_code: .*ports.yaml: duplicate code 'PT320382' \(entry 2\)",
         ),
         (
+            "quality/rules.yaml",
+            "masks: {person_name: person_name, party_name: person_name, phone_no: phone}",
+            "masks: {person_name: person_name, party_name: person_name}",
+            r"element 'phone_no' is L3 but classification level L3 declares no mask for it",
+        ),
+        (
+            "quality/rules.yaml",
+            "masks: {id_number: id_number,",
+            "masks: {id_number: blur,",
+            r"classification_levels\[3\]: unknown mask 'blur' for id_number",
+        ),
+        (
             "interfaces/provincial_supervision.yaml",
             "plate_no: plate",
             "plate_no: scramble",

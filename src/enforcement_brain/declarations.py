@@ -317,11 +317,28 @@ def _load_rules(path: Path, elements: dict[str, Element]) -> tuple[dict[str, Any
         )
     header = _header(data, path)
     levels = data.get("classification_levels") or []
+    from enforcement_brain.share.masking import MASKS
+
     for i, level in enumerate(levels):
+        lwhere = f"{path}: classification_levels[{i}]"
         if level.get("level") not in CLASSIFICATION_LEVELS:
             raise DeclarationError(
-                f"{path}: classification_levels[{i}]: level must be one of "
-                f"{', '.join(CLASSIFICATION_LEVELS)}"
+                f"{lwhere}: level must be one of {', '.join(CLASSIFICATION_LEVELS)}"
+            )
+        for element, mask in (level.get("masks") or {}).items():
+            if element not in elements:
+                raise DeclarationError(f"{lwhere}: unknown element '{element}'")
+            if mask not in MASKS:
+                raise DeclarationError(
+                    f"{lwhere}: unknown mask '{mask}' for {element}; masks are {sorted(MASKS)}"
+                )
+    masked = {level["level"]: set(level.get("masks") or {}) for level in levels}
+    for element in elements.values():
+        level = element.classification
+        if levels and level and level != "L1" and element.id not in masked.get(level, set()):
+            raise DeclarationError(
+                f"{path}: element '{element.id}' is {level} but classification level {level} "
+                "declares no mask for it"
             )
     header["classification_levels"] = levels
     return header, out
