@@ -304,3 +304,55 @@ def test_codes_are_copies() -> None:
     table = load_code_table(STANDARDS, "divisions")
     table.codes.clear()
     assert load_code_table(STANDARDS, "divisions").codes
+
+
+# -- ship id, coordinates and datum --------------------------------------------------------------
+@pytest.mark.parametrize(
+    ("ship_id", "ok"),
+    [
+        ("CN20121234567", True),
+        ("CN19951234560", True),
+        ("CN29991234567", False),  # keel year in the future
+        ("CN18991234567", False),  # before 1900
+        ("CN2012123456", False),  # 10 digits
+        ("cn20121234567", False),
+        ("CN2012123456X", False),
+        (None, False),
+    ],
+)
+def test_ship_id(ship_id: str | None, ok: bool) -> None:
+    assert checks.is_valid_ship_id(ship_id, this_year=2026) is ok
+
+
+def test_in_xuzhou_edges() -> None:
+    (x0, x1), (y0, y1) = checks.XUZHOU_BBOX
+    assert checks.in_xuzhou(x0, y0) and checks.in_xuzhou(x1, y1)
+    assert checks.in_xuzhou(x0 - 0.049, y0) and not checks.in_xuzhou(x0 - 0.051, y0)
+    assert not checks.in_xuzhou(121.47, 31.23)  # Shanghai
+    assert not checks.in_xuzhou(None, 34.2)
+
+
+def test_gcj02_matches_an_independent_implementation() -> None:
+    """Our WGS-84 -> GCJ-02 (used to inject wrong-datum rows) against eviltransform.
+
+    eviltransform takes the WGS-84 semi-major axis where the common formula takes Krasovsky's
+    (6378245 m): the two differ by ~1e-7° (about a centimetre), far below the 500 m shift.
+    """
+    import eviltransform
+
+    rng = random.Random(7)
+    for _ in range(500):
+        lon, lat = rng.uniform(116.3, 118.7), rng.uniform(33.7, 35.0)
+        glon, glat = checks.wgs84_to_gcj02(lon, lat)
+        want_lat, want_lon = eviltransform.wgs2gcj(lat, lon)
+        assert abs(glon - want_lon) < 1e-6 and abs(glat - want_lat) < 1e-6
+
+
+def test_datum_band_separates_shift_from_gps_scatter() -> None:
+    """Every point of Xuzhou shifted into GCJ-02 falls in the band; ±50 m scatter never does."""
+    rng = random.Random(11)
+    for _ in range(2_000):
+        lon, lat = rng.uniform(116.37, 118.67), rng.uniform(33.72, 34.97)
+        assert checks.looks_gcj02(*checks.wgs84_to_gcj02(lon, lat), lon, lat)
+        jitter = (lon + rng.uniform(-0.0005, 0.0005), lat + rng.uniform(-0.0005, 0.0005))
+        assert not checks.looks_gcj02(*jitter, lon, lat)
