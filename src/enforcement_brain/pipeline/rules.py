@@ -109,7 +109,7 @@ def id_number_valid_sql(v: str) -> str:
     weights = ",".join(str(w) for w in ID_WEIGHTS)
     total = (
         f"aggregate(sequence(1, 17), 0, (eb_acc, eb_pos) -> eb_acc + "
-        f"cast(substring({v}, eb_pos, 1) as int) * element_at(array({weights}), eb_pos))"
+        f"try_cast(substring({v}, eb_pos, 1) as int) * element_at(array({weights}), eb_pos))"
     )
     birth = f"try_to_date(substring({v}, 7, 8), 'yyyyMMdd')"
     return (
@@ -124,7 +124,9 @@ def ship_id_valid_sql(v: str) -> str:
 
     The 11th digit is a check digit whose algorithm was not found: it is not checked.
     """
-    year = f"cast(substring({v}, 3, 4) as int)"
+    # try_cast: Spark does not promise to evaluate AND left to right, and under ANSI a failed
+    # cast would stop the whole load instead of flagging one row.
+    year = f"try_cast(substring({v}, 3, 4) as int)"
     return f"({v} rlike '^CN[0-9]{{11}}$' AND {year} BETWEEN 1900 AND year(current_date()))"
 
 

@@ -1,0 +1,70 @@
+"""The rules' Spark SQL agrees with the plain-Python checks (and so with python-stdnum) on many
+random valid and corrupted values: the pipeline, GX and Delta all evaluate this SQL."""
+
+from __future__ import annotations
+
+import random
+
+from enforcement_brain.generate.fleet import make_credit_code, make_id_number
+from enforcement_brain.pipeline.rules import (
+    credit_code_valid_sql,
+    id_number_valid_sql,
+    ship_id_valid_sql,
+)
+from enforcement_brain.standards import checks
+
+
+def _corrupt(rng: random.Random, value: str, alphabet: str) -> str:
+    pos = rng.randrange(len(value))
+    return value[:pos] + rng.choice(alphabet) + value[pos + 1 :]
+
+
+def _agree(spark, values: list[str], sql_of, python_check) -> None:
+    df = spark.createDataFrame([(v,) for v in values], "v string")
+    got = {
+        r["v"]: r["ok"]
+        for r in df.selectExpr("v", f"coalesce({sql_of('v')}, false) AS ok").collect()
+    }
+    wrong = [v for v in values if got[v] != python_check(v)]
+    assert not wrong, wrong[:10]
+
+
+def test_credit_code_sql_agrees(spark) -> None:
+    import numpy as np
+
+    nrng, rng = np.random.default_rng(1), random.Random(1)
+    valid = [make_credit_code(nrng, "320300") for _ in range(400)]
+    bad = [_corrupt(rng, v, checks.CREDIT_CODE_ALPHABET + "IOSVZ") for v in valid]
+    _agree(
+        spark, valid + bad + ["", "91320300"], credit_code_valid_sql, checks.is_valid_credit_code
+    )
+
+
+def test_id_number_sql_agrees(spark) -> None:
+    import numpy as np
+
+    nrng, rng = np.random.default_rng(2), random.Random(2)
+    valid = [
+        make_id_number(
+            nrng,
+            "320303",
+            f"{rng.randint(1930, 2005)}{rng.randint(1, 12):02d}{rng.randint(1, 28):02d}",
+        )
+        for _ in range(400)
+    ]
+    bad = [_corrupt(rng, v, "0123456789X") for v in valid]
+    feb30 = [v[:10] + "0230" + v[14:] for v in valid[:20]]
+    values = (
+        valid + bad + feb30 + ["", "32030319900101123", "32030X199001011234", "ABCDEFGHIJKLMNOPQR"]
+    )
+    _agree(spark, values, id_number_valid_sql, checks.is_valid_id_number)
+
+
+def test_ship_id_sql_agrees(spark) -> None:
+    import datetime as dt
+
+    rng = random.Random(3)
+    year = dt.date.today().year
+    values = [f"CN{rng.randint(1880, year + 5)}{rng.randrange(10**7):07d}" for _ in range(300)]
+    values += ["CN2012123456", "CN201212345678", "cn20121234567", ""]
+    _agree(spark, values, ship_id_valid_sql, checks.is_valid_ship_id)
