@@ -126,6 +126,8 @@ class Dataset:
     change_data_feed: bool
     gate: tuple[GateCheck, ...]
     path: Path
+    refresh: str = ""
+    quality: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -341,7 +343,25 @@ def _load_rules(path: Path, elements: dict[str, Element]) -> tuple[dict[str, Any
                 "declares no mask for it"
             )
     header["classification_levels"] = levels
+    dims = {d.get("id") for d in data.get("quality_dimensions") or []}
+    if dims and dims != set(QUALITY_KEYS):
+        raise DeclarationError(
+            f"{path}: quality_dimensions must define exactly {sorted(QUALITY_KEYS)}"
+        )
+    header["quality_dimensions"] = data.get("quality_dimensions") or []
     return header, out
+
+
+def _quality(data: dict[str, Any], where: str) -> dict[str, Any]:
+    """A declaration's ``quality:`` block (Standard 2 thresholds), keys and types checked."""
+    quality = dict(data.get("quality") or {})
+    for name, value in quality.items():
+        if name not in QUALITY_KEYS:
+            raise DeclarationError(f"{where}: unknown quality key '{name}'")
+        want = QUALITY_KEYS[name]
+        if not isinstance(value, want) and not (want is float and isinstance(value, int)):
+            raise DeclarationError(f"{where}: quality.{name} must be a {want.__name__}")
+    return quality
 
 
 def _load_source(path: Path, elements: dict[str, Element], rules: dict[str, Rule]) -> Source:
@@ -394,13 +414,7 @@ def _load_source(path: Path, elements: dict[str, Element], rules: dict[str, Rule
         "".encode(delivery.get("encoding", "utf-8"))
     except LookupError:
         raise DeclarationError(f"{where}: unknown encoding '{delivery['encoding']}'") from None
-    quality = dict(data.get("quality") or {})
-    for name, value in quality.items():
-        if name not in QUALITY_KEYS:
-            raise DeclarationError(f"{where}: unknown quality key '{name}'")
-        want = QUALITY_KEYS[name]
-        if not isinstance(value, want) and not (want is float and isinstance(value, int)):
-            raise DeclarationError(f"{where}: quality.{name} must be a {want.__name__}")
+    quality = _quality(data, where)
     if delivery["kind"] == "database" and not (delivery.get("table") and delivery.get("watermark")):
         raise DeclarationError(f"{where}: a database delivery needs 'table' and 'watermark'")
     return Source(
@@ -446,6 +460,8 @@ def _load_dataset(path: Path, sources: dict[str, Source]) -> Dataset:
         change_data_feed=bool(data.get("change_data_feed", True)),
         gate=gate,
         path=path,
+        refresh=str(data.get("refresh", "")),
+        quality=_quality(data, where),
     )
 
 

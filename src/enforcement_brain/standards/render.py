@@ -810,6 +810,19 @@ def render_quality_standard(catalog: Catalog) -> str:
         out += _level_rows(levels, catalog)
     else:
         out += ["No classification levels are declared.", ""]
+    dims = header.get("quality_dimensions") or []
+    if dims:
+        out += [
+            "### Quality dimensions",
+            "",
+            "What the thresholds in each source's and dataset's quality settings measure, "
+            "per daily batch:",
+            "",
+        ]
+        out += _table(
+            ["dimension", "名称", "definition"],
+            [[_code(d["id"]), _fmt(d.get("name_zh")), _fmt(d.get("definition"))] for d in dims],
+        )
 
     out += ["## 4. Row rules", ""]
     out += [
@@ -932,7 +945,7 @@ def render_quality_standard(catalog: Catalog) -> str:
                     *_extra(entry, {"dataset", "columns", "masks", "row_filter"}),
                 ]
             )
-    out += _other_keys(header, _HEADER_KEYS | {"classification_levels"}, 8)
+    out += _other_keys(header, _HEADER_KEYS | {"classification_levels", "quality_dimensions"}, 8)
     return "\n".join(out).rstrip() + "\n"
 
 
