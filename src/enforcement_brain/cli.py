@@ -53,7 +53,7 @@ def cmd_generate(args: argparse.Namespace) -> int:
     settings = load_settings()
     result = generate_day(settings, parse_date(args.date), scale=args.scale)
     for sid, n in sorted(result.rows_by_source.items()):
-        print(f"{sid:<22} {n:>9,} rows")
+        print(f"{sid:<28} {n:>9,} rows")
     print(f"ground truth: {result.ground_truth_path} ({result.seconds:.1f} s)")
     return 0
 

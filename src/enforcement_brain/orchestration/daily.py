@@ -116,8 +116,9 @@ def run_day(
         result.generated = stage(
             f"generate {day} at scale {scale}", lambda: generate_day(settings, day, scale=scale)
         )
+        width = max(len(sid) for sid in result.generated.rows_by_source)
         for sid, n in sorted(result.generated.rows_by_source.items()):
-            say(f"    {sid:<22} {n:>9,} rows delivered")
+            say(f"    {sid:<{width}} {n:>9,} rows delivered")
     status = stage("Spark Connect server", lambda: server.start(settings))
     say(f"    {status.url} (log {status.log})")
 
