@@ -121,7 +121,7 @@ def replace_where(
     uri = settings.table_uri(layer, table)
     exists = is_delta_table(settings, layer, table)
     writer = df.write.format("delta").mode("overwrite").option("replaceWhere", predicate)
-    if partition_by:
+    if partition_by and not exists:  # partitioning is fixed when the table is created
         writer = writer.partitionBy(*partition_by)
     writer.save(uri)
     name = register(spark, settings, layer, table)

@@ -55,7 +55,16 @@ def record_batch(
         [tuple(r[c.split()[0]] for c in LEDGER_SCHEMA.split(", ")) for r in ledger_rows],
         LEDGER_SCHEMA,
     ).withColumn("recorded_at", F.current_timestamp())
-    tables.replace_where(ledger, settings, "ops", "dq_ledger", _scope(report.source, str(day)))
+    # Partitioned by source: loads of different sources run at the same time, and Delta only
+    # reports a conflict between writes whose partitions overlap.
+    tables.replace_where(
+        ledger,
+        settings,
+        "ops",
+        "dq_ledger",
+        _scope(report.source, str(day)),
+        partition_by=["source"],
+    )
     values = {**report.as_dict(), "delivery_date": day, "reconciles": report.reconciles()}
     values["run_id"] = run_id
     batch = spark.createDataFrame(
