@@ -133,13 +133,9 @@ class Draw:
 
 
 def _codes(ctx: DayContext, table: str) -> tuple[list[dict[str, Any]], np.ndarray]:
-    codes = load_code_table(ctx_root(ctx), table).codes
+    codes = load_code_table(ctx.standards_dir, table).codes
     w = np.array([float(c.get("weight", 1.0)) for c in codes])
     return codes, w / w.sum()
-
-
-def ctx_root(ctx: DayContext):
-    return ctx.standards_dir
 
 
 def _fmt_float(values: np.ndarray, digits: int) -> np.ndarray:

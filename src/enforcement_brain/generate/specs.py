@@ -8,7 +8,6 @@ each other (the physics of a weighing, the fare of a trip).
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -178,7 +177,3 @@ _REFINE = {
     "toll_transactions": _toll,
     "ride_hailing_orders": _orders,
 }
-
-
-def standards_dir_of(ctx: DayContext) -> Path:
-    return ctx.standards_dir
