@@ -145,7 +145,7 @@ def _serial(rng: np.random.Generator, k: int, length: int, letter_share: float) 
     return out
 
 
-def _digits(rng: np.random.Generator, k: int, length: int) -> np.ndarray:
+def digit_strings(rng: np.random.Generator, k: int, length: int) -> np.ndarray:
     """``k`` strings of ``length`` random digits."""
     out = np.full(k, "", dtype=object)
     for _ in range(length):
@@ -153,7 +153,7 @@ def _digits(rng: np.random.Generator, k: int, length: int) -> np.ndarray:
     return out
 
 
-def _distinct(
+def distinct_values(
     rng: np.random.Generator,
     n: int,
     make: Callable[[np.random.Generator, int], np.ndarray],
@@ -225,15 +225,15 @@ def build_fleet(seed: int) -> Fleet:
     vtype[combination] = "Q11"
     nev = rng.random(N_TRUCKS) < NEV_TRUCK_SHARE
     prefix, origin = _prefixes(rng, N_TRUCKS, TRUCK_ORIGINS)
-    ordinary = _distinct(rng, N_TRUCKS, lambda r, k: _serial(r, k, 5, 0.4))
+    ordinary = distinct_values(rng, N_TRUCKS, lambda r, k: _serial(r, k, 5, 0.4))
     # Large NEV plates: five digits, then the energy letter (D pure electric, F other).
-    nev_serial = _distinct(
+    nev_serial = distinct_values(
         rng,
         N_TRUCKS,
-        lambda r, k: _digits(r, k, 5) + np.where(r.random(k) < 0.85, "D", "F"),
+        lambda r, k: digit_strings(r, k, 5) + np.where(r.random(k) < 0.85, "D", "F"),
     )
     plate = prefix + np.where(nev, nev_serial, ordinary)
-    trailer_serial = _distinct(rng, N_TRUCKS, lambda r, k: _serial(r, k, 4, 0.2))
+    trailer_serial = distinct_values(rng, N_TRUCKS, lambda r, k: _serial(r, k, 4, 0.2))
     trailer = np.where(combination, prefix + trailer_serial + "挂", "").astype(object)
     limit = np.array(
         [gross_limit_kg(int(a), bool(c)) for a, c in zip(axles, combination, strict=True)]
@@ -267,15 +267,15 @@ def build_fleet(seed: int) -> Fleet:
     )
     car_prefix, _ = _prefixes(rng, N_CARS, car_origins)
     car_nev = rng.random(N_CARS) < NEV_CAR_SHARE
-    car_ordinary = _distinct(rng, N_CARS, lambda r, k: _serial(r, k, 5, 0.5), set(ordinary))
+    car_ordinary = distinct_values(rng, N_CARS, lambda r, k: _serial(r, k, 5, 0.5), set(ordinary))
     # Small NEV plates: the energy letter, a letter or digit, then four digits.
-    car_nev_serial = _distinct(
+    car_nev_serial = distinct_values(
         rng,
         N_CARS,
         lambda r, k: (
             np.where(r.random(k) < 0.8, "D", "F").astype(object)
             + np.where(r.random(k) < 0.3, _pick(r, k, _LETTERS), _pick(r, k, _DIGITS))
-            + _digits(r, k, 4)
+            + digit_strings(r, k, 4)
         ),
     )
     car_plate = car_prefix + np.where(car_nev, car_nev_serial, car_ordinary)

@@ -105,6 +105,7 @@ class Draw:
     seconds: np.ndarray  # event second of day (negative: previous day)
     values: dict[str, np.ndarray] = field(default_factory=dict)
     _subjects: dict[str, np.ndarray] = field(default_factory=dict)
+    _positions: tuple[np.ndarray, np.ndarray] | None = None  # (lon, lat) texts, drawn once
 
     def subject(self, kind: str) -> np.ndarray:
         """Row -> index into a pool, drawn once per kind so a row's columns agree."""
@@ -318,9 +319,8 @@ def _seq(values: np.ndarray, width: int) -> np.ndarray:
 
 def _positions(d: Draw) -> tuple[np.ndarray, np.ndarray]:
     """Positions of the rows: at the row's registered site (with < 50 m jitter) or inside Xuzhou."""
-    if "pos" in d._subjects:
-        lon, lat = d._subjects["pos"]
-        return lon, lat
+    if d._positions is not None:
+        return d._positions
     ctx, r, n = d.ctx, d.rng, d.n
     site_col = next(
         (
@@ -342,7 +342,7 @@ def _positions(d: Draw) -> tuple[np.ndarray, np.ndarray]:
         (x0, x1), (y0, y1) = _INNER
         lon, lat = r.uniform(x0, x1, n), r.uniform(y0, y1, n)
     out = (_fmt_float(lon, 6), _fmt_float(lat, 6))
-    d._subjects["pos"] = out  # type: ignore[assignment]
+    d._positions = out
     return out
 
 
@@ -598,7 +598,7 @@ def _file_output(
         labels=labels,
         business_key=key,
         rng=drng,
-        rules={i: r for i, r in rule_of.items()},
+        rules=rule_of,
     )
     used = [n for n, c in zip(names, np.bincount(file_of, minlength=len(names)), strict=True) if c]
     delivery.texts = {k: v for k, v in delivery.texts.items() if k in used}

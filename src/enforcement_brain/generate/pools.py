@@ -14,7 +14,13 @@ from pathlib import Path
 import numpy as np
 
 from enforcement_brain.generate._common import rng_for
-from enforcement_brain.generate.fleet import Fleet, build_fleet
+from enforcement_brain.generate.fleet import (
+    N_XUZHOU_ENTERPRISES,
+    Fleet,
+    build_fleet,
+    digit_strings,
+    distinct_values,
+)
 from enforcement_brain.standards.checks import id_check_char
 from enforcement_brain.standards.code_tables import load_code_table
 
@@ -48,22 +54,16 @@ class Pools:
     officer_terminal: np.ndarray
 
 
-def _digits(rng: np.random.Generator, n: int, k: int) -> np.ndarray:
-    """``n`` strings of ``k`` random digits."""
-    return np.char.zfill(rng.integers(0, 10**k, n).astype(str), k).astype(object)
+def _pick(values: tuple[str, ...]):
+    arr = np.array(values, dtype=object)
+    return lambda r, k: arr[r.integers(0, len(arr), k)]
 
 
-def _unique(rng: np.random.Generator, n: int, make) -> np.ndarray:
-    out: list[str] = []
-    seen: set[str] = set()
-    while len(out) < n:
-        for v in make(rng, n):
-            if v not in seen:
-                seen.add(v)
-                out.append(v)
-                if len(out) == n:
-                    break
-    return np.array(out, dtype=object)
+def _person_first17(r: np.random.Generator, k: int) -> np.ndarray:
+    """Home area, a real birth date 1958-2003 and a sequence: the 17 digits before the check."""
+    birth = np.datetime64("1958-01-01") + r.integers(0, 365 * 46, k).astype("timedelta64[D]")
+    compact = np.char.replace(birth.astype(str), "-", "").astype(object)
+    return _pick(_HOME_AREAS)(r, k) + compact + digit_strings(r, k, 3)
 
 
 @functools.lru_cache(maxsize=4)
@@ -72,35 +72,23 @@ def build_pools(seed: int, standards_dir: Path) -> Pools:
     fleet = build_fleet(seed)
     rng = rng_for(seed, "pools")
     names = fleet.person_names[rng.integers(0, len(fleet.person_names), N_PERSONS)]
-    area = np.array(_HOME_AREAS, dtype=object)[rng.integers(0, len(_HOME_AREAS), N_PERSONS)]
-    birth = np.datetime64("1958-01-01") + rng.integers(0, 365 * 46, N_PERSONS).astype(
-        "timedelta64[D]"
-    )
-    birth_s = np.char.replace(birth.astype(str), "-", "").astype(object)
-    first17 = _unique(rng, N_PERSONS, lambda r, n: (area + birth_s + _digits(r, n, 3)).tolist())
+    first17 = distinct_values(rng, N_PERSONS, _person_first17)
     ids = np.array([f + id_check_char(f) for f in first17], dtype=object)
-    phone = _unique(
-        rng,
-        N_PERSONS,
-        lambda r, n: (
-            "1" + np.array(list("3456789"), dtype=object)[r.integers(0, 7, n)] + _digits(r, n, 9)
-        ).tolist(),
+    phone = distinct_values(
+        rng, N_PERSONS, lambda r, k: "1" + _pick(tuple("3456789"))(r, k) + digit_strings(r, k, 9)
     )
-    keel = rng.integers(1995, 2025, N_SHIPS).astype(str).astype(object)
-    ship_id = _unique(rng, N_SHIPS, lambda r, n: ("CN" + keel + _digits(r, n, 7)).tolist())
-    ship_name = _unique(
-        rng,
-        N_SHIPS,
-        lambda r, n: (
-            np.array(_SHIP_PREFIX, dtype=object)[r.integers(0, len(_SHIP_PREFIX), n)]
-            + _digits(r, n, 4)
-        ).tolist(),
+    keel_years = tuple(str(y) for y in range(1995, 2025))
+    ship_id = distinct_values(
+        rng, N_SHIPS, lambda r, k: "CN" + _pick(keel_years)(r, k) + digit_strings(r, k, 7)
     )
-    mmsi = _unique(rng, N_SHIPS, lambda r, n: ("41" + _digits(r, n, 7)).tolist())
+    ship_name = distinct_values(
+        rng, N_SHIPS, lambda r, k: _pick(_SHIP_PREFIX)(r, k) + digit_strings(r, k, 4)
+    )
+    mmsi = distinct_values(rng, N_SHIPS, lambda r, k: "41" + digit_strings(r, k, 7))
     orgs = load_code_table(standards_dir, "officer_org").codes
     org_idx = rng.integers(0, len(orgs), N_OFFICERS)
-    officer = _unique(rng, N_OFFICERS, lambda r, n: ("XZ" + _digits(r, n, 5)).tolist())
-    terminal = _unique(rng, N_OFFICERS, lambda r, n: ("T" + _digits(r, n, 7)).tolist())
+    officer = distinct_values(rng, N_OFFICERS, lambda r, k: "XZ" + digit_strings(r, k, 5))
+    terminal = distinct_values(rng, N_OFFICERS, lambda r, k: "T" + digit_strings(r, k, 7))
     return Pools(
         fleet=fleet,
         person_name=names,
@@ -110,7 +98,7 @@ def build_pools(seed: int, standards_dir: Path) -> Pools:
         ship_name=ship_name,
         ship_mmsi=mmsi,
         ship_tonnage=rng.integers(200, 3_000, N_SHIPS),
-        ship_operator=rng.integers(0, 2_000, N_SHIPS),
+        ship_operator=rng.integers(0, N_XUZHOU_ENTERPRISES, N_SHIPS),
         officer_code=officer,
         officer_person=rng.choice(N_PERSONS, N_OFFICERS, replace=False),
         officer_org=np.array([orgs[i]["code"] for i in org_idx], dtype=object),

@@ -141,12 +141,10 @@ def _oversize(d: Draw) -> None:
 
 def _toll(d: Draw) -> None:
     """Toll records weigh trucks at the exit only; the class follows the axles (JT/T 489)."""
-    r, n = d.rng, d.n
     axles = d.values["axle_count"].astype(int)
-    d.values["vehicle_class"] = _int_text(10 + np.clip(axles, 2, 6) - 0)
+    d.values["vehicle_class"] = _int_text(10 + np.clip(axles, 2, 6))  # goods classes 12-16
     exit_ = d.values["is_exit"] == "1"
     d.values["gross_weight_kg"] = np.where(exit_, d.values["gross_weight_kg"], "").astype(object)
-    del r, n
 
 
 def _orders(d: Draw) -> None:
