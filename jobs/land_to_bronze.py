@@ -9,23 +9,35 @@ from enforcement_brain.orchestration.runtime import JobContext, job_main
 from enforcement_brain.pipeline import bronze
 
 
-def run(ctx: JobContext, source_id: str, day: dt.date, run_id: str) -> dict[str, object]:
+def run(
+    ctx: JobContext, source_id: str, day: dt.date, run_id: str, *, count: bool = True
+) -> dict[str, object]:
+    """Replace the day's slice of ``bronze.<source>``; ``count=False`` skips reading it back
+    (the silver step counts the same rows anyway)."""
     source = ctx.catalog.sources[source_id]
     df, read = bronze.read_delivery(ctx.spark, ctx.settings, source, day)
     stamped = bronze.with_batch(df, source, day, run_id)
-    tables.replace_where(
-        stamped,
-        ctx.settings,
-        "bronze",
-        source.id,
-        f"_delivery_date = '{day.isoformat()}'",
-        partition_by=["_delivery_date"],
-    )
+    with bronze.whole_files(ctx.spark):  # line numbers are exact only inside this block
+        tables.replace_where(
+            stamped,
+            ctx.settings,
+            "bronze",
+            source.id,
+            f"_delivery_date = '{day.isoformat()}'",
+            partition_by=["_delivery_date"],
+        )
+    result: dict[str, object] = {
+        "source": source.id,
+        "delivery_date": day.isoformat(),
+        "files": len(read),
+    }
+    if not count:
+        return result
     from pyspark.sql import functions as F
 
     bronze_rows = ctx.spark.read.format("delta").load(ctx.settings.table_uri("bronze", source.id))
     rows = bronze_rows.where(F.col("_delivery_date") == F.lit(day)).count()
-    return {"source": source.id, "delivery_date": day.isoformat(), "files": len(read), "rows": rows}
+    return {**result, "rows": rows}
 
 
 def main() -> None:

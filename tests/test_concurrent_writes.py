@@ -49,3 +49,28 @@ def test_ledger_is_partitioned_by_source(spark, settings) -> None:
     ledger.record_batch(spark, settings, report, [row], "r")
     detail = spark.sql(f"DESCRIBE DETAIL delta.`{settings.table_uri('ops', 'dq_ledger')}`").first()
     assert list(detail["partitionColumns"]) == ["source"]
+
+
+def test_loads_that_create_a_history_table_at_once_all_land(spark, settings) -> None:
+    """On a new lake every load of the day appends to ``ops.*`` first: the creations race."""
+    errors: list[str] = []
+
+    def write(n: int) -> None:
+        try:
+            df = spark.createDataFrame([(f"s{n}", n)], "source string, n int")
+            tables.append(df, settings, "ops", "history", partition_by=["source"])
+        except Exception as exc:  # collected and asserted below
+            errors.append(str(exc).splitlines()[0])
+
+    for round_ in range(3):
+        threads = [threading.Thread(target=write, args=(10 * round_ + k,)) for k in range(4)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        if round_ == 0:
+            first = spark.read.format("delta").load(settings.table_uri("ops", "history")).count()
+            assert first == 4, errors
+    assert errors == []
+    rows = spark.read.format("delta").load(settings.table_uri("ops", "history")).collect()
+    assert sorted(r["n"] for r in rows) == [0, 1, 2, 3, 10, 11, 12, 13, 20, 21, 22, 23]

@@ -43,6 +43,7 @@ def test_there_are_dag_files():
         "ingest_sources.py",
         "publish_datasets.py",
         "share_interfaces.py",
+        "validate_silver.py",
     }
 
 
@@ -96,6 +97,7 @@ def test_dagbag_has_one_dag_per_declaration_with_required_settings():
         {f"ingest_{s}" for s in catalog.sources}
         | {f"publish_{d}" for d in catalog.datasets}
         | {f"share_{i}" for i in catalog.interfaces}
+        | {"validate_silver"}
     )
     assert set(bag.dags) == expected
     for dag in bag.dags.values():
@@ -111,10 +113,16 @@ def test_dagbag_has_one_dag_per_declaration_with_required_settings():
 def test_asset_wiring_follows_declarations():
     from airflow.dag_processing.dagbag import DagBag
 
+    from enforcement_brain.declarations import load_catalog
+
     bag = DagBag(str(REPO_ROOT / "dags"))
-    silver = bag.dags["ingest_wim_weighings"].get_task("to_silver")
+    silver = bag.dags["ingest_wim_weighings"].get_task("load")
     assert [a.name for a in silver.outlets] == ["silver.wim_weighings"]
     publish = bag.dags["publish_overload_alerts"]
     assert "silver.wim_weighings" in str(publish.timetable.asset_condition)
+    validate = str(bag.dags["validate_silver"].timetable.asset_condition)
+    assert all(
+        f"silver.{s}" in validate for s in load_catalog(REPO_ROOT / "data_standards").sources
+    )
     share = bag.dags["share_provincial_supervision"]
     assert "gold.overload_alerts" in str(share.timetable.asset_condition)

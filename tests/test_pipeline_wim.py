@@ -7,6 +7,7 @@ import datetime as dt
 import pytest
 
 from enforcement_brain.declarations import load_catalog
+from enforcement_brain.ops.ledger import LATEST_LEDGER_SQL
 from enforcement_brain.orchestration.runtime import JobContext
 from jobs import bronze_to_silver, land_to_bronze, project_interface, publish_dataset
 
@@ -111,6 +112,12 @@ def test_rerun_is_idempotent_and_gold_share_follow(ctx, spark):
     load_day(ctx)
     again = load_day(ctx)
     assert (again["inserted"], again["updated"], again["unchanged"]) == (0, 0, 5)
+    # The ledger keeps both loads; the latest one is the current truth.
+    ledger = spark.read.format("delta").load(settings.table_uri("ops", "dq_ledger"))
+    rules = ledger.select("rule_id").distinct().count()
+    assert ledger.count() == 2 * rules
+    latest = spark.sql(LATEST_LEDGER_SQL).collect()
+    assert len(latest) == rules and len({r["recorded_at"] for r in latest}) == 1
 
     publish_dataset.run(ctx, "overload_alerts", DAY, "test-run")
     gold = spark.read.format("delta").load(settings.table_uri("gold", "overload_alerts"))
@@ -132,3 +139,59 @@ def test_rerun_is_idempotent_and_gold_share_follow(ctx, spark):
     # W9 is 8.3 % over: below the bureau's 10 % row filter, so it never reaches the share.
     assert plates == ["苏C****5", "鲁Q****挂"]
     assert "is_combination" not in share.columns  # not in the interface's allowlist
+
+
+def test_replay_moves_fixed_rows_to_silver_and_keeps_the_rest(ctx, spark):
+    from enforcement_brain.pipeline.replay import replay
+
+    settings = ctx.settings
+    write_delivery(settings, rows(settings, _site(settings)))
+    load_day(ctx)
+    quarantine = f"delta.`{settings.table_uri('quarantine', 'wim_weighings')}`"
+    # A data steward corrects W4's plate (letter O for zero) in the quarantined text.
+    spark.sql(f"UPDATE {quarantine} SET plate_no = '苏C01234' WHERE record_id = 'W4'")
+    source = ctx.catalog.sources["wim_weighings"]
+    report = replay(spark, settings, ctx.catalog, source, DAY, "replay-1")
+    assert (report.rows_in, report.inserted, report.quarantined) == (4, 1, 3)
+    assert report.reconciles()
+    silver = spark.read.format("delta").load(settings.table_uri("silver", "wim_weighings"))
+    w4 = silver.where("record_id = 'W4'").collect()
+    assert len(w4) == 1 and w4[0]["plate_no"] == "苏C01234" and w4[0]["_source_line"] == 5
+    left = spark.read.format("delta").load(settings.table_uri("quarantine", "wim_weighings"))
+    assert sorted(r["record_id"] for r in left.collect()) == ["W5", "W6", "W7"]
+    # Replaying again changes nothing: the rest is still broken.
+    again = replay(spark, settings, ctx.catalog, source, DAY, "replay-2")
+    assert (again.rows_in, again.inserted, again.quarantined) == (3, 0, 3)
+
+
+def test_replay_of_a_day_without_quarantine_says_so(ctx, spark):
+    from enforcement_brain.errors import DeliveryError
+    from enforcement_brain.pipeline.replay import replay
+
+    source = ctx.catalog.sources["wim_weighings"]
+    with pytest.raises(DeliveryError, match="no quarantine table yet"):
+        replay(spark, ctx.settings, ctx.catalog, source, DAY, "replay-1")
+
+
+def test_schema_drift_fails_with_a_code_before_anything_is_written(ctx, spark):
+    from enforcement_brain.errors import SchemaDriftError
+
+    settings, site = ctx.settings, _site(ctx.settings)
+    # The weighing system started sending weights as text with a unit: a retyped column.
+    retyped = [
+        f"R{n},{site},苏C1{n:04d},2,H11,2,{15000 + n} kg,50,1,2026-11-29 08:{n:02d}:00"
+        for n in range(25)
+    ]
+    write_delivery(settings, retyped)
+    with pytest.raises(SchemaDriftError, match=r"^\[EB-DRIFT-RETYPED\] .*gross_weight_kg"):
+        load_day(ctx)
+    assert not (settings.local_lake / "silver" / "wim_weighings").exists()
+    assert not (settings.local_lake / "quarantine" / "wim_weighings").exists()
+
+    # A declared column dropped from the header: refused before bronze.
+    folder = settings.local_lake / "landing" / "wim_weighings" / DAY.isoformat()
+    header = HEADER.replace(",speed_kmh", "")
+    (folder / "wim_A_20261129.csv").write_text(header + "\nW1,x\n", encoding="utf-8")
+    with pytest.raises(SchemaDriftError, match=r"^\[EB-DRIFT-MISSING\] .*speed_kmh"):
+        load_day(ctx)
+    assert (folder / "wim_A_20261129.csv").exists()  # the delivery stays in landing

@@ -32,6 +32,9 @@ def test_cluster_settings_are_accepted():
         ({"EB_SCALE": "lots"}, "EB_SCALE='lots' is not a number"),
         ({"EB_SCALE": "99"}, "out of range"),
         ({"EB_SPARK_CONNECT_PORT": "x"}, "is not an integer"),
+        ({"EB_AIRFLOW_PORT": "eighty"}, "EB_AIRFLOW_PORT='eighty' is not an integer"),
+        ({"EB_AIRFLOW_PARALLELISM": "0"}, "must be between 1 and 32"),
+        ({"EB_CRON": "sometimes"}, "EB_CRON='sometimes' must be on or off"),
     ],
 )
 def test_bad_settings_give_one_line_errors(env, message):
@@ -65,8 +68,9 @@ def test_eb_sources_limits_the_main_job(tmp_path) -> None:
     assert [d for d in order if d.startswith("ingest_")] == [
         f"ingest_{x}" for x in catalog.sources if x in ("wim_weighings", "gps_alarms")
     ]
-    assert len(dag_order(catalog)) == len(catalog.sources) + len(catalog.datasets) + len(
-        catalog.interfaces
-    )
+    assert "validate_silver" not in order  # it waits for every source's Asset
+    full = dag_order(catalog)
+    assert "validate_silver" in full
+    assert len(full) == 1 + len(catalog.sources) + len(catalog.datasets) + len(catalog.interfaces)
     with pytest.raises(EbError, match="unknown source"):
         dag_order(catalog, ("no_such_source",))

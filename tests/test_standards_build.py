@@ -424,3 +424,26 @@ def test_constraints_accept_clean_rows_refuse_bad_ones_and_apply_once(spark, cat
     assert not again.changed and again.unchanged == report.added
     assert _history(spark, ref) == versions
     assert constraints.existing_constraints(spark, ref) == stored
+
+
+def test_tables_created_with_the_constraints_need_no_alter(spark, catalog, tmp_path):
+    """Every source's silver table created in one commit carries exactly the planned
+    constraints (quotes and backslashes of regexes survive the SQL literal): applying the
+    standards afterwards changes nothing, and the table refuses a row the standards refuse."""
+    for source in catalog.sources.values():
+        ref = f"delta.`{tmp_path / source.id}`"
+        columns = ", ".join(f"`{c.name}` {SQL_TYPES[c.type]}" for c in source.columns)
+        partition = source.columns[0].name
+        spark.sql(constraints.create_table_statement(catalog, source, ref, columns, partition))
+        assert _history(spark, ref) == 1
+        report = constraints.apply_constraints(spark, ref, catalog, source)
+        planned = [c.name for c in constraints.plan_constraints(catalog, source).constraints]
+        assert not report.changed, (source.id, report)
+        assert sorted(report.unchanged) == sorted(planned), source.id
+
+    source = catalog.sources["taxi_vehicles_drivers"]
+    row = {c.name: None for c in source.columns}
+    with pytest.raises(Exception, match="CHECK constraint dqs_r_key_present"):
+        _frame(spark, source, [row]).write.format("delta").mode("append").save(
+            str(tmp_path / source.id)
+        )

@@ -17,7 +17,7 @@ from conftest import make_settings
 
 from enforcement_brain.declarations import load_catalog
 from enforcement_brain.generate.day import generate_day
-from enforcement_brain.pipeline.bronze import read_delivery, with_batch
+from enforcement_brain.pipeline.bronze import read_delivery, whole_files, with_batch
 from enforcement_brain.pipeline.silver import conform
 from enforcement_brain.settings import Settings
 
@@ -70,9 +70,10 @@ def test_rules_flag_every_defect_and_no_clean_row(spark, generated: Settings) ->
         for f in frames[1:]:
             rows = rows.unionByName(f)
         key = source.business_key[0]
-        got = rows.select(
-            "_source_file", "_source_line", F.col(f"_raw.`{key}`").alias("key"), "_all_broken"
-        ).collect()
+        with whole_files(spark):
+            got = rows.select(
+                "_source_file", "_source_line", F.col(f"_raw.`{key}`").alias("key"), "_all_broken"
+            ).collect()
         truth = [t for day in DAYS for t in _truth(generated, day) if t["source"] == source.id]
         by_place = {}
         for t in truth:

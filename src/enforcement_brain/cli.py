@@ -131,6 +131,31 @@ def cmd_run(args: argparse.Namespace) -> int:
     return 0 if run.ok else 1
 
 
+def cmd_replay(args: argparse.Namespace) -> int:
+    """Re-check a day's quarantine of one source (after fixing the standards or the rows)."""
+    import datetime as dt
+
+    from enforcement_brain.orchestration.runtime import job_context, parse_date
+    from enforcement_brain.pipeline.replay import replay
+
+    ctx = job_context()
+    if args.source not in ctx.catalog.sources:
+        raise EbError(f"unknown source {args.source!r}; declared: {', '.join(ctx.catalog.sources)}")
+    day = parse_date(args.date)
+    run_id = f"replay__{day}__{dt.datetime.now(dt.UTC):%Y%m%dT%H%M%S}"
+    report = replay(
+        ctx.spark, ctx.settings, ctx.catalog, ctx.catalog.sources[args.source], day, run_id
+    )
+    moved = report.inserted + report.updated + report.unchanged
+    print(
+        f"{args.source} {day}: {report.rows_in} quarantined row(s) replayed: {moved} now in "
+        f"silver ({report.inserted} new, {report.updated} updated), "
+        f"{report.duplicates_dropped} duplicate(s) dropped, {report.quarantined} still "
+        f"quarantined (see quarantine.{args.source}); run {run_id}"
+    )
+    return 0
+
+
 def print_summary(console, settings, run) -> None:
     from rich.table import Table
 
@@ -174,18 +199,27 @@ def print_summary(console, settings, run) -> None:
     st.add_column("seconds", justify="right")
     for name, seconds in run.stages:
         st.add_row(name, f"{seconds:.1f}")
-    for r in run.dag_runs:
-        st.add_row(f"  {r.dag_id}" + ("" if r.ok else " [red](failed)[/red]"), f"{r.seconds:.1f}")
+    for phase, seconds in run.phases.items():
+        st.add_row(f"  {phase} DAGs (first start → last end)", f"{seconds:.1f}")
     console.print(st)
-    failed = [r for r in run.dag_runs if not r.ok]
+    dt_ = Table(title="DAG runs", title_justify="left")
+    for col in ("DAG", "state", "seconds", "bronze s", "silver s"):
+        dt_.add_column(col, justify="left" if col in {"DAG", "state"} else "right")
+    for r in run.dag_runs:
+        state = r.state if r.ok else f"[red]{r.state}[/red]"
+        seconds = "" if r.seconds is None else f"{r.seconds:.1f}"
+        bronze, silver = r.result.get("bronze_seconds"), r.result.get("silver_seconds")
+        dt_.add_row(r.dag_id, state, seconds, f"{bronze or ''}", f"{silver or ''}")
+    console.print(dt_)
     from rich.markup import escape
 
-    for r in failed:
-        console.print(f"[red]✗ {r.dag_id}: {escape(r.error)}[/red] (log: {r.log})")
+    for r in run.dag_runs:
+        if not r.ok:
+            console.print(f"[red]✗ {r.dag_id}: {escape(r.error)}[/red]")
     console.print(
         "\n[bold]Where to look next[/bold]\n"
         "  Spark SQL shell:    make sql   (e.g. select * from gold.overload_alerts limit 10;)\n"
-        "  Airflow UI:         make airflow    (http://localhost:8080, password printed at start)\n"
+        "  Airflow UI:         make airflow    (http://localhost:8080, the run's history kept)\n"
         f"  Spark UI:           http://localhost:4040 (while the Connect server runs)\n"
         f"  Summary JSON:       {settings.run_dir / f'summary-{run.day}.json'}\n"
         "  Stop Spark:         make stop"
@@ -216,6 +250,10 @@ def main(argv: list[str] | None = None) -> int:
     r.add_argument("--date", required=True)
     r.add_argument("--scale", type=float, default=None)
     r.set_defaults(fn=cmd_run)
+    rp = sub.add_parser("replay", help="re-check a day's quarantine of a source once fixed")
+    rp.add_argument("--source", required=True)
+    rp.add_argument("--date", required=True)
+    rp.set_defaults(fn=cmd_replay)
     args, extra = parser.parse_known_args(argv)
     if args.command == "sql":
         args.args = extra

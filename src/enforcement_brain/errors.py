@@ -27,3 +27,20 @@ class DeclarationError(EbError):
 
 class DeliveryError(EbError):
     """A delivery in landing cannot be read; it stays in landing and the message names it."""
+
+
+class SchemaDriftError(DeliveryError):
+    """A delivery's shape no longer matches its declaration; nothing of it reaches silver.
+
+    The message starts with a stable code that alerting and runbooks can match on:
+    ``[EB-DRIFT-MISSING]`` a declared column is gone, ``[EB-DRIFT-RETYPED]`` a column's values
+    no longer parse as its declared type at all (the system changed the column's type). A new,
+    undeclared column is not an error: its values are kept in ``_rescued_data``.
+    """
+
+    MISSING = "EB-DRIFT-MISSING"
+    RETYPED = "EB-DRIFT-RETYPED"
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(f"[{code}] {message}")
+        self.code = code

@@ -69,6 +69,35 @@ class Settings:
         return tuple(s.strip() for s in raw.split(",") if s.strip())
 
     @property
+    def airflow_port(self) -> int:
+        """Port of the Airflow API server the main job starts (``EB_AIRFLOW_PORT``)."""
+        return _int(self.extra, "EB_AIRFLOW_PORT", 8080)
+
+    @property
+    def airflow_parallelism(self) -> int:
+        """Tasks the main job's LocalExecutor runs at once (``EB_AIRFLOW_PARALLELISM``).
+
+        Three on two cores: the Connect server does the heavy work, and a third task process
+        keeps it busy while another pays its start-up cost.
+        """
+        value = _int(self.extra, "EB_AIRFLOW_PARALLELISM", 3)
+        if not 1 <= value <= 32:
+            raise ConfigError(f"EB_AIRFLOW_PARALLELISM={value} must be between 1 and 32")
+        return value
+
+    @property
+    def cron_enabled(self) -> bool:
+        """Whether ingest DAGs carry their cron schedule (``EB_CRON``, default on).
+
+        The main job turns it off: it triggers the day it was asked for, and an unpaused DAG
+        with a cron would also start a run for the latest scheduled interval.
+        """
+        raw = self.extra.get("EB_CRON", "on").strip().lower()
+        if raw not in {"on", "off"}:
+            raise ConfigError(f"EB_CRON={raw!r} must be on or off")
+        return raw == "on"
+
+    @property
     def local_lake(self) -> Path:
         """The lake as a local path; only meaningful when :attr:`lake_is_local`."""
         return Path(self.lake_root.removeprefix("file://"))
@@ -102,6 +131,16 @@ class Settings:
                 text = f"{scheme}://***@{rest.split('@', 1)[1]}"
             out[key] = text
         return out
+
+
+#: Knobs kept as text and read through properties of :class:`Settings`.
+EXTRA_KEYS = (
+    "EB_OBJECTS_ROOT",
+    "EB_SOURCES",
+    "EB_AIRFLOW_PORT",
+    "EB_AIRFLOW_PARALLELISM",
+    "EB_CRON",
+)
 
 
 def _get(env: Mapping[str, str], name: str, default: str) -> str:
@@ -144,7 +183,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
     if scheme not in {"file", "s3a"}:
         raise ConfigError(f"EB_LAKE_ROOT={lake_root!r}: use a local folder or an s3a:// URI")
     airflow_home = Path(_get(env, "AIRFLOW_HOME", str(var_dir / "airflow"))).resolve()
-    return Settings(
+    settings = Settings(
         home=home,
         var_dir=var_dir,
         lake_root=lake_root,
@@ -167,5 +206,8 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         seed=_int(env, "EB_SEED", 20250106),
         scale=_float(env, "EB_SCALE", 0.05, 0.0001, 10.0),
         defect_rate=_float(env, "EB_DEFECT_RATE", 0.01, 0.0, 0.5),
-        extra={k: env[k] for k in ("EB_OBJECTS_ROOT", "EB_SOURCES") if env.get(k)},
+        extra={k: env[k] for k in EXTRA_KEYS if env.get(k)},
     )
+    # The text knobs fail here, in one line, not later in the middle of a run.
+    _ = (settings.airflow_port, settings.airflow_parallelism, settings.cron_enabled)
+    return settings

@@ -21,11 +21,13 @@ TABLE_LAYERS = tuple(layer for layer in LAYERS if layer != "landing")
 
 #: Columns that stamp *when* a row was processed. They are the only columns allowed to differ
 #: when the same day is run twice; every other column must be identical (see tests).
-RUN_STAMP_COLUMNS = frozenset({"_ingested_at", "_loaded_at", "_run_id", "recorded_at", "run_id"})
+RUN_STAMP_COLUMNS = frozenset(
+    {"_ingested_at", "_loaded_at", "_run_id", "recorded_at", "run_id", "validated_at"}
+)
 
 
 #: Tables that are a history of runs: they grow with every run by design.
-RUN_HISTORY_TABLES = frozenset({"ops.run_log", "ops.batch_log"})
+RUN_HISTORY_TABLES = frozenset({"ops.run_log", "ops.batch_log", "ops.dq_ledger", "ops.gx_results"})
 
 
 def qualified(layer: str, table: str) -> str:
@@ -130,9 +132,32 @@ def replace_where(
         spark.sql(f"ALTER TABLE {name} SET TBLPROPERTIES ({props})")
 
 
-def append(df: DataFrame, settings: Settings, layer: str, table: str) -> None:
-    """Append rows (logs only: the run log is history, not state)."""
-    df.write.format("delta").mode("append").option("mergeSchema", "true").save(
-        settings.table_uri(layer, table)
-    )
+def append(
+    df: DataFrame,
+    settings: Settings,
+    layer: str,
+    table: str,
+    *,
+    partition_by: list[str] | None = None,
+) -> None:
+    """Append rows (history tables only: the ledger and the logs grow with every run).
+
+    Appends never conflict with each other, but on a new lake the 28 loads of a day may all
+    *create* ``ops.dq_ledger`` at once; the losers see the protocol or metadata change of the
+    winner's first commit. The table then exists, and appending again is right.
+    """
+    for attempt in range(3):
+        writer = df.write.format("delta").mode("append").option("mergeSchema", "true")
+        if partition_by and not is_delta_table(settings, layer, table):
+            writer = writer.partitionBy(*partition_by)
+        try:
+            writer.save(settings.table_uri(layer, table))
+            break
+        except Exception as exc:  # the JVM error arrives wrapped differently per client
+            if attempt == 2 or not any(code in str(exc) for code in _CREATE_RACE):
+                raise
     register(df.sparkSession, settings, layer, table)
+
+
+#: Delta's errors for a first commit that raced another first commit of the same table.
+_CREATE_RACE = ("DELTA_PROTOCOL_CHANGED", "DELTA_METADATA_CHANGED", "ProtocolChangedException")

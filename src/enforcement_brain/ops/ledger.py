@@ -1,7 +1,9 @@
 """The ``ops`` schema: the data-quality ledger, the batch log and the run log.
 
-- ``ops.dq_ledger``: source × delivery date × rule → checked, failed, action, standard version,
-  Airflow run id. The current truth about each batch: a rerun replaces its rows.
+- ``ops.dq_ledger``: run × source × delivery date × rule → checked, failed, action, standard
+  version, Airflow run id (history: a rerun appends its own rows; the latest ``recorded_at``
+  of a source and day is the current truth, see :data:`LATEST_LEDGER_SQL`). Appends never
+  conflict, so the 28 loads of a day write it at the same time, one cheap commit each.
 - ``ops.batch_log``: one row per load of a batch with the reconciliation terms of
   :class:`BatchReport` (history: a rerun appends what *it* did, e.g. 0 new and N unchanged).
 - ``ops.run_log``: one row per task execution (history: appended, never replaced).
@@ -36,8 +38,12 @@ RUN_SCHEMA = (
 )
 
 
-def _scope(source: str, day: str) -> str:
-    return f"source = '{source}' AND delivery_date = '{day}'"
+#: The ledger as it stands: each source and day's rows from its latest load.
+LATEST_LEDGER_SQL = """
+SELECT * FROM ops.dq_ledger l
+WHERE recorded_at = (SELECT max(recorded_at) FROM ops.dq_ledger m
+                     WHERE m.source = l.source AND m.delivery_date = l.delivery_date)
+"""
 
 
 def record_batch(
@@ -47,7 +53,7 @@ def record_batch(
     ledger_rows: list[dict[str, Any]],
     run_id: str,
 ) -> None:
-    """Replace the batch's ledger rows (idempotent per source and day); log the load."""
+    """Append the batch's ledger rows and its reconciliation to the ops history tables."""
     from pyspark.sql import functions as F
 
     day = dt.date.fromisoformat(report.delivery_date)
@@ -55,16 +61,7 @@ def record_batch(
         [tuple(r[c.split()[0]] for c in LEDGER_SCHEMA.split(", ")) for r in ledger_rows],
         LEDGER_SCHEMA,
     ).withColumn("recorded_at", F.current_timestamp())
-    # Partitioned by source: loads of different sources run at the same time, and Delta only
-    # reports a conflict between writes whose partitions overlap.
-    tables.replace_where(
-        ledger,
-        settings,
-        "ops",
-        "dq_ledger",
-        _scope(report.source, str(day)),
-        partition_by=["source"],
-    )
+    tables.append(ledger, settings, "ops", "dq_ledger", partition_by=["source"])
     values = {**report.as_dict(), "delivery_date": day, "reconciles": report.reconciles()}
     values["run_id"] = run_id
     batch = spark.createDataFrame(

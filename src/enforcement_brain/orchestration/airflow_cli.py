@@ -1,8 +1,7 @@
-"""Drive the real Airflow 3 CLI for the platform: its environment, DB set-up, ``dags test``.
+"""The Airflow 3 CLI for the platform: its environment, the metadata DB, log parsing.
 
-The main job runs each DAG through ``airflow dags test`` (a real DAG run in Airflow's metadata DB,
-tasks executed by Airflow), not by calling Python functions: what runs here is what the
-scheduler runs.
+Every Airflow process the platform starts (the components of :mod:`.stack`, ``make airflow``,
+an engineer's ``airflow dags test``) gets its environment from :func:`airflow_env`.
 """
 
 from __future__ import annotations
@@ -11,8 +10,6 @@ import os
 import re
 import subprocess
 import sys
-import time
-from dataclasses import dataclass
 from pathlib import Path
 
 from enforcement_brain.errors import SetupError
@@ -76,38 +73,6 @@ def ensure_db(settings: Settings) -> None:
         tail = " | ".join((proc.stderr or proc.stdout).strip().splitlines()[-3:])
         raise SetupError(f"`airflow db migrate` failed: {tail}")
     stamp.write_text(version)
-
-
-@dataclass(frozen=True)
-class DagRunResult:
-    dag_id: str
-    ok: bool
-    seconds: float
-    log: Path
-    error: str = ""
-
-
-def dags_test(settings: Settings, dag_id: str, day: str, spark_remote: str) -> DagRunResult:
-    """``airflow dags test <dag_id> <day>``; output goes to a log file under var/run/."""
-    log_dir = settings.run_dir / "dag-tests" / day
-    log_dir.mkdir(parents=True, exist_ok=True)
-    log = log_dir / f"{dag_id}.log"
-    started = time.monotonic()
-    with log.open("w") as out:
-        proc = subprocess.run(
-            [airflow_bin(), "dags", "test", dag_id, day],
-            env=airflow_env(settings, spark_remote),
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            check=False,
-        )
-    seconds = time.monotonic() - started
-    text = log.read_text(errors="replace")
-    failed = proc.returncode != 0 or "state=failed" in text or "DagRunState.FAILED" in text
-    error = first_error(text) if failed else ""
-    if failed and not error:
-        error = f"see {log}"
-    return DagRunResult(dag_id, not failed, seconds, log, error)
 
 
 _ERROR_LINE = re.compile(r"^(?:[\w.]+\.)?(\w*(?:Error|Exception|Failed)): (.+)$")

@@ -1,8 +1,10 @@
 """The main job (`make run`): one day through the whole pipeline, through real Airflow.
 
-Stages: set-up check → generate the day's deliveries → start the Spark Connect server →
-``airflow dags test`` for every ingest DAG, then every publish DAG, then every share DAG (the
-order the Asset schedule gives) → a summary read back from the lake.
+Stages: set-up check → generate the day's deliveries → start the Spark Connect server → start
+Airflow (API server, scheduler, DAG processor; LocalExecutor) → trigger every ingest DAG for the
+day through the REST API; the scheduler runs them in parallel and their Asset events trigger the
+publish DAGs, whose events trigger the share DAGs → stop Airflow → a summary read back from the
+lake.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ class DayRun:
     scale: float
     stages: list[tuple[str, float]] = field(default_factory=list)
     dag_runs: list[Any] = field(default_factory=list)
+    phases: dict[str, float] = field(default_factory=dict)
     generated: Any = None
     summary: dict[str, Any] = field(default_factory=dict)
 
@@ -34,7 +37,7 @@ class DayRun:
 
 
 def dag_order(catalog: Catalog, only: tuple[str, ...] = ()) -> list[str]:
-    """DAG ids in the order data flows: ingest, then publish, then share.
+    """DAG ids in the order data flows: ingest, then validate, publish, share.
 
     ``only`` (``EB_SOURCES``) limits the run to some sources, and to the datasets built only from
     them and the interfaces serving only those datasets.
@@ -52,8 +55,11 @@ def dag_order(catalog: Catalog, only: tuple[str, ...] = ()) -> list[str]:
         for i in catalog.interfaces.values()
         if {x.dataset for x in i.datasets} <= set(datasets)
     ]
+    # GX validation waits for every source's Asset: it runs only when all sources do.
+    validate = ["validate_silver"] if set(sources) == set(catalog.sources) else []
     return (
         [f"ingest_{s}" for s in sources]
+        + validate
         + [f"publish_{d}" for d in datasets]
         + [f"share_{i}" for i in interfaces]
     )
@@ -86,7 +92,7 @@ def run_day(
     say: Callable[[str], None] = print,
 ) -> DayRun:
     """Run one day end to end. ``say`` receives one progress line per step."""
-    from enforcement_brain.orchestration import airflow_cli
+    from enforcement_brain.orchestration import airflow_cli, stack
     from enforcement_brain.spark import server
     from enforcement_brain.spark.jars import cached_jars
 
@@ -121,16 +127,24 @@ def run_day(
             say(f"    {sid:<{width}} {n:>9,} rows delivered")
     status = stage("Spark Connect server", lambda: server.start(settings))
     say(f"    {status.url} (log {status.log})")
-
-    def run_dags() -> None:
-        for dag_id in dag_order(catalog, settings.run_sources):
-            say(f"    airflow dags test {dag_id} {day} …")
-            run = airflow_cli.dags_test(settings, dag_id, day.isoformat(), status.url)
-            result.dag_runs.append(run)
-            mark = "✓" if run.ok else "✗"
-            say(f"    {mark} {dag_id} {run.seconds:.1f} s" + ("" if run.ok else f": {run.error}"))
-
-    stage("Airflow DAG runs", run_dags)
+    dag_ids = dag_order(catalog, settings.run_sources)
+    triggered = [d for d in dag_ids if d.startswith("ingest_")]
+    downstream = [d for d in dag_ids if not d.startswith("ingest_")]
+    airflow = stack.AirflowStack(settings, status.url)
+    try:
+        stage(
+            f"Airflow up (api-server, scheduler, dag-processor; LocalExecutor × "
+            f"{settings.airflow_parallelism})",
+            airflow.start,
+        )
+        say(f"    {airflow.base_url} (logs {airflow.log_dir})")
+        result.dag_runs = stage(
+            "Airflow DAG runs",
+            lambda: stack.run_dags(airflow, day, triggered, downstream, say=say),
+        )
+    finally:
+        stage("Airflow stop", airflow.stop)
+    result.phases = stack.phases(result.dag_runs)
     result.summary = stage("summary", lambda: collect_summary(settings, catalog, day))
     write_summary_file(settings, result)
     return result
@@ -184,8 +198,16 @@ def write_summary_file(settings: Settings, run: DayRun) -> None:
         "scale": run.scale,
         "ok": run.ok,
         "stages": run.stages,
+        "phases": run.phases,
         "dag_runs": [
-            {"dag_id": r.dag_id, "ok": r.ok, "seconds": round(r.seconds, 1), "error": r.error}
+            {
+                "dag_id": r.dag_id,
+                "ok": r.ok,
+                "state": r.state,
+                "seconds": None if r.seconds is None else round(r.seconds, 1),
+                "error": r.error,
+                "result": r.result,
+            }
             for r in run.dag_runs
         ],
         "generated": run.generated.rows_by_source if run.generated else None,

@@ -7,6 +7,7 @@ of rows that do not parse (``_corrupt_record``), fields the declaration does not
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import fnmatch
 import hashlib
@@ -14,10 +15,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from enforcement_brain.declarations import Source
-from enforcement_brain.errors import DeliveryError
+from enforcement_brain.errors import DeliveryError, SchemaDriftError
 from enforcement_brain.settings import Settings
 
 if TYPE_CHECKING:
+    from collections.abc import Iterator
+
     from pyspark.sql import DataFrame, SparkSession
 
 META_COLUMNS = ("_rescued_data", "_corrupt_record", "_source_file", "_source_line")
@@ -61,14 +64,38 @@ def landing_files(settings: Settings, source: Source, day: dt.date) -> list[str]
     return files
 
 
+@contextlib.contextmanager
+def whole_files(spark: SparkSession) -> Iterator[None]:
+    """Scan every delivered file as exactly one Spark partition while the block runs.
+
+    :func:`read_lines` numbers lines by their position inside the partition, which is the line
+    in the file only if no file is split and no two files share a partition. Spark decides that
+    when an action plans the scan, so the action that writes bronze must run inside this block.
+    A file then takes one core; a day's deliveries are several files of tens of MB, which keeps
+    two cores busy without the shuffle a line-numbering window would cost.
+    """
+    keys = {"spark.sql.files.maxPartitionBytes": "1t", "spark.sql.files.openCostInBytes": "1t"}
+    before = {k: spark.conf.get(k, None) for k in keys}
+    for k, v in keys.items():
+        spark.conf.set(k, v)
+    try:
+        yield
+    finally:
+        for k, v in before.items():
+            if v is None:
+                spark.conf.unset(k)
+            else:
+                spark.conf.set(k, v)
+
+
 def read_lines(spark: SparkSession, files: list[str], encoding: str) -> DataFrame:
     """Every physical line of the files with its file and 1-based line number.
 
     The CSV reader with a separator and quote that never occur reads whole lines in any declared
-    encoding (the text reader knows only UTF-8). Line numbers come from the split's byte offset and
-    the read order inside a split, so they stay right when Spark splits a large file.
+    encoding (the text reader knows only UTF-8). The line number is the row's position in its
+    partition (``monotonically_increasing_id`` minus the partition's base), exact when each file
+    is one partition: run the action inside :func:`whole_files`.
     """
-    from pyspark.sql import Window
     from pyspark.sql import functions as F
 
     lines = (
@@ -80,19 +107,30 @@ def read_lines(spark: SparkSession, files: list[str], encoding: str) -> DataFram
         .option("mode", "PERMISSIVE")
         .schema("value string")
         .csv(files)
-        .select(
-            "value",
-            F.col("_metadata.file_path").alias("_source_file"),
-            F.col("_metadata.file_block_start").alias("_block"),
-            F.monotonically_increasing_id().alias("_seq"),
-        )
     )
-    order = Window.partitionBy("_source_file").orderBy("_block", "_seq")
+    position = F.monotonically_increasing_id() - F.shiftleft(
+        F.spark_partition_id().cast("bigint"), 33
+    )
     return lines.select(
         "value",
-        F.regexp_replace("_source_file", "^file:", "").alias("_source_file"),
-        F.row_number().over(order).cast("int").alias("_source_line"),
+        F.regexp_replace(F.col("_metadata.file_path"), "^file:", "").alias("_source_file"),
+        (position + 1).cast("int").alias("_source_line"),
     )
+
+
+def csv_headers(files: list[str], encoding: str) -> dict[str, list[str]]:
+    """``{header line: [files]}``: the first line of each file, read directly (no Spark job)."""
+    by_header: dict[str, list[str]] = {}
+    for path in files:
+        try:
+            with open(path.removeprefix("file://"), encoding=encoding, newline="") as handle:
+                header = handle.readline().rstrip("\r\n")
+        except (UnicodeDecodeError, LookupError) as exc:
+            raise DeliveryError(
+                f"cannot read the header of {path} as {encoding} ({exc}); left in landing"
+            ) from None
+        by_header.setdefault(header, []).append(path)
+    return by_header
 
 
 def _rescued(declared: list[str], extra_map: str) -> object:
@@ -130,8 +168,11 @@ def parse_jsonl(lines: DataFrame, source: Source) -> DataFrame:
     )
 
 
-def parse_csv(spark: SparkSession, lines: DataFrame, source: Source) -> DataFrame:
-    """Parse CSV lines by each file's own header (line 1), so column order may vary by file.
+def parse_csv(spark: SparkSession, source: Source, files: list[str]) -> DataFrame:
+    """Parse CSV files by each file's own header (line 1), so column order may vary by file.
+
+    Files are grouped by header and each group is scanned on its own, so no row has to be
+    matched back to its file by path.
 
     Unknown header columns go to ``_rescued_data``; a missing declared column is schema drift and
     fails the load before anything is written (the delivery stays in landing).
@@ -140,24 +181,23 @@ def parse_csv(spark: SparkSession, lines: DataFrame, source: Source) -> DataFram
 
     from pyspark.sql import functions as F
 
-    headers = lines.where("_source_line = 1").select("_source_file", "value").collect()
-    by_header: dict[str, list[str]] = {}
-    for row in headers:
-        by_header.setdefault(row["value"], []).append(row["_source_file"])
+    by_header = csv_headers(files, source.delivery.encoding)
     names = source.column_names
     parts = []
-    for header, files in sorted(by_header.items()):
+    for header, group in sorted(by_header.items()):
         cols = [h.strip().lstrip("\ufeff") for h in header.split(",")]
         missing = [c for c in names if c not in cols]
         if missing:
-            raise DeliveryError(
-                f"{source.id}: schema drift in {files[0]}: declared column(s) {missing} missing "
-                f"from the header; the delivery stays in landing"
+            raise SchemaDriftError(
+                SchemaDriftError.MISSING,
+                f"{source.id}: declared column(s) {missing} missing from the header of "
+                f"{group[0]}; nothing loaded, the delivery stays in landing",
             )
         schema = ", ".join(f"`c{i}` string" for i in range(len(cols)))
         schema += ", _corrupt_record string"
         opts = {"mode": "PERMISSIVE", "columnNameOfCorruptRecord": "_corrupt_record"}
-        data = lines.where(F.col("_source_file").isin(*files) & (F.col("_source_line") > 1))
+        lines = read_lines(spark, group, source.delivery.encoding)
+        data = lines.where(F.col("_source_line") > 1)
         parsed = data.select(
             F.from_csv("value", schema, opts).alias("r"), "_source_file", "_source_line"
         )
@@ -201,15 +241,19 @@ def read_database(
             tbl = sa.Table(table, meta, autoload_with=conn)
             missing = [c for c in names if c not in tbl.c]
             if missing:
-                raise DeliveryError(
-                    f"{source.id}: schema drift: column(s) {missing} missing in {table}"
+                raise SchemaDriftError(
+                    SchemaDriftError.MISSING,
+                    f"{source.id}: declared column(s) {missing} missing in the source table "
+                    f"{table}; nothing loaded",
                 )
+            # Columns the declaration does not know (the system added one): kept, not dropped.
+            extras = [c.name for c in tbl.columns if c.name not in names]
             query = (
-                sa.select(*[sa.cast(tbl.c[c], sa.String).label(c) for c in names])
+                sa.select(*[sa.cast(tbl.c[c], sa.String).label(c) for c in [*names, *extras]])
                 .where(tbl.c[watermark] >= start, tbl.c[watermark] < end)
                 .order_by(tbl.c[watermark], *[tbl.c[k] for k in source.business_key])
             )
-            rows = [tuple(r) for r in conn.execute(query)]
+            rows = [_with_rescued(tuple(r), len(names), extras) for r in conn.execute(query)]
     except sa.exc.SQLAlchemyError as exc:
         raise DeliveryError(
             f"{source.id}: source database unreachable or unreadable ({type(exc).__name__}: "
@@ -220,16 +264,25 @@ def read_database(
             engine.dispose()
     from pyspark.sql import functions as F
 
-    schema = ", ".join(f"`{c}` string" for c in names)
+    schema = ", ".join(f"`{c}` string" for c in names) + ", _rescued_data string"
     df = spark.createDataFrame(rows, schema) if rows else spark.createDataFrame([], schema)
     location = f"db:{table}"
     return df.select(
         *names,
-        F.lit(None).cast("string").alias("_rescued_data"),
+        "_rescued_data",
         F.lit(None).cast("string").alias("_corrupt_record"),
         F.lit(location).alias("_source_file"),
         F.lit(None).cast("int").alias("_source_line"),
     )
+
+
+def _with_rescued(row: tuple, declared: int, extras: list[str]) -> tuple:
+    """The declared values, then the undeclared ones as JSON (or null), like a file's extras."""
+    import json
+
+    found = {k: v for k, v in zip(extras, row[declared:], strict=True) if v is not None}
+    rescued = json.dumps(found, ensure_ascii=False, sort_keys=True) if found else None
+    return (*row[:declared], rescued)
 
 
 def read_delivery(
@@ -239,10 +292,9 @@ def read_delivery(
     if source.delivery.kind == "database":
         return read_database(spark, settings, source, day), [f"db:{source.delivery.table}"]
     files = landing_files(settings, source, day)
-    lines = read_lines(spark, files, source.delivery.encoding)
     if source.delivery.format == "csv":
-        return parse_csv(spark, lines, source), files
-    return parse_jsonl(lines, source), files
+        return parse_csv(spark, source, files), files
+    return parse_jsonl(read_lines(spark, files, source.delivery.encoding), source), files
 
 
 def with_batch(df: DataFrame, source: Source, day: dt.date, run_id: str) -> DataFrame:

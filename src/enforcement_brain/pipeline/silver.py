@@ -12,7 +12,7 @@ from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING
 
 from enforcement_brain.declarations import Catalog, Source
-from enforcement_brain.errors import DeliveryError
+from enforcement_brain.errors import DeliveryError, SchemaDriftError
 from enforcement_brain.lake import tables
 from enforcement_brain.pipeline.bronze import META_COLUMNS, batch_id
 from enforcement_brain.pipeline.rules import compile_checks, typed, violations_column
@@ -108,6 +108,17 @@ def conform(
     )
 
 
+#: A column is taken as retyped when at least this many values were delivered and none parses.
+RETYPE_MIN_VALUES = 20
+
+
+def _delivered(column: str) -> Column:
+    """The delivered text of a column, blank read as missing."""
+    from pyspark.sql import functions as F
+
+    return F.expr(f"nullif(trim(_raw.`{column}`), '')")
+
+
 def row_hash(columns: list[str]) -> Column:
     """Content hash of the business columns: a MERGE updates a row only when content changed."""
     from pyspark.sql import functions as F
@@ -141,14 +152,17 @@ def _merge(
 ) -> tuple[int, int]:
     """MERGE the batch into ``silver.<source>``; returns (inserted, updated)."""
     uri = settings.table_uri("silver", source.id)
-    if not tables.is_delta_table(settings, "silver", source.id):
-        batch.limit(0).write.format("delta").partitionBy("biz_date").save(uri)
-    tables.register(spark, settings, "silver", source.id)
-    # The table itself refuses what the standards say must never reach silver (no-op when the
-    # constraints are already in line with the standards: one metadata read).
-    from enforcement_brain.standards.constraints import apply_constraints
+    from enforcement_brain.standards.constraints import apply_constraints, create_table_statement
 
-    apply_constraints(spark, f"delta.`{uri}`", catalog, source)
+    # The table itself refuses what the standards say must never reach silver: created with
+    # every constraint, then kept in line when the standards change (one metadata read when
+    # nothing changed).
+    table_ref = f"delta.`{uri}`"
+    if not tables.is_delta_table(settings, "silver", source.id):
+        ddl = ", ".join(f"`{f.name}` {f.dataType.simpleString()}" for f in batch.schema.fields)
+        spark.sql(create_table_statement(catalog, source, table_ref, ddl, "biz_date"))
+    tables.register(spark, settings, "silver", source.id)
+    apply_constraints(spark, table_ref, catalog, source)
     view = f"_batch_{source.id}"
     batch.createOrReplaceTempView(view)
     on = " AND ".join(f"t.`{k}` = s.`{k}`" for k in source.business_key)
@@ -172,17 +186,24 @@ def load_batch(
     source: Source,
     day: dt.date,
     run_id: str,
+    bronze: DataFrame | None = None,
 ) -> BatchReport:
-    """Conform one delivered day of a source from bronze into silver and quarantine."""
+    """Conform one delivered day of a source from bronze into silver and quarantine.
+
+    ``bronze`` replaces the day's bronze rows as input: the quarantine replay passes the
+    quarantined rows (corrected or not) to go through the same checks again.
+    """
     from pyspark.sql import functions as F
 
-    bronze = spark.read.format("delta").load(settings.table_uri("bronze", source.id))
-    bronze = bronze.where(F.col("_delivery_date") == F.lit(day))
+    if bronze is None:
+        bronze = spark.read.format("delta").load(settings.table_uri("bronze", source.id))
+        bronze = bronze.where(F.col("_delivery_date") == F.lit(day))
     checks = compile_checks(catalog, source)
     conformed = conform(bronze, catalog, source, checks).cache()
     try:
         # One aggregate for the whole ledger: rows in, quarantined, warned, each rule's failures.
         rule_ids = list(dict.fromkeys(c.rule.id for c in checks))
+        typed_columns = [c.name for c in source.columns if c.type != "string"]
         agg = conformed.agg(
             F.count(F.lit(1)).alias("rows_in"),
             F.sum(F.when(F.size("_violations") > 0, 1).otherwise(0)).alias("quarantined"),
@@ -193,8 +214,26 @@ def load_batch(
                 F.sum(F.array_contains("_all_broken", rid).cast("int")).alias(rid)
                 for rid in rule_ids
             ],
+            # Per typed column: delivered values, and how many do not parse (retype check).
+            *[F.count(_delivered(c)).alias(f"_n{i}") for i, c in enumerate(typed_columns)],
+            *[
+                F.count(F.when(_delivered(c).isNotNull() & F.col(c).isNull(), 1)).alias(f"_p{i}")
+                for i, c in enumerate(typed_columns)
+            ],
         ).first()
         rows_in = int(agg["rows_in"])
+        retyped = [
+            f"{c} ({agg[f'_n{i}']} value(s), none parses)"
+            for i, c in enumerate(typed_columns)
+            if agg[f"_n{i}"] >= RETYPE_MIN_VALUES and agg[f"_p{i}"] == agg[f"_n{i}"]
+        ]
+        if retyped:
+            raise SchemaDriftError(
+                SchemaDriftError.RETYPED,
+                f"{source.id} {day}: column(s) {', '.join(retyped)} no longer carry the "
+                "declared type; nothing written to silver or quarantine, the delivery stays "
+                "in landing",
+            )
         failing = sorted(
             {c.rule.id for c in checks if c.rule.severity == "fail" and agg[c.rule.id]}
         )

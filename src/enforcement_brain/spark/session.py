@@ -46,6 +46,10 @@ def spark_conf(settings: Settings, *, ui: bool = False) -> dict[str, str]:
         "spark.sql.legacy.javaCharsets": "true",
         "spark.default.parallelism": str(settings.spark_shuffle_partitions),
         "spark.databricks.delta.snapshotPartitions": "2",
+        # Delta re-derives a table's whole file list after every commit when the session time
+        # zone is not UTC, to guard timestamp *partition* values. Ours are dates and strings, and
+        # the check tripled the cost of a small commit (1.05 s → 0.37 s measured).
+        "spark.databricks.delta.allFilesInCrc.verificationMode.forceOnNonUTC.enabled": "false",
         "spark.sql.warehouse.dir": str(settings.var_dir / "warehouse"),
         "spark.driver.memory": settings.spark_driver_memory,
         "spark.ui.enabled": "true" if ui else "false",

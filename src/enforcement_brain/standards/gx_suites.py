@@ -317,39 +317,24 @@ def _error_message(info: Any) -> str | None:
     return None
 
 
-def validate(
-    df: DataFrame,
-    suite: str | Path,
-    *,
-    expectations_dir: Path | None = None,
-    result_format: str = "BASIC",
-) -> SuiteResult:
-    """Run a suite from ``expectations/`` on a Spark DataFrame with an ephemeral GX context.
+def load_suite(path: Path) -> tuple[dict[str, Any], Any]:
+    """A suite file as its dict and as GX's ``ExpectationSuite``.
 
-    ``suite`` is a source id or a suite file. GX runs on the DataFrame's own Spark session
-    (classic or Connect). Raises :class:`SuiteError` if GX refuses an expectation, instead of
-    GX's default of logging it and validating without it.
+    GX logs and drops an expectation it cannot build instead of failing; a suite validated
+    without some of its checks would pass silently, so that raises :class:`SuiteError` here.
     """
     import great_expectations as gx
-    from great_expectations.data_context.types.base import ProgressBarsConfig
 
-    path = resolve_suite(suite, expectations_dir)
-    data = json.loads(path.read_text(encoding="utf-8"))
+    data = json.loads(Path(path).read_text(encoding="utf-8"))
     gx_suite = gx.ExpectationSuite(**data)
     if len(gx_suite.expectations) != len(data.get("expectations", [])):
         raise SuiteError(f"{path}: GX refused some expectations; regenerate with `make standards`")
-    context = gx.get_context(mode="ephemeral")
-    context.variables.progress_bars = ProgressBarsConfig(globally=False)
-    datasource = context.data_sources.add_spark(name="enforcement_brain")
-    # The engine must run the SQL checks in the session that holds the DataFrame's temp views.
-    datasource._spark = df.sparkSession
-    asset = datasource.add_dataframe_asset(name=data["name"])
-    batch = asset.add_batch_definition_whole_dataframe(name="increment")
-    gx_suite = context.suites.add(gx_suite)
-    definition = gx.ValidationDefinition(
-        name=f"validate {data['name']}", data=batch, suite=gx_suite
-    )
-    result = definition.run(batch_parameters={"dataframe": df}, result_format=result_format)
+    return data, gx_suite
+
+
+def suite_outcomes(gx_suite: Any, result: Any) -> list[ExpectationOutcome]:
+    """One outcome per expectation of ``gx_suite`` (a suite saved in a context, so its
+    expectations have ids), in suite order, from GX's ``ExpectationSuiteValidationResult``."""
     by_id = {r.expectation_config.id: r for r in result.results}
     outcomes = []
     for expectation in gx_suite.expectations:
@@ -370,4 +355,36 @@ def validate(
                 error=_error_message(r.exception_info),
             )
         )
-    return SuiteResult(data["name"], bool(result.success), outcomes)
+    return outcomes
+
+
+def validate(
+    df: DataFrame,
+    suite: str | Path,
+    *,
+    expectations_dir: Path | None = None,
+    result_format: str = "BASIC",
+) -> SuiteResult:
+    """Run a suite from ``expectations/`` on a Spark DataFrame with an ephemeral GX context.
+
+    ``suite`` is a source id or a suite file. GX runs on the DataFrame's own Spark session
+    (classic or Connect). Raises :class:`SuiteError` if GX refuses an expectation, instead of
+    GX's default of logging it and validating without it.
+    """
+    import great_expectations as gx
+    from great_expectations.data_context.types.base import ProgressBarsConfig
+
+    data, gx_suite = load_suite(resolve_suite(suite, expectations_dir))
+    context = gx.get_context(mode="ephemeral")
+    context.variables.progress_bars = ProgressBarsConfig(globally=False)
+    datasource = context.data_sources.add_spark(name="enforcement_brain")
+    # The engine must run the SQL checks in the session that holds the DataFrame's temp views.
+    datasource._spark = df.sparkSession
+    asset = datasource.add_dataframe_asset(name=data["name"])
+    batch = asset.add_batch_definition_whole_dataframe(name="increment")
+    gx_suite = context.suites.add(gx_suite)
+    definition = gx.ValidationDefinition(
+        name=f"validate {data['name']}", data=batch, suite=gx_suite
+    )
+    result = definition.run(batch_parameters={"dataframe": df}, result_format=result_format)
+    return SuiteResult(data["name"], bool(result.success), suite_outcomes(gx_suite, result))

@@ -1,0 +1,155 @@
+"""Benchmark: one full-scale day of all 28 sources through Airflow, end to end (``eb run``).
+
+Target (issue 4): at most 10 minutes on 2 cores (stretch: 5). Each run is exactly ``make run``
+(``eb run``) in a fresh temporary lake: generate the day, start Spark Connect and Airflow, let
+the scheduler load the 28 sources and the Assets trigger publish and share, read the summary.
+Reported: the median of ``--runs`` runs for the whole job and for each stage, and a baseline
+measured in the same run on the same delivered files: a plain Spark job that reads every
+delivery and writes it once as Parquet (no checks, no Delta, no Airflow), the floor of any
+pipeline on this machine.
+
+    .venv/bin/python benchmarks/bench_day.py --runs 3 [--scale 1.0]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections import defaultdict
+from pathlib import Path
+
+DAY = "2026-11-28"
+REPO = Path(__file__).resolve().parents[1]
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _eb_run(var: Path, scale: float) -> tuple[float, dict]:
+    env = {k: v for k, v in os.environ.items() if k not in {"EB_SPARK_REMOTE", "EB_SOURCES"}}
+    env.update(
+        {
+            "EB_VAR_DIR": str(var),
+            "EB_SPARK_CONNECT_PORT": str(_free_port()),
+            "EB_AIRFLOW_PORT": str(_free_port()),
+        }
+    )
+    started = time.perf_counter()
+    command = ["run", "--date", DAY, "--scale", str(scale)]
+    proc = subprocess.run(
+        [sys.executable, "-m", "enforcement_brain.cli", *command],
+        env=env,
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    seconds = time.perf_counter() - started
+    subprocess.run(
+        [sys.executable, "-m", "enforcement_brain.cli", "spark", "stop"], env=env, check=False
+    )
+    if proc.returncode != 0:
+        sys.exit(f"eb run failed:\n{proc.stdout[-3000:]}\n{proc.stderr[-2000:]}")
+    return seconds, json.loads((var / "run" / f"summary-{DAY}.json").read_text())
+
+
+_BASELINE = """
+import sys, time
+from pathlib import Path
+from enforcement_brain.declarations import load_catalog
+from enforcement_brain.settings import load_settings
+from enforcement_brain.spark.session import get_spark
+from enforcement_brain.pipeline.bronze import delivery_dir
+import datetime as dt
+settings = load_settings()
+spark = get_spark(settings)
+spark.range(1).collect()
+catalog = load_catalog(settings.standards_dir)
+day = dt.date.fromisoformat(sys.argv[1])
+out = Path(sys.argv[2])
+started = time.perf_counter()
+for source in catalog.sources.values():
+    if source.delivery.kind == "database":
+        continue
+    folder = delivery_dir(settings, source, day)
+    reader = spark.read.option("encoding", source.delivery.encoding)
+    if source.delivery.format == "csv":
+        df = reader.option("header", True).csv(folder)
+    else:
+        df = reader.json(folder)
+    df.write.mode("overwrite").parquet(str(out / source.id))
+print(time.perf_counter() - started)
+"""
+
+
+def _baseline(var: Path) -> float:
+    env = {k: v for k, v in os.environ.items() if k != "EB_SPARK_REMOTE"}
+    env["EB_VAR_DIR"] = str(var)
+    proc = subprocess.run(
+        [sys.executable, "-c", _BASELINE, DAY, str(var / "baseline")],
+        env=env,
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return float(proc.stdout.strip().splitlines()[-1])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--scale", type=float, default=1.0)
+    args = parser.parse_args()
+    totals, baselines, rows = [], [], 0
+    stages: dict[str, list[float]] = defaultdict(list)
+    dags: dict[str, list[float]] = defaultdict(list)
+    for i in range(args.runs):
+        with tempfile.TemporaryDirectory(prefix="eb-bench-day-") as tmp:
+            seconds, summary = _eb_run(Path(tmp), args.scale)
+            if not summary["ok"]:
+                sys.exit(f"run {i + 1}: a DAG failed: {summary['dag_runs']}")
+            totals.append(seconds)
+            for name, value in summary["stages"]:
+                stages[name].append(value)
+            for name, value in summary["phases"].items():
+                stages[f"  {name} DAGs (first start → last end)"].append(value)
+            for r in summary["dag_runs"]:
+                if r["seconds"] is not None:
+                    dags[r["dag_id"]].append(r["seconds"])
+                for key in ("bronze_seconds", "silver_seconds"):
+                    if key in r["result"]:
+                        dags[f"{r['dag_id']} {key.split('_')[0]}"].append(r["result"][key])
+            rows = sum(summary["generated"].values())
+            baselines.append(_baseline(Path(tmp)))
+            print(
+                f"run {i + 1}: {seconds:.0f} s end to end for {rows:,} rows; "
+                f"baseline {baselines[-1]:.0f} s",
+                flush=True,
+            )
+    total, base = statistics.median(totals), statistics.median(baselines)
+    print(f"\nmedian of {args.runs} runs, scale {args.scale} ({rows:,} rows, 28 sources):")
+    for name, values in stages.items():
+        print(f"  {name:<75} {statistics.median(values):7.1f} s")
+    print("  per DAG run (median s; ingest: whole run incl. queueing, bronze, silver):")
+    for name, values in sorted(dags.items()):
+        print(f"    {name:<60} {statistics.median(values):7.1f}")
+    print(
+        f"\none full-scale day end to end: median {total:.0f} s ({total / 60:.1f} min); "
+        f"baseline (plain Spark copy of the same files) {base:.0f} s; ratio {total / base:.1f}x; "
+        "target ≤ 600 s"
+    )
+
+
+if __name__ == "__main__":
+    main()
