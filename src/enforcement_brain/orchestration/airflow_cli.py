@@ -6,6 +6,7 @@ an engineer's ``airflow dags test``) gets its environment from :func:`airflow_en
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import subprocess
@@ -61,6 +62,7 @@ def ensure_db(settings: Settings) -> None:
     version = importlib.metadata.version("apache-airflow")
     uses_default_db = "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN" not in os.environ
     if uses_default_db and stamp.exists() and stamp.read_text() == version:
+        use_wal(settings.airflow_home / "airflow.db")
         return
     proc = subprocess.run(
         [airflow_bin(), "db", "migrate"],
@@ -72,7 +74,24 @@ def ensure_db(settings: Settings) -> None:
     if proc.returncode != 0:
         tail = " | ".join((proc.stderr or proc.stdout).strip().splitlines()[-3:])
         raise SetupError(f"`airflow db migrate` failed: {tail}")
+    use_wal(settings.airflow_home / "airflow.db")
     stamp.write_text(version)
+
+
+def use_wal(db: Path) -> None:
+    """Put Airflow's SQLite DB in write-ahead-log mode (a setting kept in the file).
+
+    The scheduler, the API server (for the tasks' execution API and the main job's requests)
+    and the DAG processor write the one file at once; in SQLite's default mode a reader blocks
+    a writer, and a busy moment ends in "database is locked" (seen: a trigger request got a
+    500). With WAL, readers never block the writer.
+    """
+    import sqlite3
+
+    if not db.exists():
+        return
+    with contextlib.closing(sqlite3.connect(db, timeout=30)) as conn:
+        conn.execute("PRAGMA journal_mode=WAL")
 
 
 _ERROR_LINE = re.compile(r"^(?:[\w.]+\.)?(\w*(?:Error|Exception|Failed)): (.+)$")

@@ -160,11 +160,11 @@ class AirflowStack:
         self.token = self._login(password)
 
     def stop(self) -> None:
-        """SIGTERM every component (and its task processes), SIGKILL what is left after 30 s."""
+        """SIGTERM every component (and its task processes), SIGKILL what is left after 15 s."""
         for proc in self.procs.values():
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(proc.pid, signal.SIGTERM)
-        deadline = time.monotonic() + 30
+        deadline = time.monotonic() + 15
         for proc in self.procs.values():
             try:
                 proc.wait(timeout=max(0.1, deadline - time.monotonic()))
@@ -220,23 +220,38 @@ class AirflowStack:
             raise AirflowError(f"Airflow refused the login ({exc.code}): {detail}") from None
 
     # -- REST --------------------------------------------------------------------------------
-    def api(self, method: str, path: str, body: dict[str, Any] | None = None) -> Any:
-        """One call of Airflow's public REST API (``/api/v2``); errors name the call."""
+    def api(
+        self, method: str, path: str, body: dict[str, Any] | None = None, *, ok: tuple = ()
+    ) -> Any:
+        """One call of Airflow's public REST API (``/api/v2``); errors name the call.
+
+        A 5xx (the metadata DB busy for a moment) is retried a few times; ``ok`` lists HTTP
+        codes that count as success (409 for a run that a retried trigger already created).
+        """
         request = urllib.request.Request(
             f"{self.base_url}/api/v2/{path.lstrip('/')}",
             data=None if body is None else json.dumps(body).encode(),
             headers={"Authorization": f"Bearer {self.token}", "Content-Type": "application/json"},
             method=method,
         )
-        try:
-            with urllib.request.urlopen(request, timeout=60) as response:
-                raw = response.read()
-        except urllib.error.HTTPError as exc:
-            detail = exc.read().decode(errors="replace")[:300]
-            raise AirflowError(f"{method} /api/v2/{path}: HTTP {exc.code} {detail}") from None
-        except OSError as exc:
-            raise AirflowError(f"{method} /api/v2/{path}: {exc}") from None
-        return json.loads(raw) if raw else None
+        for attempt in range(5):
+            try:
+                with urllib.request.urlopen(request, timeout=60) as response:
+                    raw = response.read()
+                return json.loads(raw) if raw else None
+            except urllib.error.HTTPError as exc:
+                detail = exc.read().decode(errors="replace")[:300]
+                if exc.code in ok:
+                    return None
+                if exc.code < 500 or attempt == 4:
+                    raise AirflowError(
+                        f"{method} /api/v2/{path}: HTTP {exc.code} {detail}"
+                    ) from None
+            except OSError as exc:
+                if attempt == 4:
+                    raise AirflowError(f"{method} /api/v2/{path}: {exc}") from None
+            time.sleep(1.0 + attempt)
+        raise AssertionError("unreachable")
 
     def wait_parsed(self, dag_ids: list[str], timeout: float = 180.0) -> None:
         """Wait until the DAG processor has put every DAG in the DB; import errors fail fast."""
@@ -268,6 +283,7 @@ class AirflowStack:
             "POST",
             f"dags/{urllib.parse.quote(dag_id)}/dagRuns",
             {"dag_run_id": run_id, "logical_date": None, "conf": conf},
+            ok=(409,),  # already there: an earlier attempt got through before its answer failed
         )
 
     def runs_since(self, dag_ids: list[str], since: dt.datetime) -> list[dict[str, Any]]:
