@@ -92,7 +92,7 @@ def run_day(
     say: Callable[[str], None] = print,
 ) -> DayRun:
     """Run one day end to end. ``say`` receives one progress line per step."""
-    from enforcement_brain.orchestration import airflow_cli, stack
+    from enforcement_brain.orchestration import stack
     from enforcement_brain.spark import server
     from enforcement_brain.spark.jars import cached_jars
 
@@ -115,7 +115,6 @@ def run_day(
     require_java()
     check_writable(settings)
     cached_jars(settings.jar_dir)  # one-line error naming `make setup` if missing
-    stage("Airflow metadata DB (airflow db migrate)", lambda: airflow_cli.ensure_db(settings))
     if generate:
         from enforcement_brain.generate import generate_day
 
@@ -133,7 +132,7 @@ def run_day(
     airflow = stack.AirflowStack(settings, status.url)
     try:
         stage(
-            f"Airflow up (api-server, scheduler, dag-processor; LocalExecutor × "
+            f"Airflow up (db migrate, api-server, scheduler, dag-processor; LocalExecutor × "
             f"{settings.airflow_parallelism})",
             airflow.start,
         )

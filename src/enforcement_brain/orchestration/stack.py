@@ -29,7 +29,12 @@ from pathlib import Path
 from typing import Any
 
 from enforcement_brain.errors import EbError, SetupError
-from enforcement_brain.orchestration.airflow_cli import airflow_bin, airflow_env, ensure_db
+from enforcement_brain.orchestration.airflow_cli import (
+    airflow_bin,
+    airflow_env,
+    ensure_db,
+    first_error,
+)
 from enforcement_brain.settings import Settings
 
 COMPONENTS = ("api-server", "scheduler", "dag-processor")
@@ -50,7 +55,6 @@ def stack_env(settings: Settings, spark_remote: str) -> dict[str, str]:
         {
             "AIRFLOW__CORE__EXECUTOR": "LocalExecutor",
             "AIRFLOW__CORE__PARALLELISM": str(settings.airflow_parallelism),
-            "AIRFLOW__CORE__MAX_ACTIVE_TASKS_PER_DAG": str(settings.airflow_parallelism),
             "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"http://127.0.0.1:{port}/execution/",
             "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": f"{API_USER}:admin",
             "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE": str(_passwords_file(settings)),
@@ -123,7 +127,8 @@ class AirflowStack:
 
     # -- lifecycle ---------------------------------------------------------------------------
     def start(self, timeout: float = 180.0) -> None:
-        """Start the components and wait until the API answers and the scheduler is healthy."""
+        """Create or upgrade the metadata DB, start the components, and wait until the API
+        answers and the scheduler and DAG processor are healthy."""
         port = self.settings.airflow_port
         if _port_open(port):
             raise SetupError(
@@ -313,8 +318,6 @@ class AirflowStack:
 
     def task_error(self, dag_id: str, run_id: str) -> str:
         """The first error line of the run's failed task logs (no stack trace)."""
-        from enforcement_brain.orchestration.airflow_cli import first_error
-
         folder = self.settings.airflow_home / "logs" / f"dag_id={dag_id}" / f"run_id={run_id}"
         for log in sorted(folder.glob("task_id=*/attempt=*.log"), reverse=True):
             message = first_error(_log_text(log))
