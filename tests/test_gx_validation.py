@@ -63,6 +63,18 @@ def test_increment_is_validated_stored_and_documented(ctx, spark):
 
     index = gx_validation.data_docs_index(settings)
     assert index.is_file() and "silver.wim_weighings" in index.read_text("utf-8")
+    # GX keeps the counts but no example values: no plate or code leaves the lake that way.
+    stored = list((gx_validation.gx_root(settings) / "gx" / "uncommitted").rglob("*.json"))
+    results_json = [json.loads(f.read_text("utf-8")) for f in stored if "validations" in f.parts]
+    colour_results = [
+        r["result"]
+        for doc in results_json
+        for r in doc["results"]
+        if r["expectation_config"]["kwargs"].get("column") == "plate_color_code"
+        and r["expectation_config"]["type"] == colour[0]
+    ]
+    assert [r["unexpected_count"] for r in colour_results] == [1]
+    assert all(not r.get("partial_unexpected_list") for r in colour_results)
 
     # A rerun on the same GX project reuses it and appends a second set of rows (history).
     report = validate_silver.run(ctx, "wim_weighings", DAY, "gx-run-2")
