@@ -356,3 +356,29 @@ def test_datum_band_separates_shift_from_gps_scatter() -> None:
         assert checks.looks_gcj02(*checks.wgs84_to_gcj02(lon, lat), lon, lat)
         jitter = (lon + rng.uniform(-0.0005, 0.0005), lat + rng.uniform(-0.0005, 0.0005))
         assert not checks.looks_gcj02(*jitter, lon, lat)
+
+
+def test_datum_inverses_match_an_independent_implementation() -> None:
+    """GCJ-02 -> WGS-84 (two fixed-point steps) and BD-09 <-> GCJ-02 against eviltransform,
+    and the numpy form (the generator's) equal to the scalar one."""
+    import eviltransform
+    import numpy as np
+
+    rng = random.Random(13)
+    points = [(rng.uniform(116.3, 118.7), rng.uniform(33.7, 35.0)) for _ in range(300)]
+    for lon, lat in points:
+        glon, glat = checks.wgs84_to_gcj02(lon, lat)
+        wlon, wlat = checks.gcj02_to_wgs84(glon, glat)
+        want_lat, want_lon = eviltransform.gcj2wgs_exact(glat, glon)
+        assert abs(wlon - want_lon) < 2e-6 and abs(wlat - want_lat) < 2e-6  # its own 1e-6 stop
+        assert abs(wlon - lon) < 1e-7 and abs(wlat - lat) < 1e-7  # ~1 cm
+        blon, blat = checks.gcj02_to_bd09(glon, glat)
+        want_blat, want_blon = eviltransform.gcj2bd(glat, glon)
+        assert abs(blon - want_blon) < 1e-9 and abs(blat - want_blat) < 1e-9
+        back = checks.bd09_to_gcj02(blon, blat)
+        assert abs(back[0] - glon) < 2e-6 and abs(back[1] - glat) < 2e-6  # ~15 cm
+    lons, lats = np.array([p[0] for p in points]), np.array([p[1] for p in points])
+    vlon, vlat = checks.wgs84_to_gcj02(lons, lats, checks.numpy_math())
+    scalar = [checks.wgs84_to_gcj02(lon, lat) for lon, lat in points]
+    assert np.allclose(vlon, [s[0] for s in scalar], atol=1e-12, rtol=0)
+    assert np.allclose(vlat, [s[1] for s in scalar], atol=1e-12, rtol=0)

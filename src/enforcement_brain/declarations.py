@@ -103,6 +103,17 @@ class Source:
     def column(self, name: str) -> Column:
         return next(c for c in self.columns if c.name == name)
 
+    def datum_columns(self) -> tuple[str, list[tuple[str, str]]] | None:
+        """The column flagging the datum of the positions (element ``coord_system``) and the
+        (longitude, latitude) pairs it covers, k-th with k-th; None without a flag."""
+        by_element: dict[str, list[str]] = {}
+        for c in self.columns:
+            by_element.setdefault(c.element, []).append(c.name)
+        if "coord_system" not in by_element:
+            return None
+        lons, lats = by_element.get("longitude", []), by_element.get("latitude", [])
+        return by_element["coord_system"][0], list(zip(lons, lats, strict=False))
+
 
 @dataclass(frozen=True)
 class GateCheck:

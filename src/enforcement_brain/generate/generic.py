@@ -47,6 +47,8 @@ from enforcement_brain.generate.delivery import FileDelivery, assemble
 from enforcement_brain.generate.pools import Pools
 from enforcement_brain.standards.checks import (
     CREDIT_CODE_ALPHABET,
+    gcj02_to_bd09,
+    numpy_math,
     wgs84_to_gcj02,
 )
 from enforcement_brain.standards.code_tables import load_code_table
@@ -346,6 +348,32 @@ def _positions(d: Draw) -> tuple[np.ndarray, np.ndarray]:
     return out
 
 
+def declare_datum(d: Draw) -> None:
+    """A feed with a datum flag sends its platform's datum (the code table's weights: mostly
+    GCJ-02): the true WGS-84 position shifted into GCJ-02 or BD-09 as the flag declares. Silver
+    converts them back. Its own random stream, so the other columns do not move."""
+    datum = d.source.datum_columns()
+    if datum is None:
+        return
+    flag, pairs = datum
+    codes, weights = _codes(d.ctx, "coord_system")
+    rng = d.ctx.rng(d.source.id, "datum")
+    declared = np.array([str(c["code"]) for c in codes], dtype=object)[
+        rng.choice(len(codes), d.n, p=weights)
+    ]
+    d.values[flag] = declared
+    m = numpy_math()
+    for lon_col, lat_col in pairs:
+        lon = d.values[lon_col].astype(float)
+        lat = d.values[lat_col].astype(float)
+        glon, glat = wgs84_to_gcj02(lon, lat, m)
+        blon, blat = gcj02_to_bd09(glon, glat, m)
+        out_lon = np.where(declared == "1", glon, np.where(declared == "3", blon, lon))
+        out_lat = np.where(declared == "1", glat, np.where(declared == "3", blat, lat))
+        d.values[lon_col] = _fmt_float(out_lon, 6)
+        d.values[lat_col] = _fmt_float(out_lat, 6)
+
+
 # -- defects -----------------------------------------------------------------------------------
 
 
@@ -532,6 +560,7 @@ def generate_source(ctx: DayContext, pools: Pools, source: Source) -> GenericOut
     for col in source.columns:
         d.values[col.name] = np.asarray(column_values(d, col, key), dtype=object).copy()
     specs.refine(d)
+    declare_datum(d)
 
     drng = ctx.rng(source.id, "defect_values")
     slot_of: dict[int, DefectSlot] = {}

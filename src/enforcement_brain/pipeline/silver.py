@@ -70,6 +70,52 @@ def canonical_columns(catalog: Catalog, source: Source) -> list[Column]:
     return out
 
 
+#: Codes of the coord_system table whose positions silver converts (GCJ-02, BD-09); WGS-84 and
+#: CGCS2000 (equal to WGS-84 within centimetres) pass as they are, and so does "0 other".
+GCJ02_CODE, BD09_CODE = "1", "3"
+
+
+def to_wgs84(typed_rows: DataFrame, flag: str, pairs: list[tuple[str, str]]) -> DataFrame:
+    """Positions declared GCJ-02 or BD-09 converted to WGS-84 (Standard 1: one datum).
+
+    The feed's flag column is kept as delivered (it says what was received); the stored
+    positions are WGS-84 whatever it says. Each inverse step is its own projection, so the
+    plan stays small; the formulas are :mod:`~enforcement_brain.standards.checks`'s.
+    """
+    from pyspark.sql import functions as F
+
+    from enforcement_brain.standards import checks as std
+
+    m = std.spark_math()
+    code = F.trim(F.col(flag))
+    shifted = code.isin(GCJ02_CODE, BD09_CODE)
+    df = typed_rows
+    for k, (lon, lat) in enumerate(pairs):
+        glon, glat = f"__gcj_lon{k}", f"__gcj_lat{k}"
+        blon, blat = std.bd09_to_gcj02(F.col(lon), F.col(lat), m)
+        is_bd = code == BD09_CODE
+        df = df.withColumns(
+            {
+                glon: F.when(is_bd, blon).otherwise(F.col(lon)),
+                glat: F.when(is_bd, blat).otherwise(F.col(lat)),
+            }
+        )
+        wlon, wlat = glon, glat
+        for step in range(std.GCJ_INVERSE_STEPS):
+            nlon, nlat = std.gcj02_to_wgs84_step(
+                F.col(glon), F.col(glat), F.col(wlon), F.col(wlat), m
+            )
+            wlon, wlat = f"__wgs_lon{k}_{step}", f"__wgs_lat{k}_{step}"
+            df = df.withColumns({wlon: nlon, wlat: nlat})
+        df = df.withColumns(
+            {
+                lon: F.when(shifted, F.round(F.col(wlon), 7)).otherwise(F.col(lon)),
+                lat: F.when(shifted, F.round(F.col(wlat), 7)).otherwise(F.col(lat)),
+            }
+        ).drop(*[c for c in df.columns if c.startswith(("__gcj_", "__wgs_"))])
+    return df
+
+
 def conform(
     bronze: DataFrame, catalog: Catalog, source: Source, checks: list | None = None
 ) -> DataFrame:
@@ -99,6 +145,9 @@ def conform(
         "_batch_id",
         "_delivery_date",
     )
+    datum = source.datum_columns()
+    if datum is not None:
+        typed_rows = to_wgs84(typed_rows, *datum)
     return typed_rows.select(
         *[c for c in typed_rows.columns if c != "_raw"],
         violations_column(blocking).alias("_violations"),

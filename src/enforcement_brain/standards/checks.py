@@ -21,6 +21,7 @@ from __future__ import annotations
 import datetime as _dt
 import math
 import re
+from typing import Any
 
 # -- plates (GA 36-2018) ---------------------------------------------------------------------------
 
@@ -251,21 +252,97 @@ def looks_gcj02(lon: float, lat: float, site_lon: float, site_lat: float) -> boo
     )
 
 
-def wgs84_to_gcj02(lon: float, lat: float) -> tuple[float, float]:
-    """The standard GCJ-02 obfuscation (public formula), for generating wrong-datum positions."""
+class _Math:
+    """The few functions the datum formulas need, from one library (``math``, ``numpy`` or
+    ``pyspark.sql.functions``), so one formula serves checks, the generator and silver."""
+
+    def __init__(self, sin: Any, cos: Any, sqrt: Any, abs_: Any, atan2: Any) -> None:
+        self.sin, self.cos, self.sqrt, self.abs, self.atan2 = sin, cos, sqrt, abs_, atan2
+
+
+#: Scalar floats.
+PY_MATH = _Math(math.sin, math.cos, math.sqrt, abs, math.atan2)
+
+
+def numpy_math() -> _Math:
+    """Whole arrays (the generator)."""
+    import numpy as np
+
+    return _Math(np.sin, np.cos, np.sqrt, np.abs, np.arctan2)
+
+
+def spark_math() -> _Math:
+    """Spark columns (silver): built-in functions, no Python UDF."""
+    from pyspark.sql import functions as F
+
+    return _Math(F.sin, F.cos, F.sqrt, F.abs, F.atan2)
+
+
+def gcj02_offset(lon: Any, lat: Any, m: _Math = PY_MATH) -> tuple[Any, Any]:
+    """The GCJ-02 shift (public formula) at a WGS-84 position: (dlon, dlat) in degrees."""
     a, ee = 6378245.0, 0.00669342162296594323
     x, y = lon - 105.0, lat - 35.0
-    dlat = -100.0 + 2.0 * x + 3.0 * y + 0.2 * y * y + 0.1 * x * y + 0.2 * math.sqrt(abs(x))
-    dlat += (20.0 * math.sin(6.0 * x * math.pi) + 20.0 * math.sin(2.0 * x * math.pi)) * 2.0 / 3.0
-    dlat += (20.0 * math.sin(y * math.pi) + 40.0 * math.sin(y / 3.0 * math.pi)) * 2.0 / 3.0
-    dlat += (160.0 * math.sin(y / 12.0 * math.pi) + 320 * math.sin(y * math.pi / 30.0)) * 2.0 / 3.0
-    dlon = 300.0 + x + 2.0 * y + 0.1 * x * x + 0.1 * x * y + 0.1 * math.sqrt(abs(x))
-    dlon += (20.0 * math.sin(6.0 * x * math.pi) + 20.0 * math.sin(2.0 * x * math.pi)) * 2.0 / 3.0
-    dlon += (20.0 * math.sin(x * math.pi) + 40.0 * math.sin(x / 3.0 * math.pi)) * 2.0 / 3.0
-    dlon += (150.0 * math.sin(x / 12.0 * math.pi) + 300.0 * math.sin(x / 30.0 * math.pi)) * 2 / 3
+    dlat = -100.0 + 2.0 * x + 3.0 * y + 0.2 * y * y + 0.1 * x * y + 0.2 * m.sqrt(m.abs(x))
+    dlat += (20.0 * m.sin(6.0 * x * math.pi) + 20.0 * m.sin(2.0 * x * math.pi)) * 2.0 / 3.0
+    dlat += (20.0 * m.sin(y * math.pi) + 40.0 * m.sin(y / 3.0 * math.pi)) * 2.0 / 3.0
+    dlat += (160.0 * m.sin(y / 12.0 * math.pi) + 320 * m.sin(y * math.pi / 30.0)) * 2.0 / 3.0
+    dlon = 300.0 + x + 2.0 * y + 0.1 * x * x + 0.1 * x * y + 0.1 * m.sqrt(m.abs(x))
+    dlon += (20.0 * m.sin(6.0 * x * math.pi) + 20.0 * m.sin(2.0 * x * math.pi)) * 2.0 / 3.0
+    dlon += (20.0 * m.sin(x * math.pi) + 40.0 * m.sin(x / 3.0 * math.pi)) * 2.0 / 3.0
+    dlon += (150.0 * m.sin(x / 12.0 * math.pi) + 300.0 * m.sin(x / 30.0 * math.pi)) * 2 / 3
     rad = lat / 180.0 * math.pi
-    magic = 1 - ee * math.sin(rad) ** 2
-    sq = math.sqrt(magic)
+    sin_rad = m.sin(rad)
+    magic = 1 - ee * sin_rad * sin_rad
+    sq = m.sqrt(magic)
     dlat = (dlat * 180.0) / ((a * (1 - ee)) / (magic * sq) * math.pi)
-    dlon = (dlon * 180.0) / (a / sq * math.cos(rad) * math.pi)
+    dlon = (dlon * 180.0) / (a / sq * m.cos(rad) * math.pi)
+    return dlon, dlat
+
+
+def wgs84_to_gcj02(lon: Any, lat: Any, m: _Math = PY_MATH) -> tuple[Any, Any]:
+    """WGS-84 → GCJ-02 (the obfuscation Chinese map and ride-hailing platforms apply)."""
+    dlon, dlat = gcj02_offset(lon, lat, m)
     return lon + dlon, lat + dlat
+
+
+#: Fixed-point steps of the inverse: the shift changes slowly over its own 500 m, so each step
+#: gains about three digits: two leave up to 1e-7° (1 cm) in Xuzhou, three under 1e-9°.
+GCJ_INVERSE_STEPS = 3
+
+
+def gcj02_to_wgs84_step(
+    glon: Any, glat: Any, wlon: Any, wlat: Any, m: _Math = PY_MATH
+) -> tuple[Any, Any]:
+    """One step of the inverse: the WGS-84 guess ``(wlon, wlat)`` refined for ``(glon, glat)``.
+
+    GCJ-02 has no closed-form inverse; w ← g − offset(w), started at w = g, converges fast.
+    Spark takes the steps as separate projections so the expression does not grow with them.
+    """
+    dlon, dlat = gcj02_offset(wlon, wlat, m)
+    return glon - dlon, glat - dlat
+
+
+def gcj02_to_wgs84(lon: Any, lat: Any, m: _Math = PY_MATH) -> tuple[Any, Any]:
+    """GCJ-02 → WGS-84 (scalars or arrays)."""
+    wlon, wlat = lon, lat
+    for _ in range(GCJ_INVERSE_STEPS):
+        wlon, wlat = gcj02_to_wgs84_step(lon, lat, wlon, wlat, m)
+    return wlon, wlat
+
+
+_BD_X_PI = math.pi * 3000.0 / 180.0
+
+
+def gcj02_to_bd09(lon: Any, lat: Any, m: _Math = PY_MATH) -> tuple[Any, Any]:
+    """GCJ-02 → BD-09 (Baidu's further shift, public formula)."""
+    z = m.sqrt(lon * lon + lat * lat) + 0.00002 * m.sin(lat * _BD_X_PI)
+    theta = m.atan2(lat, lon) + 0.000003 * m.cos(lon * _BD_X_PI)
+    return z * m.cos(theta) + 0.0065, z * m.sin(theta) + 0.006
+
+
+def bd09_to_gcj02(lon: Any, lat: Any, m: _Math = PY_MATH) -> tuple[Any, Any]:
+    """BD-09 → GCJ-02 (the public inverse; within ~15 cm, the precision feeds deliver)."""
+    x, y = lon - 0.0065, lat - 0.006
+    z = m.sqrt(x * x + y * y) - 0.00002 * m.sin(y * _BD_X_PI)
+    theta = m.atan2(y, x) - 0.000003 * m.cos(x * _BD_X_PI)
+    return z * m.cos(theta), z * m.sin(theta)
