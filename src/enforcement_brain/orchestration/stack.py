@@ -91,6 +91,15 @@ def _tail(path: Path, lines: int = 5) -> str:
     return " | ".join(line.strip() for line in text[-lines:])
 
 
+def component_command(name: str) -> list[str]:
+    """The command of one Airflow component; the scheduler preloads the task libraries (see
+    :mod:`enforcement_brain.orchestration.scheduler`)."""
+    if name == "scheduler":
+        python = str(Path(airflow_bin()).parent / "python")
+        return [python, "-m", "enforcement_brain.orchestration.scheduler"]
+    return [airflow_bin(), name]
+
+
 @dataclass
 class DagRunState:
     dag_id: str
@@ -142,7 +151,7 @@ class AirflowStack:
         for name in COMPONENTS:
             log = (self.log_dir / f"{name}.log").open("w")
             self.procs[name] = subprocess.Popen(
-                [airflow_bin(), name],
+                component_command(name),
                 env=env,
                 stdout=log,
                 stderr=subprocess.STDOUT,
