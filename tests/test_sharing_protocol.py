@@ -563,3 +563,52 @@ def test_service_refuses_to_start_without_its_credential_store(tmp_path):
     assert done.returncode == 2
     lines = done.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("error: no credential store at ")
+
+
+def test_eb_serve_starts_and_answers(env):
+    """``eb serve`` (what ``make serve`` runs) as an operator starts it, JSON-line logs included."""
+    import os
+    import subprocess
+    import sys
+    import time
+
+    from enforcement_brain.settings import REPO_ROOT
+
+    port = free_port()
+    environ = {**env["environ"], "EB_SHARING_PORT": str(port)}
+    full = {
+        **os.environ,
+        **environ,
+        "PYTHONPATH": str(REPO_ROOT / "src"),
+        "EB_HOME": str(REPO_ROOT),
+    }
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "enforcement_brain.cli", "serve"],
+        env=full,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        deadline, ok = time.monotonic() + 60, False
+        while time.monotonic() < deadline and not ok:
+            try:
+                ok = requests.get(f"http://127.0.0.1:{port}/healthz", timeout=2).status_code == 200
+            except requests.ConnectionError:
+                time.sleep(0.2)
+        assert ok, "eb serve did not answer /healthz"
+        r = requests.get(
+            f"http://127.0.0.1:{port}/delta-sharing/shares",
+            headers={"Authorization": f"Bearer {_token(env, 'provincial_supervision')}"},
+            timeout=10,
+        )
+        assert r.json()["items"] == [
+            {"name": "provincial_supervision", "id": "provincial_supervision"}
+        ]
+    finally:
+        proc.terminate()
+        _, err = proc.communicate(timeout=20)
+    logs = [json.loads(line) for line in err.splitlines() if line.startswith("{")]
+    served = [x for x in logs if x.get("event") == "request" and x.get("endpoint") == "list_shares"]
+    assert served and served[0]["status"] == 200
+    assert served[0]["interface"] == "provincial_supervision"
