@@ -364,6 +364,8 @@ def _json_eval(node: Any, pv: dict[str, str | None], partition_columns: list[str
         return None
     op = node.get("op")
     children = node.get("children") or []
+    if not isinstance(children, list) or not all(isinstance(c, dict) for c in children):
+        return None  # a shape we do not know: cannot tell, keep the file
     if op == "and":
         results = [_json_eval(c, pv, partition_columns) for c in children]
         return False if any(r is False for r in results) else (None if None in results else True)

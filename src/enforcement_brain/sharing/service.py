@@ -17,6 +17,7 @@ import json
 import logging
 import secrets
 import sys
+import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -109,6 +110,8 @@ class Service:
 
     def __init__(self, ctx: Context) -> None:
         self.ctx = ctx
+        self._lock = threading.Lock()
+        self._listed: dict[Path, tuple[int, set[str]]] = {}
 
     # -- access ------------------------------------------------------------------------------
     def authorize(self, request: Request, endpoint: str, share: str | None = None) -> Interface:
@@ -151,6 +154,18 @@ class Service:
         if not share_table.exists():
             raise not_found(f"table {entry.dataset} is declared but not published yet")
         return entry, share_table
+
+    def listed_paths(self, st: ShareTable) -> set[str]:
+        """The log's file paths, cached per table version (a client fetches a file in ranges)."""
+        version = st.latest_version()
+        with self._lock:
+            hit = self._listed.get(st.root)
+        if hit and hit[0] == version:
+            return hit[1]
+        paths = st.listed_paths()
+        with self._lock:
+            self._listed[st.root] = (version, paths)
+        return paths
 
     def share_table(self, interface_id: str, dataset_id: str) -> ShareTable:
         uri = self.ctx.settings.table_uri("share", share_table_name(interface_id, dataset_id))
@@ -349,10 +364,13 @@ class Service:
         if interface is None or not any(e.dataset == table for e in interface.datasets):
             raise not_found("the table of this URL is no longer shared")
         st = self.share_table(share, table)
-        target = (st.root / rel_path).resolve()
+        try:
+            target = (st.root / rel_path).resolve()
+        except (OSError, ValueError):  # NUL bytes, loops: never a file we listed
+            raise ProtocolError(403, "PERMISSION_DENIED", "the path is not a file") from None
         if not target.is_relative_to(st.root) or target == st.root:
             raise ProtocolError(403, "PERMISSION_DENIED", "the path is outside the share table")
-        if "_delta_log" in Path(rel_path).parts or rel_path not in st.listed_paths():
+        if "_delta_log" in Path(rel_path).parts or rel_path not in self.listed_paths(st):
             raise ProtocolError(
                 403, "PERMISSION_DENIED", "the file is not a data file of the share table"
             )
