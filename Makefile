@@ -8,7 +8,7 @@ DATE ?= $(shell date -d yesterday +%F)
 SCALE ?= 0.05
 export PYTHONDONTWRITEBYTECODE := 1
 
-.PHONY: setup run test test-all lint format standards sql airflow stop clean help
+.PHONY: setup run test test-all lint format standards sql airflow stop clean help serve
 
 help:
 	@echo "make run   [DATE=YYYY-MM-DD] [SCALE=0.05]  one day through the whole pipeline"
@@ -17,6 +17,7 @@ help:
 	@echo "make sql                                 Spark SQL shell over every lake table"
 	@echo "make airflow                             Airflow UI on http://localhost:8080"
 	@echo "make stop                                stop the Spark Connect server"
+	@echo "make serve                               partner Delta Sharing service (docs/sharing.md)"
 
 $(STAMP): pyproject.toml
 	@command -v java >/dev/null || { echo "error: Java 17 is not installed: apt-get install openjdk-17-jre-headless"; exit 2; }
@@ -52,6 +53,10 @@ airflow: setup
 
 stop:
 	@$(BIN)/eb spark stop
+
+# The partner-facing Delta Sharing service on EB_SHARING_PORT (default 8090); see docs/sharing.md.
+serve: $(STAMP)
+	@$(BIN)/eb serve
 
 clean:
 	rm -rf var/

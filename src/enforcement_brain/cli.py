@@ -156,6 +156,21 @@ def cmd_replay(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_serve(args: argparse.Namespace) -> int:
+    """Run the partner-facing Delta Sharing service (docs/sharing.md)."""
+    from enforcement_brain.sharing.service import serve
+
+    serve(load_settings())
+    return 0
+
+
+def cmd_sharing(args: argparse.Namespace) -> int:
+    """Issue, rotate, revoke and list the partners' bearer tokens (docs/sharing.md)."""
+    from enforcement_brain.sharing import admin
+
+    return admin.run(load_settings(), args)
+
+
 def print_summary(console, settings, run) -> None:
     from rich.table import Table
 
@@ -254,6 +269,12 @@ def main(argv: list[str] | None = None) -> int:
     rp.add_argument("--source", required=True)
     rp.add_argument("--date", required=True)
     rp.set_defaults(fn=cmd_replay)
+    sub.add_parser("serve", help="the partner-facing Delta Sharing service").set_defaults(
+        fn=cmd_serve
+    )
+    from enforcement_brain.sharing.admin import add_parser as add_sharing_parser
+
+    add_sharing_parser(sub).set_defaults(fn=cmd_sharing)
     args, extra = parser.parse_known_args(argv)
     if args.command == "sql":
         args.args = extra

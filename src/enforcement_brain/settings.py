@@ -98,6 +98,42 @@ class Settings:
         return raw == "on"
 
     @property
+    def sharing_port(self) -> int:
+        """Port of the partner-facing Delta Sharing service (``EB_SHARING_PORT``).
+
+        Defaults to ``EB_INTERFACE_PORT`` (8090): the sharing service *is* the interface service.
+        """
+        return _int(self.extra, "EB_SHARING_PORT", self.interface_port)
+
+    @property
+    def sharing_endpoint(self) -> str:
+        """The URL partners reach the service at, written into their profile files.
+
+        ``EB_SHARING_ENDPOINT`` when the service sits behind a proxy or a public host name;
+        otherwise ``http://<EB_INTERFACE_HOST>:<port>/delta-sharing``.
+        """
+        raw = self.extra.get("EB_SHARING_ENDPOINT", "").strip()
+        return raw.rstrip("/") or f"http://{self.interface_host}:{self.sharing_port}/delta-sharing"
+
+    @property
+    def sharing_secret(self) -> str | None:
+        """HMAC key for the service's signed file URLs (``EB_SHARING_SECRET``), never a default.
+
+        ``None`` when unset: the service then draws a random key per process (URLs are
+        short-lived, so one process needs no shared key; several replicas need this one).
+        """
+        raw = self.extra.get("EB_SHARING_SECRET", "")
+        return raw or None
+
+    @property
+    def sharing_url_ttl_seconds(self) -> int:
+        """Lifetime of a signed file URL (``EB_SHARING_URL_TTL``, seconds, default 900)."""
+        value = _int(self.extra, "EB_SHARING_URL_TTL", 900)
+        if not 1 <= value <= 86400:
+            raise ConfigError(f"EB_SHARING_URL_TTL={value} must be between 1 and 86400 seconds")
+        return value
+
+    @property
     def local_lake(self) -> Path:
         """The lake as a local path; only meaningful when :attr:`lake_is_local`."""
         return Path(self.lake_root.removeprefix("file://"))
@@ -125,6 +161,8 @@ class Settings:
         """Settings as strings with credentials in URLs masked, for ``eb settings`` and logs."""
         out: dict[str, str] = {}
         for key, value in asdict(self).items():
+            if key == "extra":  # secrets live here (EB_SHARING_SECRET): never print them
+                value = {k: ("***" if "SECRET" in k else v) for k, v in value.items()}
             text = str(value)
             if key.endswith("_url") and "@" in text:
                 scheme, _, rest = text.partition("://")
@@ -140,6 +178,10 @@ EXTRA_KEYS = (
     "EB_AIRFLOW_PORT",
     "EB_AIRFLOW_PARALLELISM",
     "EB_CRON",
+    "EB_SHARING_PORT",
+    "EB_SHARING_ENDPOINT",
+    "EB_SHARING_SECRET",
+    "EB_SHARING_URL_TTL",
 )
 
 
@@ -210,4 +252,5 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
     )
     # The text knobs fail here, in one line, not later in the middle of a run.
     _ = (settings.airflow_port, settings.airflow_parallelism, settings.cron_enabled)
+    _ = (settings.sharing_port, settings.sharing_url_ttl_seconds)
     return settings

@@ -1,0 +1,137 @@
+"""The access audit and the quotas that read it.
+
+Why one row per request, refusals included: accountability means being able to answer "who
+read what, when, and who tried and was refused" from one table. Rows served are counted when
+the service hands out file URLs (that is when the data leaves our control), so the per-day row
+quota is computed from the same table and survives a restart.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import math
+import threading
+import time
+from collections import defaultdict, deque
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from enforcement_brain.sharing.db import tables
+
+if TYPE_CHECKING:
+    from sqlalchemy import Engine
+
+
+@dataclass
+class AuditRecord:
+    """What a request did, filled in as it is handled and written when it ends."""
+
+    method: str
+    path: str
+    client: str | None
+    endpoint: str = "unknown"
+    interface_id: str | None = None
+    token_id: str | None = None
+    params: dict[str, Any] = field(default_factory=dict)
+    status: int = 0
+    error_code: str | None = None
+    message: str | None = None
+    rows_served: int = 0
+    files_served: int = 0
+    duration_ms: int = 0
+
+    def as_row(self, at: dt.datetime) -> dict[str, Any]:
+        return {
+            "at": at,
+            "interface_id": self.interface_id,
+            "token_id": self.token_id,
+            "method": self.method,
+            "endpoint": self.endpoint,
+            "path": self.path[:2000],
+            "params": json.dumps(self.params, default=str, ensure_ascii=False)[:4000]
+            if self.params
+            else None,
+            "status": self.status,
+            "error_code": self.error_code,
+            "message": (self.message or None) and self.message[:1000],
+            "rows_served": self.rows_served,
+            "files_served": self.files_served,
+            "duration_ms": self.duration_ms,
+            "client": self.client,
+        }
+
+
+def write(engine: Engine, record: AuditRecord) -> None:
+    with engine.begin() as conn:
+        conn.execute(tables()["audit"].insert().values(**record.as_row(dt.datetime.now(dt.UTC))))
+
+
+def rows_served_since(engine: Engine, interface_id: str, since: dt.datetime) -> int:
+    from sqlalchemy import func, select
+
+    t = tables()["audit"]
+    stmt = select(func.coalesce(func.sum(t.c.rows_served), 0)).where(
+        t.c.interface_id == interface_id, t.c.at >= since, t.c.status < 400
+    )
+    with engine.connect() as conn:
+        return int(conn.execute(stmt).scalar_one())
+
+
+class QuotaExceeded(Exception):
+    def __init__(self, message: str, retry_after: int) -> None:
+        super().__init__(message)
+        self.retry_after = max(1, retry_after)
+
+
+class Quotas:
+    """Requests per minute (sliding window, in memory) and rows per UTC day (from the audit).
+
+    In-memory minute windows are per process: with several replicas, put the limit in the
+    proxy or divide it by the replica count.
+    """
+
+    def __init__(self, engine: Engine) -> None:
+        self._engine = engine
+        self._lock = threading.Lock()
+        self._hits: dict[str, deque[float]] = defaultdict(deque)
+        self._rows: dict[tuple[str, dt.date], int] = {}
+
+    def hit(self, interface_id: str, per_minute: int | None) -> None:
+        """Count one request; :class:`QuotaExceeded` when the last minute is already full."""
+        if not per_minute:
+            return
+        now = time.monotonic()
+        with self._lock:
+            q = self._hits[interface_id]
+            while q and q[0] <= now - 60:
+                q.popleft()
+            if len(q) >= per_minute:
+                wait = math.ceil(60 - (now - q[0]))
+                raise QuotaExceeded(
+                    f"quota of {per_minute} requests per minute for {interface_id} reached",
+                    wait,
+                )
+            q.append(now)
+
+    def take_rows(self, interface_id: str, rows: int, per_day: int | None) -> None:
+        """Reserve ``rows`` of today's allowance, or :class:`QuotaExceeded` (nothing served)."""
+        if not per_day:
+            return
+        today = dt.datetime.now(dt.UTC)
+        key = (interface_id, today.date())
+        with self._lock:
+            if key not in self._rows:
+                midnight = today.replace(hour=0, minute=0, second=0, microsecond=0)
+                self._rows[key] = rows_served_since(self._engine, interface_id, midnight)
+            used = self._rows[key]
+            if used + rows > per_day:
+                tomorrow = dt.datetime.combine(
+                    today.date() + dt.timedelta(days=1), dt.time(), tzinfo=dt.UTC
+                )
+                raise QuotaExceeded(
+                    f"quota of {per_day} rows per day for {interface_id}: {used} served today, "
+                    f"this request would serve {rows}",
+                    int((tomorrow - today).total_seconds()),
+                )
+            self._rows[key] = used + rows

@@ -1,0 +1,446 @@
+"""Reading one share table's Delta log and answering in the Delta Sharing parquet format.
+
+Why read the log here rather than the data: the protocol hands out files, not rows, so a query
+is a walk over the log (the current snapshot through ``deltalake``, which understands
+checkpoints; individual commits, for the change feed and for time travel, straight from
+``_delta_log/<version>.json``). Filtering is file pruning on partition values — the row and
+column security already happened physically when the share table was written — and it is
+best effort, as the protocol says: a predicate we cannot evaluate keeps the file.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import unquote
+
+
+class ProtocolError(Exception):
+    """A request the protocol says is wrong; carries the HTTP status and the errorCode."""
+
+    def __init__(
+        self,
+        status: int,
+        code: str,
+        message: str,
+        headers: dict[str, str] | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.status = status
+        self.code = code
+        self.message = message
+        self.headers = headers or {}
+
+
+def bad_request(message: str) -> ProtocolError:
+    return ProtocolError(400, "INVALID_PARAMETER_VALUE", message)
+
+
+def not_found(message: str) -> ProtocolError:
+    return ProtocolError(404, "RESOURCE_DOES_NOT_EXIST", message)
+
+
+@dataclass(frozen=True)
+class FileEntry:
+    """One data file of a share table, as the log names it."""
+
+    rel_path: str  # decoded, relative to the table's directory
+    partition_values: dict[str, str | None]
+    size: int
+    num_records: int | None
+    kind: str = "add"  # add | cdf | remove
+    version: int | None = None
+    timestamp: int | None = None
+
+    @property
+    def file_id(self) -> str:
+        """Stable per file (the protocol lets clients cache by it)."""
+        import hashlib
+
+        return hashlib.md5(self.rel_path.encode("utf-8"), usedforsecurity=False).hexdigest()
+
+
+@dataclass
+class Commit:
+    version: int
+    timestamp: int  # ms since epoch
+    actions: list[dict[str, Any]] = field(default_factory=list)
+
+
+def _partition_text(value: Any) -> str | None:
+    if value is None:
+        return None
+    if isinstance(value, dt.datetime):
+        return value.strftime("%Y-%m-%d %H:%M:%S.%f")
+    if isinstance(value, dt.date):
+        return value.isoformat()
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
+
+
+class ShareTable:
+    """One physical share table (``<lake>/share/<interface>__<dataset>``) on a local disk."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root.resolve()
+        self.log_dir = self.root / "_delta_log"
+
+    def exists(self) -> bool:
+        return self.log_dir.is_dir() and any(self.log_dir.glob("*.json"))
+
+    # -- the log ---------------------------------------------------------------------------
+    def commit_versions(self) -> list[int]:
+        """Versions whose JSON commit is still in the log (old ones go after log cleanup)."""
+        out = []
+        for p in self.log_dir.glob("*.json"):
+            if re.fullmatch(r"\d{20}", p.stem):
+                out.append(int(p.stem))
+        return sorted(out)
+
+    def latest_version(self) -> int:
+        versions = self.commit_versions()
+        if not versions:
+            raise not_found("the share table has no commits yet")
+        return versions[-1]
+
+    def commit(self, version: int) -> Commit:
+        path = self.log_dir / f"{version:020d}.json"
+        if not path.is_file():
+            raise not_found(f"version {version} is not in the table's log")
+        actions = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+        ts = next(
+            (a["commitInfo"].get("timestamp") for a in actions if "commitInfo" in a),
+            None,
+        )
+        if ts is None:
+            ts = int(path.stat().st_mtime * 1000)
+        return Commit(version, int(ts), actions)
+
+    def version_at(self, timestamp: str, *, earliest_after: bool) -> int:
+        """Resolve a protocol timestamp to a version.
+
+        ``earliest_after``: the first version committed at or after it (starting points);
+        otherwise the last version committed at or before it (ending points, snapshots).
+        """
+        ms = parse_timestamp(timestamp)
+        commits = [self.commit(v) for v in self.commit_versions()]
+        if earliest_after:
+            for c in commits:
+                if c.timestamp >= ms:
+                    return c.version
+            raise bad_request(f"no version of the table was committed at or after {timestamp}")
+        before = [c.version for c in commits if c.timestamp <= ms]
+        if not before:
+            raise bad_request(f"no version of the table was committed at or before {timestamp}")
+        return before[-1]
+
+    # -- the snapshot ----------------------------------------------------------------------
+    def snapshot(self, version: int | None = None) -> Snapshot:
+        from deltalake import DeltaTable
+
+        latest = self.latest_version()
+        if version is not None and not 0 <= version <= latest:
+            raise not_found(f"version {version} does not exist (the latest is {latest})")
+        try:
+            table = DeltaTable(str(self.root), version=version)
+        except Exception as exc:  # a version cleaned from the log, a corrupt log
+            raise not_found(f"version {version} cannot be read: {str(exc)[:200]}") from None
+        meta = table.metadata()
+        import pyarrow as pa
+
+        adds = pa.table(table.get_add_actions(flatten=True)).to_pylist()
+        files = [
+            FileEntry(
+                rel_path=unquote(a["path"]),
+                partition_values={
+                    c: _partition_text(a.get(f"partition.{c}")) for c in meta.partition_columns
+                },
+                size=int(a["size_bytes"]),
+                num_records=a.get("num_records"),
+            )
+            for a in adds
+        ]
+        return Snapshot(
+            version=table.version(),
+            table_id=meta.id,
+            schema_string=table.schema().to_json(),
+            partition_columns=list(meta.partition_columns),
+            configuration=dict(meta.configuration or {}),
+            files=sorted(files, key=lambda f: f.rel_path),
+        )
+
+    def listed_paths(self) -> set[str]:
+        """Every file path the log names (current snapshot and every kept commit).
+
+        The file endpoint serves a path only if it is in this set, so a file merely lying in
+        the table's folder (a failed write's leftovers, something copied there) is never served.
+        """
+        paths = {f.rel_path for f in self.snapshot().files}
+        for v in self.commit_versions():
+            for action in self.commit(v).actions:
+                for kind in ("add", "remove", "cdc"):
+                    if kind in action and action[kind].get("path"):
+                        paths.add(unquote(action[kind]["path"]))
+        return paths
+
+    # -- the change feed -------------------------------------------------------------------
+    def changes(self, start: int, end: int) -> list[FileEntry]:
+        """Change files of versions ``start..end`` (inclusive), in the protocol's terms.
+
+        A commit with ``cdc`` files (Delta wrote them for updates and deletes) is described by
+        those only; otherwise its data-changing adds are inserts and removes are deletes.
+        """
+        out: list[FileEntry] = []
+        for v in range(start, end + 1):
+            commit = self.commit(v)
+            cdcs = [a["cdc"] for a in commit.actions if "cdc" in a]
+            if cdcs:
+                picked = [("cdf", a) for a in cdcs]
+            else:
+                picked = [
+                    (kind, a[key])
+                    for a in commit.actions
+                    for key, kind in (("add", "add"), ("remove", "remove"))
+                    if key in a and a[key].get("dataChange", True)
+                ]
+            for kind, action in picked:
+                rel = unquote(action["path"])
+                size = action.get("size")
+                if size is None:
+                    size = (self.root / rel).stat().st_size
+                out.append(
+                    FileEntry(
+                        rel_path=rel,
+                        partition_values=dict(action.get("partitionValues") or {}),
+                        size=int(size),
+                        num_records=_num_records(action),
+                        kind=kind,
+                        version=v,
+                        timestamp=commit.timestamp,
+                    )
+                )
+        return out
+
+    def count_rows(self, entry: FileEntry) -> int:
+        """Rows in a file: from its stats, else from the Parquet footer (cdc files have none)."""
+        if entry.num_records is not None:
+            return entry.num_records
+        import pyarrow.parquet as pq
+
+        try:
+            return pq.ParquetFile(self.root / entry.rel_path).metadata.num_rows
+        except (OSError, ValueError):
+            return 0
+
+
+def _num_records(action: dict[str, Any]) -> int | None:
+    stats = action.get("stats")
+    if not stats:
+        return None
+    try:
+        n = json.loads(stats).get("numRecords")
+    except (ValueError, AttributeError):
+        return None
+    return int(n) if n is not None else None
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    version: int
+    table_id: str
+    schema_string: str
+    partition_columns: list[str]
+    configuration: dict[str, str]
+    files: list[FileEntry]
+
+    def metadata_line(self, *, with_version: bool = False) -> dict[str, Any]:
+        meta: dict[str, Any] = {
+            "id": self.table_id,
+            "format": {"provider": "parquet"},
+            "schemaString": self.schema_string,
+            "partitionColumns": self.partition_columns,
+            "configuration": {
+                k.removeprefix("delta."): v
+                for k, v in self.configuration.items()
+                if k == "delta.enableChangeDataFeed"
+            },
+        }
+        if with_version:
+            meta["version"] = self.version
+        return {"metaData": meta}
+
+    @property
+    def cdf_enabled(self) -> bool:
+        return self.configuration.get("delta.enableChangeDataFeed", "false").lower() == "true"
+
+
+PROTOCOL_LINE = {"protocol": {"minReaderVersion": 1}}
+
+
+def parse_timestamp(text: str) -> int:
+    """Protocol timestamps are ISO 8601 in UTC (``2022-01-01T00:00:00Z``); returns epoch ms."""
+    try:
+        value = dt.datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
+    except (ValueError, AttributeError):
+        raise bad_request(
+            f"timestamp {text!r} is not ISO 8601 in UTC (e.g. 2022-01-01T00:00:00Z)"
+        ) from None
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=dt.UTC)
+    return int(value.timestamp() * 1000)
+
+
+# -- predicates on partition values ------------------------------------------------------------
+
+_SQL_PRED = re.compile(
+    r"^\s*`?([A-Za-z_][A-Za-z0-9_]*)`?\s*(=|==|<>|!=|<=|>=|<|>)\s*"
+    r"(?:'((?:[^']|'')*)'|(-?\d+(?:\.\d+)?))\s*$"
+)
+_SQL_NULL = re.compile(r"^\s*`?([A-Za-z_][A-Za-z0-9_]*)`?\s+IS\s+(NOT\s+)?NULL\s*$", re.I)
+_OPS = {
+    "=": lambda a, b: a == b,
+    "==": lambda a, b: a == b,
+    "<>": lambda a, b: a != b,
+    "!=": lambda a, b: a != b,
+    "<": lambda a, b: a < b,
+    "<=": lambda a, b: a <= b,
+    ">": lambda a, b: a > b,
+    ">=": lambda a, b: a >= b,
+}
+_JSON_OPS = {
+    "equal": "=",
+    "lessThan": "<",
+    "lessThanOrEqual": "<=",
+    "greaterThan": ">",
+    "greaterThanOrEqual": ">=",
+}
+
+
+def _typed(value: str | None, like: str) -> Any:
+    """Compare partition values by type: dates as dates, numbers as numbers, else text."""
+    if value is None:
+        return None
+    for parse in (dt.date.fromisoformat, int, float):
+        try:
+            parse(like)
+            return parse(value)
+        except (ValueError, TypeError):
+            continue
+    return value
+
+
+def sql_predicate(text: str, partition_columns: list[str]):
+    """A file filter for one ``predicateHints`` entry, or ``None`` when we cannot use it."""
+    m = _SQL_NULL.match(text)
+    if m and m.group(1) in partition_columns:
+        col, negate = m.group(1), bool(m.group(2))
+        return lambda pv: (pv.get(col) is not None) if negate else (pv.get(col) is None)
+    m = _SQL_PRED.match(text)
+    if not m or m.group(1) not in partition_columns:
+        return None
+    col, op = m.group(1), m.group(2)
+    literal = m.group(3).replace("''", "'") if m.group(3) is not None else m.group(4)
+
+    def keep(pv: dict[str, str | None]) -> bool:
+        value = pv.get(col)
+        if value is None:
+            return False
+        try:
+            return bool(_OPS[op](_typed(value, literal), _typed(literal, literal)))
+        except TypeError:
+            return True
+
+    return keep
+
+
+def _json_eval(node: Any, pv: dict[str, str | None], partition_columns: list[str]) -> bool | None:
+    """Three-valued: ``False`` prunes, ``True``/``None`` (cannot tell) keeps."""
+    if not isinstance(node, dict):
+        return None
+    op = node.get("op")
+    children = node.get("children") or []
+    if not isinstance(children, list) or not all(isinstance(c, dict) for c in children):
+        return None  # a shape we do not know: cannot tell, keep the file
+    if op == "and":
+        results = [_json_eval(c, pv, partition_columns) for c in children]
+        return False if any(r is False for r in results) else (None if None in results else True)
+    if op == "or":
+        results = [_json_eval(c, pv, partition_columns) for c in children]
+        return True if any(r is True for r in results) else (None if None in results else False)
+    if op == "not" and len(children) == 1:
+        r = _json_eval(children[0], pv, partition_columns)
+        return None if r is None else not r
+    if op == "isNull" and len(children) == 1:
+        c = children[0]
+        if c.get("op") == "column" and c.get("name") in partition_columns:
+            return pv.get(c["name"]) is None
+        return None
+    if op in _JSON_OPS and len(children) == 2:
+        left, right = children
+        if left.get("op") == "literal" and right.get("op") == "column":
+            left, right = right, left
+            flip = {"<": ">", "<=": ">=", ">": "<", ">=": "<=", "=": "="}
+            sym = flip[_JSON_OPS[op]]
+        else:
+            sym = _JSON_OPS[op]
+        if left.get("op") != "column" or right.get("op") != "literal":
+            return None
+        if left.get("name") not in partition_columns:
+            return None
+        value = pv.get(left["name"])
+        literal = right.get("value")
+        if value is None or literal is None:
+            return None
+        try:
+            return bool(_OPS[sym](_typed(value, str(literal)), _typed(str(literal), str(literal))))
+        except TypeError:
+            return None
+    return None
+
+
+def parse_json_predicate(text: str) -> Any:
+    """Parse ``jsonPredicateHints``; text that is not JSON is a malformed request (400)."""
+    try:
+        node = json.loads(text)
+    except ValueError:
+        raise bad_request("jsonPredicateHints is not valid JSON") from None
+    if not isinstance(node, dict) or "op" not in node:
+        raise bad_request("jsonPredicateHints must be a JSON object with an 'op'")
+    return node
+
+
+def prune(
+    files: list[FileEntry],
+    partition_columns: list[str],
+    predicate_hints: list[str] | None,
+    json_predicate: Any | None,
+    limit_hint: int | None,
+) -> list[FileEntry]:
+    """Files that may hold matching rows; then just enough of them to cover ``limit_hint``."""
+    filters = [f for f in (sql_predicate(p, partition_columns) for p in predicate_hints or []) if f]
+    kept = []
+    for entry in files:
+        pv = entry.partition_values
+        if not all(f(pv) for f in filters):
+            continue
+        if json_predicate is not None and (
+            _json_eval(json_predicate, pv, partition_columns) is False
+        ):
+            continue
+        kept.append(entry)
+    if limit_hint is None:
+        return kept
+    out, rows = [], 0
+    for entry in kept:
+        if rows >= limit_hint:
+            break
+        out.append(entry)
+        if entry.num_records is None:  # cannot tell how many rows: keep the rest
+            return kept
+        rows += entry.num_records
+    return out

@@ -1,0 +1,701 @@
+"""The partner-facing HTTP service: the Delta Sharing REST protocol, governed.
+
+Mapping: share = interface id, one schema ``default``, table = dataset id, served from the
+physical share table ``<lake>/share/<interface>__<dataset>`` only (its files were projected,
+filtered and masked when the share layer was written). Every request carries a per-interface
+bearer token, counts against the interface's quota and leaves one audit row; files are fetched
+through URLs this service signs (HMAC, short-lived) and serves itself, after checking the file
+is inside that share table's folder and named by its Delta log.
+
+Errors are the protocol's ``{"errorCode": …, "message": …}`` with a 4xx status; a bug answers a
+generic 500 body (the trace goes to the log, never to the partner).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import secrets
+import sys
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+from urllib.parse import quote
+
+# FastAPI resolves the handlers' annotations from this module's globals, so ``Request`` must be
+# imported for real; this module is only imported by ``eb serve`` and tests, never by a DAG.
+from fastapi import FastAPI, Request
+
+from enforcement_brain.declarations import Catalog, Interface, InterfaceDataset
+from enforcement_brain.errors import ConfigError
+from enforcement_brain.settings import Settings
+from enforcement_brain.share.project import share_table_name
+from enforcement_brain.sharing import audit, credentials
+from enforcement_brain.sharing.protocol import (
+    PROTOCOL_LINE,
+    FileEntry,
+    ProtocolError,
+    ShareTable,
+    bad_request,
+    not_found,
+    parse_json_predicate,
+    prune,
+)
+from enforcement_brain.sharing.signing import SignatureError, Signer
+
+if TYPE_CHECKING:
+    from sqlalchemy import Engine
+
+PREFIX = "/delta-sharing"
+SCHEMA = "default"
+NDJSON = "application/x-ndjson; charset=utf-8"
+CAPABILITIES = {"delta-sharing-capabilities": "responseformat=parquet"}
+LOG = logging.getLogger("enforcement_brain.sharing")
+
+
+@dataclass
+class Context:
+    settings: Settings
+    catalog: Catalog
+    engine: Engine
+    signer: Signer
+    quotas: audit.Quotas
+
+
+def _name(value: str) -> str:
+    """A path parameter quoted for a message: bounded, so a partner cannot flood the log."""
+    return repr(value[:80])
+
+
+def _ndjson(lines: list[dict[str, Any]], version: int, status: int = 200):
+    from fastapi import Response
+
+    body = "".join(json.dumps(line, separators=(",", ":")) + "\n" for line in lines)
+    headers = {"delta-table-version": str(version), **CAPABILITIES}
+    return Response(body, status_code=status, media_type=NDJSON, headers=headers)
+
+
+def _int_param(name: str, raw: str | None, *, minimum: int = 0) -> int | None:
+    if raw is None:
+        return None
+    try:
+        value = int(raw)
+    except ValueError:
+        raise bad_request(f"{name} must be an integer, got {raw[:40]!r}") from None
+    if value < minimum:
+        raise bad_request(f"{name} must be >= {minimum}, got {value}")
+    return value
+
+
+def _page(items: list[dict[str, Any]], max_results: str | None, page_token: str | None):
+    """Protocol pagination: ``maxResults`` and an opaque ``pageToken`` (here, an offset)."""
+    size = _int_param("maxResults", max_results, minimum=1) or 1000
+    if size > 1000:
+        raise bad_request("maxResults must be at most 1000")
+    start = 0
+    if page_token:
+        if not page_token.isdigit() or int(page_token) > len(items):
+            raise bad_request("pageToken is not one this server issued")
+        start = int(page_token)
+    out: dict[str, Any] = {"items": items[start : start + size]}
+    if start + size < len(items):
+        out["nextPageToken"] = str(start + size)
+    return out
+
+
+class Service:
+    """The handlers, bound to one :class:`Context` (settings, catalog, store, signer, quotas)."""
+
+    def __init__(self, ctx: Context) -> None:
+        self.ctx = ctx
+        self._lock = threading.Lock()
+        self._listed: dict[Path, tuple[int, set[str]]] = {}
+
+    # -- access ------------------------------------------------------------------------------
+    def authorize(self, request: Request, endpoint: str, share: str | None = None) -> Interface:
+        """Token → interface → quota → share: the order in which refusals are reported."""
+        rec: audit.AuditRecord = request.state.audit
+        rec.endpoint = endpoint
+        try:
+            info = credentials.authenticate(self.ctx.engine, request.headers.get("authorization"))
+        except credentials.AuthError as exc:
+            raise ProtocolError(401, "UNAUTHENTICATED", str(exc)) from None
+        rec.interface_id, rec.token_id = info.interface_id, info.token_id
+        interface = self.ctx.catalog.interfaces.get(info.interface_id)
+        if interface is None:
+            raise ProtocolError(
+                403, "PERMISSION_DENIED", f"interface {info.interface_id} is no longer declared"
+            )
+        try:
+            self.ctx.quotas.hit(interface.id, interface.quota.get("requests_per_minute"))
+        except audit.QuotaExceeded as exc:
+            raise ProtocolError(
+                429, "RESOURCE_EXHAUSTED", str(exc), {"Retry-After": str(exc.retry_after)}
+            ) from None
+        if share is not None and share.lower() != interface.id:
+            if share.lower() in self.ctx.catalog.interfaces:
+                raise ProtocolError(
+                    403, "PERMISSION_DENIED", f"share {_name(share)} is not granted to this token"
+                )
+            raise not_found(f"share {_name(share)} does not exist")
+        return interface
+
+    def table(
+        self, interface: Interface, schema: str, table: str
+    ) -> tuple[InterfaceDataset, ShareTable]:
+        if schema.lower() != SCHEMA:
+            raise not_found(f"schema {_name(schema)} does not exist in share {interface.id}")
+        entry = next((e for e in interface.datasets if e.dataset == table.lower()), None)
+        if entry is None:
+            raise not_found(f"table {_name(table)} does not exist in {interface.id}.{SCHEMA}")
+        share_table = self.share_table(interface.id, entry.dataset)
+        if not share_table.exists():
+            raise not_found(f"table {entry.dataset} is declared but not published yet")
+        return entry, share_table
+
+    def listed_paths(self, st: ShareTable) -> set[str]:
+        """The log's file paths, cached per table version (a client fetches a file in ranges)."""
+        version = st.latest_version()
+        with self._lock:
+            hit = self._listed.get(st.root)
+        if hit and hit[0] == version:
+            return hit[1]
+        paths = st.listed_paths()
+        with self._lock:
+            self._listed[st.root] = (version, paths)
+        return paths
+
+    def share_table(self, interface_id: str, dataset_id: str) -> ShareTable:
+        uri = self.ctx.settings.table_uri("share", share_table_name(interface_id, dataset_id))
+        return ShareTable(Path(uri.removeprefix("file://")))
+
+    def _tables(self, interface: Interface) -> list[dict[str, Any]]:
+        return [
+            {
+                "name": e.dataset,
+                "schema": SCHEMA,
+                "share": interface.id,
+                "shareId": interface.id,
+                "id": f"{interface.id}.{e.dataset}",
+            }
+            for e in interface.datasets
+        ]
+
+    # -- discovery -----------------------------------------------------------------------------
+    def list_shares(self, request: Request, max_results: str | None, page_token: str | None):
+        interface = self.authorize(request, "list_shares")
+        return _page([{"name": interface.id, "id": interface.id}], max_results, page_token)
+
+    def get_share(self, request: Request, share: str):
+        interface = self.authorize(request, "get_share", share)
+        return {"share": {"name": interface.id, "id": interface.id}}
+
+    def list_schemas(self, request: Request, share: str, max_results, page_token):
+        interface = self.authorize(request, "list_schemas", share)
+        return _page([{"name": SCHEMA, "share": interface.id}], max_results, page_token)
+
+    def list_tables(self, request: Request, share: str, schema: str, max_results, page_token):
+        interface = self.authorize(request, "list_tables", share)
+        if schema.lower() != SCHEMA:
+            raise not_found(f"schema {_name(schema)} does not exist in share {interface.id}")
+        return _page(self._tables(interface), max_results, page_token)
+
+    def list_all_tables(self, request: Request, share: str, max_results, page_token):
+        interface = self.authorize(request, "list_all_tables", share)
+        return _page(self._tables(interface), max_results, page_token)
+
+    # -- one table -----------------------------------------------------------------------------
+    def version(self, request: Request, share, schema, table, starting_timestamp: str | None):
+        from fastapi import Response
+
+        interface = self.authorize(request, "table_version", share)
+        _, st = self.table(interface, schema, table)
+        request.state.audit.params = {"startingTimestamp": starting_timestamp}
+        if starting_timestamp is not None:
+            version = st.version_at(starting_timestamp, earliest_after=True)
+        else:
+            version = st.latest_version()
+        return Response(status_code=200, headers={"delta-table-version": str(version)})
+
+    def metadata(self, request: Request, share, schema, table):
+        interface = self.authorize(request, "table_metadata", share)
+        _, st = self.table(interface, schema, table)
+        snap = st.snapshot()
+        return _ndjson([PROTOCOL_LINE, snap.metadata_line()], snap.version)
+
+    def query(self, request: Request, share, schema, table, body: dict[str, Any]):
+        interface = self.authorize(request, "query", share)
+        rec: audit.AuditRecord = request.state.audit
+        rec.params = body
+        entry, st = self.table(interface, schema, table)
+        opts = _query_options(body)
+        if opts["startingVersion"] is not None:
+            raise bad_request(
+                "startingVersion on /query (streaming) is not supported: use /changes"
+            )
+        version = opts["version"]
+        if opts["timestamp"] is not None:
+            version = st.version_at(opts["timestamp"], earliest_after=False)
+        snap = st.snapshot(version)
+        json_pred = (
+            parse_json_predicate(opts["jsonPredicateHints"])
+            if opts["jsonPredicateHints"] is not None
+            else None
+        )
+        files = prune(
+            snap.files,
+            snap.partition_columns,
+            opts["predicateHints"],
+            json_pred,
+            opts["limitHint"],
+        )
+        lines: list[dict[str, Any]] = [
+            PROTOCOL_LINE,
+            snap.metadata_line(with_version=version is not None),
+        ]
+        lines += [
+            {"file": self._file_json(request, interface.id, entry.dataset, st, f)} for f in files
+        ]
+        self._charge(interface, rec, st, files)
+        return _ndjson(lines, snap.version)
+
+    def changes(self, request: Request, share, schema, table, params: dict[str, str | None]):
+        interface = self.authorize(request, "changes", share)
+        rec: audit.AuditRecord = request.state.audit
+        rec.params = {k: v for k, v in params.items() if v is not None}
+        entry, st = self.table(interface, schema, table)
+        latest = st.latest_version()
+        start = _int_param("startingVersion", params["startingVersion"])
+        end = _int_param("endingVersion", params["endingVersion"])
+        if start is not None and params["startingTimestamp"] is not None:
+            raise bad_request("give startingVersion or startingTimestamp, not both")
+        if end is not None and params["endingTimestamp"] is not None:
+            raise bad_request("give endingVersion or endingTimestamp, not both")
+        if params["startingTimestamp"] is not None:
+            start = st.version_at(params["startingTimestamp"], earliest_after=True)
+        if params["endingTimestamp"] is not None:
+            end = st.version_at(params["endingTimestamp"], earliest_after=False)
+        if start is None:
+            raise bad_request("startingVersion or startingTimestamp is required")
+        if start > latest:
+            raise bad_request(f"startingVersion {start} is after the latest version {latest}")
+        end = latest if end is None else end
+        if end > latest:
+            raise bad_request(f"endingVersion {end} is after the latest version {latest}")
+        if start > end:
+            raise bad_request(f"startingVersion {start} is after endingVersion {end}")
+        snap = st.snapshot()
+        if not snap.cdf_enabled:
+            raise bad_request(f"change data feed is not enabled on {entry.dataset}")
+        try:
+            files = st.changes(start, end)
+        except ProtocolError as exc:
+            raise bad_request(
+                f"versions {start}..{end} are no longer all in the log: {exc}"
+            ) from None
+        lines: list[dict[str, Any]] = [PROTOCOL_LINE, snap.metadata_line()]
+        for f in files:
+            body = self._file_json(request, interface.id, entry.dataset, st, f)
+            body.pop("stats", None)
+            body["timestamp"], body["version"] = f.timestamp, f.version
+            lines.append({f.kind: body})
+        self._charge(interface, rec, st, files)
+        return _ndjson(lines, latest)
+
+    def _charge(
+        self, interface: Interface, rec: audit.AuditRecord, st: ShareTable, files: list[FileEntry]
+    ) -> None:
+        """Count rows and files handed out; refuse (429) beyond the interface's daily rows."""
+        rows = sum(st.count_rows(f) for f in files)
+        try:
+            self.ctx.quotas.take_rows(interface.id, rows, interface.quota.get("rows_per_day"))
+        except audit.QuotaExceeded as exc:
+            raise ProtocolError(
+                429, "RESOURCE_EXHAUSTED", str(exc), {"Retry-After": str(exc.retry_after)}
+            ) from None
+        rec.rows_served, rec.files_served = rows, len(files)
+
+    def _file_json(
+        self, request: Request, interface_id: str, dataset_id: str, st: ShareTable, f: FileEntry
+    ) -> dict[str, Any]:
+        expires, sig = self.ctx.signer.sign(interface_id, dataset_id, f.rel_path)
+        base = self.ctx.settings.extra.get("EB_SHARING_ENDPOINT") or (
+            str(request.base_url).rstrip("/") + PREFIX
+        )
+        url = (
+            f"{base.rstrip('/')}/files/{interface_id}/{dataset_id}/"
+            f"{quote(f.rel_path, safe='/')}?expires={expires}&signature={sig}"
+        )
+        out: dict[str, Any] = {
+            "url": url,
+            "id": f.file_id,
+            "partitionValues": f.partition_values,
+            "size": f.size,
+            "expirationTimestamp": expires * 1000,
+        }
+        if f.num_records is not None:
+            out["stats"] = json.dumps({"numRecords": f.num_records})
+        return out
+
+    # -- the files -----------------------------------------------------------------------------
+    def file(
+        self,
+        request: Request,
+        share: str,
+        table: str,
+        rel_path: str,
+        expires: str | None,
+        signature: str | None,
+    ):
+        """Serve one data file of one share table, for a valid signed URL only."""
+        from fastapi.responses import FileResponse
+
+        rec: audit.AuditRecord = request.state.audit
+        rec.endpoint = "file"
+        rec.params = {"file": rel_path[:300]}
+        try:
+            self.ctx.signer.verify(share, table, rel_path, expires or "", signature or "")
+        except SignatureError as exc:
+            raise ProtocolError(403, "PERMISSION_DENIED", str(exc)) from None
+        rec.interface_id = share
+        interface = self.ctx.catalog.interfaces.get(share)
+        if interface is None or not any(e.dataset == table for e in interface.datasets):
+            raise not_found("the table of this URL is no longer shared")
+        st = self.share_table(share, table)
+        try:
+            target = (st.root / rel_path).resolve()
+        except (OSError, ValueError):  # NUL bytes, loops: never a file we listed
+            raise ProtocolError(403, "PERMISSION_DENIED", "the path is not a file") from None
+        if not target.is_relative_to(st.root) or target == st.root:
+            raise ProtocolError(403, "PERMISSION_DENIED", "the path is outside the share table")
+        if "_delta_log" in Path(rel_path).parts or rel_path not in self.listed_paths(st):
+            raise ProtocolError(
+                403, "PERMISSION_DENIED", "the file is not a data file of the share table"
+            )
+        if not target.is_file():
+            raise not_found("the file no longer exists (vacuumed): query the table again")
+        rec.files_served = 1
+        return FileResponse(target, media_type="application/octet-stream")
+
+
+def _query_options(body: dict[str, Any]) -> dict[str, Any]:
+    """Validate the query body's known fields by type; unknown fields are ignored (protocol)."""
+
+    def typed(name: str, kind: type, check=None):
+        value = body.get(name)
+        if value is None:
+            return None
+        if kind is int and (isinstance(value, bool) or not isinstance(value, int)):
+            raise bad_request(f"{name} must be an integer, got {type(value).__name__}")
+        if kind is str and not isinstance(value, str):
+            raise bad_request(f"{name} must be a string, got {type(value).__name__}")
+        if check and not check(value):
+            raise bad_request(f"{name} must be >= 0, got {value}")
+        return value
+
+    hints = body.get("predicateHints")
+    if hints is not None and (
+        not isinstance(hints, list) or not all(isinstance(h, str) for h in hints)
+    ):
+        raise bad_request("predicateHints must be a list of strings")
+    opts = {
+        "predicateHints": hints,
+        "jsonPredicateHints": typed("jsonPredicateHints", str),
+        "limitHint": typed("limitHint", int, lambda v: v >= 0),
+        "version": typed("version", int, lambda v: v >= 0),
+        "timestamp": typed("timestamp", str),
+        "startingVersion": typed("startingVersion", int, lambda v: v >= 0),
+        "endingVersion": typed("endingVersion", int, lambda v: v >= 0),
+    }
+    if opts["version"] is not None and opts["timestamp"] is not None:
+        raise bad_request("give version or timestamp, not both")
+    return opts
+
+
+class JsonLineFormatter(logging.Formatter):
+    """One JSON object per line: what log shippers and ``jq`` read without a parser."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        out: dict[str, Any] = {
+            "ts": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(record.created))
+            + f".{int(record.msecs):03d}Z",
+            "level": record.levelname.lower(),
+            "logger": record.name,
+        }
+        if isinstance(record.msg, dict):
+            out.update(record.msg)
+        else:
+            out["message"] = record.getMessage()
+        if record.exc_info:
+            out["exception"] = self.formatException(record.exc_info)
+        return json.dumps(out, default=str, ensure_ascii=False)
+
+
+def configure_logging(level: int = logging.INFO) -> None:
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(JsonLineFormatter())
+    for name in ("enforcement_brain.sharing", "uvicorn", "uvicorn.error"):
+        logger = logging.getLogger(name)
+        logger.handlers[:] = [handler]
+        logger.setLevel(level)
+        logger.propagate = False
+
+
+def create_app(
+    settings: Settings, catalog: Catalog, engine: Engine, signer: Signer | None = None
+) -> FastAPI:
+    """The FastAPI application (the caller owns the engine and the server).
+
+    Handler parameters keep the protocol's camelCase names (``maxResults``, ``startingVersion``)
+    so the OpenAPI page documents exactly what a partner sends.
+    """
+    from fastapi.exceptions import RequestValidationError
+    from fastapi.responses import JSONResponse
+    from starlette.concurrency import run_in_threadpool
+    from starlette.exceptions import HTTPException as StarletteHTTPException
+
+    if not settings.lake_is_local:
+        raise ConfigError(
+            f"the sharing service serves a local lake only (EB_LAKE_ROOT={settings.lake_root}); "
+            "on object storage, hand out S3 presigned URLs instead (docs/sharing.md)"
+        )
+    if signer is None:
+        secret = settings.sharing_secret
+        if secret is None:
+            LOG.warning({"event": "no EB_SHARING_SECRET: signing with a per-process random key"})
+        signer = Signer(
+            (secret or secrets.token_hex(32)).encode(), settings.sharing_url_ttl_seconds
+        )
+    svc = Service(Context(settings, catalog, engine, signer, audit.Quotas(engine)))
+    app = FastAPI(
+        title="enforcement-brain sharing",
+        description="Delta Sharing protocol over the governed share layer (docs/sharing.md).",
+        version="1",
+    )
+    app.state.service = svc
+
+    def error(status: int, code: str, message: str, request: Request, headers=None):
+        rec = getattr(request.state, "audit", None)
+        if rec is not None:
+            rec.error_code, rec.message = code, message
+        return JSONResponse(
+            {"errorCode": code, "message": message}, status_code=status, headers=headers
+        )
+
+    @app.exception_handler(ProtocolError)
+    async def _protocol_error(request: Request, exc: ProtocolError):
+        return error(exc.status, exc.code, exc.message, request, exc.headers)
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation_error(request: Request, exc: RequestValidationError):
+        first = exc.errors()[0] if exc.errors() else {}
+        where = ".".join(str(x) for x in first.get("loc", ()))
+        return error(
+            400, "INVALID_PARAMETER_VALUE", f"{where}: {first.get('msg', 'invalid')}", request
+        )
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http_error(request: Request, exc: StarletteHTTPException):
+        code = {404: "RESOURCE_DOES_NOT_EXIST", 405: "METHOD_NOT_ALLOWED"}.get(
+            exc.status_code, "INVALID_REQUEST"
+        )
+        message = "no such endpoint" if exc.status_code == 404 else str(exc.detail)
+        return error(exc.status_code, code, message, request)
+
+    @app.middleware("http")
+    async def _audit(request: Request, call_next):
+        started = time.perf_counter()
+        raw = request.scope.get("raw_path", b"").decode("latin-1") or request.url.path
+        rec = audit.AuditRecord(
+            method=request.method,
+            path=raw,
+            client=request.client.host if request.client else None,
+        )
+        request.state.audit = rec
+        try:
+            response = await call_next(request)
+        except Exception:
+            LOG.exception({"event": "unhandled error", "path": raw[:300]})
+            rec.error_code, rec.message = "INTERNAL_ERROR", "internal error (see the service log)"
+            response = JSONResponse(
+                {"errorCode": "INTERNAL_ERROR", "message": "internal error; it has been logged"},
+                status_code=500,
+            )
+        rec.status = response.status_code
+        rec.duration_ms = int((time.perf_counter() - started) * 1000)
+        if rec.endpoint != "healthz" and not raw.startswith(("/docs", "/openapi", "/redoc")):
+            try:
+                await run_in_threadpool(audit.write, engine, rec)
+            except Exception:
+                LOG.exception({"event": "audit write failed", "path": raw[:300]})
+        LOG.info(
+            {
+                "event": "request",
+                "method": rec.method,
+                "path": raw[:300],
+                "endpoint": rec.endpoint,
+                "status": rec.status,
+                "interface": rec.interface_id,
+                "rows": rec.rows_served,
+                "files": rec.files_served,
+                "ms": rec.duration_ms,
+                "client": rec.client,
+                "error": rec.error_code,
+            }
+        )
+        return response
+
+    @app.get("/healthz", tags=["ops"])
+    def healthz(request: Request):
+        request.state.audit.endpoint = "healthz"
+        from sqlalchemy import text
+
+        with engine.connect() as conn:
+            conn.execute(text("select 1"))
+        return {"status": "ok"}
+
+    @app.get(PREFIX + "/shares", tags=["delta-sharing"])
+    def list_shares(
+        request: Request,
+        maxResults: str | None = None,
+        pageToken: str | None = None,
+    ):
+        return svc.list_shares(request, maxResults, pageToken)
+
+    @app.get(PREFIX + "/shares/{share}", tags=["delta-sharing"])
+    def get_share(request: Request, share: str):
+        return svc.get_share(request, share)
+
+    @app.get(PREFIX + "/shares/{share}/schemas", tags=["delta-sharing"])
+    def list_schemas(
+        request: Request,
+        share: str,
+        maxResults: str | None = None,
+        pageToken: str | None = None,
+    ):
+        return svc.list_schemas(request, share, maxResults, pageToken)
+
+    @app.get(PREFIX + "/shares/{share}/schemas/{schema}/tables", tags=["delta-sharing"])
+    def list_tables(
+        request: Request,
+        share: str,
+        schema: str,
+        maxResults: str | None = None,
+        pageToken: str | None = None,
+    ):
+        return svc.list_tables(request, share, schema, maxResults, pageToken)
+
+    @app.get(PREFIX + "/shares/{share}/all-tables", tags=["delta-sharing"])
+    def list_all_tables(
+        request: Request,
+        share: str,
+        maxResults: str | None = None,
+        pageToken: str | None = None,
+    ):
+        return svc.list_all_tables(request, share, maxResults, pageToken)
+
+    table_path = PREFIX + "/shares/{share}/schemas/{schema}/tables/{table}"
+
+    @app.get(table_path + "/version", tags=["delta-sharing"])
+    @app.head(table_path + "/version", include_in_schema=False)
+    def table_version(
+        request: Request,
+        share: str,
+        schema: str,
+        table: str,
+        startingTimestamp: str | None = None,
+    ):
+        return svc.version(request, share, schema, table, startingTimestamp)
+
+    @app.head(table_path, tags=["delta-sharing"], include_in_schema=False)
+    def table_version_deprecated(request: Request, share: str, schema: str, table: str):
+        return svc.version(request, share, schema, table, None)
+
+    @app.get(table_path + "/metadata", tags=["delta-sharing"])
+    def table_metadata(request: Request, share: str, schema: str, table: str):
+        return svc.metadata(request, share, schema, table)
+
+    @app.post(table_path + "/query", tags=["delta-sharing"])
+    async def query(request: Request, share: str, schema: str, table: str):
+        raw = await request.body()
+        if raw.strip():
+            try:
+                body = json.loads(raw)
+            except ValueError:
+                request.state.audit.endpoint = "query"
+                raise bad_request("the request body is not valid JSON") from None
+        else:
+            body = {}
+        if not isinstance(body, dict):
+            request.state.audit.endpoint = "query"
+            raise bad_request("the request body must be a JSON object")
+        return await run_in_threadpool(svc.query, request, share, schema, table, body)
+
+    @app.get(table_path + "/changes", tags=["delta-sharing"])
+    def changes(
+        request: Request,
+        share: str,
+        schema: str,
+        table: str,
+        startingVersion: str | None = None,
+        startingTimestamp: str | None = None,
+        endingVersion: str | None = None,
+        endingTimestamp: str | None = None,
+        includeHistoricalMetadata: str | None = None,
+    ):
+        params = {
+            "startingVersion": startingVersion,
+            "startingTimestamp": startingTimestamp,
+            "endingVersion": endingVersion,
+            "endingTimestamp": endingTimestamp,
+        }
+        return svc.changes(request, share, schema, table, params)
+
+    @app.get(PREFIX + "/files/{share}/{table}/{rel_path:path}", tags=["files"])
+    @app.head(PREFIX + "/files/{share}/{table}/{rel_path:path}", include_in_schema=False)
+    def file(
+        request: Request,
+        share: str,
+        table: str,
+        rel_path: str,
+        expires: str | None = None,
+        signature: str | None = None,
+    ):
+        return svc.file(request, share, table, rel_path, expires, signature)
+
+    return app
+
+
+def build(settings: Settings) -> FastAPI:
+    """The app for ``settings``: refuses (exit 2) without a credential store or with bad config."""
+    from enforcement_brain.declarations import load_catalog
+    from enforcement_brain.sharing.db import connect
+
+    engine = connect(settings.governance_db_url, create=False)
+    return create_app(settings, load_catalog(settings.standards_dir), engine)
+
+
+def serve(settings: Settings) -> None:
+    """Run the service in the foreground on ``EB_INTERFACE_HOST``:``EB_SHARING_PORT``."""
+    import uvicorn
+
+    configure_logging()
+    app = build(settings)
+    LOG.info(
+        {
+            "event": "starting",
+            "endpoint": settings.sharing_endpoint,
+            "host": settings.interface_host,
+            "port": settings.sharing_port,
+        }
+    )
+    uvicorn.run(
+        app,
+        host=settings.interface_host,
+        port=settings.sharing_port,
+        log_config=None,
+        access_log=False,
+        proxy_headers=False,
+    )

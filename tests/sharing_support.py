@@ -1,0 +1,142 @@
+"""Helpers for the sharing tests: a test copy of the standards, the service in a thread, profiles.
+
+The standards copy adds test-only interfaces next to the real ``provincial_supervision`` so the
+real declaration is exercised while nothing test-only lands in ``data_standards/``.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+from conftest import make_settings
+
+from enforcement_brain.settings import REPO_ROOT, Settings
+
+SECRET = "test-sharing-secret"
+
+CITY_POLICE = """\
+id: city_police
+title: City traffic police (test-only interface)
+consumer: 市公安局交警支队
+datasets:
+  - dataset: overload_alerts
+    columns: [alert_id, plate_no, gross_weight_kg, excess_rate, is_shuang_bai, biz_date]
+    row_filter: "is_shuang_bai"
+quota: {requests_per_minute: 1000, rows_per_day: 1000000}
+token_lifetime_days: 7
+"""
+
+QUOTA_PROBE = """\
+id: quota_probe
+title: Quota probe (test-only interface)
+consumer: test
+datasets:
+  - dataset: overload_alerts
+    columns: [alert_id, plate_no, gross_weight_kg, excess_rate, is_shuang_bai, biz_date]
+    masks: {plate_no: plate}
+quota: {requests_per_minute: 4, rows_per_day: 3}
+token_lifetime_days: 1
+"""
+
+
+def standards_copy(tmp: Path) -> Path:
+    """``data_standards/`` with the test-only interfaces added."""
+    root = tmp / "data_standards"
+    shutil.copytree(REPO_ROOT / "data_standards", root)
+    (root / "interfaces" / "city_police.yaml").write_text(CITY_POLICE, encoding="utf-8")
+    (root / "interfaces" / "quota_probe.yaml").write_text(QUOTA_PROBE, encoding="utf-8")
+    return root
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def sharing_env(tmp: Path, port: int) -> dict[str, str]:
+    """The environment an operator would set: var dir, standards, endpoint, secret."""
+    return {
+        "EB_VAR_DIR": str(tmp / "var"),
+        "EB_STANDARDS_DIR": str(tmp / "data_standards"),
+        "EB_SHARING_PORT": str(port),
+        "EB_SHARING_ENDPOINT": f"http://127.0.0.1:{port}/delta-sharing",
+        "EB_SHARING_SECRET": SECRET,
+    }
+
+
+def settings_for(tmp: Path, port: int) -> Settings:
+    return make_settings(tmp / "var", **sharing_env(tmp, port))
+
+
+def eb(env: dict[str, str], *args: str) -> subprocess.CompletedProcess:
+    """Run the real ``eb`` CLI (this worktree's source first) with ``env`` on top."""
+    full = {**os.environ, **env, "PYTHONPATH": str(REPO_ROOT / "src"), "EB_HOME": str(REPO_ROOT)}
+    return subprocess.run(
+        [sys.executable, "-m", "enforcement_brain.cli", *args],
+        env=full,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+def issue_profile(env: dict[str, str], interface: str, path: Path) -> Path:
+    """Issue a token with the admin command; returns the profile file it wrote."""
+    done = eb(env, "sharing", "issue", "--interface", interface, "--profile", str(path))
+    assert done.returncode == 0, done.stderr
+    assert path.is_file()
+    return path
+
+
+class ServiceThread:
+    """The service on a free port, in-process (uvicorn in a thread), for one test module."""
+
+    def __init__(self, settings: Settings) -> None:
+        import uvicorn
+
+        from enforcement_brain.sharing.service import build
+
+        self.app = build(settings)
+        config = uvicorn.Config(
+            self.app,
+            host="127.0.0.1",
+            port=settings.sharing_port,
+            log_config=None,
+            access_log=False,
+            lifespan="off",
+        )
+        self.server = uvicorn.Server(config)
+        self.thread = threading.Thread(target=self.server.run, daemon=True)
+        self.base = f"http://127.0.0.1:{settings.sharing_port}/delta-sharing"
+
+    def __enter__(self) -> ServiceThread:
+        self.thread.start()
+        deadline = time.monotonic() + 20
+        while not self.server.started:
+            if time.monotonic() > deadline or not self.thread.is_alive():
+                raise RuntimeError("the sharing service did not start")
+            time.sleep(0.05)
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.server.should_exit = True
+        self.thread.join(timeout=10)
+
+
+def audit_rows(settings: Settings) -> list[dict]:
+    """Every audit row, oldest first, as dicts."""
+    from sqlalchemy import create_engine, text
+
+    engine = create_engine(settings.governance_db_url)
+    with engine.connect() as conn:
+        rows = conn.execute(text("select * from sharing_audit order by id")).mappings().all()
+    engine.dispose()
+    return [dict(r) for r in rows]

@@ -1,0 +1,639 @@
+"""The sharing service against the stock ``delta_sharing`` client, on small delta-rs tables.
+
+The share tables are written with ``deltalake`` (no JVM) exactly where the share layer puts
+them; profiles are issued by the real ``eb sharing issue`` command; the service runs in a
+thread on a free port. What must hold: the stock client works unchanged, a token sees its own
+interface only, files come only from inside the share table and its log, and every request —
+refusals included — is an audit row.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import http.client
+import json
+from pathlib import Path
+
+import pandas as pd
+import pyarrow as pa
+import pytest
+import requests
+from sharing_support import (
+    SECRET,
+    ServiceThread,
+    audit_rows,
+    eb,
+    free_port,
+    issue_profile,
+    settings_for,
+    sharing_env,
+    standards_copy,
+)
+
+D1, D2 = dt.date(2026, 11, 28), dt.date(2026, 11, 29)
+
+
+def _alerts(rows: list[tuple]) -> pa.Table:
+    df = pd.DataFrame(
+        rows,
+        columns=["alert_id", "plate_no", "gross_weight_kg", "excess_rate", "is_shuang_bai"],
+    )
+    df["biz_date"] = [D1 if a.startswith("a") else D2 for a in df["alert_id"]]
+    return pa.Table.from_pandas(df, preserve_index=False)
+
+
+V0 = [
+    ("a1", "苏C****1", 60000, 0.22, False),
+    ("a2", "苏C****2", 110000, 1.2, True),
+    ("a3", "苏C****3", 52000, 0.04, False),
+    ("b1", "苏C****4", 70000, 0.4, False),
+    ("b2", "苏C****5", 101000, 1.1, True),
+]
+V1_D2 = [("b1", "苏C****4", 70000, 0.4, False), ("b3", "苏C****6", 99000, 0.9, False)]
+
+
+def _write_share_table(path: Path) -> None:
+    """v0: two days; v1: day 2 replaced (b2 gone, b3 new) — what a rerun of a day does."""
+    from deltalake import write_deltalake
+
+    write_deltalake(
+        str(path),
+        _alerts(V0),
+        partition_by=["biz_date"],
+        configuration={"delta.enableChangeDataFeed": "true"},
+    )
+    write_deltalake(
+        str(path),
+        _alerts(V1_D2),
+        partition_by=["biz_date"],
+        mode="overwrite",
+        predicate=f"biz_date = '{D2}'",
+    )
+
+
+@pytest.fixture(scope="module")
+def env(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("sharing")
+    standards_copy(tmp)
+    port = free_port()
+    settings = settings_for(tmp, port)
+    for name in (
+        "provincial_supervision__overload_alerts",
+        "city_police__overload_alerts",
+        "quota_probe__overload_alerts",
+    ):
+        _write_share_table(Path(settings.table_uri("share", name)))
+    environ = sharing_env(tmp, port)
+    profiles = {
+        iid: issue_profile(environ, iid, tmp / f"{iid}.share")
+        for iid in ("provincial_supervision", "city_police", "quota_probe")
+    }
+    with ServiceThread(settings) as service:
+        yield {
+            "tmp": tmp,
+            "settings": settings,
+            "environ": environ,
+            "profiles": profiles,
+            "base": service.base,
+            "service": service,
+        }
+
+
+def _token(env, iid: str) -> str:
+    return json.loads(env["profiles"][iid].read_text())["bearerToken"]
+
+
+def _get(env, path: str, iid: str | None = "provincial_supervision", **kw):
+    headers = kw.pop("headers", {})
+    if iid:
+        headers["Authorization"] = f"Bearer {_token(env, iid)}"
+    return requests.get(env["base"] + path, headers=headers, timeout=10, **kw)
+
+
+def _post(env, path: str, body, iid: str = "provincial_supervision"):
+    data = body if isinstance(body, (str, bytes)) else json.dumps(body)
+    return requests.post(
+        env["base"] + path,
+        data=data,
+        headers={"Authorization": f"Bearer {_token(env, iid)}"},
+        timeout=10,
+    )
+
+
+TABLE = "/shares/provincial_supervision/schemas/default/tables/overload_alerts"
+
+
+# -- the stock client ----------------------------------------------------------------------------
+
+
+def test_profile_file_is_what_the_stock_client_reads(env):
+    profile = json.loads(env["profiles"]["provincial_supervision"].read_text())
+    assert set(profile) == {"shareCredentialsVersion", "endpoint", "bearerToken", "expirationTime"}
+    assert profile["endpoint"] == env["base"]
+    expires = dt.datetime.fromisoformat(profile["expirationTime"].replace("Z", "+00:00"))
+    days = (expires - dt.datetime.now(dt.UTC)).total_seconds() / 86400
+    assert 89.9 < days <= 90  # the declaration's token_lifetime_days
+    assert oct(env["profiles"]["provincial_supervision"].stat().st_mode & 0o777) == "0o600"
+
+
+@pytest.mark.parametrize("iid", ["provincial_supervision", "city_police"])
+def test_stock_client_lists_and_loads_its_own_share(env, iid):
+    import delta_sharing
+
+    profile = str(env["profiles"][iid])
+    client = delta_sharing.SharingClient(profile)
+    tables = client.list_all_tables()
+    assert [(t.share, t.schema, t.name) for t in tables] == [(iid, "default", "overload_alerts")]
+    url = f"{profile}#{iid}.default.overload_alerts"
+    df = delta_sharing.load_as_pandas(url).sort_values("alert_id").reset_index(drop=True)
+    assert list(df.columns) == [
+        "alert_id",
+        "plate_no",
+        "gross_weight_kg",
+        "excess_rate",
+        "is_shuang_bai",
+        "biz_date",
+    ]
+    assert df["alert_id"].tolist() == ["a1", "a2", "a3", "b1", "b3"]  # v1: b2 replaced by b3
+    assert df["plate_no"].tolist() == ["苏C****1", "苏C****2", "苏C****3", "苏C****4", "苏C****6"]
+    assert df["biz_date"].tolist() == [D1, D1, D1, D2, D2]
+    assert len(delta_sharing.load_as_pandas(url, limit=2)) == 2
+    assert len(delta_sharing.load_as_pandas(url, limit=0)) == 0
+
+
+def test_stock_client_reads_the_change_feed(env):
+    import delta_sharing
+
+    profile = env["profiles"]["provincial_supervision"]
+    url = f"{profile}#provincial_supervision.default.overload_alerts"
+    changes = delta_sharing.load_table_changes_as_pandas(url, starting_version=0, ending_version=1)
+    got = sorted(
+        zip(
+            changes["_commit_version"],
+            changes["_change_type"],
+            changes["alert_id"],
+            strict=True,
+        )
+    )
+    assert got == [
+        (0, "insert", "a1"),
+        (0, "insert", "a2"),
+        (0, "insert", "a3"),
+        (0, "insert", "b1"),
+        (0, "insert", "b2"),
+        (1, "delete", "b1"),
+        (1, "delete", "b2"),
+        (1, "insert", "b1"),
+        (1, "insert", "b3"),
+    ]
+    only_v1 = delta_sharing.load_table_changes_as_pandas(url, starting_version=1)
+    assert set(only_v1["_commit_version"]) == {1}
+    assert len(only_v1) == 4
+
+
+def test_other_interfaces_share_is_refused_to_the_stock_client(env):
+    import delta_sharing
+
+    url = f"{env['profiles']['city_police']}#provincial_supervision.default.overload_alerts"
+    with pytest.raises(requests.HTTPError) as err:
+        delta_sharing.load_as_pandas(url)
+    assert err.value.response.status_code == 403
+    r = _get(env, "/shares/provincial_supervision/all-tables", iid="city_police")
+    assert r.status_code == 403
+    assert r.json()["errorCode"] == "PERMISSION_DENIED"
+    r = _get(env, "/shares", iid="city_police")
+    assert r.json() == {"items": [{"name": "city_police", "id": "city_police"}]}
+
+
+# -- the protocol, raw ---------------------------------------------------------------------------
+
+
+def _lines(r) -> list[dict]:
+    return [json.loads(x) for x in r.text.splitlines()]
+
+
+def test_version_metadata_and_query_shapes(env):
+    r = _get(env, TABLE + "/version")
+    assert r.status_code == 200 and r.headers["delta-table-version"] == "1"
+    r = requests.head(
+        env["base"] + TABLE,
+        headers={"Authorization": f"Bearer {_token(env, 'provincial_supervision')}"},
+        timeout=10,
+    )
+    assert r.status_code == 200 and r.headers["delta-table-version"] == "1"
+    r = _get(env, TABLE + "/metadata")
+    protocol, meta = _lines(r)
+    assert protocol == {"protocol": {"minReaderVersion": 1}}
+    assert meta["metaData"]["partitionColumns"] == ["biz_date"]
+    assert meta["metaData"]["configuration"] == {"enableChangeDataFeed": "true"}
+    r = _post(env, TABLE + "/query", {})
+    files = [x["file"] for x in _lines(r)[2:]]
+    assert sorted(f["partitionValues"]["biz_date"] for f in files) == [str(D1), str(D2)]
+    assert all(f["expirationTimestamp"] > 0 and "signature=" in f["url"] for f in files)
+    # time travel: version 0 still has b2's file
+    r = _post(env, TABLE + "/query", {"version": 0})
+    assert sum(json.loads(x["file"]["stats"])["numRecords"] for x in _lines(r)[2:]) == 5
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"predicateHints": [f"biz_date = '{D1}'"]},
+        {"predicateHints": [f"biz_date < '{D2}'", "plate_no = 'x'"]},  # non-partition: skipped
+        {
+            "jsonPredicateHints": json.dumps(
+                {
+                    "op": "equal",
+                    "children": [
+                        {"op": "column", "name": "biz_date", "valueType": "date"},
+                        {"op": "literal", "value": str(D1), "valueType": "date"},
+                    ],
+                }
+            )
+        },
+    ],
+)
+def test_partition_pruning(env, body):
+    r = _post(env, TABLE + "/query", body)
+    assert r.status_code == 200
+    files = [x["file"] for x in _lines(r)[2:]]
+    assert [f["partitionValues"]["biz_date"] for f in files] == [str(D1)]
+
+
+@pytest.mark.parametrize(
+    "pred",
+    [
+        {"op": "someFutureOp"},
+        {"op": "and", "children": 5},
+        {"op": "equal", "children": ["x", 1]},
+        {"op": "equal", "children": [{"op": "column", "name": "plate_no"}, {"op": "literal"}]},
+        {"op": "not", "children": [{"op": "isNull"}]},
+    ],
+)
+def test_unknown_predicates_keep_every_file(env, pred):
+    r = _post(env, TABLE + "/query", {"jsonPredicateHints": json.dumps(pred)})
+    assert r.status_code == 200
+    assert len(_lines(r)) == 4
+
+
+def test_limit_hint_prunes(env):
+    r = _post(env, TABLE + "/query", {"limitHint": 1})
+    assert len(_lines(r)) == 3  # one file holds enough rows
+
+
+def test_query_then_files_are_counted_in_the_audit(env):
+    before = len(audit_rows(env["settings"]))
+    r = _post(env, TABLE + "/query", {"predicateHints": [f"biz_date = '{D1}'"]})
+    assert r.status_code == 200
+    row = audit_rows(env["settings"])[before]
+    assert (row["endpoint"], row["status"], row["interface_id"]) == (
+        "query",
+        200,
+        "provincial_supervision",
+    )
+    assert (row["rows_served"], row["files_served"]) == (3, 1)
+    assert json.loads(row["params"]) == {"predicateHints": [f"biz_date = '{D1}'"]}
+    assert row["client"] == "127.0.0.1" and row["duration_ms"] >= 0
+
+
+# -- credentials -----------------------------------------------------------------------------------
+
+
+def test_tokens_missing_malformed_unknown_expired_revoked_are_401(env):
+    from sqlalchemy import create_engine, text
+
+    from enforcement_brain.sharing import credentials
+    from enforcement_brain.sharing.db import connect
+
+    settings = env["settings"]
+    engine = connect(settings.governance_db_url, create=False)
+    expired = credentials.issue(engine, "provincial_supervision", 1)
+    with create_engine(settings.governance_db_url).begin() as conn:
+        conn.execute(
+            text("update sharing_tokens set expires_at = :t where token_id = :i"),
+            {"t": dt.datetime(2020, 1, 1), "i": expired.info.token_id},
+        )
+    revoked = credentials.issue(engine, "provincial_supervision", 1)
+    done = eb(env["environ"], "sharing", "revoke", "--token-id", revoked.info.token_id)
+    assert done.returncode == 0 and "1 token(s) revoked" in done.stdout
+    before = len(audit_rows(settings))
+    cases = {
+        "missing": {},
+        "malformed": {"Authorization": "Token abc"},
+        "empty": {"Authorization": "Bearer "},
+        "unknown": {"Authorization": "Bearer ebs_not-a-real-token"},
+        "expired": {"Authorization": f"Bearer {expired.token}"},
+        "revoked": {"Authorization": f"Bearer {revoked.token}"},
+    }
+    for name, headers in cases.items():
+        r = requests.get(env["base"] + "/shares", headers=headers, timeout=10)
+        assert r.status_code == 401, name
+        assert r.json()["errorCode"] == "UNAUTHENTICATED", name
+    assert "expired" in r.json()["message"] or "revoked" in r.json()["message"]
+    rows = audit_rows(settings)[before:]
+    assert [(x["status"], x["error_code"]) for x in rows] == [(401, "UNAUTHENTICATED")] * 6
+    listed = eb(env["environ"], "sharing", "list", "--interface", "provincial_supervision")
+    statuses = [line.split()[2] for line in listed.stdout.splitlines()]
+    assert sorted(statuses) == ["active", "expired", "revoked"]
+
+
+def test_rotation_revokes_the_old_token(env, tmp_path):
+    iid = "city_police"
+    environ = env["environ"]
+    old = issue_profile(environ, iid, tmp_path / "old.share")
+    old_token = json.loads(old.read_text())["bearerToken"]
+    done = eb(environ, "sharing", "rotate", "--interface", iid, "--profile", str(tmp_path / "n"))
+    assert done.returncode == 0, done.stderr
+    new_token = json.loads((tmp_path / "n").read_text())["bearerToken"]
+    auth = {"Authorization": f"Bearer {old_token}"}
+    assert requests.get(env["base"] + "/shares", headers=auth, timeout=10).status_code == 401
+    auth = {"Authorization": f"Bearer {new_token}"}
+    assert requests.get(env["base"] + "/shares", headers=auth, timeout=10).status_code == 200
+    env["profiles"][iid] = tmp_path / "n"  # the module's old city_police profile is revoked too
+
+
+def test_governance_db_holds_only_hashes(env):
+    import sqlite3
+
+    db = env["settings"].governance_db_url.removeprefix("sqlite:///")
+    dump = "\n".join(sqlite3.connect(db).iterdump())
+    token = _token(env, "provincial_supervision")
+    assert token not in dump
+    import hashlib
+
+    assert hashlib.sha256(token.encode()).hexdigest() in dump
+
+
+def test_unknown_interface_is_refused_by_the_admin_command(env):
+    done = eb(env["environ"], "sharing", "issue", "--interface", "nobody")
+    assert done.returncode == 2
+    assert done.stderr.strip().splitlines() == [
+        "error: unknown interface 'nobody'; declared: city_police, provincial_supervision, "
+        "quota_probe"
+    ]
+
+
+# -- signed file URLs and path traversal ---------------------------------------------------------
+
+
+def _file_urls(env) -> list[str]:
+    r = _post(env, TABLE + "/query", {})
+    return [x["file"]["url"] for x in _lines(r)[2:]]
+
+
+def _raw_get(env, target: str) -> tuple[int, bytes]:
+    """GET a raw request target, unnormalised (no client rewrites ``..`` or ``%2e``)."""
+    port = env["settings"].sharing_port
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+    conn.request("GET", target)
+    r = conn.getresponse()
+    body = r.read()
+    conn.close()
+    return r.status, body
+
+
+def _signed_target(
+    rel: str, *, signed: str | None = None, share="provincial_supervision", table="overload_alerts"
+) -> str:
+    """A file URL target for ``rel`` (sent as is) whose signature covers ``signed``."""
+    from enforcement_brain.sharing.signing import Signer
+
+    expires, sig = Signer(SECRET.encode(), 60).sign(share, table, rel if signed is None else signed)
+    return f"/delta-sharing/files/{share}/{table}/{rel}?expires={expires}&signature={sig}"
+
+
+def test_signed_url_works_and_tampered_or_expired_is_403(env):
+    from urllib.parse import unquote, urlsplit
+
+    from enforcement_brain.sharing.signing import Signer
+
+    url = _file_urls(env)[0]
+    r = requests.get(url, timeout=10)
+    assert r.status_code == 200 and r.content[:4] == b"PAR1"
+    parts = urlsplit(url)
+    target = f"{parts.path}?{parts.query}"
+    tampered = target[:-2] + ("AA" if not target.endswith("AA") else "BB")
+    status, body = _raw_get(env, tampered)
+    assert status == 403 and json.loads(body)["errorCode"] == "PERMISSION_DENIED"
+    other_file = target.replace("part-", "part-x", 1)
+    assert _raw_get(env, other_file)[0] == 403
+    rel = unquote(parts.path.split("/overload_alerts/", 1)[1])
+    expires, sig = Signer(SECRET.encode(), 60).sign(
+        "provincial_supervision", "overload_alerts", rel, now=0
+    )
+    status, body = _raw_get(env, f"{parts.path}?expires={expires}&signature={sig}")
+    assert status == 403 and "expired" in json.loads(body)["message"]
+    unsigned = _raw_get(env, parts.path)
+    assert unsigned[0] == 403
+
+
+TRAVERSALS = [
+    "../city_police__overload_alerts/_delta_log/00000000000000000000.json",
+    "../../../governance.db",
+    "..%2F..%2F..%2Fgovernance.db",
+    "%2e%2e/%2e%2e/%2e%2e/governance.db",
+    "%252e%252e%252f%252e%252e%252fgovernance.db",
+    "biz_date=2026-11-28/../../../../../../etc/passwd",
+    "_delta_log/00000000000000000000.json",
+    "/etc/passwd",
+    "stray.parquet",
+    "biz_date=2026-11-28/%00.parquet",
+]
+
+
+@pytest.mark.parametrize("rel", TRAVERSALS)
+def test_path_traversal_in_file_urls_is_refused_even_when_signed(env, rel):
+    table_dir = Path(env["settings"].table_uri("share", "provincial_supervision__overload_alerts"))
+    (table_dir / "stray.parquet").write_bytes(b"PAR1 not in the log")
+    # The attacker cannot sign, but even a correctly signed traversal must not escape.
+    from urllib.parse import unquote
+
+    status, body = _raw_get(env, _signed_target(rel))
+    assert 400 <= status < 500, (rel, status)
+    assert b"PAR1" not in body and b"root:" not in body and b"SQLite" not in body
+    # Signed over the path as the server decodes it, so the containment check is what refuses.
+    status, body = _raw_get(env, _signed_target(rel, signed=unquote(rel)))
+    assert status == 403, (rel, status)
+    assert json.loads(body)["message"] in {
+        "the path is outside the share table",
+        "the file is not a data file of the share table",
+        "the path is not a file",
+    }
+    assert b"PAR1" not in body and b"root:" not in body and b"SQLite" not in body
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/shares/..%2Fcity_police/all-tables",
+        "/shares/%2e%2e/schemas",
+        "/shares/provincial_supervision/schemas/..%2F..%2F/tables",
+        "/shares/provincial_supervision/schemas/default/tables/..%2Fcity_police__overload_alerts/metadata",
+        "/shares/provincial_supervision/schemas/default/tables/%252e%252e%252fgold/metadata",
+        "/shares/provincial_supervision/schemas/default/tables/overload_alerts%2F..%2F..%2Fgold/version",
+    ],
+)
+def test_path_traversal_in_api_path_parameters_is_4xx(env, path):
+    token = _token(env, "provincial_supervision")
+    port = env["settings"].sharing_port
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+    conn.request("GET", "/delta-sharing" + path, headers={"Authorization": f"Bearer {token}"})
+    r = conn.getresponse()
+    body = json.loads(r.read())
+    conn.close()
+    assert 400 <= r.status < 500
+    assert set(body) == {"errorCode", "message"}
+
+
+def test_every_denial_is_in_the_audit(env):
+    rows = audit_rows(env["settings"])
+    statuses = {r["status"] for r in rows}
+    assert {200, 401, 403, 404}.issubset(statuses)
+    assert not any(r["status"] >= 500 for r in rows)
+    file_denials = [r for r in rows if r["endpoint"] == "file" and r["status"] == 403]
+    assert len(file_denials) >= len(TRAVERSALS)
+    assert all(r["error_code"] for r in rows if r["status"] >= 400)
+
+
+# -- quotas ----------------------------------------------------------------------------------------
+
+
+def test_requests_per_minute_quota_is_429_with_retry_after(env):
+    base = "/shares/quota_probe/schemas/default/tables/overload_alerts"
+    r = _post(env, base + "/query", {"predicateHints": [f"biz_date = '{D2}'"]}, iid="quota_probe")
+    assert r.status_code == 200  # 2 rows of a 3-row daily allowance
+    r = _post(env, base + "/query", {"predicateHints": [f"biz_date = '{D1}'"]}, iid="quota_probe")
+    assert r.status_code == 429 and "rows per day" in r.json()["message"]
+    assert int(r.headers["Retry-After"]) > 0
+    statuses = [_get(env, "/shares", iid="quota_probe").status_code for _ in range(3)]
+    assert statuses == [200, 200, 429]  # 4 per minute: two queries and two lists were counted
+    r = _get(env, "/shares", iid="quota_probe")
+    assert r.status_code == 429 and r.json()["errorCode"] == "RESOURCE_EXHAUSTED"
+    assert 0 < int(r.headers["Retry-After"]) <= 60
+    rows = [x for x in audit_rows(env["settings"]) if x["interface_id"] == "quota_probe"]
+    assert [x["status"] for x in rows] == [200, 429, 200, 200, 429, 429]
+
+
+# -- bad input -------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("body", "status", "needle"),
+    [
+        ("{not json", 400, "not valid JSON"),
+        ("[1, 2]", 400, "JSON object"),
+        ({"limitHint": -1}, 400, "limitHint must be >= 0"),
+        ({"limitHint": "10"}, 400, "limitHint must be an integer"),
+        ({"limitHint": True}, 400, "limitHint must be an integer"),
+        ({"predicateHints": "biz_date = '2026-11-28'"}, 400, "list of strings"),
+        ({"jsonPredicateHints": "{oops"}, 400, "not valid JSON"),
+        ({"jsonPredicateHints": {"op": "and"}}, 400, "must be a string"),
+        ({"jsonPredicateHints": "[1]"}, 400, "JSON object with an 'op'"),
+        ({"version": 99}, 404, "version 99 does not exist"),
+        ({"version": 0, "timestamp": "2026-01-01T00:00:00Z"}, 400, "not both"),
+        ({"timestamp": "yesterday"}, 400, "ISO 8601"),
+        ({"timestamp": "2000-01-01T00:00:00Z"}, 400, "no version"),
+    ],
+)
+def test_bad_query_bodies_are_4xx_with_a_message(env, body, status, needle):
+    r = _post(env, TABLE + "/query", body)
+    assert r.status_code == status, r.text
+    assert r.json()["errorCode"] and needle in r.json()["message"]
+
+
+@pytest.mark.parametrize(
+    ("path", "status", "needle"),
+    [
+        (TABLE + "/changes", 400, "startingVersion or startingTimestamp is required"),
+        (TABLE + "/changes?startingVersion=abc", 400, "must be an integer"),
+        (TABLE + "/changes?startingVersion=-1", 400, "must be >= 0"),
+        (TABLE + "/changes?startingVersion=5", 400, "after the latest version 1"),
+        (TABLE + "/changes?startingVersion=1&endingVersion=0", 400, "after endingVersion"),
+        (TABLE + "/changes?startingVersion=0&endingVersion=7", 400, "after the latest"),
+        (TABLE + "/version?startingTimestamp=nope", 400, "ISO 8601"),
+        ("/shares/nobody", 404, "does not exist"),
+        ("/shares/provincial_supervision/schemas/nope/tables", 404, "schema 'nope'"),
+        (TABLE.replace("overload_alerts", "gold_stuff") + "/metadata", 404, "table 'gold_stuff'"),
+        ("/shares?maxResults=0", 400, "maxResults must be >= 1"),
+        ("/shares?pageToken=zzz", 400, "pageToken"),
+        ("/no/such/endpoint", 404, "no such endpoint"),
+    ],
+)
+def test_bad_requests_are_4xx_with_a_message(env, path, status, needle):
+    r = _get(env, path)
+    assert r.status_code == status, r.text
+    assert needle in r.json()["message"]
+
+
+def test_changes_by_timestamp(env):
+    now = dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    r = _get(env, TABLE + f"/changes?startingTimestamp=2000-01-01T00:00:00Z&endingTimestamp={now}")
+    assert r.status_code == 200
+    versions = {next(iter(x.values()))["version"] for x in _lines(r)[2:]}
+    assert versions == {0, 1}
+
+
+def test_health_and_openapi(env):
+    r = requests.get(env["base"].removesuffix("/delta-sharing") + "/healthz", timeout=10)
+    assert r.json() == {"status": "ok"}
+    r = requests.get(env["base"].removesuffix("/delta-sharing") + "/openapi.json", timeout=10)
+    assert (
+        "/delta-sharing/shares/{share}/schemas/{schema}/tables/{table}/query" in r.json()["paths"]
+    )
+
+
+def test_service_refuses_to_start_without_its_credential_store(tmp_path):
+    env = sharing_env(tmp_path, free_port())
+    done = eb(env, "serve")
+    assert done.returncode == 2
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: no credential store at ")
+
+
+def test_eb_serve_starts_and_answers(env):
+    """``eb serve`` (what ``make serve`` runs) as an operator starts it, JSON-line logs included."""
+    import os
+    import subprocess
+    import sys
+    import time
+
+    from enforcement_brain.settings import REPO_ROOT
+
+    port = free_port()
+    environ = {**env["environ"], "EB_SHARING_PORT": str(port)}
+    full = {
+        **os.environ,
+        **environ,
+        "PYTHONPATH": str(REPO_ROOT / "src"),
+        "EB_HOME": str(REPO_ROOT),
+    }
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "enforcement_brain.cli", "serve"],
+        env=full,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        deadline, ok = time.monotonic() + 60, False
+        while time.monotonic() < deadline and not ok:
+            try:
+                ok = requests.get(f"http://127.0.0.1:{port}/healthz", timeout=2).status_code == 200
+            except requests.ConnectionError:
+                time.sleep(0.2)
+        assert ok, "eb serve did not answer /healthz"
+        r = requests.get(
+            f"http://127.0.0.1:{port}/delta-sharing/shares",
+            headers={"Authorization": f"Bearer {_token(env, 'provincial_supervision')}"},
+            timeout=10,
+        )
+        assert r.json()["items"] == [
+            {"name": "provincial_supervision", "id": "provincial_supervision"}
+        ]
+    finally:
+        proc.terminate()
+        _, err = proc.communicate(timeout=20)
+    logs = [json.loads(line) for line in err.splitlines() if line.startswith("{")]
+    served = [x for x in logs if x.get("event") == "request" and x.get("endpoint") == "list_shares"]
+    assert served and served[0]["status"] == 200
+    assert served[0]["interface"] == "provincial_supervision"
