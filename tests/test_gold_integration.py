@@ -47,3 +47,11 @@ def test_every_dataset_publishes_from_a_generated_day(settings, spark):
     # A generated day has WIM overloads, transfers and tasks: these datasets are not empty.
     for did in ("overload_alerts", "violation_transfers_by_destination", "kpi_monthly"):
         assert reports[did]["rows"] > 0, did
+
+    # The analyst queries run as written against this lake, by table name.
+    from enforcement_brain.lake.tables import register_lake
+    from test_gold_publish import analyst_queries
+
+    register_lake(spark, settings)
+    for sql in analyst_queries():
+        spark.sql(sql).collect()
