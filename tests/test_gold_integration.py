@@ -49,8 +49,9 @@ def test_every_dataset_publishes_from_a_generated_day(settings, spark):
         assert reports[did]["rows"] > 0, did
 
     # The analyst queries run as written against this lake, by table name.
-    from enforcement_brain.lake.tables import register_lake
     from test_gold_publish import analyst_queries
+
+    from enforcement_brain.lake.tables import register_lake
 
     register_lake(spark, settings)
     for sql in analyst_queries():
