@@ -160,6 +160,53 @@ def test_independent_reader_sees_the_printed_counts(first_run):
     assert summary["tables"]["share.provincial_supervision__overload_alerts"] > 0
 
 
+def test_every_shared_dataset_publishes_and_the_analyst_queries_run(env, first_run):
+    """Every declared dataset passed its gate (its publish DAG succeeded, checked above), is a
+    Delta table with the change data feed on, partitioned as declared, keyed as declared; and
+    the documented analyst queries run by table name against this lake, through the Spark
+    Connect server the run left up, from this separate process."""
+    from deltalake import DeltaTable
+    from test_gold_publish import analyst_queries
+
+    summary, _ = first_run
+    catalog = load_catalog(REPO_ROOT / "data_standards")
+    assert len(catalog.datasets) == 18  # the 17 shared datasets and the monthly KPIs
+    lake = Path(env["EB_VAR_DIR"]) / "lake"
+    for did, dataset in catalog.datasets.items():
+        table = DeltaTable(str(lake / "gold" / did))
+        metadata = table.metadata()
+        assert metadata.configuration.get("delta.enableChangeDataFeed") == "true", did
+        assert metadata.partition_columns == [dataset.partition_by], did
+        names = {f.name for f in table.schema().fields}
+        assert set(dataset.business_key) <= names, did
+    for did in ("overload_alerts", "violation_transfers_by_destination", "kpi_monthly"):
+        assert summary["tables"][f"gold.{did}"] > 0, did
+
+    # A separate client process, as an analyst's notebook would be.
+    script = (
+        "import json, sys\n"
+        "from enforcement_brain.lake.tables import register_lake\n"
+        "from enforcement_brain.settings import load_settings\n"
+        "from enforcement_brain.spark.session import get_spark\n"
+        "spark = get_spark(load_settings())\n"
+        "register_lake(spark, load_settings())\n"
+        "queries = json.loads(sys.stdin.read())\n"
+        "print(json.dumps([len(spark.sql(q).collect()) for q in queries]))\n"
+    )
+    queries = analyst_queries()
+    proc = subprocess.run(
+        [sys.executable, "-c", script],
+        input=json.dumps(queries),
+        env={**env, "EB_SPARK_REMOTE": f"sc://localhost:{env['EB_SPARK_CONNECT_PORT']}"},
+        capture_output=True,
+        text=True,
+        timeout=600,
+        cwd=REPO_ROOT,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert len(json.loads(proc.stdout.strip().splitlines()[-1])) == len(queries)
+
+
 #: The rerun covers one source of each delivery kind (CSV per site, JSON lines, GBK CSV, a
 #: front database) and the dataset and interface built from WIM; rerunning all 28 would add
 #: minutes and exercise the same code paths.

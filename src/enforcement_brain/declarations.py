@@ -139,6 +139,28 @@ class Dataset:
     path: Path
     refresh: str = ""
     quality: dict[str, Any] = field(default_factory=dict)
+    #: Per source, the column whose local date places a row in the dataset's partitions (default
+    #: ``biz_date``). Records updated in place (cases, tickets, tasks) keep a stable date here,
+    #: so a late update rebuilds the partition the record belongs to and never leaves a stale copy.
+    date_columns: dict[str, str] = field(default_factory=dict)
+    #: Sources read whole at every publish (registers, lists, permits): they describe the state
+    #: the events are judged against, so they neither drive nor restrict the affected partitions.
+    reference: tuple[str, ...] = ()
+    #: ``day``: one partition per date; ``month``: one per month (partition value = first day).
+    period: str = "day"
+    #: The builder's declared parameters (codes it selects, mappings): kept with the declaration.
+    params: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def driving_sources(self) -> tuple[str, ...]:
+        """Sources whose deliveries decide which partitions a publish rebuilds."""
+        return tuple(s for s in self.sources if s not in self.reference)
+
+    def date_column(self, source_id: str) -> str:
+        return self.date_columns.get(source_id, "biz_date")
+
+
+PERIODS = ("day", "month")
 
 
 @dataclass(frozen=True)
@@ -447,6 +469,13 @@ def _load_source(path: Path, elements: dict[str, Element], rules: dict[str, Rule
     )
 
 
+_DATASET_KEYS = {
+    "id", "title", "title_zh", "grain", "owner", "classification", "sources", "builder",
+    "refresh", "partition_by", "business_key", "change_data_feed", "quality", "gate",
+    "date_columns", "reference", "period", "params",
+}  # fmt: skip
+
+
 def _load_dataset(path: Path, sources: dict[str, Source]) -> Dataset:
     data = _read(path)
     did = _need(data, "id", str(path))
@@ -454,17 +483,52 @@ def _load_dataset(path: Path, sources: dict[str, Source]) -> Dataset:
     for sid in _as_tuple(_need(data, "sources", where)):
         if sid not in sources:
             raise DeclarationError(f"{where}: unknown source '{sid}'")
+    unknown = set(data) - _DATASET_KEYS
+    if unknown:
+        raise DeclarationError(f"{where}: unknown keys {sorted(unknown)}")
+    if not _ID.match(did) or did != path.stem:
+        raise DeclarationError(f"{where}: id must be snake_case and equal the file name")
+    declared = _as_tuple(data["sources"])
     gate = tuple(GateCheck(g["id"], g["title"], g["expr"]) for g in data.get("gate", []))
     if len({g.id for g in gate}) != len(gate):
         raise DeclarationError(f"{where}: duplicate gate id")
+    level = data.get("classification", "L1")
+    if level not in CLASSIFICATION_LEVELS:
+        raise DeclarationError(
+            f"{where}: classification must be one of {', '.join(CLASSIFICATION_LEVELS)}"
+        )
+    reference = _as_tuple(data.get("reference"))
+    for sid in reference:
+        if sid not in declared:
+            raise DeclarationError(f"{where}: reference source '{sid}' is not in its sources")
+    if not [s for s in declared if s not in reference]:
+        raise DeclarationError(f"{where}: at least one source must not be a reference source")
+    date_columns = dict(data.get("date_columns") or {})
+    for sid, column in date_columns.items():
+        if sid not in declared or sid in reference:
+            raise DeclarationError(
+                f"{where}: date_columns names '{sid}', not one of its non-reference sources"
+            )
+        if column == "biz_date":
+            continue
+        if column not in sources[sid].column_names:
+            raise DeclarationError(f"{where}: '{column}' is not a column of source '{sid}'")
+        if sources[sid].column(column).type not in ("date", "timestamp"):
+            raise DeclarationError(f"{where}: date column '{sid}.{column}' is not a date or time")
+    period = str(data.get("period", "day"))
+    if period not in PERIODS:
+        raise DeclarationError(f"{where}: period must be one of {', '.join(PERIODS)}")
+    params = data.get("params") or {}
+    if not isinstance(params, dict):
+        raise DeclarationError(f"{where}: params must be a mapping")
     return Dataset(
         id=did,
         title=_need(data, "title", where),
         title_zh=data.get("title_zh", ""),
         grain=_need(data, "grain", where),
         owner=data.get("owner", ""),
-        classification=data.get("classification", "L1"),
-        sources=_as_tuple(data["sources"]),
+        classification=level,
+        sources=declared,
         builder=_need(data, "builder", where),
         partition_by=_need(data, "partition_by", where),
         business_key=_as_tuple(_need(data, "business_key", where)),
@@ -473,6 +537,10 @@ def _load_dataset(path: Path, sources: dict[str, Source]) -> Dataset:
         path=path,
         refresh=str(data.get("refresh", "")),
         quality=_quality(data, where),
+        date_columns=date_columns,
+        reference=reference,
+        period=period,
+        params=params,
     )
 
 

@@ -17,7 +17,7 @@ from enforcement_brain.lake import tables
 from enforcement_brain.settings import Settings
 
 if TYPE_CHECKING:
-    from pyspark.sql import DataFrame, SparkSession
+    from pyspark.sql import Column, DataFrame, SparkSession
 
 
 class GateFailed(EbError):
@@ -52,6 +52,57 @@ def affected_biz_dates(
     return sorted(dates)
 
 
+def partition_value(column: Column, period: str) -> Column:
+    """The partition a date or time column falls in: its date, or the first day of its month."""
+    from pyspark.sql import functions as F
+
+    day = F.to_date(column)
+    return F.trunc(day, "month") if period == "month" else day
+
+
+def affected_partitions(
+    spark: SparkSession, settings: Settings, dataset: Dataset, day: dt.date
+) -> list[dt.date]:
+    """Partitions of ``dataset`` touched by its driving sources' deliveries of ``day``.
+
+    Like :func:`affected_biz_dates`, but each source's rows are placed by the dataset's declared
+    date column (a case by its decision date, not the day it was last updated) and, for a
+    monthly dataset, by month. Reference sources (registers) do not drive the partitions.
+    """
+    from pyspark.sql import functions as F
+
+    first = day.replace(day=1) if dataset.period == "month" else day
+    found = {first}
+    for sid in dataset.driving_sources:
+        if not tables.is_delta_table(settings, "silver", sid):
+            continue
+        silver = spark.read.format("delta").load(settings.table_uri("silver", sid))
+        value = partition_value(F.col(dataset.date_column(sid)), dataset.period).alias("p")
+        rows = silver.where(F.col("_delivery_date") == F.lit(day)).select(value).distinct()
+        found |= {r["p"] for r in rows.collect() if r["p"] is not None}
+    return sorted(found)
+
+
+def read_inputs(
+    spark: SparkSession, settings: Settings, dataset: Dataset, partitions: list[dt.date]
+) -> dict[str, DataFrame]:
+    """Silver inputs of a publish: driving sources restricted to the partitions, references whole.
+
+    Restricting on ``biz_date`` (the silver partition column) lets Spark prune files; other
+    date columns are small mutable sources where a scan is cheap.
+    """
+    from pyspark.sql import functions as F
+
+    inputs = {}
+    for sid in dataset.sources:
+        df = spark.read.format("delta").load(settings.table_uri("silver", sid))
+        if sid not in dataset.reference:
+            value = partition_value(F.col(dataset.date_column(sid)), dataset.period)
+            df = df.where(value.isin(*partitions))
+        inputs[sid] = df
+    return inputs
+
+
 def date_predicate(column: str, dates: list[dt.date]) -> str:
     return f"{column} IN ({', '.join(repr(d.isoformat()) for d in dates)})"
 
@@ -71,23 +122,22 @@ def evaluate_gate(df: DataFrame, dataset: Dataset) -> dict[str, int]:
 def publish(
     spark: SparkSession, settings: Settings, catalog: Catalog, dataset: Dataset, day: dt.date
 ) -> PublishReport:
-    """Rebuild the dataset's business dates touched by ``day``'s deliveries."""
-    from pyspark.sql import functions as F
-
+    """Rebuild the dataset's partitions touched by ``day``'s deliveries."""
     missing = [s for s in dataset.sources if not tables.is_delta_table(settings, "silver", s)]
     if missing:
         raise EbError(
             f"{dataset.id}: upstream table(s) {', '.join('silver.' + m for m in missing)} do not "
             "exist yet: load those sources first"
         )
-    dates = affected_biz_dates(spark, settings, dataset.sources, day)
-    inputs = {
-        sid: spark.read.format("delta")
-        .load(settings.table_uri("silver", sid))
-        .where(F.col("biz_date").isin(*dates))
-        for sid in dataset.sources
-    }
-    built = BUILDERS[dataset.builder](inputs, catalog).cache()
+    dates = affected_partitions(spark, settings, dataset, day)
+    inputs = read_inputs(spark, settings, dataset, dates)
+    built = BUILDERS[dataset.builder](inputs, catalog)
+    if dataset.partition_by not in built.columns:
+        raise EbError(
+            f"{dataset.id}: builder '{dataset.builder}' returns no partition column "
+            f"'{dataset.partition_by}'"
+        )
+    built = built.cache()
     try:
         gate = evaluate_gate(built, dataset)
         failed = {k: v for k, v in gate.items() if v}

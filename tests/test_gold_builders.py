@@ -1,0 +1,509 @@
+# ruff: noqa: E501  (schema strings of the hand-made frames read best on one line)
+"""Each gold builder on tiny hand-made silver frames, with outputs computed by hand.
+
+The frames carry only the columns a builder reads (silver has more); values are chosen so
+every branch of a builder's logic shows in the expected rows.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+
+from enforcement_brain.declarations import load_catalog
+from enforcement_brain.gold.builders import BUILDERS, KPI_DEFINITIONS
+from enforcement_brain.settings import REPO_ROOT
+from enforcement_brain.standards.code_tables import load_code_table
+
+D1, D2 = dt.date(2026, 11, 29), dt.date(2026, 11, 30)
+
+
+def ts(text: str) -> dt.datetime:
+    return dt.datetime.fromisoformat(text)
+
+
+@pytest.fixture(scope="module")
+def catalog():
+    return load_catalog(REPO_ROOT / "data_standards")
+
+
+def build(spark, catalog, name: str, **frames: tuple[list[tuple], str]) -> list[dict]:
+    inputs = {sid: spark.createDataFrame(rows, schema) for sid, (rows, schema) in frames.items()}
+    out = BUILDERS[name](inputs, catalog)
+    return [r.asDict() for r in out.collect()]
+
+
+WIM = (
+    "record_id string, site_code string, plate_no string, plate_color string, "
+    "vehicle_type_code string, axle_count int, gross_weight_kg int, weigh_time timestamp, "
+    "biz_date date"
+)
+STATIC = (
+    "reweigh_id string, site_code string, plate_no string, axle_count int, "
+    "gross_weight_kg int, limit_kg int, weigh_time timestamp, biz_date date"
+)
+
+
+def test_every_declared_dataset_has_a_registered_builder(catalog):
+    assert {d.builder for d in catalog.datasets.values()} == set(BUILDERS)
+    assert len(catalog.datasets) == 18
+
+
+def test_shuang_bai_vehicles(spark, catalog):
+    wim = [
+        # 6-axle tractor at 101 t: 百吨王 (rate 106 %, also ≥ 100 %)
+        ("W1", "S1", "苏C12345", "yellow", "Q11", 6, 101000, ts("2026-11-29 08:00:00"), D1),
+        # 2-axle rigid at 36 t: exactly 100 % over 18 t → 双百, not 百吨王
+        ("W2", "S1", "鲁Q8888挂", "yellow", "H11", 2, 36000, ts("2026-11-29 09:00:00"), D1),
+        # 2-axle at 35,999 kg: 99.99 % → not listed
+        ("W3", "S1", "苏C00001", "yellow", "H11", 2, 35999, ts("2026-11-29 10:00:00"), D1),
+        # unread plate at 120 t: names no vehicle → not listed
+        ("W4", "S1", "-", None, "Q11", 6, 120000, ts("2026-11-29 11:00:00"), D1),
+    ]
+    static = [("R1", "S1", "苏CA0001", 3, 50000, 25000, ts("2026-11-29 12:00:00"), D1)]
+    rows = build(
+        spark, catalog, "shuang_bai_vehicles",
+        wim_weighings=(wim, WIM), static_reweighs=(static, STATIC),
+    )  # fmt: skip
+    got = {r["event_id"]: r for r in rows}
+    assert sorted(got) == ["STATIC:R1", "WIM:W1", "WIM:W2"]
+    w1, w2, r1 = got["WIM:W1"], got["WIM:W2"], got["STATIC:R1"]
+    assert (w1["limit_kg"], w1["excess_kg"], w1["is_bai_dun_wang"], w1["is_xuzhou_plate"]) == (
+        49000, 52000, True, True,
+    )  # fmt: skip
+    assert (w2["limit_kg"], w2["excess_rate"], w2["is_bai_dun_wang"], w2["is_xuzhou_plate"]) == (
+        18000, 1.0, False, False,
+    )  # fmt: skip
+    assert (r1["weigh_kind"], r1["limit_kg"], r1["excess_kg"], r1["excess_rate"]) == (
+        "STATIC", 25000, 25000, 1.0,
+    )  # fmt: skip
+
+
+def test_violation_transfers_by_destination(spark, catalog):
+    schema = "transfer_id string, direction string, plate_no string, to_area string, violation_code string, biz_date date"
+    rows = [
+        ("T1", "OUT", "皖F1", "340100", "CX01", D1),
+        ("T2", "OUT", "皖F1", "340100", "CX01", D1),
+        ("T3", "OUT", "皖F2", "340100", "CX01", D1),
+        ("T4", "OUT", "苏N1", "320500", "CX01", D1),
+        ("T5", "IN", "苏C1", "320300", "YY01", D2),
+    ]
+    out = build(
+        spark, catalog, "violation_transfers_by_destination", violation_transfers=(rows, schema)
+    )
+    got = {(r["biz_date"], r["direction"], r["to_area"]): r for r in out}
+    assert len(got) == 3
+    a = got[(D1, "OUT", "340100")]
+    assert (a["transfers"], a["vehicles"], a["is_out_of_province"], a["violation_name_zh"]) == (
+        3, 2, True, "违法超限运输",
+    )  # fmt: skip
+    assert got[(D1, "OUT", "320500")]["is_out_of_province"] is False
+    assert got[(D2, "IN", "320300")]["transfers"] == 1
+
+
+def test_source_enterprise_overloads_traced_to_the_first_later_wim(spark, catalog):
+    sew_schema = (
+        "ticket_no string, enterprise_credit_code string, enterprise_name string, plate_no string, "
+        "axle_count int, gross_weight_kg int, tare_kg int, net_kg int, weigh_time timestamp, biz_date date"
+    )
+    sew = [
+        # 3 axles: combination limit 27 t applies (benefit of the doubt) → 3 t over
+        ("K1", "91X", "甲矿", "苏C11111", 3, 30000, 12000, 18000, ts("2026-11-29 07:00:00"), D1),
+        # 3 axles at 26 t: over the rigid 25 t but not the 27 t applied → not listed
+        ("K2", "91X", "甲矿", "苏C22222", 3, 26000, 12000, 14000, ts("2026-11-29 07:30:00"), D1),
+        # 6 axles at 100 t → 51 t over, 双百, no WIM weighing after it
+        ("K3", "91Y", "乙厂", "苏C33333", 6, 100000, 15000, 85000, ts("2026-11-29 09:00:00"), D1),
+    ]
+    wim = [
+        (
+            "W0",
+            "S1",
+            "苏C11111",
+            "yellow",
+            "H11",
+            3,
+            30500,
+            ts("2026-11-29 06:00:00"),
+            D1,
+        ),  # before
+        ("W1", "S2", "苏C11111", "yellow", "H11", 3, 30100, ts("2026-11-29 08:00:00"), D1),
+        ("W2", "S3", "苏C11111", "yellow", "H11", 3, 30200, ts("2026-11-29 09:00:00"), D1),
+        (
+            "W3",
+            "S3",
+            "苏C33333",
+            "yellow",
+            "Q11",
+            6,
+            99000,
+            ts("2026-11-28 23:00:00"),
+            D2,
+        ),  # other day
+    ]
+    out = build(
+        spark, catalog, "source_enterprise_overloads",
+        source_enterprise_weighings=(sew, sew_schema), wim_weighings=(wim, WIM),
+    )  # fmt: skip
+    got = {r["ticket_no"]: r for r in out}
+    assert sorted(got) == ["K1", "K3"]
+    k1, k3 = got["K1"], got["K3"]
+    assert (k1["limit_kg"], k1["excess_kg"], k1["wim_record_id"], k1["wim_site_code"]) == (
+        27000, 3000, "W1", "S2",
+    )  # fmt: skip
+    assert (k3["limit_kg"], k3["excess_kg"], k3["is_shuang_bai"], k3["wim_record_id"]) == (
+        49000, 51000, True, None,
+    )  # fmt: skip
+
+
+def test_case_disclosures_mask_people_and_keep_enterprises(spark, catalog):
+    dec_schema = (
+        "decision_no string, case_no string, party_name string, party_credit_code string, "
+        "party_id_no string, violation_code string, fine_yuan int, decided_on date, biz_date date"
+    )
+    decisions = [
+        ("J1", "C1", "徐州甲运输有限公司", "91320300MA0000000X", None, "CX01", 3000, D1, D2),
+        ("J2", "C2", "张三丰", None, "320302199001011234", "YY01", 20000, D1, D1),
+    ]
+    cases = [("C1", "320321", "CLOSED"), ("C2", "320302", "EXECUTING")]
+    out = build(
+        spark, catalog, "case_disclosures",
+        penalty_decisions=(decisions, dec_schema),
+        enforcement_cases=(cases, "case_no string, division_code string, status string"),
+    )  # fmt: skip
+    got = {r["decision_no"]: r for r in out}
+    assert got["J1"]["party_name_disclosed"] == "徐州甲运输有限公司"
+    assert got["J1"]["party_credit_code"] == "91320300MA0000000X"
+    assert (got["J1"]["division_code"], got["J1"]["case_status"]) == ("320321", "CLOSED")
+    assert got["J2"]["party_kind"] == "person"
+    assert got["J2"]["party_name_disclosed"] == "张**"
+    assert got["J2"]["party_credit_code"] is None
+    assert got["J2"]["decided_on"] == D1
+    assert not {"party_id_no", "party_name", "plate_no", "biz_date"} & set(out[0])
+
+
+def test_taxi_service_quality_places_tickets_by_day_received(spark, catalog):
+    t_schema = "ticket_no string, category string, substantiated boolean, received_at timestamp"
+    tickets = [
+        ("Q1", "TAXI_REFUSAL", True, ts("2026-11-29 08:00:00")),
+        ("Q2", "TAXI_DETOUR", False, ts("2026-11-29 09:00:00")),
+        ("Q3", "RIDE_HAILING", True, ts("2026-11-29 10:00:00")),
+        ("Q4", "BUS", True, ts("2026-11-29 10:00:00")),  # other industry: not counted
+    ]
+    orders = [(f"O{i}", D1) for i in range(4)] + [("O9", D2)]
+    out = build(
+        spark, catalog, "taxi_service_quality",
+        complaint_tickets=(tickets, t_schema),
+        ride_hailing_orders=(orders, "order_id string, biz_date date"),
+    )  # fmt: skip
+    got = {(r["biz_date"], r["industry"]): r for r in out}
+    assert set(got) == {(D1, "taxi"), (D1, "ride_hailing"), (D2, "ride_hailing")}
+    taxi, rh, rh2 = got[(D1, "taxi")], got[(D1, "ride_hailing")], got[(D2, "ride_hailing")]
+    assert (taxi["complaints"], taxi["substantiated"], taxi["trips"]) == (2, 1, None)
+    assert taxi["complaints_per_10k_trips"] is None
+    assert (rh["complaints"], rh["trips"], rh["complaints_per_10k_trips"]) == (1, 4, 2500.0)
+    assert (rh2["complaints"], rh2["trips"], rh2["complaints_per_10k_trips"]) == (0, 1, 0.0)
+
+
+def test_ride_hailing_compliance(spark, catalog):
+    o_schema = "order_id string, platform_credit_code string, plate_no string, biz_date date"
+    orders = [
+        ("O1", "P1", "苏C1", D1),
+        ("O2", "P1", "苏C1", D1),
+        ("O3", "P1", "苏C2", D1),  # permit expired the day before
+        ("O4", "P2", "苏C3", D1),  # no permit at all; platform P2 unlicensed
+    ]
+    p_schema = "permit_no string, permit_kind string, platform_credit_code string, plate_no string, valid_from date, valid_until date"
+    permits = [
+        ("V1", "VEHICLE", "P1", "苏C1", dt.date(2026, 1, 1), dt.date(2027, 1, 1)),
+        ("V2", "VEHICLE", "P1", "苏C2", dt.date(2025, 1, 1), dt.date(2026, 11, 28)),
+        ("PL1", "PLATFORM", "P1", None, dt.date(2020, 1, 1), None),
+    ]
+    out = build(
+        spark, catalog, "ride_hailing_compliance",
+        ride_hailing_orders=(orders, o_schema), ride_hailing_permits=(permits, p_schema),
+    )  # fmt: skip
+    got = {r["platform_credit_code"]: r for r in out}
+    p1, p2 = got["P1"], got["P2"]
+    assert (p1["orders"], p1["vehicles"], p1["orders_permitted_vehicle"]) == (3, 2, 2)
+    assert (p1["orders_unpermitted_vehicle"], p1["vehicle_compliance_rate"]) == (1, 0.6667)
+    assert p1["platform_licensed"] is True and p2["platform_licensed"] is False
+    assert (p2["orders"], p2["vehicle_compliance_rate"]) == (1, 0.0)
+
+
+def test_ship_pollutant_reception(spark, catalog):
+    schema = "receipt_no string, ship_id string, port_code string, pollutant_type string, quantity_t double, handed_to_disposal boolean, biz_date date"
+    rows = [
+        ("R1", "CN1", "PT320301", "GARBAGE", 2.5, True, D1),
+        ("R2", "CN1", "PT320301", "GARBAGE", 1.5, False, D1),
+        ("R3", "CN2", "PT320301", "GARBAGE", 1.0, True, D1),
+        ("R4", "CN2", "PT320301", "SEWAGE", 4.0, True, D1),
+    ]
+    out = build(spark, catalog, "ship_pollutant_reception", pollutant_receipts=(rows, schema))
+    got = {r["pollutant_type"]: r for r in out}
+    g = got["GARBAGE"]
+    assert (g["ship_visits"], g["ships"], g["quantity"], g["disposed_quantity"]) == (3, 2, 5.0, 3.5)
+    assert (g["disposal_ratio"], g["unit"]) == (0.7, "t")
+    assert (got["SEWAGE"]["unit"], got["SEWAGE"]["disposal_ratio"]) == ("m3", 1.0)
+
+
+def test_enforcement_activity(spark, catalog):
+    t_schema = "task_id string, plan_id string, task_type string, org_code string, planned_date date, status string, joint_action boolean, officers int, biz_date date"
+    tasks = [
+        ("T1", "PL1", "OVERLOAD", "ORG1", D1, "DONE", True, 5, D2),  # updated a day later
+        ("T2", "PL1", "ROUTINE", "ORG1", D1, "ASSIGNED", False, 2, D1),
+        ("T3", "PL2", "ROUTINE", "ORG1", D1, "CANCELLED", True, 9, D1),  # not counted
+    ]
+    i_schema = "inspection_id string, officer_code string, plate_no string, subject_credit_code string, result string, biz_date date"
+    inspections = [
+        ("I1", "OF1", "苏C1", "91A", "PASS", D1),
+        ("I2", "OF1", "苏C1", None, "CASE", D1),
+        ("I3", "OF9", "苏C2", "91B", "PASS", D1),  # officer not in the register
+    ]
+    officers = [("OF1", "ORG1")]
+    out = build(
+        spark, catalog, "enforcement_activity",
+        enforcement_tasks=(tasks, t_schema), inspection_records=(inspections, i_schema),
+        officers_organisations=(officers, "officer_code string, org_code string"),
+    )  # fmt: skip
+    got = {(r["biz_date"], r["org_code"]): r for r in out}
+    assert set(got) == {(D1, "ORG1"), (D1, "UNASSIGNED")}
+    org = got[(D1, "ORG1")]
+    assert {k: org[k] for k in org if k not in ("biz_date", "org_code")} == {
+        "plans": 1, "tasks": 2, "special_tasks": 1, "tasks_done": 1, "joint_actions": 1,
+        "officers_deployed": 7, "joint_officers_deployed": 5, "inspections": 2,
+        "vehicles_checked": 1, "enterprises_checked": 1, "cases_opened": 1,
+    }  # fmt: skip
+    un = got[(D1, "UNASSIGNED")]
+    assert (un["tasks"], un["inspections"], un["vehicles_checked"]) == (0, 1, 1)
+
+
+def test_oversize_permit_violations(spark, catalog):
+    wim = [
+        # permit valid, within permitted weight and axles → exempt, not listed
+        ("W1", "S1", "苏C1", "yellow", "Q11", 6, 60000, ts("2026-11-29 08:00:00"), D1),
+        # same plate heavier than permitted
+        ("W2", "S1", "苏C1", "yellow", "Q11", 6, 70000, ts("2026-11-29 09:00:00"), D1),
+        # permit expired
+        ("W3", "S1", "苏C2", "yellow", "Q11", 6, 60000, ts("2026-11-29 10:00:00"), D1),
+        # no permit at all: a plain overload alert, not listed
+        ("W4", "S1", "苏C3", "yellow", "Q11", 6, 60000, ts("2026-11-29 11:00:00"), D1),
+    ]
+    p_schema = "permit_no string, plate_no string, axle_count int, gross_weight_kg int, valid_from date, valid_until date"
+    permits = [
+        ("DJ1", "苏C1", 6, 65000, dt.date(2026, 11, 1), dt.date(2026, 12, 31)),
+        ("DJ2", "苏C2", 6, 65000, dt.date(2026, 10, 1), dt.date(2026, 10, 31)),
+    ]
+    out = build(
+        spark, catalog, "oversize_permit_violations",
+        wim_weighings=(wim, WIM), oversize_permits=(permits, p_schema),
+    )  # fmt: skip
+    got = {r["record_id"]: (r["permit_no"], r["violation"], r["limit_kg"]) for r in out}
+    assert got == {
+        "W2": ("DJ1", "OVER_PERMITTED_WEIGHT", 49000),
+        "W3": ("DJ2", "NO_VALID_PERMIT", 49000),
+    }
+
+
+EVENTS = "event_id string, channel_code string, event_type string, plate_no string, confidence double, lon double, lat double, snapshot_key string, event_time timestamp, biz_date date"
+
+
+def test_video_event_datasets(spark, catalog):
+    t = ts("2026-11-29 08:00:00")
+    events = [
+        # Feng County G237 WIM channel (丰县, borders 济宁)
+        ("E1", "VC3203210001", "ROAD_DAMAGE", None, 0.9, 116.61, 34.61, "k1", t, D1),
+        ("E2", "VC3203210001", "OVERLOAD_SUSPECT", "苏C1", 0.8, 116.61, 34.61, "k2", t, D1),
+        ("E3", "VC3203210001", "COVERED_PLATE", None, 0.7, 116.61, 34.61, "k3", t, D1),
+    ]
+    frames = {"video_ai_events": (events, EVENTS)}
+    incidents = build(spark, catalog, "road_asset_incidents", **frames)
+    assert [(r["event_id"], r["road"], r["division_code"]) for r in incidents] == [
+        ("E1", "G237", "320321")
+    ]
+    warnings = build(spark, catalog, "regional_emergency_warnings", **frames)
+    assert sorted((r["warning_id"], r["notify_cities"]) for r in warnings) == [
+        ("E1", "济宁"), ("E2", "济宁"),
+    ]  # fmt: skip
+    cat = {r["channel_code"]: r for r in build(spark, catalog, "video_channel_catalogue", **frames)}
+    registered = load_code_table(catalog.root, "video_channels").codes
+    assert len(cat) == len(registered) == 40  # every registered channel, for the one day
+    assert (cat["VC3203210001"]["events"], cat["VC3203210001"]["event_types_seen"]) == (3, 3)
+    assert cat["VC3203220005"]["events"] == 0 and cat["VC3203220005"]["last_event_time"] is None
+
+
+def test_scenic_passenger_vehicles(spark, catalog):
+    a_schema = "pass_id string, checkpoint_code string, plate_no string, biz_date date"
+    passes = [
+        ("A1", "KK320322001", "苏CB0001", D1),  # bus, Pei County (沛县汉城景区)
+        ("A2", "KK320322002", "苏CB0001", D1),
+        ("A3", "KK320322001", "苏CK0001", D1),  # small car: not counted
+        ("A4", "KK320321001", "苏CB0002", D1),  # bus, Feng County: no scenic spot there
+    ]
+    vehicles = [("苏CB0001", "K11"), ("苏CB0002", "K21"), ("苏CK0001", "K33")]
+    out = build(
+        spark, catalog, "scenic_passenger_vehicles",
+        anpr_passes=(passes, a_schema),
+        operating_vehicles=(vehicles, "plate_no string, vehicle_type_code string"),
+    )  # fmt: skip
+    got = {r["scenic_code"]: r for r in out}
+    pei = got["VC3203220005"]
+    assert (pei["division_code"], pei["checkpoints"], pei["passes"], pei["vehicles"]) == (
+        "320322", 4, 2, 1,
+    )  # fmt: skip
+    assert all(r["passes"] == 0 for code, r in got.items() if r["division_code"] != "320322")
+
+
+def test_credit_list_leads_and_dangerous_goods(spark, catalog):
+    c_schema = "entry_id string, list_type string, subject_credit_code string, subject_name string, plate_no string, valid_from date, valid_until date, listed_at timestamp, biz_date date"
+    entries = [("L1", "BLACKLIST", "91A", "甲", None, D1, None, ts("2026-11-29 08:00:00"), D1)]
+    out = build(spark, catalog, "credit_supervision_list", credit_lists=(entries, c_schema))
+    assert (out[0]["list_name_zh"], out[0]["is_restrictive"]) == ("严重失信名单", True)
+
+    l_schema = "lead_id string, lead_type string, plate_no string, score double, sightings int, division_code string, created_at timestamp, biz_date date"
+    leads = [
+        ("L1", "NO_PERMIT_RIDE", "苏C1", 80.0, 3, "320302", ts("2026-11-29 08:00:00"), D1),
+        ("L2", "ANPR_PATTERN", "苏C2", 70.0, 9, "320302", ts("2026-11-29 08:00:00"), D1),
+        ("L3", "ANPR_PATTERN", "苏C3", 70.0, 9, "320302", ts("2026-11-29 08:00:00"), D1),
+    ]
+    anpr = [(f"A{i}", "KK1", "苏C2", D1) for i in range(6)] + [
+        (f"B{i}", "KK1", "苏C3", D1) for i in range(6)
+    ]
+    out = build(
+        spark, catalog, "illegal_operation_leads",
+        illegal_operation_leads=(leads, l_schema),
+        anpr_passes=(anpr, "pass_id string, checkpoint_code string, plate_no string, biz_date date"),
+        ride_hailing_orders=([("O1", "苏C1", D1)], "order_id string, plate_no string, biz_date date"),
+        ride_hailing_permits=([], "permit_kind string, plate_no string, valid_from date, valid_until date"),
+        taxi_vehicles_drivers=([("苏C3", True)], "plate_no string, active boolean"),
+    )  # fmt: skip
+    got = {r["lead_id"]: (r["finding"], r["anpr_passes"], r["ride_hailing_orders"]) for r in out}
+    assert got == {
+        "L1": ("RIDE_HAILING_WITHOUT_PERMIT", 0, 1),
+        "L2": ("FREQUENT_UNLICENSED", 6, 0),
+        "L3": ("UNCONFIRMED", 6, 0),  # a licensed taxi
+    }
+
+    g_schema = "alarm_id string, plate_no string, use_nature string, alarm_type string, alarm_time timestamp, lon double, lat double, speed_kmh double, operator_credit_code string, biz_date date"
+    alarms = [
+        (
+            "G1",
+            "苏CW001",
+            "R",
+            "DANGEROUS_STOP",
+            ts("2026-11-29 08:00:00"),
+            117.2,
+            34.2,
+            0.0,
+            "91OP",
+            D1,
+        ),
+        (
+            "G2",
+            "苏CW002",
+            "F",
+            "OVERSPEED",
+            ts("2026-11-29 08:00:00"),
+            117.2,
+            34.2,
+            99.0,
+            "91OP",
+            D1,
+        ),
+    ]
+    certs = [("C1", "苏CW001", dt.date(2026, 1, 1)), ("C0", "苏CW001", dt.date(2025, 1, 1))]
+    out = build(
+        spark, catalog, "dangerous_goods_alarms",
+        gps_alarms=(alarms, g_schema),
+        operating_vehicles=(certs, "certificate_no string, plate_no string, valid_until date"),
+        road_transport_operators=([("91OP", "危运公司")], "credit_code string, operator_name string"),
+    )  # fmt: skip
+    assert [(r["alarm_id"], r["alarm_name_zh"], r["certificate_no"], r["certificate_valid"], r["operator_name"]) for r in out] == [
+        ("G1", "危货异常停车", "C1", False, "危运公司")
+    ]  # fmt: skip
+
+
+def test_kpi_monthly_on_a_hand_computed_month(spark, catalog):
+    nov, dec = dt.date(2026, 11, 1), dt.date(2026, 12, 1)
+    frames = {
+        "enforcement_tasks": (
+            [
+                ("T1", "PL1", "OVERLOAD", D1, "DONE", True, 5),
+                ("T2", "PL1", "ROUTINE", D2, "PLANNED", False, 2),
+                ("T3", "PL2", "JOINT", D2, "DONE", True, 3),
+                ("T4", "PL3", "ROUTINE", D2, "CANCELLED", True, 9),
+                ("T5", "PL4", "ROUTINE", dt.date(2026, 12, 1), "PLANNED", False, 1),
+            ],
+            "task_id string, plan_id string, task_type string, planned_date date, status string, joint_action boolean, officers int",
+        ),
+        "inspection_records": (
+            [("I1", "苏C1", "91A", D1), ("I2", "苏C1", None, D2), ("I3", "苏C2", "91A", D2)],
+            "inspection_id string, plate_no string, subject_credit_code string, biz_date date",
+        ),
+        "violation_transfers": (
+            [("X1", "OUT", "340100", D1), ("X2", "OUT", "320500", D1), ("X3", "IN", "340100", D1)],
+            "transfer_id string, direction string, to_area string, biz_date date",
+        ),
+        "wim_weighings": (
+            [
+                ("W1", "S1", "苏C1", "yellow", "Q11", 6, 101000, ts("2026-11-29 08:00:00"), D1),
+                ("W2", "S1", "苏C1", "yellow", "Q11", 6, 102000, ts("2026-11-30 08:00:00"), D2),
+                ("W3", "S1", "鲁Q1", "yellow", "H11", 2, 40000, ts("2026-11-30 09:00:00"), D2),
+            ],
+            WIM,
+        ),
+        "static_reweighs": (
+            [("R1", "S1", "苏C9", 2, 40000, 18000, ts("2026-11-30 10:00:00"), D2)],
+            STATIC,
+        ),
+        "enforcement_cases": (
+            [
+                ("C1", "YY01", ts("2026-11-29 08:00:00")),
+                ("C2", "CX02", ts("2026-11-29 09:00:00")),
+                ("C3", "CX01", ts("2026-11-29 10:00:00")),
+            ],
+            "case_id string, violation_code string, filed_at timestamp",
+        ),
+        "ride_hailing_orders": (
+            [(f"O{i}", D1) for i in range(8)],
+            "order_id string, biz_date date",
+        ),
+        "complaint_tickets": (
+            [
+                ("Q1", "TAXI_REFUSAL", ts("2026-11-29 08:00:00")),
+                ("Q2", "RIDE_HAILING", ts("2026-11-29 08:00:00")),
+                ("Q3", "RIDE_HAILING", ts("2026-11-30 08:00:00")),
+            ],
+            "ticket_no string, category string, received_at timestamp",
+        ),
+        "pollutant_receipts": (
+            [
+                ("P1", "GARBAGE", 2.0, True, ts("2026-11-29 08:00:00")),
+                ("P2", "GARBAGE", 1.0, False, ts("2026-11-29 09:00:00")),
+                ("P3", "SEWAGE", 5.0, True, ts("2026-11-29 10:00:00")),
+                ("P4", "OILY_WATER", 2.0, True, ts("2026-11-30 10:00:00")),
+            ],
+            "receipt_no string, pollutant_type string, quantity_t double, handed_to_disposal boolean, received_at timestamp",
+        ),
+    }
+    out = build(spark, catalog, "kpi_monthly", **frames)
+    got = {(r["month"], r["kpi_id"]): r["value"] for r in out}
+    assert {k: v for (m, k), v in got.items() if m == nov} == {
+        "enforcement_plans": 2.0, "inspection_tasks": 3.0, "special_tasks": 1.0,
+        "joint_actions": 2.0, "joint_officer_deployments": 8.0,
+        "vehicles_inspected": 2.0, "enterprises_inspected": 1.0,
+        "transfers_out": 2.0, "transfers_out_of_province": 1.0,
+        "shuang_bai_vehicles": 3.0, "xuzhou_shuang_bai_vehicles": 2.0,
+        "illegal_operation_cases": 1.0, "source_enterprise_cases": 1.0,
+        "taxi_complaints": 1.0, "ride_hailing_complaints": 2.0, "ride_hailing_trips": 8.0,
+        "ride_hailing_complaints_per_10k_trips": 2500.0,
+        "garbage_ship_visits": 2.0, "garbage_t": 3.0, "sewage_ship_visits": 1.0, "sewage_t": 5.0,
+        "oily_water_ship_visits": 1.0, "oily_water_t": 2.0, "pollutant_disposal_ratio": 0.9,
+    }  # fmt: skip
+    assert {k: v for (m, k), v in got.items() if m == dec} == {
+        "enforcement_plans": 1.0, "inspection_tasks": 1.0, "special_tasks": 0.0,
+        "joint_actions": 0.0, "joint_officer_deployments": 0.0,
+    }  # fmt: skip
+    names = {r["kpi_id"]: (r["kpi_name_zh"], r["unit"]) for r in out}
+    assert names["shuang_bai_vehicles"] == ("双百车辆数", "vehicles")
+    assert set(names) == {k for k, _, _ in KPI_DEFINITIONS}

@@ -1,0 +1,54 @@
+"""Publishing behind the gate, and the analyst queries of docs/analyst-queries.md."""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+
+import pytest
+
+from enforcement_brain.declarations import load_catalog
+from enforcement_brain.gold.publish import GateFailed, publish
+from enforcement_brain.lake import tables
+from enforcement_brain.settings import REPO_ROOT
+
+DAY = dt.date(2026, 11, 29)
+SCHEMA = (
+    "transfer_id string, direction string, plate_no string, to_area string, "
+    "violation_code string, biz_date date, _delivery_date date"
+)
+
+
+def analyst_queries() -> list[str]:
+    """The ```sql blocks of docs/analyst-queries.md, in order."""
+    text = (REPO_ROOT / "docs" / "analyst-queries.md").read_text(encoding="utf-8")
+    return [b.strip() for b in re.findall(r"```sql\n(.*?)```", text, flags=re.S)]
+
+
+def test_the_analyst_document_has_a_query_per_figure():
+    blocks = analyst_queries()
+    assert len(blocks) == 12
+    assert all(b.upper().startswith(("SELECT", "WITH")) for b in blocks)
+
+
+def _silver(spark, settings, rows):
+    df = spark.createDataFrame(rows, SCHEMA)
+    df.write.format("delta").mode("overwrite").save(
+        settings.table_uri("silver", "violation_transfers")
+    )
+
+
+def test_a_failing_gate_keeps_the_last_good_version(spark, settings):
+    catalog = load_catalog(settings.standards_dir)
+    dataset = catalog.datasets["violation_transfers_by_destination"]
+    _silver(spark, settings, [("T1", "OUT", "皖F1", "340100", "CX01", DAY, DAY)])
+    report = publish(spark, settings, catalog, dataset, DAY)
+    assert (report.rows, report.biz_dates) == (1, [DAY.isoformat()])
+    # A redelivery with an unknown direction: the gate refuses it, nothing is written.
+    _silver(spark, settings, [("T1", "SIDEWAYS", "皖F1", "340100", "CX01", DAY, DAY)])
+    with pytest.raises(GateFailed, match=r"G_DIRECTION \(1 rows\)"):
+        publish(spark, settings, catalog, dataset, DAY)
+    gold = spark.read.format("delta").load(settings.table_uri("gold", dataset.id))
+    assert [(r["direction"], r["transfers"]) for r in gold.collect()] == [("OUT", 1)]
+    history = spark.sql(f"DESCRIBE HISTORY {tables.qualified('gold', dataset.id)}").collect()
+    assert len(history) == 2  # the first write and the CDF property, no third commit
