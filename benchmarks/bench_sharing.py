@@ -1,0 +1,282 @@
+"""Benchmark: the partner interfaces under load, while a daily load runs (issue 6).
+
+Every declared interface × ``--clients`` concurrent clients for ``--seconds`` against the real
+service (``eb serve``, a separate process), while ``eb run`` loads the next day on the same
+machine and rewrites the share tables. Each client loops over its interface's tables:
+
+- **metadata**: ``GET …/tables/{t}/metadata``;
+- **page**: ``POST …/tables/{t}/query`` with ``limitHint`` 10,000, then the download of every
+  file the answer names (signed URLs served by the service) — a page of up to 10,000 rows.
+
+Same-run baseline: ``GET /healthz`` from one more client during the same window (the service's
+floor: routing, auth-free, no lake access). Reported per window and as the median of
+``--runs`` windows: p50 / p95 per operation, the ratio to the baseline's p95, and every status
+code seen (a 5xx fails the benchmark). Targets: p95 metadata < 300 ms, p95 page < 1 s.
+
+Quotas are lifted for the run (a copy of ``data_standards`` with each interface's quota raised)
+so that the service, not the quota, is measured; 429 answers are tested in
+``tests/test_sharing_protocol.py``.
+
+    .venv/bin/python benchmarks/bench_sharing.py --runs 3 [--scale 0.05] [--clients 5]
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import os
+import shutil
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections import Counter, defaultdict
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+FIRST_DAY = dt.date(2026, 11, 27)
+PAGE_ROWS = 10_000
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _eb(env: dict[str, str], *args: str, **kwargs) -> subprocess.Popen:
+    return subprocess.Popen(
+        [sys.executable, "-m", "enforcement_brain.cli", *args], env=env, cwd=REPO, **kwargs
+    )
+
+
+def _standards_without_quotas(tmp: Path) -> Path:
+    import yaml
+
+    root = tmp / "data_standards"
+    shutil.copytree(REPO / "data_standards", root)
+    for path in (root / "interfaces").glob("*.yaml"):
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        data["quota"] = {"requests_per_minute": 10**7, "rows_per_day": 10**12}
+        path.write_text(yaml.safe_dump(data, allow_unicode=True, sort_keys=False), "utf-8")
+    return root
+
+
+def _pct(values: list[float], q: float) -> float:
+    if not values:
+        return float("nan")
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
+
+
+class Window:
+    """One measurement window: clients per interface plus one baseline client."""
+
+    def __init__(self, base: str, tokens: dict[str, str], tables: dict[str, list[str]]) -> None:
+        self.base, self.tokens, self.tables = base, tokens, tables
+        self.times: dict[str, list[float]] = defaultdict(list)
+        self.status: Counter = Counter()
+        self.rows: list[int] = []
+        self.lock = threading.Lock()
+
+    def _note(self, op: str, seconds: float, status: int) -> None:
+        with self.lock:
+            self.status[(op, status)] += 1
+            if status < 400:
+                self.times[op].append(seconds)
+
+    def client(self, interface: str, deadline: float, k: int) -> None:
+        import httpx
+        import pyarrow.parquet as pq
+
+        headers = {"Authorization": f"Bearer {self.tokens[interface]}"}
+        tables = self.tables[interface]
+        with httpx.Client(timeout=30.0) as http:
+            i = k
+            while time.monotonic() < deadline:
+                table = tables[i % len(tables)]
+                i += 1
+                path = f"{self.base}/shares/{interface}/schemas/default/tables/{table}"
+                t0 = time.perf_counter()
+                r = http.get(f"{path}/metadata", headers=headers)
+                self._note("metadata", time.perf_counter() - t0, r.status_code)
+                t0 = time.perf_counter()
+                r = http.post(f"{path}/query", headers=headers, json={"limitHint": PAGE_ROWS})
+                status, blobs = r.status_code, []
+                if status == 200:
+                    for line in r.text.splitlines():
+                        entry = json.loads(line)
+                        if "file" in entry:
+                            f = http.get(entry["file"]["url"])
+                            status = max(status, f.status_code)
+                            blobs.append(f.content)
+                self._note("page", time.perf_counter() - t0, status)
+                if status == 200:
+                    import io
+
+                    rows = sum(pq.read_metadata(io.BytesIO(b)).num_rows for b in blobs)
+                    with self.lock:
+                        self.rows.append(rows)
+
+    def baseline(self, deadline: float) -> None:
+        import httpx
+
+        root = self.base.removesuffix("/delta-sharing")
+        with httpx.Client(timeout=30.0) as http:
+            while time.monotonic() < deadline:
+                t0 = time.perf_counter()
+                r = http.get(f"{root}/healthz")
+                self._note("healthz (baseline)", time.perf_counter() - t0, r.status_code)
+                time.sleep(0.05)
+
+    def run(self, seconds: float, clients: int) -> None:
+        deadline = time.monotonic() + seconds
+        threads = [
+            threading.Thread(target=self.client, args=(iface, deadline, k), daemon=True)
+            for iface in self.tokens
+            for k in range(clients)
+        ]
+        threads.append(threading.Thread(target=self.baseline, args=(deadline,), daemon=True))
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--runs", type=int, default=3, help="measurement windows")
+    parser.add_argument("--seconds", type=float, default=60.0)
+    parser.add_argument("--clients", type=int, default=5, help="concurrent clients per interface")
+    parser.add_argument("--scale", type=float, default=0.05, help="volume of each loaded day")
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory(prefix="eb-bench-sharing-") as name:
+        tmp = Path(name)
+        port = _free_port()
+        env = {k: v for k, v in os.environ.items() if k not in {"EB_SPARK_REMOTE", "EB_SOURCES"}}
+        env.update(
+            {
+                "EB_VAR_DIR": str(tmp / "var"),
+                "EB_STANDARDS_DIR": str(_standards_without_quotas(tmp)),
+                "EB_SPARK_CONNECT_PORT": str(_free_port()),
+                "EB_AIRFLOW_PORT": str(_free_port()),
+                "EB_SHARING_PORT": str(port),
+                "EB_SHARING_ENDPOINT": f"http://127.0.0.1:{port}/delta-sharing",
+                "EB_SHARING_SECRET": os.urandom(16).hex(),
+            }
+        )
+        log = (tmp / "load.log").open("w")
+        print(f"loading {FIRST_DAY} at scale {args.scale} (the lake the partners read) …")
+        if _eb(env, "run", "--date", str(FIRST_DAY), "--scale", str(args.scale),
+               stdout=log, stderr=subprocess.STDOUT).wait() != 0:  # fmt: skip
+            sys.exit(f"the first load failed: see {tmp / 'load.log'}")
+        tokens = _issue(env, tmp)  # the service refuses to start without its credential store
+        serve_log = tmp / "serve.log"
+        serve = _eb(env, "serve", stdout=serve_log.open("w"), stderr=subprocess.STDOUT)
+        try:
+            _wait_healthy(port, serve, serve_log)
+            tables = _tables(tokens, port)
+            tokens = {k: v for k, v in tokens.items() if tables.get(k)}
+            print(f"{len(tokens)} interfaces, {sum(map(len, tables.values()))} shared tables")
+            results = []
+            day = FIRST_DAY
+            load: subprocess.Popen | None = None
+            for i in range(args.runs):
+                if load is None or load.poll() is not None:
+                    day += dt.timedelta(days=1)
+                    load = _eb(env, "run", "--date", str(day), "--scale", str(args.scale),
+                               stdout=log, stderr=subprocess.STDOUT)  # fmt: skip
+                    time.sleep(45)  # past start-up: the loads and share rewrites are running
+                window = Window(f"http://127.0.0.1:{port}/delta-sharing", tokens, tables)
+                window.run(args.seconds, args.clients)
+                results.append(window)
+                _report(f"window {i + 1} (while loading {day})", window, load)
+            if load is not None:
+                load.wait()
+        finally:
+            serve.terminate()
+            serve.wait(timeout=30)
+            _eb(env, "spark", "stop").wait()
+    _summary(results, args)
+
+
+def _wait_healthy(port: int, serve: subprocess.Popen, log: Path) -> None:
+    import httpx
+
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and serve.poll() is None:
+        try:
+            if httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=2).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.5)
+    sys.exit(f"the sharing service did not become healthy:\n{log.read_text()[-2000:]}")
+
+
+def _issue(env: dict[str, str], tmp: Path) -> dict[str, str]:
+    """A token per declared interface, issued with the admin command (as an operator would)."""
+    from enforcement_brain.declarations import load_catalog
+
+    tokens = {}
+    for iface in sorted(load_catalog(Path(env["EB_STANDARDS_DIR"])).interfaces):
+        profile = tmp / f"{iface}.share"
+        done = subprocess.run(
+            [sys.executable, "-m", "enforcement_brain.cli", "sharing", "issue",
+             "--interface", iface, "--profile", str(profile)],
+            env=env, cwd=REPO, capture_output=True, text=True, check=False,
+        )  # fmt: skip
+        if done.returncode != 0:
+            sys.exit(f"issuing a token for {iface} failed: {done.stderr}")
+        tokens[iface] = json.loads(profile.read_text())["bearerToken"]
+    return tokens
+
+
+def _tables(tokens: dict[str, str], port: int) -> dict[str, list[str]]:
+    """Each interface's shared tables, as its partner lists them."""
+    import httpx
+
+    out = {}
+    for iface, token in tokens.items():
+        r = httpx.get(
+            f"http://127.0.0.1:{port}/delta-sharing/shares/{iface}/all-tables",
+            headers={"Authorization": f"Bearer {token}"},
+        )
+        out[iface] = [t["name"] for t in r.json().get("items", [])]
+    return out
+
+
+def _report(title: str, w: Window, load: subprocess.Popen) -> None:
+    print(f"{title}: load {'running' if load.poll() is None else 'finished'} at the end")
+    for op, values in sorted(w.times.items()):
+        print(
+            f"  {op:<20} n={len(values):>6}  p50 {_pct(values, 0.5) * 1000:7.1f} ms"
+            f"  p95 {_pct(values, 0.95) * 1000:7.1f} ms"
+        )
+    print(f"  status codes: {dict(sorted(w.status.items()))}")
+    if w.rows:
+        print(f"  rows per page: median {statistics.median(w.rows):.0f}, max {max(w.rows)}")
+
+
+def _summary(results: list[Window], args: argparse.Namespace) -> None:
+    five = sum(n for w in results for (_, code), n in w.status.items() if code >= 500)
+    p95 = {
+        op: statistics.median(_pct(w.times[op], 0.95) for w in results)
+        for op in ("metadata", "page", "healthz (baseline)")
+    }
+    base = p95["healthz (baseline)"]
+    print(f"\nmedian of {len(results)} windows of {args.seconds:.0f} s, {args.clients} clients per")
+    print(f"interface, scale {args.scale}:")
+    for op, value in p95.items():
+        print(f"  p95 {op:<20} {value * 1000:7.1f} ms  ({value / base:.1f}x the baseline)")
+    print(f"  5xx answers: {five}  (targets: none; p95 metadata < 300 ms; p95 page < 1000 ms)")
+    if five:
+        sys.exit(1)
+
+
+if __name__ == "__main__":
+    main()
