@@ -1,4 +1,9 @@
-"""Job: one source's delivery for one day, landing → bronze (replaces that day's slice)."""
+"""Job: one source's delivery for one day, landing → bronze (replaces that day's slice).
+
+Landing comes first: object sources are fetched into landing, every file delivery is checksummed
+into its manifest and ``ops.landing_log``, and a landed file altered since fails the job before
+bronze is touched.
+"""
 
 from __future__ import annotations
 
@@ -6,7 +11,7 @@ import datetime as dt
 
 from enforcement_brain.lake import tables
 from enforcement_brain.orchestration.runtime import JobContext, job_main
-from enforcement_brain.pipeline import bronze
+from enforcement_brain.pipeline import bronze, landing
 
 
 def run(
@@ -15,6 +20,9 @@ def run(
     """Replace the day's slice of ``bronze.<source>``; ``count=False`` skips reading it back
     (the silver step counts the same rows anyway)."""
     source = ctx.catalog.sources[source_id]
+    landed = landing.land(ctx.settings, source, day, run_id)
+    if landed is not None:
+        landing.record(ctx.spark, ctx.settings, landed)
     df, read = bronze.read_delivery(ctx.spark, ctx.settings, source, day)
     stamped = bronze.with_batch(df, source, day, run_id)
     with bronze.whole_files(ctx.spark):  # line numbers are exact only inside this block
@@ -30,6 +38,7 @@ def run(
         "source": source.id,
         "delivery_date": day.isoformat(),
         "files": len(read),
+        "files_landed": len(landed.changed) if landed is not None else 0,
     }
     if not count:
         return result

@@ -28,6 +28,9 @@ def write_delivery(settings, lines: list[str], name: str = "wim_A_20261129.csv")
     folder = settings.local_lake / "landing" / "wim_weighings" / DAY.isoformat()
     folder.mkdir(parents=True, exist_ok=True)
     (folder / name).write_text("\n".join([HEADER, *lines]) + "\n", encoding="utf-8")
+    # A re-delivery starts a new manifest, as the generator's does; otherwise landing would
+    # report the new bytes as a landed file altered after landing ([EB-LANDING-CHECKSUM]).
+    (folder / "_manifest.json").unlink(missing_ok=True)
 
 
 def rows(settings, site: str) -> list[str]:
@@ -191,6 +194,7 @@ def test_schema_drift_fails_with_a_code_before_anything_is_written(ctx, spark):
     # A declared column dropped from the header: refused before bronze.
     folder = settings.local_lake / "landing" / "wim_weighings" / DAY.isoformat()
     header = HEADER.replace(",speed_kmh", "")
+    (folder / "_manifest.json").unlink()  # a re-delivery, not a landed file altered
     (folder / "wim_A_20261129.csv").write_text(header + "\nW1,x\n", encoding="utf-8")
     with pytest.raises(SchemaDriftError, match=r"^\[EB-DRIFT-MISSING\] .*speed_kmh"):
         load_day(ctx)

@@ -29,6 +29,20 @@ class DeliveryError(EbError):
     """A delivery in landing cannot be read; it stays in landing and the message names it."""
 
 
+class LandingChecksumError(DeliveryError):
+    """A landed file no longer has the checksum its manifest recorded: it changed after landing.
+
+    The message starts with ``[EB-LANDING-CHECKSUM]`` and names the source, the delivery, the file
+    and both sha256 values. Nothing is loaded: bronze must never read bytes nobody delivered.
+    """
+
+    CODE = "EB-LANDING-CHECKSUM"
+
+    def __init__(self, message: str) -> None:
+        super().__init__(f"[{self.CODE}] {message}")
+        self.code = self.CODE
+
+
 class SchemaDriftError(DeliveryError):
     """A delivery's shape no longer matches its declaration; nothing of it reaches silver.
 

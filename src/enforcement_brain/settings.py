@@ -58,9 +58,28 @@ class Settings:
         """The local stand-in for the source systems' object store: ``<root>/<bucket>/<key>``.
 
         Sources that deliver objects under a bucket prefix (GPS alarms, video AI events...) are
-        read from here; ``EB_OBJECTS_ROOT`` moves it.
+        fetched from here into landing when :attr:`objects_url` is empty; ``EB_OBJECTS_ROOT``
+        moves it.
         """
         return Path(self.extra.get("EB_OBJECTS_ROOT") or self.var_dir / "objects")
+
+    @property
+    def objects_url(self) -> str:
+        """Where object sources are fetched from (``EB_OBJECTS_URL``); empty: :attr:`objects_root`.
+
+        ``s3://`` is Amazon S3 (endpoint and region resolved by boto3); ``http(s)://host:port``
+        is any S3-compatible store (MinIO, Ceph...). A setting of its own, not
+        ``EB_S3_ENDPOINT``: the source systems' store and the lake's store are different systems
+        with different owners. Credentials are never settings: boto3 reads the usual ``AWS_*``
+        variables. The buckets are the ones each source declares.
+        """
+        raw = self.extra.get("EB_OBJECTS_URL", "").strip()
+        if raw and not raw.startswith(("s3://", "http://", "https://")):
+            raise ConfigError(
+                f"EB_OBJECTS_URL={raw!r}: use s3:// (Amazon S3) or http(s)://host:port "
+                "(an S3-compatible endpoint), or leave it empty for the local stand-in"
+            )
+        return raw if raw.startswith("s3://") else raw.rstrip("/")
 
     @property
     def run_sources(self) -> tuple[str, ...]:
@@ -174,6 +193,7 @@ class Settings:
 #: Knobs kept as text and read through properties of :class:`Settings`.
 EXTRA_KEYS = (
     "EB_OBJECTS_ROOT",
+    "EB_OBJECTS_URL",
     "EB_SOURCES",
     "EB_AIRFLOW_PORT",
     "EB_AIRFLOW_PARALLELISM",
@@ -252,5 +272,5 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
     )
     # The text knobs fail here, in one line, not later in the middle of a run.
     _ = (settings.airflow_port, settings.airflow_parallelism, settings.cron_enabled)
-    _ = (settings.sharing_port, settings.sharing_url_ttl_seconds)
+    _ = (settings.sharing_port, settings.sharing_url_ttl_seconds, settings.objects_url)
     return settings

@@ -146,6 +146,9 @@ def _write(landing: Path, delivery: FileDelivery) -> list[Path]:
         write_atomic(path, text, delivery.encoding)
         paths.append(path)
     prune_stale(folder, delivery.pattern, paths)
+    # A (re)delivery starts a new manifest: landing records the checksums of what is there now
+    # instead of reporting a regenerated day (another SCALE) as files altered after landing.
+    (folder / "_manifest.json").unlink(missing_ok=True)
     return paths
 
 

@@ -33,24 +33,28 @@ def batch_id(source_id: str, day: dt.date) -> str:
 
 
 def delivery_dir(settings: Settings, source: Source, day: dt.date) -> str:
-    """Where a day's delivery is: the landing folder, or the bucket prefix of an object source."""
-    if source.delivery.kind == "objects":
-        prefix = (source.delivery.prefix or "").format(
-            yyyy=f"{day:%Y}", mm=f"{day:%m}", dd=f"{day:%d}"
-        )
-        return f"{settings.objects_root}/{source.delivery.bucket}/{prefix.rstrip('/')}"
+    """Where a day's file delivery is read from: ``<lake>/landing/<source>/<day>``.
+
+    Object sources too: :mod:`enforcement_brain.pipeline.landing` fetches their objects here
+    first, so bronze reads only what landing holds (and its manifest vouches for).
+    """
     return f"{settings.landing_uri}/{source.id}/{day.isoformat()}"
 
 
 def landing_files(settings: Settings, source: Source, day: dt.date) -> list[str]:
-    """The day's delivered files for a file source, sorted; an error names what is missing."""
+    """The day's delivered files for a file source, sorted; an error names what is missing.
+
+    Names starting with ``_`` or ``.`` (the manifest, a fetch in progress) are never delivery.
+    """
     folder = Path(delivery_dir(settings, source, day).removeprefix("file://"))
     if not folder.is_dir():
         raise DeliveryError(f"{source.id}: no delivery for {day} (expected folder {folder})")
     files = sorted(
         str(p)
         for p in folder.iterdir()
-        if p.is_file() and fnmatch.fnmatch(p.name, source.delivery.pattern)
+        if p.is_file()
+        and not p.name.startswith(("_", "."))
+        and fnmatch.fnmatch(p.name, source.delivery.pattern)
     )
     if not files:
         raise DeliveryError(

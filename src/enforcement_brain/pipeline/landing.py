@@ -1,0 +1,448 @@
+"""Landing: each day's delivery kept as received, with a checksum per file.
+
+File drops arrive in ``<lake>/landing/<source>/<day>/`` already; object sources are fetched
+there from their bucket prefix, byte for byte, either from an S3-compatible store through boto3
+(``EB_OBJECTS_URL``) or from the local stand-in (``EB_OBJECTS_ROOT``). Bronze then reads every
+file source from landing alone, so ``_source_file`` names a file that stays put and can be
+re-read, whatever happens to the bucket afterwards.
+
+Each delivery folder gets a ``_manifest.json``: per file its name, size, sha256 and origin (the
+S3 URI and ETag, or the local path). The manifest travels with the files and is what a rerun
+checks against, without Spark; ``ops.landing_log`` keeps the same facts as a Delta table, one row
+per version of a file ever landed, for SQL (:func:`record`).
+
+Landing is idempotent: an object whose ETag (S3) or checksum (stand-in) is unchanged is not
+fetched again; a changed object is re-landed and its manifest entry replaced. A landed file whose
+bytes differ from its manifest while its origin has not changed was altered after landing: that
+fails with :class:`LandingChecksumError` instead of loading bytes nobody delivered.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import fnmatch
+import hashlib
+import json
+import os
+from collections.abc import Callable, Iterator
+from dataclasses import asdict, dataclass, replace
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from enforcement_brain.declarations import Source
+from enforcement_brain.errors import ConfigError, DeliveryError, LandingChecksumError
+from enforcement_brain.pipeline import bronze
+from enforcement_brain.settings import Settings
+
+if TYPE_CHECKING:
+    from pyspark.sql import SparkSession
+
+#: The manifest's name inside a delivery folder; ``_`` keeps it out of every delivery pattern.
+MANIFEST = "_manifest.json"
+
+#: Columns of ``ops.landing_log``, one row per version of a landed file.
+LANDING_LOG_SCHEMA = (
+    "source string, delivery_date date, file string, bytes bigint, sha256 string, "
+    "origin string, etag string, landed_at timestamp, run_id string"
+)
+
+_CHUNK = 1 << 20
+
+
+@dataclass(frozen=True)
+class LandedFile:
+    """One file of a delivery as the manifest records it."""
+
+    file: str  # name inside the delivery folder
+    bytes: int
+    sha256: str
+    origin: str  # s3://bucket/key, or the local path it was delivered at or copied from
+    etag: str | None  # the object's ETag when fetched from S3
+    landed_at: str  # ISO-8601 UTC, when this version was first landed
+    run_id: str
+
+
+@dataclass(frozen=True)
+class Landing:
+    """What one landing of a source's day did."""
+
+    source: str
+    delivery_date: dt.date
+    folder: Path
+    location: str  # where the delivery came from: s3://bucket/prefix/, or a local folder
+    files: tuple[LandedFile, ...]
+    changed: tuple[str, ...]  # files landed or re-landed by this run (new bytes)
+
+    def path(self, entry: LandedFile) -> str:
+        return str(self.folder / entry.file)
+
+
+@dataclass(frozen=True)
+class _Object:
+    """An object under the source's prefix, with how to read it."""
+
+    name: str
+    origin: str
+    etag: str | None
+    fingerprint: str  # compared with the manifest: the ETag (S3) or the sha256 (stand-in)
+    open_chunks: Callable[[], Iterator[bytes]]
+
+
+def object_prefix(source: Source, day: dt.date) -> str:
+    """The declared key prefix for the day, ``/``-terminated (``alarms/2026/11/29/``)."""
+    prefix = (source.delivery.prefix or "").format(yyyy=f"{day:%Y}", mm=f"{day:%m}", dd=f"{day:%d}")
+    return prefix.rstrip("/") + "/" if prefix.strip("/") else ""
+
+
+def delivery_location(settings: Settings, source: Source, day: dt.date) -> str:
+    """Where an object source's delivery is fetched from, as error messages name it."""
+    prefix = object_prefix(source, day)
+    if settings.objects_url:
+        return f"s3://{source.delivery.bucket}/{prefix}"
+    return str(settings.objects_root / str(source.delivery.bucket) / prefix)
+
+
+def land(settings: Settings, source: Source, day: dt.date, run_id: str) -> Landing | None:
+    """Land the day's delivery of ``source`` and write its manifest; None for a database source.
+
+    Raises :class:`DeliveryError` (one line naming the source and the delivery) when the
+    delivery is missing, empty or unreachable, and :class:`LandingChecksumError` when a landed
+    file was altered; nothing is loaded then.
+    """
+    if source.delivery.kind == "database":
+        return None
+    if not settings.lake_is_local:
+        raise ConfigError(f"{source.id}: landing into an s3a:// lake is not supported yet")
+    folder = Path(bronze.delivery_dir(settings, source, day).removeprefix("file://"))
+    previous = {e.file: e for e in read_manifest(folder)}
+    if source.delivery.kind == "objects":
+        location = delivery_location(settings, source, day)
+        objects = _list_objects(settings, source, day, location)
+        entries, changed = _fetch(source, day, folder, objects, previous, run_id)
+        bronze.landing_files(settings, source, day)  # empty objects fail as empty files do
+    else:
+        location = str(folder)
+        files = bronze.landing_files(settings, source, day)  # missing / empty: the usual errors
+        entries, changed = _check_drops(source, day, [Path(f) for f in files], previous, run_id)
+    write_manifest(folder, source, day, location, entries)
+    return Landing(source.id, day, folder, location, tuple(entries), tuple(changed))
+
+
+# -- manifests ---------------------------------------------------------------------------------
+def read_manifest(folder: Path) -> list[LandedFile]:
+    """The entries of a delivery folder's manifest; empty when there is none yet."""
+    path = folder / MANIFEST
+    if not path.is_file():
+        return []
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+        return [LandedFile(**e) for e in data["files"]]
+    except (ValueError, KeyError, TypeError) as exc:
+        raise DeliveryError(
+            f"manifest {path} is unreadable ({type(exc).__name__}); move it aside to re-land"
+        ) from None
+
+
+def write_manifest(
+    folder: Path, source: Source, day: dt.date, location: str, entries: list[LandedFile]
+) -> None:
+    """Write the manifest atomically, and only when it changed (a no-op rerun writes nothing)."""
+    body = {
+        "source": source.id,
+        "delivery_date": day.isoformat(),
+        "kind": source.delivery.kind,
+        "location": location,
+        "files": [asdict(e) for e in sorted(entries, key=lambda e: e.file)],
+    }
+    text = json.dumps(body, ensure_ascii=False, indent=2) + "\n"
+    path = folder / MANIFEST
+    if path.is_file() and path.read_text(encoding="utf-8") == text:
+        return
+    tmp = folder / f".{MANIFEST}.tmp"
+    tmp.write_text(text, encoding="utf-8")
+    os.replace(tmp, path)
+
+
+def sha256_file(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as fh:
+        while chunk := fh.read(_CHUNK):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def _now() -> str:
+    return dt.datetime.now(dt.UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def _altered(source: Source, day: dt.date, path: Path, expected: str, actual: str) -> Exception:
+    return LandingChecksumError(
+        f"{source.id}: delivery {day}: landed file {path} does not match its manifest "
+        f"(expected sha256 {expected}, actual {actual}); it changed after landing, nothing "
+        f"loaded; restore it, or delete it (objects: it is fetched again) or its manifest "
+        f"entry (file drops: the new bytes are accepted) and rerun"
+    )
+
+
+# -- file drops --------------------------------------------------------------------------------
+def _check_drops(
+    source: Source,
+    day: dt.date,
+    files: list[Path],
+    previous: dict[str, LandedFile],
+    run_id: str,
+) -> tuple[list[LandedFile], list[str]]:
+    """Checksum the dropped files; a file recorded before must still have its checksum."""
+    entries, changed = [], []
+    for path in files:
+        sha = sha256_file(path)
+        known = previous.get(path.name)
+        if known is not None:
+            if known.sha256 != sha:
+                raise _altered(source, day, path, known.sha256, sha)
+            entries.append(known)
+            continue
+        size = path.stat().st_size
+        entries.append(LandedFile(path.name, size, sha, str(path), None, _now(), run_id))
+        changed.append(path.name)
+    return entries, changed
+
+
+# -- objects -----------------------------------------------------------------------------------
+def _fetch(
+    source: Source,
+    day: dt.date,
+    folder: Path,
+    objects: list[_Object],
+    previous: dict[str, LandedFile],
+    run_id: str,
+) -> tuple[list[LandedFile], list[str]]:
+    """Copy new and changed objects into ``folder``; verify the unchanged ones' landed bytes."""
+    folder.mkdir(parents=True, exist_ok=True)
+    entries, changed = [], []
+    for obj in objects:
+        dest = folder / obj.name
+        known = previous.get(obj.name)
+        same_origin = known is not None and (
+            known.etag == obj.fingerprint
+            if obj.etag is not None
+            else known.sha256 == obj.fingerprint
+        )
+        if known is not None and same_origin and dest.is_file():
+            actual = sha256_file(dest)
+            if actual != known.sha256:
+                raise _altered(source, day, dest, known.sha256, actual)
+            entries.append(known)
+            continue
+        size, sha = _copy(obj, dest)
+        if known is not None and known.sha256 == sha:  # same bytes (a re-upload, a lost copy)
+            entries.append(replace(known, etag=obj.etag, origin=obj.origin))
+            continue
+        entries.append(LandedFile(obj.name, size, sha, obj.origin, obj.etag, _now(), run_id))
+        changed.append(obj.name)
+    # Objects the source system withdrew leave landing too: bronze must not load them.
+    current = {o.name for o in objects}
+    for stale in folder.iterdir():
+        if fnmatch.fnmatch(stale.name, source.delivery.pattern) and stale.name not in current:
+            stale.unlink()
+    return entries, changed
+
+
+def _copy(obj: _Object, dest: Path) -> tuple[int, str]:
+    """Stream the object to a hidden sibling, hashing as it goes, then rename it into place."""
+    tmp = dest.with_name(f".{dest.name}.part")
+    digest, size = hashlib.sha256(), 0
+    try:
+        with tmp.open("wb") as out:
+            for chunk in obj.open_chunks():
+                digest.update(chunk)
+                size += len(chunk)
+                out.write(chunk)
+        os.replace(tmp, dest)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return size, digest.hexdigest()
+
+
+def _list_objects(settings: Settings, source: Source, day: dt.date, location: str) -> list[_Object]:
+    """The objects directly under the day's prefix whose name matches the declared pattern."""
+    if settings.objects_url:
+        objects = _list_s3(settings, source, day, location)
+    else:
+        objects = _list_local(Path(location))
+    if source.delivery.pattern:
+        objects = [o for o in objects if fnmatch.fnmatch(o.name, source.delivery.pattern)]
+    if not objects:
+        raise DeliveryError(
+            f"{source.id}: delivery {day}: no object matching {source.delivery.pattern} under "
+            f"{location}; nothing landed or loaded"
+        )
+    return sorted(objects, key=lambda o: o.name)
+
+
+def _list_local(folder: Path) -> list[_Object]:
+    if not folder.is_dir():
+        return []
+
+    def chunks(path: Path) -> Callable[[], Iterator[bytes]]:
+        def read() -> Iterator[bytes]:
+            with path.open("rb") as fh:
+                while chunk := fh.read(_CHUNK):
+                    yield chunk
+
+        return read
+
+    return [
+        _Object(p.name, str(p), None, sha256_file(p), chunks(p))
+        for p in folder.iterdir()
+        if p.is_file() and not p.name.startswith((".", "_"))
+    ]
+
+
+def s3_client(settings: Settings) -> Any:
+    """A boto3 S3 client for ``EB_OBJECTS_URL``; credentials come from the ``AWS_*`` variables.
+
+    Path-style addressing for a custom endpoint (MinIO and most S3-compatible stores do not
+    resolve bucket sub-domains); short connect timeout and three attempts, so an unreachable
+    store fails the task in seconds rather than minutes.
+    """
+    import boto3
+    from botocore.config import Config
+
+    url = settings.objects_url
+    custom = url.startswith(("http://", "https://"))
+    config = Config(
+        connect_timeout=5,
+        read_timeout=60,
+        retries={"max_attempts": 3, "mode": "standard"},
+        s3={"addressing_style": "path"} if custom else {},
+    )
+    return boto3.session.Session().client("s3", endpoint_url=url if custom else None, config=config)
+
+
+def _list_s3(settings: Settings, source: Source, day: dt.date, location: str) -> list[_Object]:
+    bucket, prefix = str(source.delivery.bucket), object_prefix(source, day)
+    client = s3_client(settings)
+    found: list[_Object] = []
+    try:
+        pages = client.get_paginator("list_objects_v2").paginate(
+            Bucket=bucket, Prefix=prefix, Delimiter="/"
+        )
+        for page in pages:
+            for item in page.get("Contents", []):
+                key = item["Key"]
+                name = key[len(prefix) :]
+                if not name or name.startswith((".", "_")):
+                    continue
+                etag = str(item.get("ETag", ""))
+                found.append(
+                    _Object(
+                        name,
+                        f"s3://{bucket}/{key}",
+                        etag,
+                        etag,
+                        _s3_chunks(client, source, day, location, bucket, key),
+                    )
+                )
+    except Exception as exc:
+        raise s3_error(exc, source, day, location, settings.objects_url) from None
+    return found
+
+
+def _s3_chunks(
+    client: Any, source: Source, day: dt.date, location: str, bucket: str, key: str
+) -> Callable[[], Iterator[bytes]]:
+    def read() -> Iterator[bytes]:
+        try:
+            response = client.get_object(Bucket=bucket, Key=key)
+            expected, got = int(response.get("ContentLength", -1)), 0
+            for chunk in response["Body"].iter_chunks(_CHUNK):
+                got += len(chunk)
+                yield chunk
+        except Exception as exc:
+            raise s3_error(exc, source, day, f"s3://{bucket}/{key}", "") from None
+        if expected >= 0 and got != expected:
+            raise DeliveryError(
+                f"{source.id}: delivery {day}: s3://{bucket}/{key} was cut short ({got} of "
+                f"{expected} bytes); nothing loaded, rerun to fetch it again"
+            )
+
+    return read
+
+
+def s3_error(exc: Exception, source: Source, day: dt.date, location: str, endpoint: str) -> Any:
+    """A one-line :class:`DeliveryError` for what boto3 raised, naming source and delivery.
+
+    Anything that is not a boto3 error is returned unchanged: it is a bug, not bad input.
+    """
+    from botocore import exceptions as bx
+
+    if isinstance(exc, bx.ClientError):
+        error = exc.response.get("Error", {})
+        code = str(error.get("Code", ""))
+        status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
+        if code in {"NoSuchBucket"}:
+            what = f"bucket {source.delivery.bucket} does not exist"
+        elif code in {"AccessDenied", "InvalidAccessKeyId", "SignatureDoesNotMatch"} or (
+            status == 403
+        ):
+            what = f"access denied ({code or status}); check the AWS_* credentials"
+        else:
+            what = f"{code or status}: {error.get('Message', '')}".strip()
+    elif isinstance(exc, bx.NoCredentialsError):
+        what = "no AWS credentials; set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY"
+    elif isinstance(exc, bx.EndpointConnectionError | bx.ConnectTimeoutError):
+        what = f"object store unreachable ({endpoint or exc})"
+    elif isinstance(exc, bx.BotoCoreError):
+        what = f"{type(exc).__name__}: {exc}"
+    else:
+        return exc
+    what = " ".join(what.split())
+    return DeliveryError(
+        f"{source.id}: delivery {day} at {location}: {what}; nothing landed or loaded"
+    )
+
+
+# -- ops.landing_log ---------------------------------------------------------------------------
+def record(spark: SparkSession, settings: Settings, landing: Landing) -> int:
+    """Append to ``ops.landing_log`` the file versions it does not hold yet; returns how many.
+
+    Keyed on (source, day, file, sha256) rather than on "what this run changed", so a task that
+    died between landing and this append logs the versions on its retry, and a no-op rerun logs
+    nothing. The rows are built in Python and appended blind: loads of other sources append at
+    the same time without conflicting.
+    """
+    from pyspark.sql import functions as F
+
+    from enforcement_brain.lake import tables
+
+    known: set[tuple[str, str]] = set()
+    if tables.is_delta_table(settings, "ops", "landing_log"):
+        rows = (
+            spark.read.format("delta")
+            .load(settings.table_uri("ops", "landing_log"))
+            .where(F.col("source") == landing.source)
+            .where(F.col("delivery_date") == F.lit(landing.delivery_date))
+            .select("file", "sha256")
+            .collect()
+        )
+        known = {(r["file"], r["sha256"]) for r in rows}
+    new = [
+        (
+            landing.source,
+            landing.delivery_date,
+            landing.path(e),
+            e.bytes,
+            e.sha256,
+            e.origin,
+            e.etag,
+            dt.datetime.fromisoformat(e.landed_at.replace("Z", "+00:00")),
+            e.run_id,
+        )
+        for e in landing.files
+        if (landing.path(e), e.sha256) not in known
+    ]
+    if new:
+        df = spark.createDataFrame(new, LANDING_LOG_SCHEMA)
+        tables.append(df, settings, "ops", "landing_log")
+    return len(new)
