@@ -341,3 +341,14 @@ def test_a_dataset_above_an_existing_interfaces_clearance_is_refused(standards):
 def test_loader_refuses_bad_shared_files(standards, file, old, new, message):
     _edit(standards / file, old, new)
     _refused(standards, message)
+
+
+def test_the_overview_in_docs_sharing_lists_the_declared_interfaces(catalog):
+    """docs/sharing.md's table is a convenience copy: it must name exactly the declarations."""
+    import re
+
+    text = (REPO_ROOT / "docs" / "sharing.md").read_text(encoding="utf-8")
+    rows = re.findall(r"^\| `([a-z_]+)` \| ([^|]+) \| (L[1-4]) \|", text, re.M)
+    assert {r[0]: (r[1].strip(), r[2]) for r in rows} == {
+        i.id: (i.consumer, i.clearance) for i in catalog.interfaces.values()
+    }
