@@ -25,9 +25,11 @@ CITY_POLICE = """\
 id: city_police
 title: City traffic police (test-only interface)
 consumer: 市公安局交警支队
+clearance: L2
 datasets:
   - dataset: overload_alerts
     columns: [alert_id, plate_no, gross_weight_kg, excess_rate, is_shuang_bai, biz_date]
+    clear: {plate_no: intercepts the vehicle}
     row_filter: "is_shuang_bai"
 quota: {requests_per_minute: 1000, rows_per_day: 1000000}
 token_lifetime_days: 7
@@ -37,6 +39,7 @@ QUOTA_PROBE = """\
 id: quota_probe
 title: Quota probe (test-only interface)
 consumer: test
+clearance: L2
 datasets:
   - dataset: overload_alerts
     columns: [alert_id, plate_no, gross_weight_kg, excess_rate, is_shuang_bai, biz_date]

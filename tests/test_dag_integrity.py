@@ -126,3 +126,8 @@ def test_asset_wiring_follows_declarations():
     )
     share = bag.dags["share_provincial_supervision"]
     assert "gold.overload_alerts" in str(share.timetable.asset_condition)
+    shares = sorted(d for d in bag.dags if d.startswith("share_"))
+    assert len(shares) == 13  # the report's 13 interfaces (开放使用接口13个)
+    cities = str(bag.dags["share_neighbour_cities"].timetable.asset_condition)
+    assert "gold.regional_emergency_warnings" in cities
+    assert "gold.violation_transfers_by_destination" in cities

@@ -30,6 +30,9 @@ from sharing_support import (
     standards_copy,
 )
 
+from enforcement_brain.declarations import load_catalog
+from enforcement_brain.settings import REPO_ROOT
+
 D1, D2 = dt.date(2026, 11, 28), dt.date(2026, 11, 29)
 
 
@@ -143,7 +146,11 @@ def test_stock_client_lists_and_loads_its_own_share(env, iid):
     profile = str(env["profiles"][iid])
     client = delta_sharing.SharingClient(profile)
     tables = client.list_all_tables()
-    assert [(t.share, t.schema, t.name) for t in tables] == [(iid, "default", "overload_alerts")]
+    declared = {  # every declared table is listed, published or not (the others are 404 until)
+        "provincial_supervision": ["overload_alerts", "kpi_monthly", "enforcement_activity"],
+        "city_police": ["overload_alerts"],
+    }[iid]
+    assert [(t.share, t.schema, t.name) for t in tables] == [(iid, "default", t) for t in declared]
     url = f"{profile}#{iid}.default.overload_alerts"
     df = delta_sharing.load_as_pandas(url).sort_values("alert_id").reset_index(drop=True)
     assert list(df.columns) == [
@@ -367,9 +374,10 @@ def test_governance_db_holds_only_hashes(env):
 def test_unknown_interface_is_refused_by_the_admin_command(env):
     done = eb(env["environ"], "sharing", "issue", "--interface", "nobody")
     assert done.returncode == 2
+    real = load_catalog(REPO_ROOT / "data_standards").interfaces
+    declared = ", ".join(sorted([*real, "city_police", "quota_probe"]))  # + the test-only ones
     assert done.stderr.strip().splitlines() == [
-        "error: unknown interface 'nobody'; declared: city_police, provincial_supervision, "
-        "quota_probe"
+        f"error: unknown interface 'nobody'; declared: {declared}"
     ]
 
 

@@ -150,6 +150,16 @@ class Dataset:
     period: str = "day"
     #: The builder's declared parameters (codes it selects, mappings): kept with the declaration.
     params: dict[str, Any] = field(default_factory=dict)
+    #: The builder's output columns, in order: what an interface may share, checked at publish.
+    columns: tuple[str, ...] = ()
+    #: Data elements of columns not named after their element (``lon: longitude``); a column
+    #: named like an element (``plate_no``) carries that element without being listed.
+    elements: dict[str, str] = field(default_factory=dict)
+
+    def element_of(self, column: str, known: dict[str, Element]) -> Element | None:
+        """The data element a column carries (its classification decides its masking)."""
+        eid = self.elements.get(column, column)
+        return known.get(eid)
 
     @property
     def driving_sources(self) -> tuple[str, ...]:
@@ -169,6 +179,9 @@ class InterfaceDataset:
     columns: tuple[str, ...]
     masks: dict[str, str]
     row_filter: str | None
+    #: Columns of an L2 element shared in clear, each with the purpose that needs it (Standard 2,
+    #: L2: "masked unless the interface's purpose needs them in clear").
+    clear: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -181,6 +194,8 @@ class Interface:
     quota: dict[str, int]
     token_lifetime_days: int
     path: Path
+    #: The highest classification level the consumer may receive (L1-L4).
+    clearance: str = "L1"
 
 
 @dataclass(frozen=True)
@@ -472,11 +487,18 @@ def _load_source(path: Path, elements: dict[str, Element], rules: dict[str, Rule
 _DATASET_KEYS = {
     "id", "title", "title_zh", "grain", "owner", "classification", "sources", "builder",
     "refresh", "partition_by", "business_key", "change_data_feed", "quality", "gate",
-    "date_columns", "reference", "period", "params",
+    "date_columns", "reference", "period", "params", "columns", "elements",
 }  # fmt: skip
 
 
-def _load_dataset(path: Path, sources: dict[str, Source]) -> Dataset:
+def _level(level: str | None) -> int:
+    """Order of a classification level (L1 = 1 ... L4 = 4; none = 0)."""
+    return CLASSIFICATION_LEVELS.index(level) + 1 if level in CLASSIFICATION_LEVELS else 0
+
+
+def _load_dataset(
+    path: Path, sources: dict[str, Source], elements: dict[str, Element] | None = None
+) -> Dataset:
     data = _read(path)
     did = _need(data, "id", str(path))
     where = f"{path} (dataset {did})"
@@ -521,6 +543,7 @@ def _load_dataset(path: Path, sources: dict[str, Source]) -> Dataset:
     params = data.get("params") or {}
     if not isinstance(params, dict):
         raise DeclarationError(f"{where}: params must be a mapping")
+    columns, column_elements = _dataset_columns(data, where, level, elements or {})
     return Dataset(
         id=did,
         title=_need(data, "title", where),
@@ -541,40 +564,249 @@ def _load_dataset(path: Path, sources: dict[str, Source]) -> Dataset:
         reference=reference,
         period=period,
         params=params,
+        columns=columns,
+        elements=column_elements,
     )
 
 
-def _load_interface(path: Path, datasets: dict[str, Dataset]) -> Interface:
+def _dataset_columns(
+    data: dict[str, Any], where: str, level: str, elements: dict[str, Element]
+) -> tuple[tuple[str, ...], dict[str, str]]:
+    """A dataset's declared output columns and their elements, cross-checked.
+
+    The partition column and business key must be among them, and no column may carry an
+    element classified above the dataset: the dataset's level is what interfaces are cleared
+    against, so it must not understate what the table holds.
+    """
+    raw = data.get("columns")
+    if raw is None:
+        if data.get("elements"):
+            raise DeclarationError(f"{where}: 'elements' needs a 'columns' list")
+        return (), {}
+    if not isinstance(raw, list) or not all(isinstance(c, str) for c in raw) or not raw:
+        raise DeclarationError(f"{where}: columns must be a list of column names")
+    columns = tuple(raw)
+    if len(set(columns)) != len(columns):
+        dup = next(c for c in columns if columns.count(c) > 1)
+        raise DeclarationError(f"{where}: column '{dup}' is declared twice")
+    for key in (data.get("partition_by"), *_as_tuple(data.get("business_key"))):
+        if key not in columns:
+            raise DeclarationError(f"{where}: '{key}' (partition or key) is not in its columns")
+    mapping = dict(data.get("elements") or {})
+    for column, eid in mapping.items():
+        if column not in columns:
+            raise DeclarationError(f"{where}: elements names '{column}', not one of its columns")
+        if eid not in elements:
+            raise DeclarationError(f"{where}: column {column}: unknown element '{eid}'")
+    if elements:
+        for column in columns:
+            element = elements.get(mapping.get(column, column))
+            if element and _level(element.classification) > _level(level):
+                raise DeclarationError(
+                    f"{where}: column {column} carries element '{element.id}' "
+                    f"({element.classification}), above the dataset's classification {level}"
+                )
+    return columns, mapping
+
+
+#: Levels whose elements an interface may receive in clear when its purpose needs them. Standard
+#: 2, L2: "plates and precise positions are masked unless the interface's purpose needs them in
+#: clear"; L3 (names, phones) has no such exception, L4 is "never shared in clear".
+CLEAR_ALLOWED_LEVELS = ("L2",)
+_INTERFACE_KEYS = {
+    "id", "title", "title_zh", "consumer", "clearance", "datasets", "quota", "token_lifetime_days",
+}  # fmt: skip
+_ENTRY_KEYS = {"dataset", "columns", "masks", "clear", "row_filter"}
+_QUOTA_KEYS = ("requests_per_minute", "rows_per_day")
+#: Words of Spark SQL a row filter may use besides column names (functions are followed by "(").
+_SQL_WORDS = frozenset({
+    "and", "or", "not", "in", "is", "null", "like", "rlike", "ilike", "regexp", "between", "true",
+    "false", "case", "when", "then", "else", "end", "distinct", "date", "timestamp", "interval",
+    "as", "cast", "string", "int", "bigint", "double", "boolean",
+})  # fmt: skip
+_SQL_STRING = re.compile(r"'(?:[^']|'')*'")
+_SQL_NAME = re.compile(r"(?<![\w.])([A-Za-z_][A-Za-z0-9_]*)(\s*\()?")
+
+
+def filter_columns(expr: str) -> set[str]:
+    """Column names a row filter reads: identifiers that are neither SQL words, functions nor
+    inside string literals. Pure Python, so a typo fails the declaration, not a nightly task."""
+    bare = _SQL_STRING.sub("''", expr)
+    return {
+        m.group(1)
+        for m in _SQL_NAME.finditer(bare)
+        if not m.group(2) and m.group(1).lower() not in _SQL_WORDS
+    }
+
+
+def level_masks(levels: list[dict[str, Any]]) -> dict[str, str]:
+    """Standard 2's mask for each classified element, from its classification levels."""
+    return {e: m for level in levels for e, m in (level.get("masks") or {}).items()}
+
+
+def _load_interface(
+    path: Path,
+    datasets: dict[str, Dataset],
+    elements: dict[str, Element] | None = None,
+    masks_by_element: dict[str, str] | None = None,
+) -> Interface:
+    """One interface declaration, checked against the datasets and Standard 2.
+
+    Every check here is one that would otherwise surface as a leak or a failed share task: a
+    column the dataset does not have, a mask nobody implements, a dataset above the
+    consumer's clearance, personal data left in clear, a projection that cannot be replaced
+    by partition.
+    """
     from enforcement_brain.share.masking import MASKS
 
+    elements = elements or {}
+    masks_by_element = masks_by_element or {}
     data = _read(path)
     iid = _need(data, "id", str(path))
     where = f"{path} (interface {iid})"
-    entries = []
-    for raw in _need(data, "datasets", where):
-        if raw.get("dataset") not in datasets:
-            raise DeclarationError(f"{where}: unknown dataset '{raw.get('dataset')}'")
-        masks = dict(raw.get("masks") or {})
-        for column, mask in masks.items():
-            if mask not in MASKS:
-                raise DeclarationError(f"{where}: unknown mask '{mask}' for column {column}")
-            if column not in raw.get("columns", []):
-                raise DeclarationError(f"{where}: masked column {column} is not in the allowlist")
-        entries.append(
-            InterfaceDataset(
-                raw["dataset"], tuple(_need(raw, "columns", where)), masks, raw.get("row_filter")
-            )
+    if not _ID.match(str(iid)) or iid != path.stem:
+        raise DeclarationError(f"{where}: id must be snake_case and equal the file name")
+    unknown = set(data) - _INTERFACE_KEYS
+    if unknown:
+        raise DeclarationError(f"{where}: unknown keys {sorted(unknown)}")
+    clearance = _need(data, "clearance", where)
+    if clearance not in CLASSIFICATION_LEVELS:
+        raise DeclarationError(
+            f"{where}: clearance must be one of {', '.join(CLASSIFICATION_LEVELS)}"
         )
+    quota = dict(data.get("quota") or {})
+    for key in _QUOTA_KEYS:
+        value = quota.get(key)
+        if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
+            raise DeclarationError(f"{where}: quota.{key} must be a positive integer")
+    if set(quota) - set(_QUOTA_KEYS):
+        raise DeclarationError(
+            f"{where}: unknown quota keys {sorted(set(quota) - set(_QUOTA_KEYS))}"
+        )
+    lifetime = data.get("token_lifetime_days", 90)
+    if not isinstance(lifetime, int) or isinstance(lifetime, bool) or not 0 < lifetime <= 366:
+        raise DeclarationError(f"{where}: token_lifetime_days must be an integer from 1 to 366")
+    entries = []
+    seen: set[str] = set()
+    for raw in _need(data, "datasets", where):
+        entries.append(
+            _interface_entry(raw, where, clearance, datasets, elements, masks_by_element, MASKS)
+        )
+        if entries[-1].dataset in seen:
+            raise DeclarationError(f"{where}: dataset '{entries[-1].dataset}' is listed twice")
+        seen.add(entries[-1].dataset)
     return Interface(
         id=iid,
         title=_need(data, "title", where),
         title_zh=data.get("title_zh", ""),
         consumer=_need(data, "consumer", where),
         datasets=tuple(entries),
-        quota=dict(data.get("quota") or {}),
-        token_lifetime_days=int(data.get("token_lifetime_days", 90)),
+        quota=quota,
+        token_lifetime_days=lifetime,
         path=path,
+        clearance=clearance,
     )
+
+
+def _interface_entry(
+    raw: dict[str, Any],
+    where: str,
+    clearance: str,
+    datasets: dict[str, Dataset],
+    elements: dict[str, Element],
+    masks_by_element: dict[str, str],
+    known_masks: frozenset[str],
+) -> InterfaceDataset:
+    if not isinstance(raw, dict) or raw.get("dataset") not in datasets:
+        name = raw.get("dataset") if isinstance(raw, dict) else raw
+        raise DeclarationError(f"{where}: unknown dataset '{name}'")
+    dataset = datasets[raw["dataset"]]
+    where = f"{where}: dataset {dataset.id}"
+    unknown = set(raw) - _ENTRY_KEYS
+    if unknown:
+        raise DeclarationError(f"{where}: unknown keys {sorted(unknown)}")
+    if _level(dataset.classification) > _level(clearance):
+        raise DeclarationError(
+            f"{where}: classified {dataset.classification}, above the interface's clearance "
+            f"{clearance}"
+        )
+    columns = _as_tuple(_need(raw, "columns", where))
+    if len(set(columns)) != len(columns):
+        raise DeclarationError(f"{where}: a column is listed twice")
+    if dataset.columns:
+        for column in columns:
+            if column not in dataset.columns:
+                raise DeclarationError(
+                    f"{where}: column '{column}' is not a column of dataset {dataset.id}"
+                )
+    if dataset.partition_by not in columns:
+        raise DeclarationError(
+            f"{where}: columns must include the partition column '{dataset.partition_by}' "
+            "(increments are replaced by partition)"
+        )
+    masks = dict(raw.get("masks") or {})
+    for column, mask in masks.items():
+        if mask not in known_masks:
+            raise DeclarationError(
+                f"{where}: unknown mask '{mask}' for column {column}; "
+                f"masks are {sorted(known_masks)}"
+            )
+        if column not in columns:
+            raise DeclarationError(f"{where}: masked column {column} is not in the allowlist")
+    clear = {str(k): str(v or "").strip() for k, v in (raw.get("clear") or {}).items()}
+    for column, purpose in clear.items():
+        if column not in columns:
+            raise DeclarationError(f"{where}: clear column {column} is not in the allowlist")
+        if column in masks:
+            raise DeclarationError(f"{where}: column {column} is both masked and clear")
+        if not purpose:
+            raise DeclarationError(
+                f"{where}: clear column {column} needs the purpose that needs it"
+            )
+    for column in columns:
+        element = dataset.element_of(column, elements)
+        level = element.classification if element else None
+        if _level(level) < 2 or element is None:
+            if column in clear:
+                raise DeclarationError(
+                    f"{where}: column {column} is not personal data; 'clear' is for L2 columns"
+                )
+            continue
+        if column in clear:
+            if level not in CLEAR_ALLOWED_LEVELS:
+                raise DeclarationError(
+                    f"{where}: column {column} ({element.id}, {level}) may never be shared in "
+                    f"clear (Standard 2: only {', '.join(CLEAR_ALLOWED_LEVELS)} for a purpose)"
+                )
+            continue
+        want = masks_by_element.get(element.id)
+        if column not in masks:
+            raise DeclarationError(
+                f"{where}: column {column} ({element.id}, {level}) must be masked with "
+                f"'{want}' or left out"
+                + (
+                    " (or listed under clear: with its purpose)"
+                    if level in CLEAR_ALLOWED_LEVELS
+                    else ""
+                )
+            )
+        if want and masks[column] not in (want, "redact"):
+            raise DeclarationError(
+                f"{where}: column {column} ({element.id}, {level}) needs mask '{want}' or "
+                f"'redact', not '{masks[column]}'"
+            )
+    row_filter = raw.get("row_filter")
+    if row_filter is not None:
+        if not isinstance(row_filter, str) or not row_filter.strip():
+            raise DeclarationError(f"{where}: row_filter must be a SQL condition")
+        if dataset.columns:
+            stray = sorted(filter_columns(row_filter) - set(dataset.columns))
+            if stray:
+                raise DeclarationError(
+                    f"{where}: row_filter reads {', '.join(repr(c) for c in stray)}, not a "
+                    f"column of dataset {dataset.id}"
+                )
+    return InterfaceDataset(dataset.id, columns, masks, row_filter, clear)
 
 
 @lru_cache(maxsize=8)
@@ -598,11 +830,16 @@ def load_catalog(root: Path) -> Catalog:
         for s in (_load_source(p, elements, rules) for p in sorted(root.glob("sources/*.yaml")))
     }
     datasets = {
-        d.id: d for d in (_load_dataset(p, sources) for p in sorted(root.glob("datasets/*.yaml")))
+        d.id: d
+        for d in (_load_dataset(p, sources, elements) for p in sorted(root.glob("datasets/*.yaml")))
     }
+    masks = level_masks(quality_standard.get("classification_levels") or [])
     interfaces = {
         i.id: i
-        for i in (_load_interface(p, datasets) for p in sorted(root.glob("interfaces/*.yaml")))
+        for i in (
+            _load_interface(p, datasets, elements, masks)
+            for p in sorted(root.glob("interfaces/*.yaml"))
+        )
     }
     return Catalog(
         str(element_standard["version"]),

@@ -21,8 +21,11 @@ class SetupError(EbError):
     """Something set-up should have put in place is missing (jar cache, venv, Airflow DB)."""
 
 
-class DeclarationError(EbError):
-    """A declaration in ``data_standards/`` is invalid; the message names the file and entry."""
+class DeclarationError(ConfigError):
+    """A declaration in ``data_standards/`` is invalid; the message names the file and entry.
+
+    A declaration is configuration, so callers that handle a bad configuration handle it too.
+    """
 
 
 class DeliveryError(EbError):

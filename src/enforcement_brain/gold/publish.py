@@ -137,6 +137,13 @@ def publish(
             f"{dataset.id}: builder '{dataset.builder}' returns no partition column "
             f"'{dataset.partition_by}'"
         )
+    if dataset.columns and tuple(built.columns) != dataset.columns:
+        # Interfaces are validated against the declared columns: a builder that drifts from
+        # them must fail here, not in a share task (or, worse, leak a new column by name).
+        raise EbError(
+            f"{dataset.id}: builder '{dataset.builder}' returns columns {list(built.columns)}, "
+            f"but {dataset.path.name} declares {list(dataset.columns)}"
+        )
     built = built.cache()
     try:
         gate = evaluate_gate(built, dataset)

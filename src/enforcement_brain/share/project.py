@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 
 from enforcement_brain.declarations import Catalog, Interface, InterfaceDataset
 from enforcement_brain.errors import EbError
-from enforcement_brain.gold.publish import affected_biz_dates, date_predicate
+from enforcement_brain.gold.publish import affected_partitions, date_predicate
 from enforcement_brain.lake import tables
 from enforcement_brain.settings import Settings
 from enforcement_brain.share.masking import mask_column
@@ -27,8 +27,11 @@ class ProjectionReport:
     interface: str
     dataset: str
     table: str
-    biz_dates: list[str]
+    #: Partition values refreshed (days, or first days of months for a monthly dataset).
+    partitions: list[str]
     rows: int
+    #: Why the dataset was not projected (its gold table does not exist yet), else None.
+    skipped: str | None = None
 
 
 def share_table_name(interface_id: str, dataset_id: str) -> str:
@@ -54,24 +57,35 @@ def project(gold: DataFrame, entry: InterfaceDataset) -> DataFrame:
 def project_interface(
     spark: SparkSession, settings: Settings, catalog: Catalog, interface: Interface, day: dt.date
 ) -> list[ProjectionReport]:
-    """Refresh every dataset projection of one interface for the dates ``day`` touched."""
+    """Refresh every dataset projection of one interface for the partitions ``day`` touched.
+
+    The partitions are exactly the ones the dataset's publish rebuilt for ``day``
+    (:func:`affected_partitions`: each source placed by its declared date column, months for
+    a monthly dataset, reference sources not driving), so the share copy never lags gold.
+
+    A dataset whose gold table does not exist yet is reported as skipped rather than failing
+    the interface: one late dataset must not hold back a partner's others, and the service
+    already answers 404 "declared but not published yet" for that table.
+    """
     from pyspark.sql import functions as F
 
     reports = []
     for entry in interface.datasets:
         dataset = catalog.datasets[entry.dataset]
-        if not tables.is_delta_table(settings, "gold", dataset.id):
-            raise EbError(f"gold.{dataset.id} is not published yet: run publish_{dataset.id} first")
-        dates = affected_biz_dates(spark, settings, dataset.sources, day)
-        gold = spark.read.format("delta").load(settings.table_uri("gold", dataset.id))
-        gold = gold.where(F.col(dataset.partition_by).isin(*dates))
-        projected = project(gold, entry)
         if dataset.partition_by not in entry.columns:
             raise EbError(
                 f"{interface.id}: {dataset.id} must expose its partition column "
-                f"{dataset.partition_by} so increments can be replaced by date"
+                f"{dataset.partition_by} so increments can be replaced by partition"
             )
         name = share_table_name(interface.id, dataset.id)
+        if not tables.is_delta_table(settings, "gold", dataset.id):
+            why = f"gold.{dataset.id} is not published yet: run publish_{dataset.id} first"
+            reports.append(ProjectionReport(interface.id, dataset.id, f"share.{name}", [], 0, why))
+            continue
+        dates = affected_partitions(spark, settings, dataset, day)
+        gold = spark.read.format("delta").load(settings.table_uri("gold", dataset.id))
+        gold = gold.where(F.col(dataset.partition_by).isin(*dates))
+        projected = project(gold, entry)
         tables.replace_where(
             projected,
             settings,
@@ -88,4 +102,7 @@ def project_interface(
                 interface.id, dataset.id, f"share.{name}", [str(d) for d in dates], count
             )
         )
+    if all(r.skipped for r in reports):
+        # nothing at all to share: a wrong lake root or a run out of order, not a late dataset
+        raise EbError(f"{interface.id}: {'; '.join(r.skipped or '' for r in reports)}")
     return reports

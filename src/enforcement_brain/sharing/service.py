@@ -26,7 +26,7 @@ from urllib.parse import quote
 
 # FastAPI resolves the handlers' annotations from this module's globals, so ``Request`` must be
 # imported for real; this module is only imported by ``eb serve`` and tests, never by a DAG.
-from fastapi import FastAPI, Request
+from fastapi import FastAPI, Query, Request
 
 from enforcement_brain.declarations import Catalog, Interface, InterfaceDataset
 from enforcement_brain.errors import ConfigError
@@ -338,6 +338,87 @@ class Service:
         if f.num_records is not None:
             out["stats"] = json.dumps({"numRecords": f.num_records})
         return out
+
+    # -- the plain REST extract API (sharing/extract.py) ------------------------------------
+    def extract(self, request: Request, share: str, table: str, params: dict[str, Any]):
+        """One page of rows of a share table as JSON, CSV or Parquet; same tokens, quotas, audit."""
+        from fastapi import Response
+
+        from enforcement_brain.sharing import extract as ex
+
+        interface = self.authorize(request, "extract", share)
+        rec: audit.AuditRecord = request.state.audit
+        rec.params = {k: v for k, v in params.items() if v not in (None, [])}
+        entry, st = self.table(interface, SCHEMA, table)
+        fmt = (params["format"] or "json").lower()
+        if fmt not in ex.FORMATS:
+            raise bad_request(f"format must be one of {', '.join(ex.FORMATS)}")
+        size = _int_param("page_size", params["page_size"], minimum=1) or ex.DEFAULT_PAGE
+        if size > ex.MAX_PAGE:
+            raise bad_request(f"page_size must be at most {ex.MAX_PAGE}")
+        since = _int_param("since_version", params["since_version"])
+        columns = list(entry.columns)
+        if params["columns"]:
+            columns = [c.strip() for c in params["columns"].split(",") if c.strip()]
+            unknown = [c for c in columns if c not in entry.columns]
+            if unknown or not columns or len(set(columns)) != len(columns):
+                raise bad_request(
+                    f"columns must be distinct columns of the table; not: {unknown[:5]}"
+                )
+        clauses = ex.parse_filters(params["filter"], entry.columns)
+        query = ex.fingerprint(params["filter"], columns, since)
+        latest = st.latest_version()
+        if params["cursor"]:
+            version, offset = ex.decode_cursor(params["cursor"], query)
+            if version > latest:
+                raise bad_request("cursor is not one this server issued")
+        else:
+            version, offset = latest, 0
+        if since is not None and since > version:
+            raise bad_request(f"since_version {since} is after the table's version {version}")
+        try:
+            rows = ex.read_rows(st, version, columns, clauses, since)
+        except ProtocolError as exc:
+            if since is not None and exc.status == 404:
+                raise bad_request(
+                    f"since_version {since}: {exc.message}; pull the whole table again"
+                ) from None
+            raise
+        except OSError:
+            raise not_found(
+                f"version {version} is no longer readable (files vacuumed): start again"
+            ) from None
+        page = rows.slice(offset, size)
+        more = offset + size < rows.num_rows
+        try:
+            self.ctx.quotas.take_rows(
+                interface.id, page.num_rows, interface.quota.get("rows_per_day")
+            )
+        except audit.QuotaExceeded as exc:
+            raise ProtocolError(
+                429, "RESOURCE_EXHAUSTED", str(exc), {"Retry-After": str(exc.retry_after)}
+            ) from None
+        rec.rows_served, rec.files_served = page.num_rows, 0
+        cursor = ex.encode_cursor(version, offset + size, query) if more else None
+        headers = {"X-Table-Version": str(version)}
+        if cursor:
+            headers["X-Next-Cursor"] = cursor
+        if fmt == "json":
+            body = {
+                "share": interface.id,
+                "table": entry.dataset,
+                "version": version,
+                "columns": columns,
+                "rows": ex.json_rows(page),
+                "next_cursor": cursor,
+            }
+            return Response(
+                json.dumps(body, ensure_ascii=False),
+                media_type="application/json",
+                headers=headers,
+            )
+        data, media = ex.render(page, fmt)
+        return Response(data, media_type=media, headers=headers)
 
     # -- the files -----------------------------------------------------------------------------
     def file(
@@ -652,6 +733,31 @@ def create_app(
             "endingTimestamp": endingTimestamp,
         }
         return svc.changes(request, share, schema, table, params)
+
+    @app.get("/extract/v1/{share}/{table}", tags=["extract"])
+    def extract(
+        request: Request,
+        share: str,
+        table: str,
+        format: str | None = None,
+        filters: list[str] = Query(default=[], alias="filter"),  # noqa: B008 - FastAPI idiom
+        columns: str | None = None,
+        page_size: str | None = None,
+        cursor: str | None = None,
+        since_version: str | None = None,
+    ):
+        """Rows of a share table (JSON, CSV or Parquet) for partners without a Delta Sharing
+        client: ``filter=column:op:value`` (repeatable), a cursor per page, ``since_version``
+        for incremental pulls (docs/sharing.md)."""
+        params = {
+            "format": format,
+            "filter": filters,
+            "columns": columns,
+            "page_size": page_size,
+            "cursor": cursor,
+            "since_version": since_version,
+        }
+        return svc.extract(request, share, table, params)
 
     @app.get(PREFIX + "/files/{share}/{table}/{rel_path:path}", tags=["files"])
     @app.head(PREFIX + "/files/{share}/{table}/{rel_path:path}", include_in_schema=False)

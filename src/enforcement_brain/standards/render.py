@@ -882,6 +882,14 @@ def render_quality_standard(catalog: Catalog) -> str:
             ("Builder", _code(dataset.builder)),
             ("Partitioned by", _code(dataset.partition_by)),
             ("Business key", ", ".join(_code(k) for k in dataset.business_key)),
+            (
+                "Columns",
+                ", ".join(
+                    _code(c) + (f" ({_code(dataset.elements[c])})" if c in dataset.elements else "")
+                    for c in dataset.columns
+                )
+                or "not declared",
+            ),
             ("Change data feed", _fmt(dataset.change_data_feed)),
             ("Table", f"`gold.{dataset.id}`"),
             ("Declared in", _code(_rel(catalog, dataset.path))),
@@ -899,6 +907,8 @@ def render_quality_standard(catalog: Catalog) -> str:
             "business_key",
             "change_data_feed",
             "gate",
+            "columns",
+            "elements",
         }
         out += _attributes(rows + _extra(dataset, known))
         if dataset.gate:
@@ -923,11 +933,15 @@ def render_quality_standard(catalog: Catalog) -> str:
         rows = [
             ("Interface", _code(iface.id)),
             ("Consumer", _fmt(iface.consumer)),
+            ("Clearance", _fmt(iface.clearance)),
             ("Quota", _fmt(iface.quota)),
             ("Token lifetime (days)", _fmt(iface.token_lifetime_days)),
             ("Declared in", _code(_rel(catalog, iface.path))),
         ]
-        known = {"id", "title", "title_zh", "consumer", "datasets", "quota", "token_lifetime_days"}
+        known = {
+            "id", "title", "title_zh", "consumer", "clearance", "datasets", "quota",
+            "token_lifetime_days",
+        }  # fmt: skip
         out += _attributes(rows + _extra(iface, known))
         for entry in iface.datasets:
             dataset = catalog.datasets.get(entry.dataset)
@@ -941,8 +955,13 @@ def render_quality_standard(catalog: Catalog) -> str:
                         ", ".join(f"{_code(c)} → {_code(m)}" for c, m in entry.masks.items())
                         or "none",
                     ),
+                    (
+                        "In clear, for",
+                        "; ".join(f"{_code(c)}: {_fmt(p)}" for c, p in entry.clear.items())
+                        or "none",
+                    ),
                     ("Row filter", _code(entry.row_filter) if entry.row_filter else "none"),
-                    *_extra(entry, {"dataset", "columns", "masks", "row_filter"}),
+                    *_extra(entry, {"dataset", "columns", "masks", "row_filter", "clear"}),
                 ]
             )
     out += _other_keys(header, _HEADER_KEYS | {"classification_levels", "quality_dimensions"}, 8)
