@@ -8,13 +8,15 @@ DATE ?= $(shell date -d yesterday +%F)
 SCALE ?= 0.05
 export PYTHONDONTWRITEBYTECODE := 1
 
-.PHONY: setup run test test-all lint format standards sql airflow stop clean help serve
+.PHONY: setup run test test-all lint format standards sql sql-server sql-server-stop maintain airflow stop clean help serve
 
 help:
 	@echo "make run   [DATE=YYYY-MM-DD] [SCALE=0.05]  one day through the whole pipeline"
 	@echo "make test                               the tests (what CI runs)"
 	@echo "make standards                          regenerate docs/standards/ and expectations/"
 	@echo "make sql                                 Spark SQL shell over every lake table"
+	@echo "make sql-server                          JDBC/ODBC endpoint on EB_SQL_PORT (docs/sql-endpoint.md)"
+	@echo "make maintain                            OPTIMIZE/VACUUM/check every table (docs/maintenance.md)"
 	@echo "make airflow                             Airflow UI on http://localhost:8080"
 	@echo "make stop                                stop the Spark Connect server"
 	@echo "make serve                               partner Delta Sharing service (docs/sharing.md)"
@@ -47,6 +49,17 @@ standards: $(STAMP)
 
 sql: setup
 	@$(BIN)/eb sql $(SQL_ARGS)
+
+# The JDBC/ODBC SQL endpoint (Spark Thrift server) on EB_SQL_PORT (default 10000).
+sql-server: setup
+	@$(BIN)/eb sql-server start
+
+sql-server-stop:
+	@$(BIN)/eb sql-server stop
+
+# One maintenance pass over every table, as the daily maintain_tables DAG does.
+maintain: setup
+	@$(BIN)/eb maintain
 
 airflow: setup
 	@eval "$$($(BIN)/python -c 'from enforcement_brain.orchestration.airflow_cli import airflow_env; from enforcement_brain.settings import load_settings; import shlex; e=airflow_env(load_settings(), "sc://localhost:15002"); print(" ".join(f"export {k}={shlex.quote(v)};" for k,v in e.items() if k.startswith(("AIRFLOW","EB_","PATH"))))')" && $(BIN)/eb spark start && $(BIN)/airflow standalone

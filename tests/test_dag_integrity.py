@@ -44,6 +44,7 @@ def test_there_are_dag_files():
         "publish_datasets.py",
         "share_interfaces.py",
         "validate_silver.py",
+        "maintain_tables.py",
     }
 
 
@@ -97,7 +98,7 @@ def test_dagbag_has_one_dag_per_declaration_with_required_settings():
         {f"ingest_{s}" for s in catalog.sources}
         | {f"publish_{d}" for d in catalog.datasets}
         | {f"share_{i}" for i in catalog.interfaces}
-        | {"validate_silver"}
+        | {"validate_silver", "maintain_tables"}
     )
     assert set(bag.dags) == expected
     for dag in bag.dags.values():
@@ -131,3 +132,20 @@ def test_asset_wiring_follows_declarations():
     cities = str(bag.dags["share_neighbour_cities"].timetable.asset_condition)
     assert "gold.regional_emergency_warnings" in cities
     assert "gold.violation_transfers_by_destination" in cities
+
+
+def test_maintenance_dag_is_daily_and_not_part_of_the_main_job(monkeypatch):
+    """Daily at 04:00 local after the loads; no cron under EB_CRON=off; never in dag_order."""
+    from airflow.dag_processing.dagbag import DagBag
+
+    from enforcement_brain.declarations import load_catalog
+    from enforcement_brain.orchestration.daily import dag_order
+
+    bag = DagBag(str(REPO_ROOT / "dags"))
+    dag = bag.dags["maintain_tables"]
+    assert "0 4 * * *" in str(dag.timetable.summary)
+    assert [t.task_id for t in dag.tasks] == ["maintain"]
+    assert "maintain_tables" not in dag_order(load_catalog(REPO_ROOT / "data_standards"))
+    monkeypatch.setenv("EB_CRON", "off")
+    triggered_only = DagBag(str(REPO_ROOT / "dags" / "maintain_tables.py")).dags["maintain_tables"]
+    assert type(triggered_only.timetable).__name__ == "NullTimetable"

@@ -74,3 +74,28 @@ def test_eb_sources_limits_the_main_job(tmp_path) -> None:
     assert len(full) == 1 + len(catalog.sources) + len(catalog.datasets) + len(catalog.interfaces)
     with pytest.raises(EbError, match="unknown source"):
         dag_order(catalog, ("no_such_source",))
+
+
+def test_sql_endpoint_and_maintenance_knobs(tmp_path) -> None:
+    s = load_settings({"EB_VAR_DIR": str(tmp_path)})
+    assert (s.sql_port, s.sql_host, s.sql_refresh_seconds) == (10000, "127.0.0.1", 10.0)
+    assert s.sql_driver_memory == "2g"
+    assert (s.maintenance_min_files, s.maintenance_small_file_mb) == (16, 32.0)
+    assert s.maintenance_default_retention_days == 30
+    s = load_settings({"EB_SQL_PORT": "10001", "EB_MAINTENANCE_DEFAULT_RETENTION_DAYS": "90"})
+    assert (s.sql_port, s.maintenance_default_retention_days) == (10001, 90)
+
+
+@pytest.mark.parametrize(
+    ("env", "message"),
+    [
+        ({"EB_SQL_PORT": "thrift"}, "EB_SQL_PORT='thrift' is not an integer"),
+        ({"EB_SQL_PORT": "70000"}, "is not a TCP port"),
+        ({"EB_SQL_REFRESH_SECONDS": "0"}, "out of range"),
+        ({"EB_MAINTENANCE_MIN_FILES": "1"}, "must be at least 2"),
+        ({"EB_MAINTENANCE_DEFAULT_RETENTION_DAYS": "3"}, "below Delta's 7-day safety default"),
+    ],
+)
+def test_bad_sql_and_maintenance_knobs(env, message) -> None:
+    with pytest.raises(ConfigError, match=message):
+        load_settings(env)

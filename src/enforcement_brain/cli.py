@@ -73,6 +73,42 @@ def cmd_spark(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_sql_server(args: argparse.Namespace) -> int:
+    """The JDBC/ODBC SQL endpoint (Spark Thrift server) over every table (docs/sql-endpoint.md)."""
+    from enforcement_brain.spark import sql_server
+
+    settings = load_settings()
+    if args.action == "start":
+        status = sql_server.start(settings)
+        print(
+            f"SQL endpoint running at {status.url} (pid {status.pid}, log {status.log}); "
+            f"try: beeline -u {status.url} -e 'show tables in gold'"
+        )
+    elif args.action == "stop":
+        print("stopped" if sql_server.stop(settings) else "not running")
+    else:
+        status = sql_server.status(settings)
+        print(f"running at {status.url} (pid {status.pid})" if status.running else "not running")
+    return 0
+
+
+def cmd_maintain(args: argparse.Namespace) -> int:
+    """Compact, vacuum and check every lake table once, as the daily DAG does."""
+    import datetime as dt
+
+    from enforcement_brain.lake import maintenance
+    from enforcement_brain.orchestration.runtime import job_context
+
+    ctx = job_context()
+    run_id = f"manual__maintain__{dt.datetime.now(dt.UTC):%Y%m%dT%H%M%S}"
+    only = [t.strip() for t in args.tables.split(",") if t.strip() and t.strip() != "all"]
+    reports = maintenance.maintain_lake(ctx.spark, ctx.settings, ctx.catalog, run_id, only or None)
+    maintenance.record(ctx.spark, ctx.settings, reports)
+    print(maintenance.summary(reports))
+    print(f"run {run_id}: one row per table in ops.maintenance_log")
+    return 1 if any(r.error for r in reports) else 0
+
+
 def cmd_sql_init(args: argparse.Namespace) -> int:
     """Write the SQL that registers every lake table (for ``spark-sql -i``)."""
     from enforcement_brain.lake.tables import registration_sql
@@ -255,6 +291,12 @@ def main(argv: list[str] | None = None) -> int:
     s = sub.add_parser("spark", help="the platform's Spark Connect server")
     s.add_argument("action", choices=["start", "stop", "status"])
     s.set_defaults(fn=cmd_spark)
+    ss = sub.add_parser("sql-server", help="the JDBC/ODBC SQL endpoint (Spark Thrift server)")
+    ss.add_argument("action", choices=["start", "stop", "status"])
+    ss.set_defaults(fn=cmd_sql_server)
+    mt = sub.add_parser("maintain", help="OPTIMIZE, VACUUM and check every lake table once")
+    mt.add_argument("--tables", default="all", help="layer.table,... (default: all)")
+    mt.set_defaults(fn=cmd_maintain)
     q = sub.add_parser("sql-init", help="write the SQL that registers every lake table")
     q.add_argument("--output", default=None, help="default: var/run/register_tables.sql")
     q.set_defaults(fn=cmd_sql_init)

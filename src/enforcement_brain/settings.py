@@ -153,6 +153,73 @@ class Settings:
         return value
 
     @property
+    def sql_port(self) -> int:
+        """Port of the JDBC/ODBC SQL endpoint, the Spark Thrift server (``EB_SQL_PORT``).
+
+        10000 is HiveServer2's port, the one BI tools and ``beeline`` assume.
+        """
+        value = _int(self.extra, "EB_SQL_PORT", 10000)
+        if not 1 <= value <= 65535:
+            raise ConfigError(f"EB_SQL_PORT={value} is not a TCP port")
+        return value
+
+    @property
+    def sql_host(self) -> str:
+        """Address the SQL endpoint binds to (``EB_SQL_HOST``, default 127.0.0.1).
+
+        Loopback by default: the endpoint has no authentication of its own (HiveServer2
+        ``NONE``), so exposing it to the network is a deliberate choice, behind a proxy or VPN.
+        """
+        return self.extra.get("EB_SQL_HOST", "").strip() or "127.0.0.1"
+
+    @property
+    def sql_refresh_seconds(self) -> float:
+        """How often the SQL endpoint looks for new lake tables (``EB_SQL_REFRESH_SECONDS``)."""
+        return _float(self.extra, "EB_SQL_REFRESH_SECONDS", 10.0, 0.5, 3600.0)
+
+    @property
+    def sql_driver_memory(self) -> str:
+        """Driver memory of the SQL endpoint's JVM (``EB_SQL_DRIVER_MEMORY``, default 2g).
+
+        Smaller than the Connect server's: it answers analysts' queries, the pipeline's heavy
+        work runs elsewhere, and both JVMs may run at once on one machine.
+        """
+        return self.extra.get("EB_SQL_DRIVER_MEMORY", "").strip() or "2g"
+
+    @property
+    def maintenance_min_files(self) -> int:
+        """A table is compacted only from this many data files on (``EB_MAINTENANCE_MIN_FILES``).
+
+        Below it OPTIMIZE would rewrite a few files for no measurable gain in read time.
+        """
+        value = _int(self.extra, "EB_MAINTENANCE_MIN_FILES", 16)
+        if value < 2:
+            raise ConfigError(f"EB_MAINTENANCE_MIN_FILES={value} must be at least 2")
+        return value
+
+    @property
+    def maintenance_small_file_mb(self) -> float:
+        """Mean file size under which a table counts as made of small files
+        (``EB_MAINTENANCE_SMALL_FILE_MB``, default 32)."""
+        return _float(self.extra, "EB_MAINTENANCE_SMALL_FILE_MB", 32.0, 0.001, 1024.0)
+
+    @property
+    def maintenance_default_retention_days(self) -> int:
+        """Retention for tables Standard 2 declares none for, e.g. ``ops.*``
+        (``EB_MAINTENANCE_DEFAULT_RETENTION_DAYS``, default 30).
+
+        30 days is Delta's own default log retention; never below Delta's 7-day file-retention
+        safety default: only a declaration in the standard may go shorter.
+        """
+        value = _int(self.extra, "EB_MAINTENANCE_DEFAULT_RETENTION_DAYS", 30)
+        if value < 7:
+            raise ConfigError(
+                f"EB_MAINTENANCE_DEFAULT_RETENTION_DAYS={value} is below Delta's 7-day safety "
+                "default; a shorter retention must be declared in the standard"
+            )
+        return value
+
+    @property
     def local_lake(self) -> Path:
         """The lake as a local path; only meaningful when :attr:`lake_is_local`."""
         return Path(self.lake_root.removeprefix("file://"))
@@ -202,6 +269,13 @@ EXTRA_KEYS = (
     "EB_SHARING_ENDPOINT",
     "EB_SHARING_SECRET",
     "EB_SHARING_URL_TTL",
+    "EB_SQL_PORT",
+    "EB_SQL_HOST",
+    "EB_SQL_REFRESH_SECONDS",
+    "EB_SQL_DRIVER_MEMORY",
+    "EB_MAINTENANCE_MIN_FILES",
+    "EB_MAINTENANCE_SMALL_FILE_MB",
+    "EB_MAINTENANCE_DEFAULT_RETENTION_DAYS",
 )
 
 
@@ -273,4 +347,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
     # The text knobs fail here, in one line, not later in the middle of a run.
     _ = (settings.airflow_port, settings.airflow_parallelism, settings.cron_enabled)
     _ = (settings.sharing_port, settings.sharing_url_ttl_seconds, settings.objects_url)
+    _ = (settings.sql_port, settings.sql_refresh_seconds)
+    _ = (settings.maintenance_min_files, settings.maintenance_small_file_mb)
+    _ = settings.maintenance_default_retention_days
     return settings

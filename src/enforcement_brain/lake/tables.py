@@ -115,6 +115,15 @@ def register(spark: SparkSession, settings: Settings, layer: str, table: str) ->
     return name
 
 
+def unregister(spark: SparkSession, name: str) -> None:
+    """Drop ``layer.table`` from this session's catalog (the table was removed from the lake).
+
+    The tables are external: dropping the name never touches the data.
+    """
+    spark.sql(f"DROP TABLE IF EXISTS {name}")
+    _REGISTERED.pop((id(spark), name), None)
+
+
 def register_lake(spark: SparkSession, settings: Settings) -> list[str]:
     """Register every table of the lake; returns the qualified names."""
     return [register(spark, settings, layer, table) for layer, table in lake_tables(settings)]

@@ -19,3 +19,5 @@ DEFAULT_ARGS = {
 }
 #: Deliveries arrive after midnight; loads run at 01:00 local for the previous day's interval.
 DAILY_CRON = "0 1 * * *"
+#: Table maintenance runs after the loads of the night, before analysts start their day.
+MAINTENANCE_CRON = "0 4 * * *"
