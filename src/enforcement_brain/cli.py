@@ -152,10 +152,22 @@ def cmd_sql(args: argparse.Namespace) -> int:
     return 0  # not reached
 
 
+def _exit_on_sigterm() -> None:
+    """Make SIGTERM unwind like Ctrl-C, so the main job's ``finally`` stops the Airflow
+    components it started (they run in their own session and would outlive a plain kill)."""
+    import signal
+
+    def handler(signum: int, _frame: object) -> None:
+        raise SystemExit(128 + signum)
+
+    signal.signal(signal.SIGTERM, handler)
+
+
 def cmd_run(args: argparse.Namespace) -> int:
     from enforcement_brain.orchestration.daily import run_day
     from enforcement_brain.orchestration.runtime import parse_date
 
+    _exit_on_sigterm()
     settings = load_settings()
     console = _console()
     day = parse_date(args.date)
