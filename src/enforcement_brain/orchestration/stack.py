@@ -17,7 +17,6 @@ import json
 import os
 import secrets
 import signal
-import socket
 import subprocess
 import time
 import urllib.error
@@ -36,6 +35,7 @@ from enforcement_brain.orchestration.airflow_cli import (
     first_error,
 )
 from enforcement_brain.settings import Settings
+from enforcement_brain.spark.server import port_open
 
 COMPONENTS = ("api-server", "scheduler", "dag-processor")
 #: The one user of the main job's API server (simple auth manager, admin role).
@@ -75,12 +75,6 @@ def stack_env(settings: Settings, spark_remote: str) -> dict[str, str]:
 
 def _passwords_file(settings: Settings) -> Path:
     return settings.airflow_home / "simple_auth_manager_passwords.json"
-
-
-def _port_open(port: int) -> bool:
-    with socket.socket() as sock:
-        sock.settimeout(0.5)
-        return sock.connect_ex(("127.0.0.1", port)) == 0
 
 
 def _tail(path: Path, lines: int = 5) -> str:
@@ -139,7 +133,7 @@ class AirflowStack:
         """Create or upgrade the metadata DB, start the components, and wait until the API
         answers and the scheduler and DAG processor are healthy."""
         port = self.settings.airflow_port
-        if _port_open(port):
+        if port_open(port):
             raise SetupError(
                 f"port {port} is taken (an Airflow started by `make airflow`?): stop it or set "
                 "EB_AIRFLOW_PORT to a free port"
@@ -174,7 +168,19 @@ class AirflowStack:
         self.token = self._login(password)
 
     def stop(self) -> None:
-        """SIGTERM every component (and its task processes), SIGKILL what is left after 15 s."""
+        """SIGTERM every component (and its task processes), SIGKILL what is left after 15 s.
+
+        A SIGTERM to this process is held while it runs (delivered right after): ``eb run``
+        turns SIGTERM into SystemExit, which must not cut this clean-up short halfway.
+        """
+        held = {signal.SIGTERM}
+        signal.pthread_sigmask(signal.SIG_BLOCK, held)
+        try:
+            self._stop()
+        finally:
+            signal.pthread_sigmask(signal.SIG_UNBLOCK, held)
+
+    def _stop(self) -> None:
         for proc in self.procs.values():
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(proc.pid, signal.SIGTERM)

@@ -44,13 +44,15 @@ def url(settings: Settings) -> str:
     return f"sc://localhost:{settings.spark_connect_port}"
 
 
-def _port_open(port: int) -> bool:
+def port_open(port: int) -> bool:
+    """True when something on this host accepts connections on ``port``."""
     with socket.socket() as sock:
         sock.settimeout(0.5)
         return sock.connect_ex(("127.0.0.1", port)) == 0
 
 
-def _alive(pid: int) -> bool:
+def pid_alive(pid: int) -> bool:
+    """True while process ``pid`` runs (an exited child of ours is reaped, not counted)."""
     try:
         if os.waitpid(pid, os.WNOHANG)[0] == pid:  # our own child that has exited: reap it
             return False
@@ -66,7 +68,7 @@ def _alive(pid: int) -> bool:
 def status(settings: Settings) -> ServerStatus:
     pid_file = _pid_file(settings)
     pid = int(pid_file.read_text()) if pid_file.exists() else None
-    running = pid is not None and _alive(pid) and _port_open(settings.spark_connect_port)
+    running = pid is not None and pid_alive(pid) and port_open(settings.spark_connect_port)
     return ServerStatus(running, pid if running else None, url(settings), _log_file(settings))
 
 
@@ -75,7 +77,7 @@ def start(settings: Settings, *, timeout: float = 120.0) -> ServerStatus:
     current = status(settings)
     if current.running:
         return current
-    if _port_open(settings.spark_connect_port):
+    if port_open(settings.spark_connect_port):
         raise SetupError(
             f"port {settings.spark_connect_port} is taken by another process: stop it or set "
             "EB_SPARK_CONNECT_PORT"
@@ -101,7 +103,7 @@ def start(settings: Settings, *, timeout: float = 120.0) -> ServerStatus:
     while time.monotonic() < deadline:
         if proc.poll() is not None:
             raise SetupError(f"the Spark Connect server exited at start-up; see {log}")
-        if _port_open(settings.spark_connect_port):
+        if port_open(settings.spark_connect_port):
             return status(settings)
         time.sleep(0.5)
     stop(settings)
@@ -114,16 +116,16 @@ def stop(settings: Settings, *, timeout: float = 30.0) -> bool:
     if not pid_file.exists():
         return False
     pid = int(pid_file.read_text())
-    was_running = _alive(pid)
+    was_running = pid_alive(pid)
     if was_running:
         try:
             os.killpg(pid, signal.SIGTERM)
         except OSError:
             os.kill(pid, signal.SIGTERM)
         deadline = time.monotonic() + timeout
-        while _alive(pid) and time.monotonic() < deadline:
+        while pid_alive(pid) and time.monotonic() < deadline:
             time.sleep(0.3)
-        if _alive(pid):
+        if pid_alive(pid):
             os.killpg(pid, signal.SIGKILL)
     pid_file.unlink(missing_ok=True)
     return was_running

@@ -38,7 +38,7 @@ from typing import TYPE_CHECKING
 
 from enforcement_brain.errors import SetupError
 from enforcement_brain.settings import EXTRA_KEYS, Settings, load_settings
-from enforcement_brain.spark.server import _alive, _port_open
+from enforcement_brain.spark.server import pid_alive, port_open
 
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
@@ -75,7 +75,7 @@ def jdbc_url(settings: Settings) -> str:
 def status(settings: Settings) -> SqlServerStatus:
     pid_file = _pid_file(settings)
     pid = int(pid_file.read_text()) if pid_file.exists() else None
-    running = pid is not None and _alive(pid) and _port_open(settings.sql_port)
+    running = pid is not None and pid_alive(pid) and port_open(settings.sql_port)
     log = _log_file(settings)
     return SqlServerStatus(running, pid if running else None, jdbc_url(settings), log)
 
@@ -134,7 +134,7 @@ def start(settings: Settings, *, timeout: float = 180.0) -> SqlServerStatus:
     current = status(settings)
     if current.running:
         return current
-    if _port_open(settings.sql_port):
+    if port_open(settings.sql_port):
         raise SetupError(
             f"port {settings.sql_port} is taken by another process: stop it or set EB_SQL_PORT"
         )
@@ -163,7 +163,7 @@ def start(settings: Settings, *, timeout: float = 180.0) -> SqlServerStatus:
         if proc.poll() is not None:
             _pid_file(settings).unlink(missing_ok=True)
             raise SetupError(f"the SQL endpoint exited at start-up ({_last_error(log)}); see {log}")
-        if _port_open(settings.sql_port):
+        if port_open(settings.sql_port):
             return status(settings)
         time.sleep(0.5)
     stop(settings)
@@ -192,21 +192,21 @@ def stop(settings: Settings, *, timeout: float = 30.0) -> bool:
     if not pid_file.exists():
         return False
     pid = int(pid_file.read_text())
-    was_running = _alive(pid)
+    was_running = pid_alive(pid)
     if was_running:
         with contextlib.suppress(OSError):
             os.kill(pid, signal.SIGTERM)
         deadline = time.monotonic() + timeout
-        while _alive(pid) and time.monotonic() < deadline:
+        while pid_alive(pid) and time.monotonic() < deadline:
             time.sleep(0.3)
     deadline = time.monotonic() + (timeout if was_running else 0)
-    while _port_open(settings.sql_port) and time.monotonic() < deadline:
+    while port_open(settings.sql_port) and time.monotonic() < deadline:
         time.sleep(0.3)
-    if was_running and (_alive(pid) or _port_open(settings.sql_port)):
+    if was_running and (pid_alive(pid) or port_open(settings.sql_port)):
         with contextlib.suppress(OSError):  # the driver's group: the driver and its JVM only
             os.killpg(pid, signal.SIGKILL)
         deadline = time.monotonic() + 10
-        while _port_open(settings.sql_port) and time.monotonic() < deadline:
+        while port_open(settings.sql_port) and time.monotonic() < deadline:
             time.sleep(0.3)
     pid_file.unlink(missing_ok=True)
     return was_running
