@@ -48,7 +48,8 @@ def test_sigterm_stops_airflow(tmp_path):
         "EB_SCALE": "0.002",
         "PYTHONUNBUFFERED": "1",
     }
-    env.pop("EB_SPARK_REMOTE", None)
+    for name in ("EB_SPARK_REMOTE", "AIRFLOW_HOME"):  # the run's own, under EB_VAR_DIR
+        env.pop(name, None)
     job = subprocess.Popen(
         [sys.executable, "-m", "enforcement_brain.cli", "run", "--date", "2026-11-29"],
         env=env,
