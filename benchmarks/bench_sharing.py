@@ -25,6 +25,7 @@ so that the service, not the quota, is measured; 429 answers are tested in
 from __future__ import annotations
 
 import argparse
+import contextlib
 import datetime as dt
 import json
 import os
@@ -60,7 +61,7 @@ def _standards_without_quotas(tmp: Path) -> Path:
     import yaml
 
     root = tmp / "data_standards"
-    shutil.copytree(REPO / "data_standards", root)
+    shutil.copytree(REPO / "data_standards", root, dirs_exist_ok=True)
     for path in (root / "interfaces").glob("*.yaml"):
         data = yaml.safe_load(path.read_text(encoding="utf-8"))
         data["quota"] = {"requests_per_minute": 10**7, "rows_per_day": 10**12}
@@ -129,12 +130,13 @@ def _client_process(
                         rows.append(n)
 
     time.sleep(max(0.0, start - time.time()))
+    cpu0 = sum(os.times()[:2])
     threads = [threading.Thread(target=session, args=(k,)) for k in range(clients)]
     for t in threads:
         t.start()
     for t in threads:
         t.join()
-    out.put((dict(times), dict(status), rows))
+    out.put((dict(times), dict(status), rows, sum(os.times()[:2]) - cpu0))
 
 
 def _baseline_process(base: str, start: float, deadline: float, out) -> None:
@@ -153,7 +155,31 @@ def _baseline_process(base: str, start: float, deadline: float, out) -> None:
             if r.status_code < 400:
                 times["healthz (baseline)"].append(time.perf_counter() - t0)
             time.sleep(0.05)
-    out.put((dict(times), dict(status), []))
+    out.put((dict(times), dict(status), [], 0.0))
+
+
+def _busy_seconds() -> float:
+    """CPU seconds the whole machine has spent busy (all cores) since boot."""
+    import psutil
+
+    t = psutil.cpu_times()
+    return t.user + t.nice + t.system + getattr(t, "irq", 0) + getattr(t, "softirq", 0)
+
+
+def _tree_cpu(pid: int) -> float:
+    """CPU seconds of a process and its children (the service's uvicorn workers)."""
+    import psutil
+
+    total = 0.0
+    try:
+        root = psutil.Process(pid)
+        for p in [root, *root.children(recursive=True)]:
+            with contextlib.suppress(psutil.Error):
+                c = p.cpu_times()
+                total += c.user + c.system
+    except psutil.Error:
+        pass
+    return total
 
 
 class Window:
@@ -164,8 +190,9 @@ class Window:
         self.times: dict[str, list[float]] = defaultdict(list)
         self.status: Counter = Counter()
         self.rows: list[int] = []
+        self.cpu: dict[str, float] = {}
 
-    def run(self, seconds: float, clients: int) -> None:
+    def run(self, seconds: float, clients: int, service_pid: int) -> None:
         import multiprocessing as mp
 
         ctx = mp.get_context("spawn")  # a clean interpreter per partner
@@ -191,12 +218,24 @@ class Window:
         procs.append(ctx.Process(target=_baseline_process, args=(self.base, start, deadline, out)))
         for p in procs:
             p.start()
+        time.sleep(max(0.0, start - time.time()))
+        machine0, service0 = _busy_seconds(), _tree_cpu(service_pid)
+        client_cpu = 0.0
         for _ in procs:
-            times, status, rows = out.get(timeout=seconds + 120)
+            times, status, rows, cpu = out.get(timeout=seconds + 120)
             for op, values in times.items():
                 self.times[op] += values
             self.status.update(status)
             self.rows += rows
+            client_cpu += cpu
+        machine, service = _busy_seconds() - machine0, _tree_cpu(service_pid) - service0
+        self.cpu = {
+            "capacity": (os.cpu_count() or 1) * seconds,
+            "busy": machine,
+            "service": service,
+            "clients": client_cpu,
+            "rest": max(0.0, machine - service - client_cpu),
+        }
         for p in procs:
             p.join()
 
@@ -211,6 +250,11 @@ def main() -> None:
         "--keep",
         type=Path,
         help="work in this folder and keep it; a lake already there is reused (no first load)",
+    )
+    parser.add_argument(
+        "--without-load",
+        action="store_true",
+        help="no daily load during the windows: the service and its clients alone",
     )
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="eb-bench-sharing-") as name:
@@ -250,15 +294,16 @@ def main() -> None:
             results = []
             day = FIRST_DAY + dt.timedelta(days=int(time.time()) % 200 if reuse else 0)
             for i in range(args.runs):
-                if load is None or load.poll() is not None:
+                if not args.without_load and (load is None or load.poll() is not None):
                     day += dt.timedelta(days=1)
                     load = _eb(env, "run", "--date", str(day), "--scale", str(args.scale),
                                stdout=log, stderr=subprocess.STDOUT)  # fmt: skip
                     time.sleep(45)  # past start-up: the loads and share rewrites are running
                 window = Window(f"http://127.0.0.1:{port}/delta-sharing", tokens, tables)
-                window.run(args.seconds, args.clients)
+                window.run(args.seconds, args.clients, serve.pid)
                 results.append(window)
-                _report(f"window {i + 1} (while loading {day})", window, load)
+                during = "no load" if args.without_load else f"while loading {day}"
+                _report(f"window {i + 1} ({during})", window, load)
             if load is not None:
                 load.wait()
         finally:
@@ -317,14 +362,23 @@ def _tables(tokens: dict[str, str], port: int) -> dict[str, list[str]]:
     return out
 
 
-def _report(title: str, w: Window, load: subprocess.Popen) -> None:
-    print(f"{title}: load {'running' if load.poll() is None else 'finished'} at the end")
+def _report(title: str, w: Window, load: subprocess.Popen | None) -> None:
+    if load is None:
+        print(f"{title}:")
+    else:
+        print(f"{title}: load {'running' if load.poll() is None else 'finished'} at the end")
     for op, values in sorted(w.times.items()):
         print(
             f"  {op:<20} n={len(values):>6}  p50 {_pct(values, 0.5) * 1000:7.1f} ms"
             f"  p95 {_pct(values, 0.95) * 1000:7.1f} ms"
         )
     print(f"  status codes: {dict(sorted(w.status.items()))}")
+    c = w.cpu
+    print(
+        f"  CPU of the window: {c['busy'] / c['capacity']:.0%} of the cores busy; service "
+        f"{c['service'] / c['capacity']:.0%}, clients {c['clients'] / c['capacity']:.0%}, "
+        f"the rest (the load, the OS) {c['rest'] / c['capacity']:.0%}"
+    )
     if w.rows:
         print(f"  rows per page: median {statistics.median(w.rows):.0f}, max {max(w.rows)}")
 
@@ -336,10 +390,16 @@ def _summary(results: list[Window], args: argparse.Namespace) -> None:
         for op in ("metadata", "page", "healthz (baseline)")
     }
     base = p95["healthz (baseline)"]
+    during = "no load" if args.without_load else "a daily load running"
     print(f"\nmedian of {len(results)} windows of {args.seconds:.0f} s, {args.clients} clients per")
-    print(f"interface, scale {args.scale}:")
+    print(f"interface, scale {args.scale}, {during}:")
     for op, value in p95.items():
         print(f"  p95 {op:<20} {value * 1000:7.1f} ms  ({value / base:.1f}x the baseline)")
+    cycles = statistics.median(len(w.times["metadata"]) / args.seconds for w in results)
+    print(f"  throughput: {cycles:.1f} metadata + page cycles a second")
+    for part in ("service", "clients", "rest"):
+        share = statistics.median(w.cpu[part] / w.cpu["capacity"] for w in results)
+        print(f"  CPU share of the {part:<8} {share:5.0%} of the cores")
     print(f"  5xx answers: {five}  (targets: none; p95 metadata < 300 ms; p95 page < 1000 ms)")
     if five:
         sys.exit(1)
