@@ -304,6 +304,19 @@ def test_query_then_files_are_counted_in_the_audit(env):
     assert row["client"] == "127.0.0.1" and row["duration_ms"] >= 0
 
 
+def test_a_file_comes_whole_or_by_range(env):
+    """A plain GET answers the whole file; a Range request (a reader after a footer) gets 206."""
+    r = _post(env, TABLE + "/query", {"predicateHints": [f"biz_date = '{D1}'"]})
+    entry = next(json.loads(x)["file"] for x in r.text.splitlines() if '"file"' in x)
+    whole = requests.get(entry["url"], timeout=10)
+    assert whole.status_code == 200 and len(whole.content) == entry["size"]
+    assert whole.content[:4] == b"PAR1" and whole.content[-4:] == b"PAR1"
+    part = requests.get(entry["url"], headers={"Range": "bytes=4-11"}, timeout=10)
+    assert part.status_code == 206 and part.content == whole.content[4:12]
+    tail = requests.get(entry["url"], headers={"Range": "bytes=-8"}, timeout=10)
+    assert tail.status_code == 206 and tail.content == whole.content[-8:]
+
+
 # -- credentials -----------------------------------------------------------------------------------
 
 

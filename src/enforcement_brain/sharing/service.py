@@ -53,6 +53,8 @@ SCHEMA = "default"
 NDJSON = "application/x-ndjson; charset=utf-8"
 CAPABILITIES = {"delta-sharing-capabilities": "responseformat=parquet"}
 LOG = logging.getLogger("enforcement_brain.sharing")
+#: Data files up to this size are answered from memory in one piece; larger ones are streamed.
+SMALL_FILE_BYTES = 1 << 20
 
 
 @dataclass
@@ -112,6 +114,23 @@ class Service:
         self.ctx = ctx
         self._lock = threading.Lock()
         self._listed: dict[Path, tuple[int, set[str]]] = {}
+
+    def warm(self) -> None:
+        """Read every published share table's snapshot before taking connections.
+
+        Otherwise the first requests pay the Delta reader's imports and the log reads (seconds
+        on a busy machine), and every request arriving meanwhile queues behind them.
+        """
+        import pyarrow.parquet  # noqa: F401 - the file endpoint's and the extract API's reader
+
+        for interface in self.ctx.catalog.interfaces.values():
+            for entry in interface.datasets:
+                st = self.share_table(interface.id, entry.dataset)
+                try:
+                    if st.exists():
+                        st.snapshot()
+                except ProtocolError:
+                    continue  # a table being written: the first request reads it
 
     # -- access ------------------------------------------------------------------------------
     def authorize(self, request: Request, endpoint: str, share: str | None = None) -> Interface:
@@ -458,6 +477,14 @@ class Service:
         if not target.is_file():
             raise not_found("the file no longer exists (vacuumed): query the table again")
         rec.files_served = 1
+        small = target.stat().st_size <= SMALL_FILE_BYTES
+        if request.method == "GET" and small and "range" not in request.headers:
+            from fastapi import Response
+
+            # One read here instead of FileResponse's stat, open and chunk reads, each a hop
+            # to a worker thread: most share files of a day's partition are this small. Range
+            # requests (a reader fetching a footer) keep FileResponse, which answers them 206.
+            return Response(target.read_bytes(), media_type="application/octet-stream")
         return FileResponse(target, media_type="application/octet-stream")
 
 
@@ -535,13 +562,12 @@ class AuditMiddleware:
 
     def __init__(self, app: Any, engine: Engine) -> None:
         self.app = app
-        self.engine = engine
+        self.writer = audit.GroupWriter(engine)
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        from starlette.concurrency import run_in_threadpool
         from starlette.responses import JSONResponse
 
         started = time.perf_counter()
@@ -558,7 +584,7 @@ class AuditMiddleware:
             rec.duration_ms = int((time.perf_counter() - started) * 1000)
             if rec.endpoint != "healthz" and not raw.startswith(("/docs", "/openapi", "/redoc")):
                 try:
-                    await run_in_threadpool(audit.write, self.engine, rec)
+                    await self.writer.write(rec)
                 except Exception:
                     LOG.exception({"event": "audit write failed", "path": raw[:300]})
             LOG.info(
@@ -822,11 +848,7 @@ def app_from_environment() -> FastAPI:
 
     configure_logging()
     app = build(load_settings())
-    # The first metadata request would otherwise pay these imports (seconds on a busy machine)
-    # while partners wait: a worker takes connections only once they are done.
-    import deltalake  # noqa: F401
-    import pyarrow.parquet  # noqa: F401
-
+    app.state.service.warm()
     return app
 
 
