@@ -129,6 +129,7 @@ class Service:
                 try:
                     if st.exists():
                         st.snapshot()
+                        self.listed_paths(st)
                 except ProtocolError:
                     continue  # a table being written: the first request reads it
 
@@ -278,6 +279,7 @@ class Service:
             {"file": self._file_json(request, interface.id, entry.dataset, st, f)} for f in files
         ]
         self._charge(interface, rec, st, files)
+        self.listed_paths(st)  # here, in a worker thread: the file requests that follow find it
         return _ndjson(lines, snap.version)
 
     def changes(self, request: Request, share, schema, table, params: dict[str, str | None]):
@@ -820,7 +822,7 @@ def create_app(
 
     @app.get(PREFIX + "/files/{share}/{table}/{rel_path:path}", tags=["files"])
     @app.head(PREFIX + "/files/{share}/{table}/{rel_path:path}", include_in_schema=False)
-    def file(
+    async def file(
         request: Request,
         share: str,
         table: str,
@@ -828,6 +830,9 @@ def create_app(
         expires: str | None = None,
         signature: str | None = None,
     ):
+        # On the event loop, not a worker thread: a signed URL needs no database, only an HMAC
+        # and a few stat calls, so the thread hop would cost more than the work. A table
+        # version's file list is read once, by ``warm`` or the first query of that version.
         return svc.file(request, share, table, rel_path, expires, signature)
 
     return app
