@@ -222,7 +222,8 @@ class Settings:
     @property
     def db_lookback_days(self) -> int:
         """Earlier day windows a relational source's load sweeps for late rows
-        (``EB_DB_LOOKBACK_DAYS``, default 7; 0 pulls the day's window only).
+        (``EB_DB_LOOKBACK_DAYS``, default 7; 0 pulls the day's window only, though a rerun
+        still re-reads the windows its batch swept before).
 
         A front database commits some rows after the day they are stamped with (a long
         transaction, a batch that re-imports a day): a week catches what the agency's systems

@@ -132,19 +132,32 @@ def sweep_windows(
     return sorted((pulled & recent) | again)
 
 
-def pull_records(spark: SparkSession, settings: Settings, source_id: str) -> list[dict]:
-    """The source's rows of ``ops.db_pulls`` (every run's); none before its first pull."""
+def pull_records(
+    spark: SparkSession,
+    settings: Settings,
+    source_id: str,
+    day: dt.date | None = None,
+    lookback: int = 0,
+) -> list[dict]:
+    """The source's rows of ``ops.db_pulls`` (every run's); none before its first pull.
+
+    With ``day``: only those a pull of that day reads, its own batch's and those of the windows
+    from ``lookback`` days before it up to it, so the read stays small as the history grows.
+    """
     from pyspark.sql import functions as F
 
     if not tables.is_delta_table(settings, "ops", "db_pulls"):
         return []
-    rows = (
+    records = (
         spark.read.format("delta")
         .load(settings.table_uri("ops", "db_pulls"))
         .where(F.col("source") == source_id)
-        .collect()
     )
-    return [r.asDict() for r in rows]
+    if day is not None:
+        since = day - dt.timedelta(days=lookback)
+        recent = F.col("window_day").between(F.lit(since), F.lit(day))
+        records = records.where((F.col("delivery_date") == F.lit(day)) | recent)
+    return [r.asDict() for r in records.collect()]
 
 
 def versions_elsewhere(
@@ -179,11 +192,10 @@ def pull(spark: SparkSession, settings: Settings, source: Source, day: dt.date) 
 
     table, watermark = str(source.delivery.table), str(source.delivery.watermark)
     names = source.column_names
-    records = pull_records(spark, settings, source.id)
+    lookback = settings.db_lookback_days
+    records = pull_records(spark, settings, source.id, day, lookback)
     sweep = sweep_windows(
-        ((r["delivery_date"], r["window_day"], r["pull"]) for r in records),
-        day,
-        settings.db_lookback_days,
+        ((r["delivery_date"], r["window_day"], r["pull"]) for r in records), day, lookback
     )
     # Versions held elsewhere matter for the swept windows, and for the day's own window only
     # once a later batch swept it (this is a rerun of a day whose late rows another batch took).
