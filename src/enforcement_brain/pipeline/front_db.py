@@ -23,9 +23,11 @@ Reruns and load order
     batch's own slice, which its rerun replaces, never counts. A rerun against an unchanged
     source therefore pulls exactly the rows its first run pulled, whatever ran in between.
     A window is swept only once its own day was pulled (an unloaded day takes its rows itself
-    when it loads), so days loaded in any order give the same tables. A rerun also sweeps every
-    window its batch swept before, even if the lookback was shortened since: a rerun that read
-    less would drop from bronze, and from the batch's ledger, rows silver already holds.
+    when it loads), so days loaded in any order from the same source state give the same
+    tables; if the source changes in between, the order only decides which batch carries a late
+    row. A rerun also sweeps every window its batch swept before, even if the lookback was
+    shortened since: a rerun that read less would drop from bronze, and from the batch's
+    ledger, rows silver already holds.
 
 The pull record, ``ops.db_pulls``
     One row per window a pull read: the window, its row count and high-water value at pull time
@@ -39,8 +41,9 @@ The pull record, ``ops.db_pulls``
     is appended after bronze commits, so it never names a pull bronze lacks; a load killed in
     between re-pulls the same rows on its retry.
 
-Limits: a row committed later than the lookback is never pulled, and a change that does not move
-the watermark (an in-place correction) is invisible to any watermark pull.
+Limits: a row committed later than the lookback is never pulled; a change that does not move
+the watermark (an in-place correction) is invisible to any watermark pull; days pulled before
+``ops.db_pulls`` existed have no record, so they are not swept.
 """
 
 from __future__ import annotations
