@@ -1,8 +1,10 @@
 """Benchmark: the partner interfaces under load, while a daily load runs (issue 6).
 
 Every declared interface × ``--clients`` concurrent clients for ``--seconds`` against the real
-service (``eb serve``, a separate process), while ``eb run`` loads the next day on the same
-machine and rewrites the share tables. Each client loops over its interface's tables:
+service (``eb serve``, separate processes; ``EB_SHARING_WORKERS`` of them), each interface's
+clients in a process of their own (partners are separate machines), while ``eb run`` loads
+the next day on the same machine and rewrites the share tables. Each client loops over its
+interface's tables, with no pause between requests (the strictest reading of "concurrent"):
 
 - **metadata**: ``GET …/tables/{t}/metadata``;
 - **page**: ``POST …/tables/{t}/query`` with ``limitHint`` 10,000, then the download of every
@@ -23,6 +25,7 @@ so that the service, not the quota, is measured; 429 answers are tested in
 from __future__ import annotations
 
 import argparse
+import contextlib
 import datetime as dt
 import json
 import os
@@ -58,7 +61,7 @@ def _standards_without_quotas(tmp: Path) -> Path:
     import yaml
 
     root = tmp / "data_standards"
-    shutil.copytree(REPO / "data_standards", root)
+    shutil.copytree(REPO / "data_standards", root, dirs_exist_ok=True)
     for path in (root / "interfaces").glob("*.yaml"):
         data = yaml.safe_load(path.read_text(encoding="utf-8"))
         data["quota"] = {"requests_per_minute": 10**7, "rows_per_day": 10**12}
@@ -73,78 +76,168 @@ def _pct(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
 
 
+def _client_process(
+    base: str, interface: str, token: str, tables: list[str], clients: int, start: float,
+    deadline: float, out,
+) -> None:  # fmt: skip
+    """One partner agency: ``clients`` concurrent sessions in their own process.
+
+    A process per interface, as partners are separate machines: client threads of all 13
+    interfaces in one Python process would queue on its GIL, and that wait would be counted as
+    the service's latency.
+    """
+    import io
+
+    import httpx
+    import pyarrow.parquet as pq
+
+    times: dict[str, list[float]] = defaultdict(list)
+    status: Counter = Counter()
+    rows: list[int] = []
+    lock = threading.Lock()
+
+    def note(op: str, seconds: float, code: int) -> None:
+        with lock:
+            status[(op, code)] += 1
+            if code < 400:
+                times[op].append(seconds)
+
+    def session(k: int) -> None:
+        headers = {"Authorization": f"Bearer {token}"}
+        with httpx.Client(timeout=30.0) as http:
+            i = k
+            while time.time() < deadline:
+                table = tables[i % len(tables)]
+                i += 1
+                path = f"{base}/shares/{interface}/schemas/default/tables/{table}"
+                t0 = time.perf_counter()
+                r = http.get(f"{path}/metadata", headers=headers)
+                note("metadata", time.perf_counter() - t0, r.status_code)
+                t0 = time.perf_counter()
+                r = http.post(f"{path}/query", headers=headers, json={"limitHint": PAGE_ROWS})
+                code, blobs = r.status_code, []
+                if code == 200:
+                    for line in r.text.splitlines():
+                        entry = json.loads(line)
+                        if "file" in entry:
+                            f = http.get(entry["file"]["url"])
+                            code = max(code, f.status_code)
+                            blobs.append(f.content)
+                note("page", time.perf_counter() - t0, code)
+                if code == 200:
+                    n = sum(pq.read_metadata(io.BytesIO(b)).num_rows for b in blobs)
+                    with lock:
+                        rows.append(n)
+
+    time.sleep(max(0.0, start - time.time()))
+    cpu0 = sum(os.times()[:2])
+    threads = [threading.Thread(target=session, args=(k,)) for k in range(clients)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    out.put((dict(times), dict(status), rows, sum(os.times()[:2]) - cpu0))
+
+
+def _baseline_process(base: str, start: float, deadline: float, out) -> None:
+    """``GET /healthz`` every 50 ms: the service's floor (routing, no token, no lake)."""
+    import httpx
+
+    times: dict[str, list[float]] = defaultdict(list)
+    status: Counter = Counter()
+    root = base.removesuffix("/delta-sharing")
+    time.sleep(max(0.0, start - time.time()))
+    with httpx.Client(timeout=30.0) as http:
+        while time.time() < deadline:
+            t0 = time.perf_counter()
+            r = http.get(f"{root}/healthz")
+            status[("healthz (baseline)", r.status_code)] += 1
+            if r.status_code < 400:
+                times["healthz (baseline)"].append(time.perf_counter() - t0)
+            time.sleep(0.05)
+    out.put((dict(times), dict(status), [], 0.0))
+
+
+def _busy_seconds() -> float:
+    """CPU seconds the whole machine has spent busy (all cores) since boot."""
+    import psutil
+
+    t = psutil.cpu_times()
+    return t.user + t.nice + t.system + getattr(t, "irq", 0) + getattr(t, "softirq", 0)
+
+
+def _tree_cpu(pid: int) -> float:
+    """CPU seconds of a process and its children (the service's uvicorn workers)."""
+    import psutil
+
+    total = 0.0
+    try:
+        root = psutil.Process(pid)
+        for p in [root, *root.children(recursive=True)]:
+            with contextlib.suppress(psutil.Error):
+                c = p.cpu_times()
+                total += c.user + c.system
+    except psutil.Error:
+        pass
+    return total
+
+
 class Window:
-    """One measurement window: clients per interface plus one baseline client."""
+    """One measurement window: a process per interface plus one baseline process."""
 
     def __init__(self, base: str, tokens: dict[str, str], tables: dict[str, list[str]]) -> None:
         self.base, self.tokens, self.tables = base, tokens, tables
         self.times: dict[str, list[float]] = defaultdict(list)
         self.status: Counter = Counter()
         self.rows: list[int] = []
-        self.lock = threading.Lock()
+        self.cpu: dict[str, float] = {}
 
-    def _note(self, op: str, seconds: float, status: int) -> None:
-        with self.lock:
-            self.status[(op, status)] += 1
-            if status < 400:
-                self.times[op].append(seconds)
+    def run(self, seconds: float, clients: int, service_pid: int) -> None:
+        import multiprocessing as mp
 
-    def client(self, interface: str, deadline: float, k: int) -> None:
-        import httpx
-        import pyarrow.parquet as pq
-
-        headers = {"Authorization": f"Bearer {self.tokens[interface]}"}
-        tables = self.tables[interface]
-        with httpx.Client(timeout=30.0) as http:
-            i = k
-            while time.monotonic() < deadline:
-                table = tables[i % len(tables)]
-                i += 1
-                path = f"{self.base}/shares/{interface}/schemas/default/tables/{table}"
-                t0 = time.perf_counter()
-                r = http.get(f"{path}/metadata", headers=headers)
-                self._note("metadata", time.perf_counter() - t0, r.status_code)
-                t0 = time.perf_counter()
-                r = http.post(f"{path}/query", headers=headers, json={"limitHint": PAGE_ROWS})
-                status, blobs = r.status_code, []
-                if status == 200:
-                    for line in r.text.splitlines():
-                        entry = json.loads(line)
-                        if "file" in entry:
-                            f = http.get(entry["file"]["url"])
-                            status = max(status, f.status_code)
-                            blobs.append(f.content)
-                self._note("page", time.perf_counter() - t0, status)
-                if status == 200:
-                    import io
-
-                    rows = sum(pq.read_metadata(io.BytesIO(b)).num_rows for b in blobs)
-                    with self.lock:
-                        self.rows.append(rows)
-
-    def baseline(self, deadline: float) -> None:
-        import httpx
-
-        root = self.base.removesuffix("/delta-sharing")
-        with httpx.Client(timeout=30.0) as http:
-            while time.monotonic() < deadline:
-                t0 = time.perf_counter()
-                r = http.get(f"{root}/healthz")
-                self._note("healthz (baseline)", time.perf_counter() - t0, r.status_code)
-                time.sleep(0.05)
-
-    def run(self, seconds: float, clients: int) -> None:
-        deadline = time.monotonic() + seconds
-        threads = [
-            threading.Thread(target=self.client, args=(iface, deadline, k), daemon=True)
+        ctx = mp.get_context("spawn")  # a clean interpreter per partner
+        out = ctx.Queue()
+        start = time.time() + 8  # every process imported and waiting before the window opens
+        deadline = start + seconds
+        procs = [
+            ctx.Process(
+                target=_client_process,
+                args=(
+                    self.base,
+                    iface,
+                    self.tokens[iface],
+                    self.tables[iface],
+                    clients,
+                    start,
+                    deadline,
+                    out,
+                ),
+            )
             for iface in self.tokens
-            for k in range(clients)
         ]
-        threads.append(threading.Thread(target=self.baseline, args=(deadline,), daemon=True))
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join()
+        procs.append(ctx.Process(target=_baseline_process, args=(self.base, start, deadline, out)))
+        for p in procs:
+            p.start()
+        time.sleep(max(0.0, start - time.time()))
+        machine0, service0 = _busy_seconds(), _tree_cpu(service_pid)
+        client_cpu = 0.0
+        for _ in procs:
+            times, status, rows, cpu = out.get(timeout=seconds + 120)
+            for op, values in times.items():
+                self.times[op] += values
+            self.status.update(status)
+            self.rows += rows
+            client_cpu += cpu
+        machine, service = _busy_seconds() - machine0, _tree_cpu(service_pid) - service0
+        self.cpu = {
+            "capacity": (os.cpu_count() or 1) * seconds,
+            "busy": machine,
+            "service": service,
+            "clients": client_cpu,
+            "rest": max(0.0, machine - service - client_cpu),
+        }
+        for p in procs:
+            p.join()
 
 
 def main() -> None:
@@ -153,9 +246,21 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=60.0)
     parser.add_argument("--clients", type=int, default=5, help="concurrent clients per interface")
     parser.add_argument("--scale", type=float, default=0.05, help="volume of each loaded day")
+    parser.add_argument(
+        "--keep",
+        type=Path,
+        help="work in this folder and keep it; a lake already there is reused (no first load)",
+    )
+    parser.add_argument(
+        "--without-load",
+        action="store_true",
+        help="no daily load during the windows: the service and its clients alone",
+    )
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="eb-bench-sharing-") as name:
-        tmp = Path(name)
+        tmp = args.keep.resolve() if args.keep else Path(name)
+        tmp.mkdir(parents=True, exist_ok=True)
+        reuse = (tmp / "var" / "lake" / "share").is_dir()
         port = _free_port()
         env = {k: v for k, v in os.environ.items() if k not in {"EB_SPARK_REMOTE", "EB_SOURCES"}}
         env.update(
@@ -169,35 +274,42 @@ def main() -> None:
                 "EB_SHARING_SECRET": os.urandom(16).hex(),
             }
         )
-        log = (tmp / "load.log").open("w")
-        print(f"loading {FIRST_DAY} at scale {args.scale} (the lake the partners read) …")
-        if _eb(env, "run", "--date", str(FIRST_DAY), "--scale", str(args.scale),
-               stdout=log, stderr=subprocess.STDOUT).wait() != 0:  # fmt: skip
-            sys.exit(f"the first load failed: see {tmp / 'load.log'}")
+        log = (tmp / "load.log").open("a")
+        if reuse:
+            print(f"reusing the lake in {tmp / 'var'}")
+        else:
+            print(f"loading {FIRST_DAY} at scale {args.scale} (the lake the partners read) …")
+            if _eb(env, "run", "--date", str(FIRST_DAY), "--scale", str(args.scale),
+                   stdout=log, stderr=subprocess.STDOUT).wait() != 0:  # fmt: skip
+                sys.exit(f"the first load failed: see {tmp / 'load.log'}")
         tokens = _issue(env, tmp)  # the service refuses to start without its credential store
         serve_log = tmp / "serve.log"
         serve = _eb(env, "serve", stdout=serve_log.open("w"), stderr=subprocess.STDOUT)
+        load: subprocess.Popen | None = None
         try:
             _wait_healthy(port, serve, serve_log)
             tables = _tables(tokens, port)
             tokens = {k: v for k, v in tokens.items() if tables.get(k)}
             print(f"{len(tokens)} interfaces, {sum(map(len, tables.values()))} shared tables")
             results = []
-            day = FIRST_DAY
-            load: subprocess.Popen | None = None
+            day = FIRST_DAY + dt.timedelta(days=int(time.time()) % 200 if reuse else 0)
             for i in range(args.runs):
-                if load is None or load.poll() is not None:
+                if not args.without_load and (load is None or load.poll() is not None):
                     day += dt.timedelta(days=1)
                     load = _eb(env, "run", "--date", str(day), "--scale", str(args.scale),
                                stdout=log, stderr=subprocess.STDOUT)  # fmt: skip
                     time.sleep(45)  # past start-up: the loads and share rewrites are running
                 window = Window(f"http://127.0.0.1:{port}/delta-sharing", tokens, tables)
-                window.run(args.seconds, args.clients)
+                window.run(args.seconds, args.clients, serve.pid)
                 results.append(window)
-                _report(f"window {i + 1} (while loading {day})", window, load)
+                during = "no load" if args.without_load else f"while loading {day}"
+                _report(f"window {i + 1} ({during})", window, load)
             if load is not None:
                 load.wait()
         finally:
+            if load is not None and load.poll() is None:  # interrupted: stop the load cleanly
+                load.terminate()
+                load.wait(timeout=120)
             serve.terminate()
             serve.wait(timeout=30)
             _eb(env, "spark", "stop").wait()
@@ -250,14 +362,23 @@ def _tables(tokens: dict[str, str], port: int) -> dict[str, list[str]]:
     return out
 
 
-def _report(title: str, w: Window, load: subprocess.Popen) -> None:
-    print(f"{title}: load {'running' if load.poll() is None else 'finished'} at the end")
+def _report(title: str, w: Window, load: subprocess.Popen | None) -> None:
+    if load is None:
+        print(f"{title}:")
+    else:
+        print(f"{title}: load {'running' if load.poll() is None else 'finished'} at the end")
     for op, values in sorted(w.times.items()):
         print(
             f"  {op:<20} n={len(values):>6}  p50 {_pct(values, 0.5) * 1000:7.1f} ms"
             f"  p95 {_pct(values, 0.95) * 1000:7.1f} ms"
         )
     print(f"  status codes: {dict(sorted(w.status.items()))}")
+    c = w.cpu
+    print(
+        f"  CPU of the window: {c['busy'] / c['capacity']:.0%} of the cores busy; service "
+        f"{c['service'] / c['capacity']:.0%}, clients {c['clients'] / c['capacity']:.0%}, "
+        f"the rest (the load, the OS) {c['rest'] / c['capacity']:.0%}"
+    )
     if w.rows:
         print(f"  rows per page: median {statistics.median(w.rows):.0f}, max {max(w.rows)}")
 
@@ -269,10 +390,16 @@ def _summary(results: list[Window], args: argparse.Namespace) -> None:
         for op in ("metadata", "page", "healthz (baseline)")
     }
     base = p95["healthz (baseline)"]
+    during = "no load" if args.without_load else "a daily load running"
     print(f"\nmedian of {len(results)} windows of {args.seconds:.0f} s, {args.clients} clients per")
-    print(f"interface, scale {args.scale}:")
+    print(f"interface, scale {args.scale}, {during}:")
     for op, value in p95.items():
         print(f"  p95 {op:<20} {value * 1000:7.1f} ms  ({value / base:.1f}x the baseline)")
+    cycles = statistics.median(len(w.times["metadata"]) / args.seconds for w in results)
+    print(f"  throughput: {cycles:.1f} metadata + page cycles a second")
+    for part in ("service", "clients", "rest"):
+        share = statistics.median(w.cpu[part] / w.cpu["capacity"] for w in results)
+        print(f"  CPU share of the {part:<8} {share:5.0%} of the cores")
     print(f"  5xx answers: {five}  (targets: none; p95 metadata < 300 ms; p95 page < 1000 ms)")
     if five:
         sys.exit(1)

@@ -20,15 +20,16 @@ DAG_FILES = sorted((REPO_ROOT / "dags").glob("*.py"))
 
 @pytest.fixture(scope="module", autouse=True)
 def airflow_home(tmp_path_factory):
+    """Airflow's settings for this module only: restored after it, so no later test (one that
+    starts ``eb run`` with ``os.environ``) inherits this AIRFLOW_HOME."""
     home = tmp_path_factory.mktemp("airflow")
-    os.environ.update(
-        {
-            "AIRFLOW_HOME": str(home),
-            "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
-            "AIRFLOW__CORE__DAGS_FOLDER": str(REPO_ROOT / "dags"),
-        }
-    )
-    import airflow.sdk  # noqa: F401 - Airflow's own import cost is not the DAG file's
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("AIRFLOW_HOME", str(home))
+        mp.setenv("AIRFLOW__CORE__LOAD_EXAMPLES", "False")
+        mp.setenv("AIRFLOW__CORE__DAGS_FOLDER", str(REPO_ROOT / "dags"))
+        import airflow.sdk  # noqa: F401 - Airflow's own import cost is not the DAG file's
+
+        yield
 
 
 def _load(path: Path):

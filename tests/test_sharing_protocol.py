@@ -9,6 +9,7 @@ refusals included — is an audit row.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import http.client
 import json
@@ -301,6 +302,19 @@ def test_query_then_files_are_counted_in_the_audit(env):
     assert (row["rows_served"], row["files_served"]) == (3, 1)
     assert json.loads(row["params"]) == {"predicateHints": [f"biz_date = '{D1}'"]}
     assert row["client"] == "127.0.0.1" and row["duration_ms"] >= 0
+
+
+def test_a_file_comes_whole_or_by_range(env):
+    """A plain GET answers the whole file; a Range request (a reader after a footer) gets 206."""
+    r = _post(env, TABLE + "/query", {"predicateHints": [f"biz_date = '{D1}'"]})
+    entry = next(json.loads(x)["file"] for x in r.text.splitlines() if '"file"' in x)
+    whole = requests.get(entry["url"], timeout=10)
+    assert whole.status_code == 200 and len(whole.content) == entry["size"]
+    assert whole.content[:4] == b"PAR1" and whole.content[-4:] == b"PAR1"
+    part = requests.get(entry["url"], headers={"Range": "bytes=4-11"}, timeout=10)
+    assert part.status_code == 206 and part.content == whole.content[4:12]
+    tail = requests.get(entry["url"], headers={"Range": "bytes=-8"}, timeout=10)
+    assert tail.status_code == 206 and tail.content == whole.content[-8:]
 
 
 # -- credentials -----------------------------------------------------------------------------------
@@ -598,8 +612,12 @@ def test_service_refuses_to_start_without_its_credential_store(tmp_path):
     assert len(lines) == 1 and lines[0].startswith("error: no credential store at ")
 
 
-def test_eb_serve_starts_and_answers(env):
-    """``eb serve`` (what ``make serve`` runs) as an operator starts it, JSON-line logs included."""
+@contextlib.contextmanager
+def _eb_serve(env, **extra: str):
+    """``eb serve`` as an operator starts it (a separate process); yields (port, stderr lines).
+
+    ``extra`` overrides the environment; an empty value removes the variable.
+    """
     import os
     import subprocess
     import sys
@@ -608,13 +626,16 @@ def test_eb_serve_starts_and_answers(env):
     from enforcement_brain.settings import REPO_ROOT
 
     port = free_port()
-    environ = {**env["environ"], "EB_SHARING_PORT": str(port)}
     full = {
         **os.environ,
-        **environ,
+        **env["environ"],
+        "EB_SHARING_PORT": str(port),
+        "EB_SHARING_ENDPOINT": f"http://127.0.0.1:{port}/delta-sharing",
+        **extra,
         "PYTHONPATH": str(REPO_ROOT / "src"),
         "EB_HOME": str(REPO_ROOT),
     }
+    full = {k: v for k, v in full.items() if v != ""}
     proc = subprocess.Popen(
         [sys.executable, "-m", "enforcement_brain.cli", "serve"],
         env=full,
@@ -622,6 +643,7 @@ def test_eb_serve_starts_and_answers(env):
         stderr=subprocess.PIPE,
         text=True,
     )
+    lines: list[str] = []
     try:
         deadline, ok = time.monotonic() + 60, False
         while time.monotonic() < deadline and not ok:
@@ -630,6 +652,16 @@ def test_eb_serve_starts_and_answers(env):
             except requests.ConnectionError:
                 time.sleep(0.2)
         assert ok, "eb serve did not answer /healthz"
+        yield port, lines
+    finally:
+        proc.terminate()
+        _, err = proc.communicate(timeout=20)
+        lines += err.splitlines()
+
+
+def test_eb_serve_starts_and_answers(env):
+    """``eb serve`` (what ``make serve`` runs) as an operator starts it, JSON-line logs included."""
+    with _eb_serve(env) as (port, err):
         r = requests.get(
             f"http://127.0.0.1:{port}/delta-sharing/shares",
             headers={"Authorization": f"Bearer {_token(env, 'provincial_supervision')}"},
@@ -638,10 +670,27 @@ def test_eb_serve_starts_and_answers(env):
         assert r.json()["items"] == [
             {"name": "provincial_supervision", "id": "provincial_supervision"}
         ]
-    finally:
-        proc.terminate()
-        _, err = proc.communicate(timeout=20)
-    logs = [json.loads(line) for line in err.splitlines() if line.startswith("{")]
+    logs = [json.loads(line) for line in err if line.startswith("{")]
     served = [x for x in logs if x.get("event") == "request" and x.get("endpoint") == "list_shares"]
     assert served and served[0]["status"] == 200
     assert served[0]["interface"] == "provincial_supervision"
+
+
+def test_workers_share_one_signing_key(env):
+    """Two workers and no EB_SHARING_SECRET: a URL signed by one is honoured by the other.
+
+    Every request goes on a new connection, so the two workers take turns as the kernel
+    hands out connections; with a key per worker about half the file fetches would be refused.
+    """
+    with _eb_serve(env, EB_SHARING_WORKERS="2", EB_SHARING_SECRET="") as (port, err):
+        base = f"http://127.0.0.1:{port}/delta-sharing"
+        headers = {"Authorization": f"Bearer {_token(env, 'provincial_supervision')}"}
+        statuses = []
+        for _ in range(16):
+            r = requests.post(base + TABLE + "/query", headers=headers, json={}, timeout=10)
+            assert r.status_code == 200, r.text
+            urls = [json.loads(x)["file"]["url"] for x in r.text.splitlines() if '"file"' in x]
+            assert urls
+            statuses += [requests.get(u, timeout=10).status_code for u in urls]
+    assert statuses == [200] * len(statuses)
+    assert sum("Started server process" in x for x in err) == 2

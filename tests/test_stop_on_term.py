@@ -48,7 +48,8 @@ def test_sigterm_stops_airflow(tmp_path):
         "EB_SCALE": "0.002",
         "PYTHONUNBUFFERED": "1",
     }
-    env.pop("EB_SPARK_REMOTE", None)
+    for name in ("EB_SPARK_REMOTE", "AIRFLOW_HOME"):  # the run's own, under EB_VAR_DIR
+        env.pop(name, None)
     job = subprocess.Popen(
         [sys.executable, "-m", "enforcement_brain.cli", "run", "--date", "2026-11-29"],
         env=env,
@@ -58,16 +59,21 @@ def test_sigterm_stops_airflow(tmp_path):
         text=True,
     )
     try:
+        seen: list[str] = []
         deadline = time.monotonic() + 600
         for line in job.stdout:
+            seen.append(line)
             if "Airflow DAG runs" in line or time.monotonic() > deadline:
                 break
+        said = "".join(seen)
+        assert "Airflow DAG runs" in said, f"eb run never reached its DAG runs:\n{said}"
         airflow_home = str(var / "airflow")
-        assert _processes_with(airflow_home)  # the deployment is up
+        assert _processes_with(airflow_home), said  # the deployment is up
         job.send_signal(signal.SIGTERM)
-        job.communicate(timeout=120)
-        assert job.returncode == 128 + signal.SIGTERM
-        assert _processes_with(airflow_home) == []
+        rest, _ = job.communicate(timeout=120)
+        said += rest
+        assert job.returncode == 128 + signal.SIGTERM, said
+        assert _processes_with(airflow_home) == [], said
     finally:
         if job.poll() is None:
             job.kill()

@@ -145,6 +145,20 @@ class Settings:
         return raw or None
 
     @property
+    def sharing_workers(self) -> int:
+        """Worker processes of the sharing service (``EB_SHARING_WORKERS``, default 2).
+
+        The handlers are Python: one process uses one core at a time, so a second worker lets
+        a slow page (a large Delta log read the first time) not hold up every other partner's
+        metadata request. With more than one, the signing key must be shared: ``eb serve``
+        draws one for its workers when ``EB_SHARING_SECRET`` is unset.
+        """
+        value = _int(self.extra, "EB_SHARING_WORKERS", 2)
+        if not 1 <= value <= 64:
+            raise ConfigError(f"EB_SHARING_WORKERS={value} must be between 1 and 64")
+        return value
+
+    @property
     def sharing_url_ttl_seconds(self) -> int:
         """Lifetime of a signed file URL (``EB_SHARING_URL_TTL``, seconds, default 900)."""
         value = _int(self.extra, "EB_SHARING_URL_TTL", 900)
@@ -284,6 +298,7 @@ EXTRA_KEYS = (
     "EB_SHARING_ENDPOINT",
     "EB_SHARING_SECRET",
     "EB_SHARING_URL_TTL",
+    "EB_SHARING_WORKERS",
     "EB_SQL_PORT",
     "EB_SQL_HOST",
     "EB_SQL_REFRESH_SECONDS",
@@ -362,7 +377,12 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
     )
     # The text knobs fail here, in one line, not later in the middle of a run.
     _ = (settings.airflow_port, settings.airflow_parallelism, settings.cron_enabled)
-    _ = (settings.sharing_port, settings.sharing_url_ttl_seconds, settings.objects_url)
+    _ = (
+        settings.sharing_port,
+        settings.sharing_url_ttl_seconds,
+        settings.sharing_workers,
+        settings.objects_url,
+    )
     _ = (settings.sql_port, settings.sql_refresh_seconds)
     _ = (settings.maintenance_min_files, settings.maintenance_small_file_mb)
     _ = (settings.maintenance_default_retention_days, settings.db_lookback_days)

@@ -12,7 +12,10 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import os
 import re
+import threading
+from collections import OrderedDict
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -83,6 +86,12 @@ def _partition_text(value: Any) -> str | None:
     return str(value)
 
 
+_COMMIT = re.compile(r"\d{20}\.json")
+SNAPSHOT_CACHE_SIZE = 256  # table versions kept in memory (29 share tables × a few versions)
+_SNAPSHOTS: OrderedDict[tuple[str, int, int], Snapshot] = OrderedDict()
+_CACHE_LOCK = threading.Lock()
+
+
 class ShareTable:
     """One physical share table (``<lake>/share/<interface>__<dataset>``) on a local disk."""
 
@@ -96,11 +105,11 @@ class ShareTable:
     # -- the log ---------------------------------------------------------------------------
     def commit_versions(self) -> list[int]:
         """Versions whose JSON commit is still in the log (old ones go after log cleanup)."""
-        out = []
-        for p in self.log_dir.glob("*.json"):
-            if re.fullmatch(r"\d{20}", p.stem):
-                out.append(int(p.stem))
-        return sorted(out)
+        try:
+            names = os.listdir(self.log_dir)
+        except OSError:
+            return []
+        return sorted(int(n[:20]) for n in names if _COMMIT.fullmatch(n))
 
     def latest_version(self) -> int:
         versions = self.commit_versions()
@@ -141,11 +150,37 @@ class ShareTable:
 
     # -- the snapshot ----------------------------------------------------------------------
     def snapshot(self, version: int | None = None) -> Snapshot:
-        from deltalake import DeltaTable
+        """The table's files and metadata at ``version`` (default: the latest).
 
+        Cached per (table, version, commit file): a version of a Delta table never changes, so
+        metadata and query requests after the first skip reading the log. The commit file's
+        modification time is part of the key so a table dropped and re-created under the same
+        name (its versions start again from 0) is never answered from the old cache.
+        """
         latest = self.latest_version()
         if version is not None and not 0 <= version <= latest:
             raise not_found(f"version {version} does not exist (the latest is {latest})")
+        wanted = latest if version is None else version
+        try:
+            stamp = (self.log_dir / f"{wanted:020d}.json").stat().st_mtime_ns
+        except OSError:  # the JSON commit was cleaned up: a checkpoint still describes it
+            stamp = 0
+        key = (str(self.root), wanted, stamp)
+        with _CACHE_LOCK:
+            hit = _SNAPSHOTS.get(key)
+            if hit is not None:
+                _SNAPSHOTS.move_to_end(key)
+                return hit
+        snap = self._read_snapshot(wanted)
+        with _CACHE_LOCK:
+            _SNAPSHOTS[key] = snap
+            while len(_SNAPSHOTS) > SNAPSHOT_CACHE_SIZE:
+                _SNAPSHOTS.popitem(last=False)
+        return snap
+
+    def _read_snapshot(self, version: int) -> Snapshot:
+        from deltalake import DeltaTable
+
         try:
             table = DeltaTable(str(self.root), version=version)
         except Exception as exc:  # a version cleaned from the log, a corrupt log

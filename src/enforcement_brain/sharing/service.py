@@ -53,6 +53,8 @@ SCHEMA = "default"
 NDJSON = "application/x-ndjson; charset=utf-8"
 CAPABILITIES = {"delta-sharing-capabilities": "responseformat=parquet"}
 LOG = logging.getLogger("enforcement_brain.sharing")
+#: Data files up to this size are answered from memory in one piece; larger ones are streamed.
+SMALL_FILE_BYTES = 1 << 20
 
 
 @dataclass
@@ -112,6 +114,23 @@ class Service:
         self.ctx = ctx
         self._lock = threading.Lock()
         self._listed: dict[Path, tuple[int, set[str]]] = {}
+
+    def warm(self) -> None:
+        """Read every published share table's snapshot before taking connections.
+
+        Otherwise the first requests pay the Delta reader's imports and the log reads (seconds
+        on a busy machine), and every request arriving meanwhile queues behind them.
+        """
+        import pyarrow.parquet  # noqa: F401 - the file endpoint's and the extract API's reader
+
+        for interface in self.ctx.catalog.interfaces.values():
+            for entry in interface.datasets:
+                st = self.share_table(interface.id, entry.dataset)
+                try:
+                    if st.exists():
+                        st.snapshot()
+                except ProtocolError:
+                    continue  # a table being written: the first request reads it
 
     # -- access ------------------------------------------------------------------------------
     def authorize(self, request: Request, endpoint: str, share: str | None = None) -> Interface:
@@ -458,6 +477,14 @@ class Service:
         if not target.is_file():
             raise not_found("the file no longer exists (vacuumed): query the table again")
         rec.files_served = 1
+        small = target.stat().st_size <= SMALL_FILE_BYTES
+        if request.method == "GET" and small and "range" not in request.headers:
+            from fastapi import Response
+
+            # One read here instead of FileResponse's stat, open and chunk reads, each a hop
+            # to a worker thread: most share files of a day's partition are this small. Range
+            # requests (a reader fetching a footer) keep FileResponse, which answers them 206.
+            return Response(target.read_bytes(), media_type="application/octet-stream")
         return FileResponse(target, media_type="application/octet-stream")
 
 
@@ -524,6 +551,79 @@ def configure_logging(level: int = logging.INFO) -> None:
         logger.propagate = False
 
 
+class AuditMiddleware:
+    """One audit row and one JSON log line per request; a bug answers a generic 500.
+
+    A plain ASGI middleware rather than ``@app.middleware("http")``: Starlette's
+    ``BaseHTTPMiddleware`` runs every request through an extra task and memory streams, which
+    cost ~1 ms a request here. The audit row is committed when the response starts, before the
+    partner sees its status, so "who read what" is in the table by the time they have it.
+    """
+
+    def __init__(self, app: Any, engine: Engine) -> None:
+        self.app = app
+        self.writer = audit.GroupWriter(engine)
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        from starlette.responses import JSONResponse
+
+        started = time.perf_counter()
+        raw = scope.get("raw_path", b"").decode("latin-1") or scope.get("path", "")
+        client = scope.get("client")
+        rec = audit.AuditRecord(
+            method=scope["method"], path=raw, client=client[0] if client else None
+        )
+        scope.setdefault("state", {})["audit"] = rec
+        begun = False
+
+        async def finish(status: int) -> None:
+            rec.status = status
+            rec.duration_ms = int((time.perf_counter() - started) * 1000)
+            if rec.endpoint != "healthz" and not raw.startswith(("/docs", "/openapi", "/redoc")):
+                try:
+                    await self.writer.write(rec)
+                except Exception:
+                    LOG.exception({"event": "audit write failed", "path": raw[:300]})
+            LOG.info(
+                {
+                    "event": "request",
+                    "method": rec.method,
+                    "path": raw[:300],
+                    "endpoint": rec.endpoint,
+                    "status": rec.status,
+                    "interface": rec.interface_id,
+                    "rows": rec.rows_served,
+                    "files": rec.files_served,
+                    "ms": rec.duration_ms,
+                    "client": rec.client,
+                    "error": rec.error_code,
+                }
+            )
+
+        async def audited_send(message: dict[str, Any]) -> None:
+            nonlocal begun
+            if message["type"] == "http.response.start":
+                begun = True
+                await finish(int(message["status"]))
+            await send(message)
+
+        try:
+            await self.app(scope, receive, audited_send)
+        except Exception:
+            LOG.exception({"event": "unhandled error", "path": raw[:300]})
+            if begun:  # the status already went out: nothing else can be said
+                raise
+            rec.error_code, rec.message = "INTERNAL_ERROR", "internal error (see the service log)"
+            response = JSONResponse(
+                {"errorCode": "INTERNAL_ERROR", "message": "internal error; it has been logged"},
+                status_code=500,
+            )
+            await response(scope, receive, audited_send)
+
+
 def create_app(
     settings: Settings, catalog: Catalog, engine: Engine, signer: Signer | None = None
 ) -> FastAPI:
@@ -585,48 +685,7 @@ def create_app(
         message = "no such endpoint" if exc.status_code == 404 else str(exc.detail)
         return error(exc.status_code, code, message, request)
 
-    @app.middleware("http")
-    async def _audit(request: Request, call_next):
-        started = time.perf_counter()
-        raw = request.scope.get("raw_path", b"").decode("latin-1") or request.url.path
-        rec = audit.AuditRecord(
-            method=request.method,
-            path=raw,
-            client=request.client.host if request.client else None,
-        )
-        request.state.audit = rec
-        try:
-            response = await call_next(request)
-        except Exception:
-            LOG.exception({"event": "unhandled error", "path": raw[:300]})
-            rec.error_code, rec.message = "INTERNAL_ERROR", "internal error (see the service log)"
-            response = JSONResponse(
-                {"errorCode": "INTERNAL_ERROR", "message": "internal error; it has been logged"},
-                status_code=500,
-            )
-        rec.status = response.status_code
-        rec.duration_ms = int((time.perf_counter() - started) * 1000)
-        if rec.endpoint != "healthz" and not raw.startswith(("/docs", "/openapi", "/redoc")):
-            try:
-                await run_in_threadpool(audit.write, engine, rec)
-            except Exception:
-                LOG.exception({"event": "audit write failed", "path": raw[:300]})
-        LOG.info(
-            {
-                "event": "request",
-                "method": rec.method,
-                "path": raw[:300],
-                "endpoint": rec.endpoint,
-                "status": rec.status,
-                "interface": rec.interface_id,
-                "rows": rec.rows_served,
-                "files": rec.files_served,
-                "ms": rec.duration_ms,
-                "client": rec.client,
-                "error": rec.error_code,
-            }
-        )
-        return response
+    app.add_middleware(AuditMiddleware, engine=engine)
 
     @app.get("/healthz", tags=["ops"])
     def healthz(request: Request):
@@ -783,22 +842,45 @@ def build(settings: Settings) -> FastAPI:
     return create_app(settings, load_catalog(settings.standards_dir), engine)
 
 
+def app_from_environment() -> FastAPI:
+    """The app as each ``uvicorn`` worker process builds it (settings from its environment)."""
+    from enforcement_brain.settings import load_settings
+
+    configure_logging()
+    app = build(load_settings())
+    app.state.service.warm()
+    return app
+
+
 def serve(settings: Settings) -> None:
-    """Run the service in the foreground on ``EB_INTERFACE_HOST``:``EB_SHARING_PORT``."""
+    """Run the service in the foreground on ``EB_INTERFACE_HOST``:``EB_SHARING_PORT``.
+
+    With ``EB_SHARING_WORKERS`` > 1, uvicorn starts that many worker processes sharing the
+    port; each builds the app from the environment, and they share one signing key (a URL
+    signed by one worker is fetched from another).
+    """
+    import os
+
     import uvicorn
 
     configure_logging()
-    app = build(settings)
+    workers = settings.sharing_workers
+    if workers > 1 and settings.sharing_secret is None:
+        os.environ["EB_SHARING_SECRET"] = secrets.token_hex(32)  # inherited by the workers
+    build(settings)  # refuse to start (credential store, config) before forking anything
     LOG.info(
         {
             "event": "starting",
             "endpoint": settings.sharing_endpoint,
             "host": settings.interface_host,
             "port": settings.sharing_port,
+            "workers": workers,
         }
     )
     uvicorn.run(
-        app,
+        "enforcement_brain.sharing.service:app_from_environment",
+        factory=True,
+        workers=workers,
         host=settings.interface_host,
         port=settings.sharing_port,
         log_config=None,

@@ -1,0 +1,30 @@
+"""The share tables' snapshot cache: per version, and never stale across a re-created table."""
+
+from __future__ import annotations
+
+import shutil
+
+import pyarrow as pa
+from deltalake import write_deltalake
+
+from enforcement_brain.sharing.protocol import ShareTable
+
+
+def test_snapshots_follow_new_versions_and_recreated_tables(tmp_path):
+    root = tmp_path / "share" / "iface__dataset"
+    write_deltalake(str(root), pa.table({"a": [1, 2]}))
+    st = ShareTable(root)
+    first = st.snapshot()
+    assert st.snapshot() is first  # the same version is answered from memory
+    assert (first.version, sum(f.num_records for f in first.files)) == (0, 2)
+
+    write_deltalake(str(root), pa.table({"a": [3]}), mode="append")
+    second = st.snapshot()
+    assert (second.version, sum(f.num_records for f in second.files)) == (1, 3)
+    assert st.snapshot(0) is first  # time travel to a cached version
+
+    shutil.rmtree(root)  # dropped and re-created: its versions start again at 0
+    write_deltalake(str(root), pa.table({"b": ["x"]}))
+    again = ShareTable(root).snapshot()
+    assert again.version == 0 and again is not first
+    assert '"b"' in again.schema_string and '"a"' not in again.schema_string
