@@ -2,7 +2,8 @@
 
 Landing comes first: object sources are fetched into landing, every file delivery is checksummed
 into its manifest and ``ops.landing_log``, and a landed file altered since fails the job before
-bronze is touched.
+bronze is touched. A relational source's pull (its day window and the late rows of earlier
+windows) is recorded in ``ops.db_pulls`` once bronze holds it.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ import datetime as dt
 
 from enforcement_brain.lake import tables
 from enforcement_brain.orchestration.runtime import JobContext, job_main
-from enforcement_brain.pipeline import bronze, landing
+from enforcement_brain.pipeline import bronze, front_db, landing
 
 
 def run(
@@ -23,7 +24,12 @@ def run(
     landed = landing.land(ctx.settings, source, day, run_id)
     if landed is not None:
         landing.record(ctx.spark, ctx.settings, landed)
-    df, read = bronze.read_delivery(ctx.spark, ctx.settings, source, day)
+    pulled = None
+    if source.delivery.kind == "database":
+        pulled = front_db.pull(ctx.spark, ctx.settings, source, day)
+        df, read = pulled.dataframe(ctx.spark), [f"db:{source.delivery.table}"]
+    else:
+        df, read = bronze.read_delivery(ctx.spark, ctx.settings, source, day)
     stamped = bronze.with_batch(df, source, day, run_id)
     with bronze.whole_files(ctx.spark):  # line numbers are exact only inside this block
         tables.replace_where(
@@ -34,11 +40,14 @@ def run(
             f"_delivery_date = '{day.isoformat()}'",
             partition_by=["_delivery_date"],
         )
+    if pulled is not None:  # after the commit: the record never names rows bronze lacks
+        front_db.record(ctx.spark, ctx.settings, pulled, run_id)
     result: dict[str, object] = {
         "source": source.id,
         "delivery_date": day.isoformat(),
         "files": len(read),
         "files_landed": len(landed.changed) if landed is not None else 0,
+        "late_rows": pulled.late_rows if pulled is not None else 0,
     }
     if not count:
         return result

@@ -23,6 +23,7 @@ def run(ctx: JobContext, source_id: str, day: dt.date, run_id: str) -> dict[str,
     return {
         **loaded,
         "files": landed["files"],
+        "late_rows": landed["late_rows"],
         "bronze_seconds": round(middle - started, 2),
         "silver_seconds": round(time.monotonic() - middle, 2),
     }

@@ -6,8 +6,8 @@ import datetime as dt
 import json
 
 import pytest
-import sqlalchemy as sa
 from conftest import make_settings
+from front_db_support import case_row, front_db
 
 from enforcement_brain.declarations import load_catalog
 from enforcement_brain.errors import SchemaDriftError
@@ -16,37 +16,17 @@ from enforcement_brain.pipeline.bronze import read_database
 DAY = dt.date(2026, 11, 29)
 
 
-def _front_db(settings, columns: list[str], rows: list[dict]) -> None:
-    path = settings.var_dir / "sources" / "case_system.db"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    engine = sa.create_engine(f"sqlite:///{path}")
-    table = sa.Table("enf_case", sa.MetaData(), *[sa.Column(c, sa.Text) for c in columns])
-    with engine.begin() as conn:
-        table.create(conn)
-        conn.execute(table.insert(), rows)
-    engine.dispose()
-
-
-def _row(case_id: str, updated_at: str, **extra: str) -> dict:
-    return {
-        "case_id": case_id, "case_no": f"徐交执罚〔2026〕{case_id}号", "plate_no": "苏C12345",
-        "party_name": "张三", "party_credit_code": None, "violation_code": "V1",
-        "division_code": "320300", "status": "filed", "fine_yuan": "500",
-        "filed_at": "2026-11-29 08:00:00", "closed_at": None, "updated_at": updated_at, **extra,
-    }  # fmt: skip
-
-
 def test_new_columns_are_rescued_and_the_day_window_holds(spark, tmp_path):
     settings = make_settings(tmp_path / "var")
     source = load_catalog(settings.standards_dir).sources["enforcement_cases"]
     columns = [*source.column_names, "officer_badge"]  # the case system added a column
-    _front_db(
+    front_db(
         settings,
         columns,
         [
-            _row("C1", "2026-11-29 09:00:00", officer_badge="J0042"),
-            _row("C2", "2026-11-29 23:59:59", officer_badge=None),
-            _row("C3", "2026-11-30 00:00:00", officer_badge="J0007"),  # the next day
+            case_row("C1", "2026-11-29 09:00:00", officer_badge="J0042"),
+            case_row("C2", "2026-11-29 23:59:59", officer_badge=None),
+            case_row("C3", "2026-11-30 00:00:00", officer_badge="J0007"),  # the next day
         ],
     )
     rows = {r["case_id"]: r for r in read_database(spark, settings, source, DAY).collect()}
@@ -60,7 +40,7 @@ def test_a_dropped_column_is_coded_drift(spark, tmp_path):
     settings = make_settings(tmp_path / "var")
     source = load_catalog(settings.standards_dir).sources["enforcement_cases"]
     columns = [c for c in source.column_names if c != "fine_yuan"]
-    row = {k: v for k, v in _row("C1", "2026-11-29 09:00:00").items() if k != "fine_yuan"}
-    _front_db(settings, columns, [row])
+    row = {k: v for k, v in case_row("C1", "2026-11-29 09:00:00").items() if k != "fine_yuan"}
+    front_db(settings, columns, [row])
     with pytest.raises(SchemaDriftError, match=r"^\[EB-DRIFT-MISSING\] .*fine_yuan.*enf_case"):
         read_database(spark, settings, source, DAY)

@@ -122,6 +122,13 @@ def _edit(path, old, new):
             "plate_no: scramble",
             r"unknown mask 'scramble' for column plate_no",
         ),
+        (
+            "sources/enforcement_cases.yaml",
+            "watermark: updated_at",
+            "watermark: modified_at",
+            r"enforcement_cases.yaml \(source enforcement_cases\): watermark 'modified_at' is "
+            "not a declared column",
+        ),
     ],
 )
 def test_bad_declarations_name_file_and_entry(standards, file, old, new, message):

@@ -82,6 +82,7 @@ def test_sql_endpoint_and_maintenance_knobs(tmp_path) -> None:
     assert s.sql_driver_memory == "2g"
     assert (s.maintenance_min_files, s.maintenance_small_file_mb) == (16, 32.0)
     assert s.maintenance_default_retention_days == 30
+    assert s.db_lookback_days == 7
     s = load_settings({"EB_SQL_PORT": "10001", "EB_MAINTENANCE_DEFAULT_RETENTION_DAYS": "90"})
     assert (s.sql_port, s.maintenance_default_retention_days) == (10001, 90)
 
@@ -94,6 +95,8 @@ def test_sql_endpoint_and_maintenance_knobs(tmp_path) -> None:
         ({"EB_SQL_REFRESH_SECONDS": "0"}, "out of range"),
         ({"EB_MAINTENANCE_MIN_FILES": "1"}, "must be at least 2"),
         ({"EB_MAINTENANCE_DEFAULT_RETENTION_DAYS": "3"}, "below Delta's 7-day safety default"),
+        ({"EB_DB_LOOKBACK_DAYS": "91"}, "EB_DB_LOOKBACK_DAYS=91 must be between 0 and 90"),
+        ({"EB_DB_LOOKBACK_DAYS": "a week"}, "EB_DB_LOOKBACK_DAYS='a week' is not an integer"),
     ],
 )
 def test_bad_sql_and_maintenance_knobs(env, message) -> None:

@@ -465,6 +465,11 @@ def _load_source(path: Path, elements: dict[str, Element], rules: dict[str, Rule
     quality = _quality(data, where)
     if delivery["kind"] == "database" and not (delivery.get("table") and delivery.get("watermark")):
         raise DeclarationError(f"{where}: a database delivery needs 'table' and 'watermark'")
+    if delivery["kind"] == "database" and delivery["watermark"] not in names:
+        # The late-row sweep tells row versions apart by (business key, watermark) in bronze.
+        raise DeclarationError(
+            f"{where}: watermark '{delivery['watermark']}' is not a declared column"
+        )
     return Source(
         id=sid,
         title=_need(data, "title", where),

@@ -234,6 +234,21 @@ class Settings:
         return value
 
     @property
+    def db_lookback_days(self) -> int:
+        """Earlier day windows a relational source's load sweeps for late rows
+        (``EB_DB_LOOKBACK_DAYS``, default 7; 0 pulls the day's window only, though a rerun
+        still re-reads the windows its batch swept before).
+
+        A front database commits some rows after the day they are stamped with (a long
+        transaction, a batch that re-imports a day): a week catches what the agency's systems
+        deliver late in practice, at the price of re-reading seven small windows per load.
+        """
+        value = _int(self.extra, "EB_DB_LOOKBACK_DAYS", 7)
+        if not 0 <= value <= 90:
+            raise ConfigError(f"EB_DB_LOOKBACK_DAYS={value} must be between 0 and 90")
+        return value
+
+    @property
     def local_lake(self) -> Path:
         """The lake as a local path; only meaningful when :attr:`lake_is_local`."""
         return Path(self.lake_root.removeprefix("file://"))
@@ -291,6 +306,7 @@ EXTRA_KEYS = (
     "EB_MAINTENANCE_MIN_FILES",
     "EB_MAINTENANCE_SMALL_FILE_MB",
     "EB_MAINTENANCE_DEFAULT_RETENTION_DAYS",
+    "EB_DB_LOOKBACK_DAYS",
 )
 
 
@@ -369,5 +385,5 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
     )
     _ = (settings.sql_port, settings.sql_refresh_seconds)
     _ = (settings.maintenance_min_files, settings.maintenance_small_file_mb)
-    _ = settings.maintenance_default_retention_days
+    _ = (settings.maintenance_default_retention_days, settings.db_lookback_days)
     return settings

@@ -228,65 +228,14 @@ def parse_csv(spark: SparkSession, source: Source, files: list[str]) -> DataFram
 def read_database(
     spark: SparkSession, settings: Settings, source: Source, day: dt.date
 ) -> DataFrame:
-    """Rows of a relational source updated during the business day, through SQLAlchemy.
+    """Rows of a relational source for the business day, through SQLAlchemy, as text.
 
-    The day window on the watermark column makes the pull partition-scoped: rerunning a day
-    pulls the same rows. Values are read as text, like a file delivery.
+    The day's watermark window plus the late rows of earlier windows: see
+    :mod:`enforcement_brain.pipeline.front_db`, which also keeps the pull record.
     """
-    import sqlalchemy as sa
+    from enforcement_brain.pipeline import front_db
 
-    table, watermark = source.delivery.table, source.delivery.watermark
-    names = source.column_names
-    start, end = day.isoformat(), (day + dt.timedelta(days=1)).isoformat()
-    try:
-        engine = sa.create_engine(settings.source_db_url)
-        with engine.connect() as conn:
-            meta = sa.MetaData()
-            tbl = sa.Table(table, meta, autoload_with=conn)
-            missing = [c for c in names if c not in tbl.c]
-            if missing:
-                raise SchemaDriftError(
-                    SchemaDriftError.MISSING,
-                    f"{source.id}: declared column(s) {missing} missing in the source table "
-                    f"{table}; nothing loaded",
-                )
-            # Columns the declaration does not know (the system added one): kept, not dropped.
-            extras = [c.name for c in tbl.columns if c.name not in names]
-            query = (
-                sa.select(*[sa.cast(tbl.c[c], sa.String).label(c) for c in [*names, *extras]])
-                .where(tbl.c[watermark] >= start, tbl.c[watermark] < end)
-                .order_by(tbl.c[watermark], *[tbl.c[k] for k in source.business_key])
-            )
-            rows = [_with_rescued(tuple(r), len(names), extras) for r in conn.execute(query)]
-    except sa.exc.SQLAlchemyError as exc:
-        raise DeliveryError(
-            f"{source.id}: source database unreachable or unreadable ({type(exc).__name__}: "
-            f"{str(exc).splitlines()[0]})"
-        ) from None
-    finally:
-        if "engine" in locals():
-            engine.dispose()
-    from pyspark.sql import functions as F
-
-    schema = ", ".join(f"`{c}` string" for c in names) + ", _rescued_data string"
-    df = spark.createDataFrame(rows, schema) if rows else spark.createDataFrame([], schema)
-    location = f"db:{table}"
-    return df.select(
-        *names,
-        "_rescued_data",
-        F.lit(None).cast("string").alias("_corrupt_record"),
-        F.lit(location).alias("_source_file"),
-        F.lit(None).cast("int").alias("_source_line"),
-    )
-
-
-def _with_rescued(row: tuple, declared: int, extras: list[str]) -> tuple:
-    """The declared values, then the undeclared ones as JSON (or null), like a file's extras."""
-    import json
-
-    found = {k: v for k, v in zip(extras, row[declared:], strict=True) if v is not None}
-    rescued = json.dumps(found, ensure_ascii=False, sort_keys=True) if found else None
-    return (*row[:declared], rescued)
+    return front_db.pull(spark, settings, source, day).dataframe(spark)
 
 
 def read_delivery(
