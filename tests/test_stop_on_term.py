@@ -80,3 +80,20 @@ def test_sigterm_stops_airflow(tmp_path):
         subprocess.run(
             [sys.executable, "-m", "enforcement_brain.cli", "spark", "stop"], env=env, check=False
         )
+
+
+def test_a_second_sigterm_cannot_interrupt_the_clean_up():
+    """After the first SIGTERM, ``eb run`` ignores the next ones while it stops Airflow."""
+    from enforcement_brain.cli import _exit_on_sigterm
+
+    before = signal.getsignal(signal.SIGTERM)
+    try:
+        _exit_on_sigterm()
+        with pytest.raises(SystemExit) as raised:
+            os.kill(os.getpid(), signal.SIGTERM)
+            time.sleep(1)  # the handler runs at the next bytecode boundary
+        assert raised.value.code == 128 + signal.SIGTERM
+        assert signal.getsignal(signal.SIGTERM) is signal.SIG_IGN
+        os.kill(os.getpid(), signal.SIGTERM)  # ignored: this test goes on
+    finally:
+        signal.signal(signal.SIGTERM, before)

@@ -158,6 +158,10 @@ def _exit_on_sigterm() -> None:
     import signal
 
     def handler(signum: int, _frame: object) -> None:
+        # Once is enough: a second SIGTERM (``timeout`` or a supervisor signals the whole
+        # process group, then the parent signals this process again) must not cut the
+        # clean-up short and leave the scheduler running without its API server.
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
         raise SystemExit(128 + signum)
 
     signal.signal(signal.SIGTERM, handler)
