@@ -40,3 +40,8 @@ def spark(tmp_path_factory: pytest.TempPathFactory):
     session = get_spark(make_settings(tmp_path_factory.mktemp("spark-var")))
     yield session
     stop_all()
+    # py4j closes its gateway connections from __del__ at interpreter exit, when pytest has
+    # already closed the captured streams: its INFO line would print a "Logging error" trace.
+    import logging
+
+    logging.getLogger("py4j").setLevel(logging.WARNING)
