@@ -97,3 +97,36 @@ def test_a_second_sigterm_cannot_interrupt_the_clean_up():
         os.kill(os.getpid(), signal.SIGTERM)  # ignored: this test goes on
     finally:
         signal.signal(signal.SIGTERM, before)
+
+
+def test_stopping_airflow_holds_sigint_and_sigterm_until_it_is_done(monkeypatch):
+    """A signal that arrives while the components are being stopped waits for the clean-up."""
+    from enforcement_brain.orchestration.stack import AirflowStack
+
+    class Interrupted(Exception):
+        pass
+
+    def interrupted(signum, _frame):
+        raise Interrupted(signum)
+
+    steps: list[str] = []
+
+    def slow_stop(self) -> None:
+        os.kill(os.getpid(), signal.SIGINT)  # Ctrl-C, or `timeout` signalling the group
+        os.kill(os.getpid(), signal.SIGTERM)  # then the parent signalling the job
+        time.sleep(0.5)  # handlers run at the next bytecode boundaries: here, if not held
+        steps.append("components stopped")
+
+    monkeypatch.setattr(AirflowStack, "_stop", slow_stop)
+    before = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        for s in before:
+            signal.signal(s, interrupted)
+        with pytest.raises(Interrupted) as raised:
+            AirflowStack.stop(object.__new__(AirflowStack))
+        assert steps == ["components stopped"]
+        assert raised.value.args == (signal.SIGINT,)  # the first one, after the clean-up
+        assert signal.getsignal(signal.SIGTERM) is interrupted  # handlers are given back
+    finally:
+        for s, handler in before.items():
+            signal.signal(s, handler)

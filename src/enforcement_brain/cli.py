@@ -158,9 +158,8 @@ def _exit_on_sigterm() -> None:
     import signal
 
     def handler(signum: int, _frame: object) -> None:
-        # Once is enough: a second SIGTERM (``timeout`` or a supervisor signals the whole
-        # process group, then the parent signals this process again) must not cut the
-        # clean-up short and leave the scheduler running without its API server.
+        # Once is enough: a second SIGTERM must not cut the clean-up short on its way to
+        # AirflowStack.stop (which itself holds SIGINT and SIGTERM while it runs).
         signal.signal(signal.SIGTERM, signal.SIG_IGN)
         raise SystemExit(128 + signum)
 

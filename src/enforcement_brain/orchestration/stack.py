@@ -18,6 +18,7 @@ import os
 import secrets
 import signal
 import subprocess
+import threading
 import time
 import urllib.error
 import urllib.parse
@@ -170,15 +171,27 @@ class AirflowStack:
     def stop(self) -> None:
         """SIGTERM every component (and its task processes), SIGKILL what is left after 15 s.
 
-        A SIGTERM to this process is held while it runs (delivered right after): ``eb run``
-        turns SIGTERM into SystemExit, which must not cut this clean-up short halfway.
+        A SIGINT or SIGTERM to this process while it runs is held and acted on right after:
+        ``eb run`` turns them into KeyboardInterrupt / SystemExit, which must not cut this
+        clean-up short and leave the scheduler running. ``timeout`` and process supervisors
+        send one signal to the whole process group and then another to the job itself, so the
+        second one often arrives here. Handlers are swapped rather than the signals blocked: a
+        blocked signal can still be taken by another thread, and Python then runs its handler
+        in the main thread all the same.
         """
-        held = {signal.SIGTERM}
-        signal.pthread_sigmask(signal.SIG_BLOCK, held)
+        if threading.current_thread() is not threading.main_thread():
+            self._stop()  # only the main thread can set handlers (and receives the signals)
+            return
+        held: list[int] = []
+        kinds = (signal.SIGINT, signal.SIGTERM)
+        previous = {s: signal.signal(s, lambda signum, _frame: held.append(signum)) for s in kinds}
         try:
             self._stop()
         finally:
-            signal.pthread_sigmask(signal.SIG_UNBLOCK, held)
+            for s, handler in previous.items():
+                signal.signal(s, handler)
+        if held:
+            signal.raise_signal(held[0])
 
     def _stop(self) -> None:
         for proc in self.procs.values():
