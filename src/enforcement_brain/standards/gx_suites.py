@@ -28,6 +28,7 @@ expectation and keyword. :func:`validate` imports GX only when it runs.
 from __future__ import annotations
 
 import json
+import logging
 import re
 from dataclasses import asdict, dataclass, field
 from functools import lru_cache
@@ -42,6 +43,11 @@ from enforcement_brain.standards.constraints import SilverCheck, not_null_column
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame
+
+# GX logs its own bookkeeping at INFO (~200 lines per validation run: closures it does not
+# register, datasources saved); in an Airflow task log that buries what the task did. Set here,
+# in the module every GX use goes through, before GX is first imported; warnings still pass.
+logging.getLogger("great_expectations").setLevel(logging.WARNING)
 
 #: Where the suites live, relative to the repository.
 EXPECTATIONS_DIR = "expectations"

@@ -109,14 +109,7 @@ def _project_lock(root: Path) -> Iterator[None]:
 
 
 def _file_context(root: Path) -> Any:
-    """The GX file context at ``root``: created on first use, reused after.
-
-    GX's own INFO/DEBUG lines (datasource bookkeeping, ~50 per source) would bury the task's
-    log in Airflow; its warnings and errors still come through.
-    """
-    import logging
-
-    logging.getLogger("great_expectations").setLevel(logging.WARNING)  # before its import logs
+    """The GX file context at ``root``: created on first use, reused after."""
     import great_expectations as gx
     from great_expectations.data_context.types.base import ProgressBarsConfig
 
