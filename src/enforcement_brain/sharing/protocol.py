@@ -16,6 +16,7 @@ import os
 import re
 import threading
 from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -87,8 +88,8 @@ def _partition_text(value: Any) -> str | None:
 
 
 _COMMIT = re.compile(r"\d{20}\.json")
-SNAPSHOT_CACHE_SIZE = 256  # table versions kept in memory (29 share tables × a few versions)
-_SNAPSHOTS: OrderedDict[tuple[str, int, int], Snapshot] = OrderedDict()
+CACHE_SIZE = 512  # snapshots and path sets kept (29 share tables × a few versions × 2)
+_CACHE: OrderedDict[tuple[str, str, int, int], Any] = OrderedDict()
 _CACHE_LOCK = threading.Lock()
 
 
@@ -149,34 +150,35 @@ class ShareTable:
         return before[-1]
 
     # -- the snapshot ----------------------------------------------------------------------
-    def snapshot(self, version: int | None = None) -> Snapshot:
-        """The table's files and metadata at ``version`` (default: the latest).
+    def _cached(self, kind: str, version: int, compute: Callable[[], Any]) -> Any:
+        """``compute()`` for this table at ``version``, kept in memory per (table, version,
+        commit file): a version of a Delta table never changes, so requests after the first
+        skip reading the log. The commit file's modification time is part of the key so a
+        table dropped and re-created under the same name (its versions start again from 0) is
+        never answered from the old cache."""
+        try:
+            stamp = (self.log_dir / f"{version:020d}.json").stat().st_mtime_ns
+        except OSError:  # the JSON commit was cleaned up: a checkpoint still describes it
+            stamp = 0
+        key = (kind, str(self.root), version, stamp)
+        with _CACHE_LOCK:
+            if key in _CACHE:
+                _CACHE.move_to_end(key)
+                return _CACHE[key]
+        value = compute()
+        with _CACHE_LOCK:
+            _CACHE[key] = value
+            while len(_CACHE) > CACHE_SIZE:
+                _CACHE.popitem(last=False)
+        return value
 
-        Cached per (table, version, commit file): a version of a Delta table never changes, so
-        metadata and query requests after the first skip reading the log. The commit file's
-        modification time is part of the key so a table dropped and re-created under the same
-        name (its versions start again from 0) is never answered from the old cache.
-        """
+    def snapshot(self, version: int | None = None) -> Snapshot:
+        """The table's files and metadata at ``version`` (default: the latest), cached."""
         latest = self.latest_version()
         if version is not None and not 0 <= version <= latest:
             raise not_found(f"version {version} does not exist (the latest is {latest})")
         wanted = latest if version is None else version
-        try:
-            stamp = (self.log_dir / f"{wanted:020d}.json").stat().st_mtime_ns
-        except OSError:  # the JSON commit was cleaned up: a checkpoint still describes it
-            stamp = 0
-        key = (str(self.root), wanted, stamp)
-        with _CACHE_LOCK:
-            hit = _SNAPSHOTS.get(key)
-            if hit is not None:
-                _SNAPSHOTS.move_to_end(key)
-                return hit
-        snap = self._read_snapshot(wanted)
-        with _CACHE_LOCK:
-            _SNAPSHOTS[key] = snap
-            while len(_SNAPSHOTS) > SNAPSHOT_CACHE_SIZE:
-                _SNAPSHOTS.popitem(last=False)
-        return snap
+        return self._cached("snapshot", wanted, lambda: self._read_snapshot(wanted))
 
     def _read_snapshot(self, version: int) -> Snapshot:
         from deltalake import DeltaTable
@@ -210,11 +212,16 @@ class ShareTable:
         )
 
     def listed_paths(self) -> set[str]:
-        """Every file path the log names (current snapshot and every kept commit).
+        """Every file path the log names (current snapshot and every kept commit), cached per
+        latest version like the snapshot (a client fetches a file in ranges, many at once).
 
         The file endpoint serves a path only if it is in this set, so a file merely lying in
         the table's folder (a failed write's leftovers, something copied there) is never served.
         """
+        latest = self.latest_version()
+        return self._cached("paths", latest, self._read_listed_paths)
+
+    def _read_listed_paths(self) -> set[str]:
         paths = {f.rel_path for f in self.snapshot().files}
         for v in self.commit_versions():
             for action in self.commit(v).actions:

@@ -16,8 +16,8 @@ from __future__ import annotations
 import json
 import logging
 import secrets
+import stat
 import sys
-import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -112,8 +112,6 @@ class Service:
 
     def __init__(self, ctx: Context) -> None:
         self.ctx = ctx
-        self._lock = threading.Lock()
-        self._listed: dict[Path, tuple[int, set[str]]] = {}
 
     def warm(self) -> None:
         """Read every published share table's snapshot before taking connections.
@@ -129,7 +127,7 @@ class Service:
                 try:
                     if st.exists():
                         st.snapshot()
-                        self.listed_paths(st)
+                        st.listed_paths()
                 except ProtocolError:
                     continue  # a table being written: the first request reads it
 
@@ -174,18 +172,6 @@ class Service:
         if not share_table.exists():
             raise not_found(f"table {entry.dataset} is declared but not published yet")
         return entry, share_table
-
-    def listed_paths(self, st: ShareTable) -> set[str]:
-        """The log's file paths, cached per table version (a client fetches a file in ranges)."""
-        version = st.latest_version()
-        with self._lock:
-            hit = self._listed.get(st.root)
-        if hit and hit[0] == version:
-            return hit[1]
-        paths = st.listed_paths()
-        with self._lock:
-            self._listed[st.root] = (version, paths)
-        return paths
 
     def share_table(self, interface_id: str, dataset_id: str) -> ShareTable:
         uri = self.ctx.settings.table_uri("share", share_table_name(interface_id, dataset_id))
@@ -279,7 +265,7 @@ class Service:
             {"file": self._file_json(request, interface.id, entry.dataset, st, f)} for f in files
         ]
         self._charge(interface, rec, st, files)
-        self.listed_paths(st)  # here, in a worker thread: the file requests that follow find it
+        st.listed_paths()  # here, in a worker thread: the file requests that follow find it
         return _ndjson(lines, snap.version)
 
     def changes(self, request: Request, share, schema, table, params: dict[str, str | None]):
@@ -472,14 +458,18 @@ class Service:
             raise ProtocolError(403, "PERMISSION_DENIED", "the path is not a file") from None
         if not target.is_relative_to(st.root) or target == st.root:
             raise ProtocolError(403, "PERMISSION_DENIED", "the path is outside the share table")
-        if "_delta_log" in Path(rel_path).parts or rel_path not in self.listed_paths(st):
+        if "_delta_log" in Path(rel_path).parts or rel_path not in st.listed_paths():
             raise ProtocolError(
                 403, "PERMISSION_DENIED", "the file is not a data file of the share table"
             )
-        if not target.is_file():
+        try:
+            info = target.stat()
+        except OSError:
+            info = None
+        if info is None or not stat.S_ISREG(info.st_mode):
             raise not_found("the file no longer exists (vacuumed): query the table again")
         rec.files_served = 1
-        small = target.stat().st_size <= SMALL_FILE_BYTES
+        small = info.st_size <= SMALL_FILE_BYTES
         if request.method == "GET" and small and "range" not in request.headers:
             from fastapi import Response
 
