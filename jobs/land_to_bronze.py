@@ -24,12 +24,7 @@ def run(
     landed = landing.land(ctx.settings, source, day, run_id)
     if landed is not None:
         landing.record(ctx.spark, ctx.settings, landed)
-    pulled = None
-    if source.delivery.kind == "database":
-        pulled = front_db.pull(ctx.spark, ctx.settings, source, day)
-        df, read = pulled.dataframe(ctx.spark), [f"db:{source.delivery.table}"]
-    else:
-        df, read = bronze.read_delivery(ctx.spark, ctx.settings, source, day)
+    df, read, pulled = bronze.read_delivery(ctx.spark, ctx.settings, source, day)
     stamped = bronze.with_batch(df, source, day, run_id)
     with bronze.whole_files(ctx.spark):  # line numbers are exact only inside this block
         tables.replace_where(

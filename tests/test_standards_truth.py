@@ -73,7 +73,7 @@ def test_rules_flag_every_defect_and_no_clean_row(spark, generated: Settings) ->
         frames = []
         for day in DAYS:
             landing.land(generated, source, day, "test")  # objects: fetched into landing
-            raw, _ = read_delivery(spark, generated, source, day)
+            raw, _, _ = read_delivery(spark, generated, source, day)
             frames.append(conform(with_batch(raw, source, day, "test"), catalog, source))
         rows = frames[0]
         for f in frames[1:]:

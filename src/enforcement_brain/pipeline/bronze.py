@@ -23,6 +23,8 @@ if TYPE_CHECKING:
 
     from pyspark.sql import DataFrame, SparkSession
 
+    from enforcement_brain.pipeline.front_db import DbPull
+
 META_COLUMNS = ("_rescued_data", "_corrupt_record", "_source_file", "_source_line")
 
 
@@ -225,29 +227,21 @@ def parse_csv(spark: SparkSession, source: Source, files: list[str]) -> DataFram
     return reduce(lambda a, b: a.unionByName(b), parts)
 
 
-def read_database(
-    spark: SparkSession, settings: Settings, source: Source, day: dt.date
-) -> DataFrame:
-    """Rows of a relational source for the business day, through SQLAlchemy, as text.
-
-    The day's watermark window plus the late rows of earlier windows: see
-    :mod:`enforcement_brain.pipeline.front_db`, which also keeps the pull record.
-    """
-    from enforcement_brain.pipeline import front_db
-
-    return front_db.pull(spark, settings, source, day).dataframe(spark)
-
-
 def read_delivery(
     spark: SparkSession, settings: Settings, source: Source, day: dt.date
-) -> tuple[DataFrame, list[str]]:
-    """The day's delivery as bronze columns (without batch stamps), and what was read."""
+) -> tuple[DataFrame, list[str], DbPull | None]:
+    """The day's delivery as bronze columns (without batch stamps), what was read, and for a
+    relational source the pull (its day window and the late rows of earlier windows, see
+    :mod:`enforcement_brain.pipeline.front_db`) to record once bronze has committed it."""
     if source.delivery.kind == "database":
-        return read_database(spark, settings, source, day), [f"db:{source.delivery.table}"]
+        from enforcement_brain.pipeline import front_db
+
+        pulled = front_db.pull(spark, settings, source, day)
+        return pulled.dataframe(spark), [f"db:{source.delivery.table}"], pulled
     files = landing_files(settings, source, day)
     if source.delivery.format == "csv":
-        return parse_csv(spark, source, files), files
-    return parse_jsonl(read_lines(spark, files, source.delivery.encoding), source), files
+        return parse_csv(spark, source, files), files, None
+    return parse_jsonl(read_lines(spark, files, source.delivery.encoding), source), files, None
 
 
 def with_batch(df: DataFrame, source: Source, day: dt.date, run_id: str) -> DataFrame:
