@@ -292,7 +292,9 @@ def main() -> None:
             tokens = {k: v for k, v in tokens.items() if tables.get(k)}
             print(f"{len(tokens)} interfaces, {sum(map(len, tables.values()))} shared tables")
             results = []
-            day = FIRST_DAY + dt.timedelta(days=int(time.time()) % 200 if reuse else 0)
+            # Each window's load is the day after the last one this lake holds (not a rerun).
+            loaded = sorted((tmp / "var" / "run").glob("summary-*.json"))
+            day = dt.date.fromisoformat(loaded[-1].stem[8:]) if loaded else FIRST_DAY
             for i in range(args.runs):
                 if not args.without_load and (load is None or load.poll() is not None):
                     day += dt.timedelta(days=1)
