@@ -57,8 +57,10 @@ def test_loads_that_create_a_history_table_at_once_all_land(spark, settings) -> 
 
     def write(n: int) -> None:
         try:
-            df = spark.createDataFrame([(f"s{n}", n)], "source string, n int")
-            tables.append(df, settings, "ops", "history", partition_by=["source"])
+            schema = "source string, n int"
+            rows = [(f"s{n}", n)]
+            parts = ["source"]
+            tables.append_rows(None, settings, "ops", "history", rows, schema, partition_by=parts)
         except Exception as exc:  # collected and asserted below
             errors.append(str(exc).splitlines()[0])
 

@@ -299,16 +299,11 @@ def maintain_lake(
 
 def record(spark: SparkSession, settings: Settings, reports: list[TableReport]) -> None:
     """Append the run's rows to ``ops.maintenance_log`` (a history: one row per table per run)."""
-    from pyspark.sql import functions as F
-
-    if not reports:
-        return
     columns = [c.split()[0] for c in MAINTENANCE_SCHEMA.split(", ")]
     rows = [tuple(asdict(r)[c] for c in columns) for r in reports]
-    df = spark.createDataFrame(rows, MAINTENANCE_SCHEMA).withColumn(
-        "recorded_at", F.current_timestamp()
+    tables.append_rows(
+        spark, settings, "ops", "maintenance_log", rows, MAINTENANCE_SCHEMA, recorded_at=True
     )
-    tables.append(df, settings, "ops", "maintenance_log")
 
 
 def _mb(n: int | None) -> str:

@@ -8,8 +8,9 @@ registration, and no metastore has to be shared between JVMs.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from enforcement_brain.errors import ConfigError
 from enforcement_brain.settings import LAYERS, Settings
@@ -169,32 +170,78 @@ def replace_where(
         spark.sql(f"ALTER TABLE {name} SET TBLPROPERTIES ({props})")
 
 
-def append(
-    df: DataFrame,
+def append_rows(
+    spark: SparkSession | None,
     settings: Settings,
     layer: str,
     table: str,
+    rows: Sequence[Sequence[Any]],
+    schema: str,
     *,
     partition_by: list[str] | None = None,
+    recorded_at: bool = False,
 ) -> None:
-    """Append rows (history tables only: the ledger and the logs grow with every run).
+    """Append a few rows built in Python to a history table (the ledger, the logs).
 
-    Appends never conflict with each other, but on a new lake the 28 loads of a day may all
-    *create* ``ops.dq_ledger`` at once; the losers see the protocol or metadata change of the
-    winner's first commit. The table then exists, and appending again is right.
+    Written with delta-rs from the calling process, not through Spark: a Spark append of a
+    handful of rows costs a planned job and a commit in the shared JVM (~0.7 s each on two
+    cores, five of them per source load), delta-rs ~0.05 s and no JVM time. The table is the
+    same Delta table either way, and Spark reads it as before.
+
+    ``schema`` is a Spark DDL list (``"source string, n bigint, ..."``) naming the columns in
+    ``rows`` order; ``recorded_at`` adds a UTC ``recorded_at timestamp`` column with the time
+    of the append. Appends never conflict with each other, but on a new lake the 28 loads of a
+    day may all *create* ``ops.dq_ledger`` at once; the losers see the winner's first commit
+    and append again. ``spark``, when given, gets the ``layer.table`` name registered.
     """
-    for attempt in range(3):
-        writer = df.write.format("delta").mode("append").option("mergeSchema", "true")
-        if partition_by and not is_delta_table(settings, layer, table):
-            writer = writer.partitionBy(*partition_by)
+    import datetime as dt
+
+    import pyarrow as pa
+    from deltalake import write_deltalake
+    from deltalake.exceptions import CommitFailedError
+
+    if not rows:
+        return
+    if not settings.lake_is_local:
+        raise ConfigError("appending to an s3a:// lake needs the scale-out issue (delta-rs on S3)")
+    fields = [_arrow_field(column) for column in schema.split(", ")]
+    data = [dict(zip((f.name for f in fields), row, strict=True)) for row in rows]
+    if recorded_at:
+        fields.append(pa.field("recorded_at", pa.timestamp("us", tz="UTC")))
+        now = dt.datetime.now(dt.UTC)
+        data = [{**d, "recorded_at": now} for d in data]
+    arrow = pa.Table.from_pylist(data, schema=pa.schema(fields))
+    uri = settings.table_uri(layer, table)
+    for attempt in range(5):
         try:
-            writer.save(settings.table_uri(layer, table))
+            write_deltalake(
+                uri, arrow, mode="append", schema_mode="merge", partition_by=partition_by
+            )
             break
-        except Exception as exc:  # the JVM error arrives wrapped differently per client
-            if attempt == 2 or not any(code in str(exc) for code in _CREATE_RACE):
+        except CommitFailedError:  # lost a race to create the table, or retries ran out
+            if attempt == 4:
                 raise
-    register(df.sparkSession, settings, layer, table)
+    if spark is not None:
+        register(spark, settings, layer, table)
 
 
-#: Delta's errors for a first commit that raced another first commit of the same table.
-_CREATE_RACE = ("DELTA_PROTOCOL_CHANGED", "DELTA_METADATA_CHANGED", "ProtocolChangedException")
+#: Spark DDL types of the history tables, as Arrow types (what Delta stores for each).
+_ARROW_TYPES = {
+    "string": "string",
+    "bigint": "int64",
+    "int": "int32",
+    "double": "float64",
+    "boolean": "bool_",
+    "date": "date32",
+}
+
+
+def _arrow_field(column: str) -> Any:
+    import pyarrow as pa
+
+    name, kind = column.split()
+    if kind == "timestamp":
+        return pa.field(name, pa.timestamp("us", tz="UTC"))
+    if kind not in _ARROW_TYPES:
+        raise ConfigError(f"history table column {name}: type {kind} is not supported")
+    return pa.field(name, getattr(pa, _ARROW_TYPES[kind])())

@@ -54,20 +54,21 @@ def record_batch(
     run_id: str,
 ) -> None:
     """Append the batch's ledger rows and its reconciliation to the ops history tables."""
-    from pyspark.sql import functions as F
-
     day = dt.date.fromisoformat(report.delivery_date)
-    ledger = spark.createDataFrame(
+    tables.append_rows(
+        spark,
+        settings,
+        "ops",
+        "dq_ledger",
         [tuple(r[c.split()[0]] for c in LEDGER_SCHEMA.split(", ")) for r in ledger_rows],
         LEDGER_SCHEMA,
-    ).withColumn("recorded_at", F.current_timestamp())
-    tables.append(ledger, settings, "ops", "dq_ledger", partition_by=["source"])
+        partition_by=["source"],
+        recorded_at=True,
+    )
     values = {**report.as_dict(), "delivery_date": day, "reconciles": report.reconciles()}
     values["run_id"] = run_id
-    batch = spark.createDataFrame(
-        [tuple(values[c.split()[0]] for c in BATCH_SCHEMA.split(", "))], BATCH_SCHEMA
-    ).withColumn("recorded_at", F.current_timestamp())
-    tables.append(batch, settings, "ops", "batch_log")
+    batch = [tuple(values[c.split()[0]] for c in BATCH_SCHEMA.split(", "))]
+    tables.append_rows(spark, settings, "ops", "batch_log", batch, BATCH_SCHEMA, recorded_at=True)
 
 
 def record_run(
@@ -97,4 +98,4 @@ def record_run(
         status,
         detail[:2000],
     )
-    tables.append(spark.createDataFrame([row], RUN_SCHEMA), settings, "ops", "run_log")
+    tables.append_rows(spark, settings, "ops", "run_log", [row], RUN_SCHEMA)

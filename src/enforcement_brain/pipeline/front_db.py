@@ -34,8 +34,8 @@ The pull record, ``ops.db_pulls``
     (what grew, for people watching a source), the rows taken, the run. It decides which earlier
     windows are swept; bronze decides which rows are taken, so the record never has to agree
     with bronze after a crash. It is a Delta table in ``ops``, appended through the same
-    :func:`~enforcement_brain.lake.tables.append` as ``ops.batch_log``, rather than a table in
-    a SQLAlchemy database: the front database belongs to the source system and is only read;
+    :func:`~enforcement_brain.lake.tables.append_rows` as ``ops.batch_log``, rather than a table
+    in a SQLAlchemy database: the front database belongs to the source system and is only read;
     in the lake the record survives restarts and moves with the bronze it describes (a restored
     or copied lake carries its own records), and analysts query it by name like the ledger. It
     is appended after bronze commits, so it never names a pull bronze lacks; a load killed in
@@ -146,21 +146,20 @@ def pull_records(
 
     With ``day``: only those a pull of that day reads, its own batch's and those of the windows
     from ``lookback`` days before it up to it, so the read stays small as the history grows.
+    Read with delta-rs: a small table, and no Spark job for it.
     """
-    from pyspark.sql import functions as F
+    import pyarrow.compute as pc
+    from deltalake import DeltaTable
 
     if not tables.is_delta_table(settings, "ops", "db_pulls"):
         return []
-    records = (
-        spark.read.format("delta")
-        .load(settings.table_uri("ops", "db_pulls"))
-        .where(F.col("source") == source_id)
-    )
+    wanted = pc.field("source") == source_id
     if day is not None:
         since = day - dt.timedelta(days=lookback)
-        recent = F.col("window_day").between(F.lit(since), F.lit(day))
-        records = records.where((F.col("delivery_date") == F.lit(day)) | recent)
-    return [r.asDict() for r in records.collect()]
+        recent = (pc.field("window_day") >= since) & (pc.field("window_day") <= day)
+        wanted = wanted & ((pc.field("delivery_date") == day) | recent)
+    log = DeltaTable(settings.table_uri("ops", "db_pulls")).to_pyarrow_dataset()
+    return log.to_table(filter=wanted).to_pylist()
 
 
 def versions_elsewhere(
@@ -258,8 +257,6 @@ def _with_rescued(row: tuple, declared: int, extras: list[str]) -> tuple:
 
 def record(spark: SparkSession, settings: Settings, pulled: DbPull, run_id: str) -> None:
     """Append the pull's windows to ``ops.db_pulls``; call it once bronze has committed."""
-    from pyspark.sql import functions as F
-
     batch = batch_id(pulled.source, pulled.delivery_date)
     rows = [
         (
@@ -276,5 +273,4 @@ def record(spark: SparkSession, settings: Settings, pulled: DbPull, run_id: str)
         )
         for w in pulled.windows
     ]
-    df = spark.createDataFrame(rows, PULLS_SCHEMA).withColumn("recorded_at", F.current_timestamp())
-    tables.append(df, settings, "ops", "db_pulls")
+    tables.append_rows(spark, settings, "ops", "db_pulls", rows, PULLS_SCHEMA, recorded_at=True)

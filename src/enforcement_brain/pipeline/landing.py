@@ -410,22 +410,21 @@ def record(spark: SparkSession, settings: Settings, landing: Landing) -> int:
     Keyed on (source, day, file, sha256) rather than on "what this run changed", so a task that
     died between landing and this append logs the versions on its retry, and a no-op rerun logs
     nothing. The rows are built in Python and appended blind: loads of other sources append at
-    the same time without conflicting.
+    the same time without conflicting. Read and written with delta-rs: a small table, and no
+    Spark job for it.
     """
-    from pyspark.sql import functions as F
-
     from enforcement_brain.lake import tables
 
     known: set[tuple[str, str]] = set()
     if tables.is_delta_table(settings, "ops", "landing_log"):
-        rows = (
-            spark.read.format("delta")
-            .load(settings.table_uri("ops", "landing_log"))
-            .where(F.col("source") == landing.source)
-            .where(F.col("delivery_date") == F.lit(landing.delivery_date))
-            .select("file", "sha256")
-            .collect()
+        import pyarrow.compute as pc
+        from deltalake import DeltaTable
+
+        log = DeltaTable(settings.table_uri("ops", "landing_log")).to_pyarrow_dataset()
+        wanted = (pc.field("source") == landing.source) & (
+            pc.field("delivery_date") == landing.delivery_date
         )
+        rows = log.to_table(columns=["file", "sha256"], filter=wanted).to_pylist()
         known = {(r["file"], r["sha256"]) for r in rows}
     new = [
         (
@@ -442,7 +441,5 @@ def record(spark: SparkSession, settings: Settings, landing: Landing) -> int:
         for e in landing.files
         if (landing.path(e), e.sha256) not in known
     ]
-    if new:
-        df = spark.createDataFrame(new, LANDING_LOG_SCHEMA)
-        tables.append(df, settings, "ops", "landing_log")
+    tables.append_rows(spark, settings, "ops", "landing_log", new, LANDING_LOG_SCHEMA)
     return len(new)

@@ -281,9 +281,9 @@ def validate_increments(
         for increment in done
         for row in results_rows(increment, catalog.standard_version, run_id, validated_at)
     ]
-    if out:
-        frame = spark.createDataFrame(out, RESULTS_SCHEMA)
-        tables.append(frame, settings, "ops", "gx_results", partition_by=["source"])
+    tables.append_rows(
+        spark, settings, "ops", "gx_results", out, RESULTS_SCHEMA, partition_by=["source"]
+    )
     return [increment.summary() for increment in done]
 
 
