@@ -11,7 +11,7 @@ from enforcement_brain.orchestration.runtime import JobContext, job_main
 
 def run(ctx: JobContext, dataset_id: str, day: dt.date, run_id: str) -> dict[str, object]:
     dataset = ctx.catalog.datasets[dataset_id]
-    return dataclasses.asdict(publish(ctx.spark, ctx.settings, ctx.catalog, dataset, day))
+    return dataclasses.asdict(publish(ctx.spark, ctx.settings, ctx.catalog, dataset, day, run_id))
 
 
 def main() -> None:

@@ -8,7 +8,7 @@ import re
 import pytest
 
 from enforcement_brain.declarations import load_catalog
-from enforcement_brain.gold.publish import GateFailed, publish
+from enforcement_brain.gold.publish import GateFailed, publish, published_partitions
 from enforcement_brain.lake import tables
 from enforcement_brain.settings import REPO_ROOT
 
@@ -44,6 +44,7 @@ def test_a_failing_gate_keeps_the_last_good_version(spark, settings):
     _silver(spark, settings, [("T1", "OUT", "皖F1", "340100", "CX01", DAY, DAY)])
     report = publish(spark, settings, catalog, dataset, DAY)
     assert (report.rows, report.biz_dates) == (1, [DAY.isoformat()])
+    assert published_partitions(settings, dataset, DAY) == [DAY]  # from ops.publish_log
     # A redelivery with an unknown direction: the gate refuses it, nothing is written.
     _silver(spark, settings, [("T1", "SIDEWAYS", "皖F1", "340100", "CX01", DAY, DAY)])
     with pytest.raises(GateFailed, match=r"G_DIRECTION \(1 rows\)"):
@@ -52,3 +53,7 @@ def test_a_failing_gate_keeps_the_last_good_version(spark, settings):
     assert [(r["direction"], r["transfers"]) for r in gold.collect()] == [("OUT", 1)]
     history = spark.sql(f"DESCRIBE HISTORY {tables.qualified('gold', dataset.id)}").collect()
     assert len(history) == 2  # the first write and the CDF property, no third commit
+    log = spark.read.format("delta").load(settings.table_uri("ops", "publish_log")).collect()
+    assert [(r["dataset"], r["partitions"], r["rows"], r["gold_version"]) for r in log] == [
+        (dataset.id, DAY.isoformat(), 1, 1)
+    ]

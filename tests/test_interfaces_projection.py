@@ -18,6 +18,7 @@ import pytest
 from enforcement_brain.declarations import InterfaceDataset, load_catalog
 from enforcement_brain.errors import EbError
 from enforcement_brain.gold.builders import BUILDERS
+from enforcement_brain.lake import tables
 from enforcement_brain.settings import REPO_ROOT
 
 D0 = dt.date(2026, 11, 29)
@@ -318,3 +319,50 @@ def test_an_interface_with_nothing_published_fails_in_one_line(spark, settings, 
 
     with pytest.raises(EbError, match=r"^culture_tourism: gold.scenic_passenger_vehicles is not "):
         project_interface(spark, settings, catalog, catalog.interfaces["culture_tourism"], D0)
+
+
+def test_projection_takes_the_partitions_its_publish_recorded_while_gold_is_unchanged(
+    spark, settings, catalog, schemas
+):
+    """The publish of a day records the partitions it replaced in ``ops.publish_log``; the
+    projection of that day replaces those (no silver read). Once gold has moved on, the record
+    no longer describes it, and the partitions are derived from silver again."""
+    from enforcement_brain.gold.publish import PUBLISH_LOG_SCHEMA
+    from enforcement_brain.share.project import project_interface
+
+    today = dt.date(2026, 11, 30)
+    decided = [dt.date(2026, 11, 20), dt.date(2026, 11, 25), today]
+    _delta(spark, settings, "silver", "penalty_decisions", _silver(
+        spark, [("J4", today, today, today)], "decision_no string, decided_on date, biz_date date",
+    ))  # fmt: skip
+    _delta(spark, settings, "silver", "enforcement_cases", _silver(
+        spark, [("C3", today, today)], "case_no string, biz_date date",
+    ))  # fmt: skip
+    rows = [
+        {"decision_no": f"J{n}", "party_kind": "enterprise", "decided_on": d}
+        for n, d in enumerate(decided, start=1)
+    ]
+    _delta(spark, settings, "gold", "case_disclosures",
+           gold(spark, schemas, "case_disclosures", rows), "decided_on")  # fmt: skip
+    version = tables.latest_version(settings, "gold", "case_disclosures")
+    recorded = ("case_disclosures", today, "2026-11-20,2026-11-25", 2, version, "r")
+    tables.append_rows(
+        None, settings, "ops", "publish_log", [recorded], PUBLISH_LOG_SCHEMA, recorded_at=True
+    )
+    interface = catalog.interfaces["market_regulation"]
+
+    (report,) = [r for r in project_interface(spark, settings, catalog, interface, today)
+                 if r.dataset == "case_disclosures"]  # fmt: skip
+    assert (report.partitions, report.rows) == (["2026-11-20", "2026-11-25"], 2)
+    table = settings.table_uri("share", "market_regulation__case_disclosures")
+    share = spark.read.format("delta").load(table)
+    assert sorted(r["decision_no"] for r in share.collect()) == ["J1", "J2"]
+
+    # gold changes after the record: the silver-derived partition (today's) is replaced
+    _delta(spark, settings, "gold", "case_disclosures",
+           gold(spark, schemas, "case_disclosures", rows), "decided_on")  # fmt: skip
+    (report,) = [r for r in project_interface(spark, settings, catalog, interface, today)
+                 if r.dataset == "case_disclosures"]  # fmt: skip
+    assert (report.partitions, report.rows) == (["2026-11-30"], 1)
+    share = spark.read.format("delta").load(table)
+    assert sorted(r["decision_no"] for r in share.collect()) == ["J1", "J2", "J3"]

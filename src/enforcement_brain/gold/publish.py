@@ -20,6 +20,15 @@ if TYPE_CHECKING:
     from pyspark.sql import Column, DataFrame, SparkSession
 
 
+#: ``ops.publish_log``: one row per publish of a dataset for a delivery day, naming the partitions
+#: it replaced (ISO dates, comma-separated). The share projections of that day read it rather
+#: than re-deriving the partitions from silver (one Spark job per driving source).
+PUBLISH_LOG_SCHEMA = (
+    "dataset string, delivery_date date, partitions string, rows bigint, gold_version bigint, "
+    "run_id string"
+)
+
+
 class GateFailed(EbError):
     """A shared dataset failed its quality gate; its last good version stays published."""
 
@@ -120,9 +129,15 @@ def evaluate_gate(df: DataFrame, dataset: Dataset) -> dict[str, int]:
 
 
 def publish(
-    spark: SparkSession, settings: Settings, catalog: Catalog, dataset: Dataset, day: dt.date
+    spark: SparkSession,
+    settings: Settings,
+    catalog: Catalog,
+    dataset: Dataset,
+    day: dt.date,
+    run_id: str = "manual",
 ) -> PublishReport:
-    """Rebuild the dataset's partitions touched by ``day``'s deliveries."""
+    """Rebuild the dataset's partitions touched by ``day``'s deliveries; record them in
+    ``ops.publish_log`` once committed."""
     missing = [s for s in dataset.sources if not tables.is_delta_table(settings, "silver", s)]
     if missing:
         raise EbError(
@@ -167,4 +182,42 @@ def publish(
         )
     finally:
         built.unpersist()
+    row = (
+        dataset.id,
+        day,
+        ",".join(d.isoformat() for d in dates),
+        rows,
+        tables.latest_version(settings, "gold", dataset.id),
+        run_id,
+    )
+    tables.append_rows(
+        spark, settings, "ops", "publish_log", [row], PUBLISH_LOG_SCHEMA, recorded_at=True
+    )
     return PublishReport(dataset.id, day.isoformat(), [d.isoformat() for d in dates], rows, gate)
+
+
+def published_partitions(
+    settings: Settings, dataset: Dataset, day: dt.date
+) -> list[dt.date] | None:
+    """The partitions the latest publish of ``dataset`` for ``day`` replaced, from
+    ``ops.publish_log``; None if gold has changed since (or no such publish is recorded), and
+    the caller derives them from silver (:func:`affected_partitions`).
+
+    Read with delta-rs: no Spark job. The gold version guards against a log row that no longer
+    describes gold (a publish of the day that died after its commit but before its log row
+    is simply not found, and the caller falls back).
+    """
+    import pyarrow.compute as pc
+    from deltalake import DeltaTable
+
+    if not tables.is_delta_table(settings, "ops", "publish_log"):
+        return None
+    log = DeltaTable(settings.table_uri("ops", "publish_log")).to_pyarrow_dataset()
+    wanted = (pc.field("dataset") == dataset.id) & (pc.field("delivery_date") == day)
+    rows = log.to_table(filter=wanted).to_pylist()
+    if not rows:
+        return None
+    latest = max(rows, key=lambda r: r["recorded_at"])
+    if latest["gold_version"] != tables.latest_version(settings, "gold", dataset.id):
+        return None
+    return [dt.date.fromisoformat(p) for p in latest["partitions"].split(",") if p]

@@ -95,6 +95,26 @@ def row_count_from_log(settings: Settings, layer: str, table: str) -> int | None
     return int(pc.sum(records).as_py() or 0)
 
 
+def latest_version(settings: Settings, layer: str, table: str) -> int:
+    """The table's current version, read from its log with delta-rs (no Spark job)."""
+    from deltalake import DeltaTable
+
+    return DeltaTable(settings.table_uri(layer, table)).version()
+
+
+def rows_written(settings: Settings, layer: str, table: str) -> int | None:
+    """Rows the table's latest commit wrote (its ``numOutputRows`` metric), or None.
+
+    For a ``replaceWhere`` of some partitions that is the rows those partitions now hold, so a
+    writer that is the table's only writer need not count them back with a Spark job.
+    """
+    from deltalake import DeltaTable
+
+    (last,) = DeltaTable(settings.table_uri(layer, table)).history(1)
+    value = (last.get("operationMetrics") or {}).get("numOutputRows")
+    return None if value is None else int(value)
+
+
 _REGISTERED: dict[tuple[int, str], str] = {}
 
 

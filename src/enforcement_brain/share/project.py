@@ -13,7 +13,11 @@ from typing import TYPE_CHECKING
 
 from enforcement_brain.declarations import Catalog, Interface, InterfaceDataset
 from enforcement_brain.errors import EbError
-from enforcement_brain.gold.publish import affected_partitions, date_predicate
+from enforcement_brain.gold.publish import (
+    affected_partitions,
+    date_predicate,
+    published_partitions,
+)
 from enforcement_brain.lake import tables
 from enforcement_brain.settings import Settings
 from enforcement_brain.share.masking import mask_column
@@ -59,9 +63,11 @@ def project_interface(
 ) -> list[ProjectionReport]:
     """Refresh every dataset projection of one interface for the partitions ``day`` touched.
 
-    The partitions are exactly the ones the dataset's publish rebuilt for ``day``
-    (:func:`affected_partitions`: each source placed by its declared date column, months for
-    a monthly dataset, reference sources not driving), so the share copy never lags gold.
+    The partitions are exactly the ones the dataset's publish rebuilt for ``day``, as it
+    recorded them in ``ops.publish_log`` (or, without a record that matches gold, derived
+    again by :func:`affected_partitions`: each source placed by its declared date column,
+    months for a monthly dataset, reference sources not driving), so the share copy never lags
+    gold.
 
     A dataset whose gold table does not exist yet is reported as skipped rather than failing
     the interface: one late dataset must not hold back a partner's others, and the service
@@ -82,7 +88,9 @@ def project_interface(
             why = f"gold.{dataset.id} is not published yet: run publish_{dataset.id} first"
             reports.append(ProjectionReport(interface.id, dataset.id, f"share.{name}", [], 0, why))
             continue
-        dates = affected_partitions(spark, settings, dataset, day)
+        dates = published_partitions(settings, dataset, day)
+        if dates is None:
+            dates = affected_partitions(spark, settings, dataset, day)
         gold = spark.read.format("delta").load(settings.table_uri("gold", dataset.id))
         gold = gold.where(F.col(dataset.partition_by).isin(*dates))
         projected = project(gold, entry)
@@ -95,8 +103,10 @@ def project_interface(
             partition_by=[dataset.partition_by],
             properties={"delta.enableChangeDataFeed": "true"},
         )
-        rows = spark.read.format("delta").load(settings.table_uri("share", name))
-        count = rows.where(F.col(dataset.partition_by).isin(*dates)).count()
+        count = tables.rows_written(settings, "share", name)
+        if count is None:
+            rows = spark.read.format("delta").load(settings.table_uri("share", name))
+            count = rows.where(F.col(dataset.partition_by).isin(*dates)).count()
         reports.append(
             ProjectionReport(
                 interface.id, dataset.id, f"share.{name}", [str(d) for d in dates], count
