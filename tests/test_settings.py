@@ -87,6 +87,13 @@ def test_sql_endpoint_and_maintenance_knobs(tmp_path) -> None:
     assert (s.sql_port, s.maintenance_default_retention_days) == (10001, 90)
 
 
+def test_batch_commands_run_at_the_batch_niceness(tmp_path) -> None:
+    command = ["java", "-version"]
+    niced = load_settings({"EB_VAR_DIR": str(tmp_path)}).batch_command(command)
+    assert niced == ["nice", "-n", "10", "java", "-version"]
+    assert load_settings({"EB_BATCH_NICE": "0"}).batch_command(command) == command
+
+
 @pytest.mark.parametrize(
     ("env", "message"),
     [
@@ -97,6 +104,7 @@ def test_sql_endpoint_and_maintenance_knobs(tmp_path) -> None:
         ({"EB_MAINTENANCE_DEFAULT_RETENTION_DAYS": "3"}, "below Delta's 7-day safety default"),
         ({"EB_DB_LOOKBACK_DAYS": "91"}, "EB_DB_LOOKBACK_DAYS=91 must be between 0 and 90"),
         ({"EB_DB_LOOKBACK_DAYS": "a week"}, "EB_DB_LOOKBACK_DAYS='a week' is not an integer"),
+        ({"EB_BATCH_NICE": "20"}, "EB_BATCH_NICE=20 must be between 0 and 19"),
     ],
 )
 def test_bad_sql_and_maintenance_knobs(env, message) -> None:

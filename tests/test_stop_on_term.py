@@ -68,7 +68,10 @@ def test_sigterm_stops_airflow(tmp_path):
         said = "".join(seen)
         assert "Airflow DAG runs" in said, f"eb run never reached its DAG runs:\n{said}"
         airflow_home = str(var / "airflow")
-        assert _processes_with(airflow_home), said  # the deployment is up
+        up = _processes_with(airflow_home)
+        assert up, said  # the deployment is up
+        # the batch yields the CPU to the interface service and the SQL endpoint (EB_BATCH_NICE)
+        assert {os.getpriority(os.PRIO_PROCESS, pid) for pid in up} == {10}, said
         job.send_signal(signal.SIGTERM)
         rest, _ = job.communicate(timeout=120)
         said += rest

@@ -93,6 +93,25 @@ class Settings:
         return _int(self.extra, "EB_AIRFLOW_PORT", 8080)
 
     @property
+    def batch_nice(self) -> int:
+        """CPU niceness of the batch processes the platform starts: the Spark Connect server and
+        Airflow with its tasks (``EB_BATCH_NICE``, 0-19, default 10).
+
+        Partners and analysts wait on the interface service and the SQL endpoint; the daily
+        load waits on nobody. On a shared host the batch therefore yields the CPU to them when
+        both want it, and loses nothing when they are idle (niceness only orders contention).
+        0 runs the batch at normal priority.
+        """
+        value = _int(self.extra, "EB_BATCH_NICE", 10)
+        if not 0 <= value <= 19:
+            raise ConfigError(f"EB_BATCH_NICE={value} must be between 0 and 19")
+        return value
+
+    def batch_command(self, command: list[str]) -> list[str]:
+        """``command`` run at :attr:`batch_nice` (through ``nice``, which execs it: same pid)."""
+        return ["nice", "-n", str(self.batch_nice), *command] if self.batch_nice else command
+
+    @property
     def airflow_parallelism(self) -> int:
         """Tasks the main job's LocalExecutor runs at once (``EB_AIRFLOW_PARALLELISM``).
 
@@ -307,6 +326,7 @@ EXTRA_KEYS = (
     "EB_MAINTENANCE_SMALL_FILE_MB",
     "EB_MAINTENANCE_DEFAULT_RETENTION_DAYS",
     "EB_DB_LOOKBACK_DAYS",
+    "EB_BATCH_NICE",
 )
 
 
@@ -386,4 +406,5 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
     _ = (settings.sql_port, settings.sql_refresh_seconds)
     _ = (settings.maintenance_min_files, settings.maintenance_small_file_mb)
     _ = (settings.maintenance_default_retention_days, settings.db_lookback_days)
+    _ = settings.batch_nice
     return settings

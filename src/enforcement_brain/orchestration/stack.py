@@ -146,7 +146,7 @@ class AirflowStack:
         for name in COMPONENTS:
             log = (self.log_dir / f"{name}.log").open("w")
             self.procs[name] = subprocess.Popen(
-                component_command(name),
+                self.settings.batch_command(component_command(name)),
                 env=env,
                 stdout=log,
                 stderr=subprocess.STDOUT,

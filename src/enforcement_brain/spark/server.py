@@ -96,7 +96,11 @@ def start(settings: Settings, *, timeout: float = 120.0) -> ServerStatus:
     log = _log_file(settings)
     with log.open("wb") as out:
         proc = subprocess.Popen(
-            cmd, stdout=out, stderr=subprocess.STDOUT, env=env, start_new_session=True
+            settings.batch_command(cmd),
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            env=env,
+            start_new_session=True,
         )
     _pid_file(settings).write_text(str(proc.pid))
     deadline = time.monotonic() + timeout
