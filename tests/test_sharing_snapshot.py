@@ -28,3 +28,23 @@ def test_snapshots_follow_new_versions_and_recreated_tables(tmp_path):
     again = ShareTable(root).snapshot()
     assert again.version == 0 and again is not first
     assert '"b"' in again.schema_string and '"a"' not in again.schema_string
+
+
+def test_a_snapshot_is_peeked_from_memory_only_once_read(tmp_path) -> None:
+    """The metadata endpoint answers on the event loop only from memory: ``cached_snapshot``
+    never reads the log, so before a first ``snapshot()`` it has nothing, after it the same
+    object, and after a new commit nothing again until that version is read."""
+    import pyarrow as pa
+    from deltalake import write_deltalake
+
+    from enforcement_brain.sharing.protocol import ShareTable
+
+    root = tmp_path / "t"
+    write_deltalake(str(root), pa.table({"x": [1]}))
+    st = ShareTable(root)
+    assert st.cached_snapshot() is None
+    snap = st.snapshot()
+    assert st.cached_snapshot() is snap
+    write_deltalake(str(root), pa.table({"x": [2]}), mode="append")
+    assert st.cached_snapshot() is None
+    assert st.snapshot().version == 1

@@ -156,11 +156,7 @@ class ShareTable:
         skip reading the log. The commit file's modification time is part of the key so a
         table dropped and re-created under the same name (its versions start again from 0) is
         never answered from the old cache."""
-        try:
-            stamp = (self.log_dir / f"{version:020d}.json").stat().st_mtime_ns
-        except OSError:  # the JSON commit was cleaned up: a checkpoint still describes it
-            stamp = 0
-        key = (kind, str(self.root), version, stamp)
+        key = self._key(kind, version)
         with _CACHE_LOCK:
             if key in _CACHE:
                 _CACHE.move_to_end(key)
@@ -171,6 +167,19 @@ class ShareTable:
             while len(_CACHE) > CACHE_SIZE:
                 _CACHE.popitem(last=False)
         return value
+
+    def _key(self, kind: str, version: int) -> tuple[str, str, int, int]:
+        try:
+            stamp = (self.log_dir / f"{version:020d}.json").stat().st_mtime_ns
+        except OSError:  # the JSON commit was cleaned up: a checkpoint still describes it
+            stamp = 0
+        return (kind, str(self.root), version, stamp)
+
+    def cached_snapshot(self) -> Snapshot | None:
+        """The latest version's snapshot if it is in memory, else None (nothing is read)."""
+        key = self._key("snapshot", self.latest_version())
+        with _CACHE_LOCK:
+            return _CACHE.get(key)
 
     def snapshot(self, version: int | None = None) -> Snapshot:
         """The table's files and metadata at ``version`` (default: the latest), cached."""

@@ -225,10 +225,16 @@ class Service:
             version = st.latest_version()
         return Response(status_code=200, headers={"delta-table-version": str(version)})
 
-    def metadata(self, request: Request, share, schema, table):
+    async def metadata(self, request: Request, share, schema, table):
+        """Answered on the event loop when the snapshot is in memory (the usual case: a token
+        lookup, a directory listing, no log read); the log is read in a worker thread only
+        for a version no request has seen yet. A thread hop per request cost more than the
+        work itself under load."""
+        from starlette.concurrency import run_in_threadpool
+
         interface = self.authorize(request, "table_metadata", share)
         _, st = self.table(interface, schema, table)
-        snap = st.snapshot()
+        snap = st.cached_snapshot() or await run_in_threadpool(st.snapshot)
         return _ndjson([PROTOCOL_LINE, snap.metadata_line()], snap.version)
 
     def query(self, request: Request, share, schema, table, body: dict[str, Any]):
@@ -746,8 +752,8 @@ def create_app(
         return svc.version(request, share, schema, table, None)
 
     @app.get(table_path + "/metadata", tags=["delta-sharing"])
-    def table_metadata(request: Request, share: str, schema: str, table: str):
-        return svc.metadata(request, share, schema, table)
+    async def table_metadata(request: Request, share: str, schema: str, table: str):
+        return await svc.metadata(request, share, schema, table)
 
     @app.post(table_path + "/query", tags=["delta-sharing"])
     async def query(request: Request, share: str, schema: str, table: str):
