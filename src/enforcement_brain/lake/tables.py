@@ -29,7 +29,14 @@ RUN_STAMP_COLUMNS = frozenset(
 
 #: Tables that are a history of runs: they grow with every run by design.
 RUN_HISTORY_TABLES = frozenset(
-    {"ops.run_log", "ops.batch_log", "ops.dq_ledger", "ops.gx_results", "ops.db_pulls"}
+    {
+        "ops.run_log",
+        "ops.batch_log",
+        "ops.dq_ledger",
+        "ops.gx_results",
+        "ops.db_pulls",
+        "ops.publish_log",
+    }
 )
 
 
