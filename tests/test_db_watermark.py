@@ -70,7 +70,7 @@ def _records(spark, settings, run_id: str | None = None) -> list[tuple]:
     keep = ("delivery_date", "window_day", "pull", "row_count", "high_water", "rows_pulled")
     return sorted(
         (*[r[k] for k in keep], r["run_id"])
-        for r in pulls.pull_records(spark, settings, SOURCE)
+        for r in pulls.pull_records(settings, SOURCE)
         if run_id in (None, r["run_id"])
     )
 

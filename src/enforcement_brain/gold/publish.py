@@ -208,13 +208,9 @@ def published_partitions(
     is simply not found, and the caller falls back).
     """
     import pyarrow.compute as pc
-    from deltalake import DeltaTable
 
-    if not tables.is_delta_table(settings, "ops", "publish_log"):
-        return None
-    log = DeltaTable(settings.table_uri("ops", "publish_log")).to_pyarrow_dataset()
     wanted = (pc.field("dataset") == dataset.id) & (pc.field("delivery_date") == day)
-    rows = log.to_table(filter=wanted).to_pylist()
+    rows = tables.read_rows(settings, "ops", "publish_log", wanted)
     if not rows:
         return None
     latest = max(rows, key=lambda r: r["recorded_at"])

@@ -252,6 +252,24 @@ def append_rows(
         register(spark, settings, layer, table)
 
 
+def read_rows(
+    settings: Settings,
+    layer: str,
+    table: str,
+    where: Any = None,
+    columns: list[str] | None = None,
+) -> list[dict[str, Any]]:
+    """Rows of a small history table as dicts, read with delta-rs: the counterpart of
+    :func:`append_rows`, for the few rows a task needs back (no Spark job). ``where`` is a
+    ``pyarrow.compute`` expression; a table that does not exist yet has no rows."""
+    from deltalake import DeltaTable
+
+    if not is_delta_table(settings, layer, table):
+        return []
+    dataset = DeltaTable(settings.table_uri(layer, table)).to_pyarrow_dataset()
+    return dataset.to_table(columns=columns, filter=where).to_pylist()
+
+
 #: Spark DDL types of the history tables, as Arrow types (what Delta stores for each).
 _ARROW_TYPES = {
     "string": "string",

@@ -136,7 +136,6 @@ def sweep_windows(
 
 
 def pull_records(
-    spark: SparkSession,
     settings: Settings,
     source_id: str,
     day: dt.date | None = None,
@@ -149,17 +148,13 @@ def pull_records(
     Read with delta-rs: a small table, and no Spark job for it.
     """
     import pyarrow.compute as pc
-    from deltalake import DeltaTable
 
-    if not tables.is_delta_table(settings, "ops", "db_pulls"):
-        return []
     wanted = pc.field("source") == source_id
     if day is not None:
         since = day - dt.timedelta(days=lookback)
         recent = (pc.field("window_day") >= since) & (pc.field("window_day") <= day)
         wanted = wanted & ((pc.field("delivery_date") == day) | recent)
-    log = DeltaTable(settings.table_uri("ops", "db_pulls")).to_pyarrow_dataset()
-    return log.to_table(filter=wanted).to_pylist()
+    return tables.read_rows(settings, "ops", "db_pulls", wanted)
 
 
 def versions_elsewhere(
@@ -195,7 +190,7 @@ def pull(spark: SparkSession, settings: Settings, source: Source, day: dt.date) 
     table, watermark = str(source.delivery.table), str(source.delivery.watermark)
     names = source.column_names
     lookback = settings.db_lookback_days
-    records = pull_records(spark, settings, source.id, day, lookback)
+    records = pull_records(settings, source.id, day, lookback)
     sweep = sweep_windows(
         ((r["delivery_date"], r["window_day"], r["pull"]) for r in records), day, lookback
     )

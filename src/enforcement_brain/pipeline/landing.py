@@ -413,19 +413,15 @@ def record(spark: SparkSession, settings: Settings, landing: Landing) -> int:
     the same time without conflicting. Read and written with delta-rs: a small table, and no
     Spark job for it.
     """
+    import pyarrow.compute as pc
+
     from enforcement_brain.lake import tables
 
-    known: set[tuple[str, str]] = set()
-    if tables.is_delta_table(settings, "ops", "landing_log"):
-        import pyarrow.compute as pc
-        from deltalake import DeltaTable
-
-        log = DeltaTable(settings.table_uri("ops", "landing_log")).to_pyarrow_dataset()
-        wanted = (pc.field("source") == landing.source) & (
-            pc.field("delivery_date") == landing.delivery_date
-        )
-        rows = log.to_table(columns=["file", "sha256"], filter=wanted).to_pylist()
-        known = {(r["file"], r["sha256"]) for r in rows}
+    wanted = (pc.field("source") == landing.source) & (
+        pc.field("delivery_date") == landing.delivery_date
+    )
+    rows = tables.read_rows(settings, "ops", "landing_log", wanted, ["file", "sha256"])
+    known = {(r["file"], r["sha256"]) for r in rows}
     new = [
         (
             landing.source,

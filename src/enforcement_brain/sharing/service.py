@@ -234,7 +234,9 @@ class Service:
 
         interface = self.authorize(request, "table_metadata", share)
         _, st = self.table(interface, schema, table)
-        snap = st.cached_snapshot() or await run_in_threadpool(st.snapshot)
+        snap = st.cached_snapshot()
+        if snap is None:
+            snap = await run_in_threadpool(st.snapshot)
         return _ndjson([PROTOCOL_LINE, snap.metadata_line()], snap.version)
 
     def query(self, request: Request, share, schema, table, body: dict[str, Any]):
