@@ -181,10 +181,14 @@ class Quotas:
             return
         today = dt.datetime.now(dt.UTC)
         key = (interface_id, today.date())
+        if key not in self._rows:
+            # Outside the lock: on a long audit the day's sum takes a while, and the lock is
+            # also taken by every request's minute count on the event loop.
+            midnight = today.replace(hour=0, minute=0, second=0, microsecond=0)
+            served = rows_served_since(self._engine, interface_id, midnight)
+            with self._lock:
+                self._rows.setdefault(key, served)
         with self._lock:
-            if key not in self._rows:
-                midnight = today.replace(hour=0, minute=0, second=0, microsecond=0)
-                self._rows[key] = rows_served_since(self._engine, interface_id, midnight)
             used = self._rows[key]
             if used + rows > per_day:
                 tomorrow = dt.datetime.combine(

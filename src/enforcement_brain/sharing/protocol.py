@@ -15,6 +15,7 @@ import json
 import os
 import re
 import threading
+import time
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -96,21 +97,42 @@ _CACHE_LOCK = threading.Lock()
 class ShareTable:
     """One physical share table (``<lake>/share/<interface>__<dataset>``) on a local disk."""
 
+    # A listing of the log is reused while the folder's mtime is unchanged, but only if it was
+    # taken this long after that mtime: file times come from a coarse clock, so a commit in
+    # the same tick as the change before it could leave the mtime as it was ("racy git").
+    RACY_NS = 100_000_000
+
     def __init__(self, root: Path) -> None:
         self.root = root.resolve()
         self.log_dir = self.root / "_delta_log"
+        self._listing: tuple[int, int, list[int]] | None = None  # (mtime, listed at, versions)
+        self._paths: set[str] = set()  # the last path set read (see :meth:`names_file`)
 
     def exists(self) -> bool:
-        return self.log_dir.is_dir() and any(self.log_dir.glob("*.json"))
+        return bool(self.commit_versions())
 
     # -- the log ---------------------------------------------------------------------------
     def commit_versions(self) -> list[int]:
-        """Versions whose JSON commit is still in the log (old ones go after log cleanup)."""
+        """Versions whose JSON commit is still in the log (old ones go after log cleanup).
+
+        One ``stat`` of the log folder per call; it is listed again only when it changed.
+        Listing it on every request was a seventh of a worker's time under load (py-spy).
+        """
+        try:
+            stamp = os.stat(self.log_dir).st_mtime_ns
+        except OSError:
+            return []
+        listing = self._listing
+        if listing is not None and listing[0] == stamp and listing[1] - stamp > self.RACY_NS:
+            return listing[2]
+        now = time.time_ns()
         try:
             names = os.listdir(self.log_dir)
         except OSError:
             return []
-        return sorted(int(n[:20]) for n in names if _COMMIT.fullmatch(n))
+        versions = sorted(int(n[:20]) for n in names if _COMMIT.fullmatch(n))
+        self._listing = (stamp, now, versions)
+        return versions
 
     def latest_version(self) -> int:
         versions = self.commit_versions()
@@ -228,7 +250,14 @@ class ShareTable:
         the table's folder (a failed write's leftovers, something copied there) is never served.
         """
         latest = self.latest_version()
-        return self._cached("paths", latest, self._read_listed_paths)
+        self._paths = paths = self._cached("paths", latest, self._read_listed_paths)
+        return paths
+
+    def names_file(self, rel_path: str) -> bool:
+        """Whether the log names ``rel_path``: first in the last path set read (every file the
+        kept commits named then, so every file of the versions queried until then), which
+        needs no look at the log; in the current set only when that misses."""
+        return rel_path in self._paths or rel_path in self.listed_paths()
 
     def _read_listed_paths(self) -> set[str]:
         paths = {f.rel_path for f in self.snapshot().files}

@@ -473,7 +473,7 @@ class Service:
         parts = PurePosixPath(rel_path).parts
         if rel_path.startswith("/") or ".." in parts or "\x00" in rel_path:
             raise ProtocolError(403, "PERMISSION_DENIED", "the path is outside the share table")
-        if "_delta_log" in parts or rel_path not in st.listed_paths():
+        if "_delta_log" in parts or not st.names_file(rel_path):
             raise ProtocolError(
                 403, "PERMISSION_DENIED", "the file is not a data file of the share table"
             )
