@@ -424,6 +424,14 @@ def _report(title: str, w: Window, load: subprocess.Popen | None) -> None:
     )
     if w.rows:
         print(f"  rows per page: median {statistics.median(w.rows):.0f}, max {max(w.rows)}")
+    if w.times.get("metadata"):
+        print(f"  service CPU per metadata + page cycle: {_cpu_per_cycle(w) * 1000:.1f} ms")
+
+
+def _cpu_per_cycle(w: Window) -> float:
+    """The service's CPU seconds per metadata + page cycle: its cost, less sensitive than
+    latency to what else the shared machine runs (a CPU second is a CPU second)."""
+    return w.cpu["service"] / max(1, len(w.times["metadata"]))
 
 
 def _summary(results: list[Window], args: argparse.Namespace) -> None:
@@ -440,6 +448,8 @@ def _summary(results: list[Window], args: argparse.Namespace) -> None:
         print(f"  p95 {op:<20} {value * 1000:7.1f} ms  ({value / base:.1f}x the baseline)")
     cycles = statistics.median(len(w.times["metadata"]) / args.seconds for w in results)
     print(f"  throughput: {cycles:.1f} metadata + page cycles a second")
+    cost = statistics.median(_cpu_per_cycle(w) for w in results)
+    print(f"  service CPU per cycle: {cost * 1000:.1f} ms")
     for part in ("service", "clients", "rest"):
         share = statistics.median(w.cpu[part] / w.cpu["capacity"] for w in results)
         print(f"  CPU share of the {part:<8} {share:5.0%} of the cores")
