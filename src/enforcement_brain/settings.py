@@ -178,6 +178,17 @@ class Settings:
         return value
 
     @property
+    def sharing_quota_file(self) -> Path | None:
+        """The requests-per-minute table the workers of one ``eb serve`` share.
+
+        ``eb serve`` writes a new one at every start and sets ``EB_SHARING_QUOTA_FILE`` for its
+        workers (as it does the signing key), so it is not set by hand. ``None``: an app built
+        in-process (tests) counts in its own memory.
+        """
+        raw = self.extra.get("EB_SHARING_QUOTA_FILE", "").strip()
+        return Path(raw) if raw else None
+
+    @property
     def sharing_url_ttl_seconds(self) -> int:
         """Lifetime of a signed file URL (``EB_SHARING_URL_TTL``, seconds, default 900)."""
         value = _int(self.extra, "EB_SHARING_URL_TTL", 900)
@@ -318,6 +329,7 @@ EXTRA_KEYS = (
     "EB_SHARING_SECRET",
     "EB_SHARING_URL_TTL",
     "EB_SHARING_WORKERS",
+    "EB_SHARING_QUOTA_FILE",
     "EB_SQL_PORT",
     "EB_SQL_HOST",
     "EB_SQL_REFRESH_SECONDS",

@@ -10,14 +10,12 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import math
 import threading
-import time
-from collections import defaultdict, deque
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from enforcement_brain.sharing.db import tables
+from enforcement_brain.sharing.window import MinuteWindows
 
 if TYPE_CHECKING:
     from sqlalchemy import Engine
@@ -146,34 +144,31 @@ class QuotaExceeded(Exception):
 
 
 class Quotas:
-    """Requests per minute (sliding window, in memory) and rows per UTC day (from the audit).
+    """Requests per minute (a sliding window, :mod:`~enforcement_brain.sharing.window`) and
+    rows per UTC day (from the audit).
 
-    In-memory minute windows are per process: with several replicas, put the limit in the
-    proxy or divide it by the replica count.
+    The minute windows live in a table every worker of one ``eb serve`` maps, so the limit
+    holds for the service as a whole, not once per worker. The rows of the day are read from
+    the audit at a worker's first charge of an interface that day, then kept by that worker.
     """
 
-    def __init__(self, engine: Engine) -> None:
+    def __init__(self, engine: Engine, minutes: MinuteWindows | None = None) -> None:
+        """``minutes``: the shared table (``MinuteWindows.for_settings``); default: one private
+        to this process, as for an app built in-process without ``eb serve``."""
         self._engine = engine
         self._lock = threading.Lock()
-        self._hits: dict[str, deque[float]] = defaultdict(deque)
+        self._minutes = minutes if minutes is not None else MinuteWindows.local()
         self._rows: dict[tuple[str, dt.date], int] = {}
 
     def hit(self, interface_id: str, per_minute: int | None) -> None:
         """Count one request; :class:`QuotaExceeded` when the last minute is already full."""
         if not per_minute:
             return
-        now = time.monotonic()
-        with self._lock:
-            q = self._hits[interface_id]
-            while q and q[0] <= now - 60:
-                q.popleft()
-            if len(q) >= per_minute:
-                wait = math.ceil(60 - (now - q[0]))
-                raise QuotaExceeded(
-                    f"quota of {per_minute} requests per minute for {interface_id} reached",
-                    wait,
-                )
-            q.append(now)
+        wait = self._minutes.take(interface_id, per_minute)
+        if wait:
+            raise QuotaExceeded(
+                f"quota of {per_minute} requests per minute for {interface_id} reached", wait
+            )
 
     def take_rows(self, interface_id: str, rows: int, per_day: int | None) -> None:
         """Reserve ``rows`` of today's allowance, or :class:`QuotaExceeded` (nothing served)."""

@@ -44,6 +44,8 @@ from enforcement_brain.sharing.protocol import (
     prune,
 )
 from enforcement_brain.sharing.signing import SignatureError, Signer
+from enforcement_brain.sharing.window import ENV as QUOTA_FILE_ENV
+from enforcement_brain.sharing.window import MinuteWindows
 
 if TYPE_CHECKING:
     from sqlalchemy import Engine
@@ -659,7 +661,8 @@ def create_app(
         signer = Signer(
             (secret or secrets.token_hex(32)).encode(), settings.sharing_url_ttl_seconds
         )
-    svc = Service(Context(settings, catalog, engine, signer, audit.Quotas(engine)))
+    quotas = audit.Quotas(engine, MinuteWindows.for_settings(settings))
+    svc = Service(Context(settings, catalog, engine, signer, quotas))
     app = FastAPI(
         title="enforcement-brain sharing",
         description="Delta Sharing protocol over the governed share layer (docs/sharing.md).",
@@ -870,8 +873,11 @@ def serve(settings: Settings) -> None:
 
     With ``EB_SHARING_WORKERS`` > 1, uvicorn starts that many worker processes sharing the
     port; each builds the app from the environment, and they share one signing key (a URL
-    signed by one worker is fetched from another).
+    signed by one worker is fetched from another) and one table of requests-per-minute windows
+    (a file under ``run_dir``, removed when the service stops cleanly), so a quota is not
+    multiplied by the number of workers.
     """
+    import atexit
     import os
 
     import uvicorn
@@ -881,6 +887,9 @@ def serve(settings: Settings) -> None:
     if workers > 1 and settings.sharing_secret is None:
         os.environ["EB_SHARING_SECRET"] = secrets.token_hex(32)  # inherited by the workers
     build(settings)  # refuse to start (credential store, config) before forking anything
+    quota_file = MinuteWindows.create(settings.run_dir)
+    atexit.register(quota_file.unlink, missing_ok=True)
+    os.environ[QUOTA_FILE_ENV] = str(quota_file)  # inherited by the workers, like the key
     LOG.info(
         {
             "event": "starting",

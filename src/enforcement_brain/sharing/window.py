@@ -1,0 +1,226 @@
+"""The requests-per-minute windows, one per interface, shared by every worker of ``eb serve``.
+
+Why a file: uvicorn's workers are separate processes, so a window kept in each one's memory
+let a partner make its limit once per worker. ``eb serve`` writes one small file before it
+starts its workers and names it in ``EB_SHARING_QUOTA_FILE`` (the way it hands them the signing
+key); each worker maps it (``mmap``) and counts under an exclusive ``flock`` on it. This runs on
+every API request, so a request costs two lock system calls and C-level work on 60 counters: no
+database, no Python loop over the window. An app built without ``eb serve`` (the tests'
+in-process service) gets the same table in anonymous memory, private to its process.
+
+Layout, in native byte order (the file never leaves the machine): a header (magic, slot count),
+then ``SLOTS`` slots of ``_SLOT`` bytes: the interface's key (a 16-byte BLAKE2b digest of its
+id), the newest second counted (int64) and 60 one-second counters (uint32), counter
+``s % 60`` holding the requests of second ``s`` of the system-wide monotonic clock. A slot is
+claimed by an interface's first request (open addressing), so the workers need not agree on an
+order of the catalog, and a worker restarted later finds the slots already there.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import hashlib
+import math
+import mmap
+import os
+import struct
+import tempfile
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from enforcement_brain.errors import ConfigError
+
+if TYPE_CHECKING:
+    from enforcement_brain.settings import Settings
+
+#: The variable ``eb serve`` sets for its workers; they read it through ``Settings``.
+ENV = "EB_SHARING_QUOTA_FILE"
+#: Seconds in the window, one counter each.
+WINDOW = 60
+#: Interfaces one table holds (~270 KB); only declared interfaces are ever counted.
+SLOTS = 1024
+
+_HEADER = struct.Struct("=8sQ")
+_MAGIC = b"EBQUOTA1"
+_KEY = 16
+_SLOT = _KEY + 8 + WINDOW * 4  # a multiple of 8: every slot's int64 stays aligned
+_NO_KEY = bytes(_KEY)
+_ZEROS = bytes(WINDOW * 4)
+
+
+def _size(slots: int) -> int:
+    return _HEADER.size + slots * _SLOT
+
+
+def _empty_table(slots: int) -> bytearray:
+    table = bytearray(_size(slots))
+    _HEADER.pack_into(table, 0, _MAGIC, slots)
+    return table
+
+
+class MinuteWindows:
+    """Sliding 60-second request counts per key, in a buffer that may be shared by processes.
+
+    Seconds are whole seconds of the monotonic clock, so a request counts for 59 to 60 seconds
+    (until its second leaves the window): at most one second more lenient than an exact window.
+    """
+
+    def __init__(
+        self,
+        buffer: mmap.mmap,
+        fd: int | None,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        """Use ``buffer`` (a table written by :meth:`create` or :meth:`local`).
+
+        ``fd`` is the open file the buffer maps, locked around every update; ``None`` for a
+        buffer private to this process. ``clock`` is there for tests.
+        """
+        magic, slots = _HEADER.unpack_from(buffer, 0)
+        if magic != _MAGIC or len(buffer) != _size(slots) or slots < 1:
+            raise ConfigError("the quota file is not a table written by `eb serve`")
+        self._buf = buffer
+        self._fd = fd
+        self._slots = slots
+        self._clock = clock
+        # fcntl locks belong to the process (flock's to the open file), so the threads of one
+        # worker still need a lock of their own.
+        self._lock = threading.Lock()
+        # key -> (newest second, counters as bytes, counters as uint32), views into the buffer
+        self._views: dict[str, tuple[memoryview, memoryview, memoryview]] = {}
+
+    # -- construction ------------------------------------------------------------------------
+    @staticmethod
+    def create(directory: Path, slots: int = SLOTS) -> Path:
+        """Write an empty table in a new file under ``directory``; the caller removes it.
+
+        A new file per start (not a fixed name): a second ``eb serve`` started by mistake must
+        not reset the windows of the one already running.
+        """
+        directory.mkdir(parents=True, exist_ok=True)
+        fd, name = tempfile.mkstemp(prefix="sharing-quota-", suffix=".bin", dir=directory)
+        with os.fdopen(fd, "wb") as out:
+            out.write(_empty_table(slots))
+        return Path(name)
+
+    @classmethod
+    def open(cls, path: Path, clock: Callable[[], float] = time.monotonic) -> MinuteWindows:
+        """Map the table at ``path`` that every worker of one ``eb serve`` shares."""
+        try:
+            fd = os.open(path, os.O_RDWR)
+        except OSError as exc:
+            raise ConfigError(f"{ENV}={path}: {exc.strerror}") from None
+        try:
+            buffer = mmap.mmap(fd, os.fstat(fd).st_size)
+            return cls(buffer, fd, clock)
+        except (ValueError, OSError, ConfigError, struct.error):
+            os.close(fd)
+            raise ConfigError(f"{ENV}={path} is not a quota table written by `eb serve`") from None
+
+    @classmethod
+    def local(
+        cls, slots: int = SLOTS, clock: Callable[[], float] = time.monotonic
+    ) -> MinuteWindows:
+        """A table in anonymous memory: the same counting, for one process only."""
+        buffer = mmap.mmap(-1, _size(slots))
+        buffer[:] = _empty_table(slots)
+        return cls(buffer, None, clock)
+
+    @classmethod
+    def for_settings(cls, settings: Settings) -> MinuteWindows:
+        """The table ``eb serve`` made for its workers, or a process-local one without it."""
+        path = settings.sharing_quota_file
+        return cls.open(path) if path is not None else cls.local()
+
+    def close(self) -> None:
+        """Unmap the table (the views first: an mmap with live views cannot close)."""
+        for views in self._views.values():
+            for view in views:
+                view.release()
+        self._views.clear()
+        self._buf.close()
+        if self._fd is not None:
+            os.close(self._fd)
+            self._fd = None
+
+    # -- counting ----------------------------------------------------------------------------
+    def take(self, key: str, limit: int) -> int:
+        """Count one request of ``key`` if its last 60 seconds hold fewer than ``limit``.
+
+        Returns 0 when counted. Otherwise nothing is counted and the answer is the whole
+        seconds (at least 1) until the oldest counted second leaves the window, i.e. until
+        one more request fits: what ``Retry-After`` says.
+        """
+        views = self._views.get(key)
+        if views is None:
+            views = self._claim(key)
+        newest, raw, counts = views
+        with self._lock:
+            if self._fd is not None:
+                fcntl.flock(self._fd, fcntl.LOCK_EX)
+            try:
+                now = self._clock()  # read under the lock: seconds only move forward
+                second = int(now)
+                previous = newest[0]
+                if second > previous:
+                    _expire(raw, previous, second)
+                    newest[0] = second
+                else:  # the clocks of two processes read within one lock hand-over
+                    second = previous
+                if sum(counts) < limit:
+                    counts[second % WINDOW] += 1
+                    return 0
+                # Counters from the oldest second of the window to the newest, as bytes: the
+                # leading zero bytes say how many seconds at the start hold nothing.
+                start = (second + 1) % WINDOW * 4
+                ordered = raw[start:].tobytes() + raw[:start].tobytes()
+                empty = (len(ordered) - len(ordered.lstrip(b"\0"))) // 4
+                # the oldest counted second is second - 59 + empty; it leaves 60 s later
+                return max(1, math.ceil(second + 1 + empty - now))
+            finally:
+                if self._fd is not None:
+                    fcntl.flock(self._fd, fcntl.LOCK_UN)
+
+    def _claim(self, key: str) -> tuple[memoryview, memoryview, memoryview]:
+        """Find ``key``'s slot, or claim a free one (once per key and process)."""
+        digest = hashlib.blake2b(key.encode(), digest_size=_KEY).digest()
+        first = int.from_bytes(digest[:8], "little") % self._slots
+        with self._lock:
+            if self._fd is not None:
+                fcntl.flock(self._fd, fcntl.LOCK_EX)
+            try:
+                for probe in range(self._slots):
+                    offset = _HEADER.size + (first + probe) % self._slots * _SLOT
+                    found = self._buf[offset : offset + _KEY]
+                    if found == _NO_KEY:
+                        self._buf[offset : offset + _KEY] = digest
+                        break
+                    if found == digest:
+                        break
+                else:
+                    raise RuntimeError(f"the quota table is full ({self._slots} interfaces)")
+            finally:
+                if self._fd is not None:
+                    fcntl.flock(self._fd, fcntl.LOCK_UN)
+            table = memoryview(self._buf)
+            raw = table[offset + _KEY + 8 : offset + _SLOT]
+            views = (table[offset + _KEY : offset + _KEY + 8].cast("q"), raw, raw.cast("I"))
+            table.release()
+            self._views[key] = views
+            return views
+
+
+def _expire(raw: memoryview, previous: int, second: int) -> None:
+    """Zero the counters of seconds ``previous + 1`` … ``second``: they start afresh."""
+    if second - previous >= WINDOW:
+        raw[:] = _ZEROS
+        return
+    begin, end = (previous + 1) % WINDOW * 4, (second % WINDOW + 1) * 4
+    if begin < end:
+        raw[begin:end] = _ZEROS[: end - begin]
+    else:  # the run wraps around the ring
+        raw[begin:] = _ZEROS[begin:]
+        raw[:end] = _ZEROS[:end]
