@@ -6,6 +6,7 @@ real declaration is exercised while nothing test-only lands in ``data_standards/
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import socket
@@ -13,8 +14,10 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
+import requests
 from conftest import make_settings
 
 from enforcement_brain.settings import REPO_ROOT, Settings
@@ -97,6 +100,47 @@ def issue_profile(env: dict[str, str], interface: str, path: Path) -> Path:
     assert done.returncode == 0, done.stderr
     assert path.is_file()
     return path
+
+
+@contextlib.contextmanager
+def eb_serve(environ: dict[str, str], **extra: str) -> Iterator[tuple[int, list[str]]]:
+    """``eb serve`` as an operator starts it (a separate process); yields (port, stderr lines).
+
+    ``environ`` is :func:`sharing_env`'s; ``extra`` overrides it, an empty value removes the
+    variable. The stderr lines are filled in when the service has stopped.
+    """
+    port = free_port()
+    full = {
+        **os.environ,
+        **environ,
+        "EB_SHARING_PORT": str(port),
+        "EB_SHARING_ENDPOINT": f"http://127.0.0.1:{port}/delta-sharing",
+        **extra,
+        "PYTHONPATH": str(REPO_ROOT / "src"),
+        "EB_HOME": str(REPO_ROOT),
+    }
+    full = {k: v for k, v in full.items() if v != ""}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "enforcement_brain.cli", "serve"],
+        env=full,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    lines: list[str] = []
+    try:
+        deadline, ok = time.monotonic() + 60, False
+        while time.monotonic() < deadline and not ok:
+            try:
+                ok = requests.get(f"http://127.0.0.1:{port}/healthz", timeout=2).status_code == 200
+            except requests.ConnectionError:
+                time.sleep(0.2)
+        assert ok, "eb serve did not answer /healthz"
+        yield port, lines
+    finally:
+        proc.terminate()
+        _, err = proc.communicate(timeout=20)
+        lines += err.splitlines()
 
 
 class ServiceThread:

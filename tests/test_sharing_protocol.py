@@ -9,7 +9,6 @@ refusals included — is an audit row.
 
 from __future__ import annotations
 
-import contextlib
 import datetime as dt
 import http.client
 import json
@@ -24,6 +23,7 @@ from sharing_support import (
     ServiceThread,
     audit_rows,
     eb,
+    eb_serve,
     free_port,
     issue_profile,
     settings_for,
@@ -612,51 +612,9 @@ def test_service_refuses_to_start_without_its_credential_store(tmp_path):
     assert len(lines) == 1 and lines[0].startswith("error: no credential store at ")
 
 
-@contextlib.contextmanager
 def _eb_serve(env, **extra: str):
-    """``eb serve`` as an operator starts it (a separate process); yields (port, stderr lines).
-
-    ``extra`` overrides the environment; an empty value removes the variable.
-    """
-    import os
-    import subprocess
-    import sys
-    import time
-
-    from enforcement_brain.settings import REPO_ROOT
-
-    port = free_port()
-    full = {
-        **os.environ,
-        **env["environ"],
-        "EB_SHARING_PORT": str(port),
-        "EB_SHARING_ENDPOINT": f"http://127.0.0.1:{port}/delta-sharing",
-        **extra,
-        "PYTHONPATH": str(REPO_ROOT / "src"),
-        "EB_HOME": str(REPO_ROOT),
-    }
-    full = {k: v for k, v in full.items() if v != ""}
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "enforcement_brain.cli", "serve"],
-        env=full,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    lines: list[str] = []
-    try:
-        deadline, ok = time.monotonic() + 60, False
-        while time.monotonic() < deadline and not ok:
-            try:
-                ok = requests.get(f"http://127.0.0.1:{port}/healthz", timeout=2).status_code == 200
-            except requests.ConnectionError:
-                time.sleep(0.2)
-        assert ok, "eb serve did not answer /healthz"
-        yield port, lines
-    finally:
-        proc.terminate()
-        _, err = proc.communicate(timeout=20)
-        lines += err.splitlines()
+    """``eb serve`` on this module's lake (:func:`sharing_support.eb_serve`)."""
+    return eb_serve(env["environ"], **extra)
 
 
 def test_eb_serve_starts_and_answers(env):
