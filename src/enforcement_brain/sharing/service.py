@@ -15,10 +15,12 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import secrets
 import stat
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING, Any
@@ -563,6 +565,42 @@ def configure_logging(level: int = logging.INFO) -> None:
         logger.propagate = False
 
 
+class SignedFileRoute:
+    """Signed file URLs go straight to :meth:`Service.file`, past FastAPI's routing.
+
+    Why: a page is one query and then one request per file it names, so file requests are
+    most of the traffic, and FastAPI's per-request machinery (matching some twenty routes,
+    solving the handler's parameters, its exception and exit-stack layers) cost more than the
+    file itself (py-spy, under the sharing benchmark). This sits inside
+    :class:`AuditMiddleware`, so a file request is audited and logged as before; errors are the
+    same JSON bodies; the route stays declared on the app for the OpenAPI page, and a path
+    this does not recognise goes on to it.
+    """
+
+    _PATH = re.compile(re.escape(PREFIX) + r"/files/([^/]+)/([^/]+)/(.+)")
+
+    def __init__(self, app: Any, service: Service, error: Callable[..., Any]) -> None:
+        self.app, self.service, self.error = app, service, error
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        match = None
+        if scope["type"] == "http" and scope["method"] in ("GET", "HEAD"):
+            match = self._PATH.fullmatch(scope["path"])
+        if match is None:
+            await self.app(scope, receive, send)
+            return
+        request = Request(scope, receive)
+        query = request.query_params
+        share, table, rel_path = match.groups()
+        try:
+            response = self.service.file(
+                request, share, table, rel_path, query.get("expires"), query.get("signature")
+            )
+        except ProtocolError as exc:
+            response = self.error(exc.status, exc.code, exc.message, request, exc.headers)
+        await response(scope, receive, send)
+
+
 class AuditMiddleware:
     """One audit row and one JSON log line per request; a bug answers a generic 500.
 
@@ -698,6 +736,8 @@ def create_app(
         message = "no such endpoint" if exc.status_code == 404 else str(exc.detail)
         return error(exc.status_code, code, message, request)
 
+    # Added first, so it runs inside the audit (the middleware added last is the outermost).
+    app.add_middleware(SignedFileRoute, service=svc, error=error)
     app.add_middleware(AuditMiddleware, engine=engine)
 
     @app.get("/healthz", tags=["ops"])
@@ -841,9 +881,9 @@ def create_app(
         expires: str | None = None,
         signature: str | None = None,
     ):
-        # On the event loop, not a worker thread: a signed URL needs no database, only an HMAC
-        # and a few stat calls, so the thread hop would cost more than the work. A table
-        # version's file list is read once, by ``warm`` or the first query of that version.
+        # Documents the endpoint; :class:`SignedFileRoute` answers these requests before the
+        # router (on the event loop: a signed URL needs no database, only an HMAC, a set
+        # lookup and a stat). This runs only for a path it does not recognise.
         return svc.file(request, share, table, rel_path, expires, signature)
 
     return app
