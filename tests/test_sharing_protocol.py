@@ -317,6 +317,30 @@ def test_a_file_comes_whole_or_by_range(env):
     assert tail.status_code == 206 and tail.content == whole.content[-8:]
 
 
+def test_a_file_served_is_audited_and_logged_at_debug_a_refusal_at_info(env, caplog):
+    """Files are most requests: one served is a row of the audit and a DEBUG log line only;
+    a refused one is an INFO line as every API call is, so operators still see denials."""
+    import logging
+
+    caplog.set_level(logging.DEBUG, logger="enforcement_brain.sharing")
+    url = _file_urls(env)[0]
+    before = len(audit_rows(env["settings"]))
+    assert requests.get(url, timeout=10).status_code == 200
+    assert requests.get(url.replace("signature=", "signature=0"), timeout=10).status_code == 403
+    rows = audit_rows(env["settings"])[before:]
+    assert [(r["endpoint"], r["status"], r["files_served"]) for r in rows] == [
+        ("file", 200, 1),
+        ("file", 403, 0),
+    ]
+    lines = [
+        (r.levelname, r.msg["status"])
+        for r in caplog.records
+        if isinstance(r.msg, dict) and r.msg.get("event") == "request"
+        and r.msg.get("endpoint") == "file"
+    ]  # fmt: skip
+    assert lines == [("DEBUG", 200), ("INFO", 403)]
+
+
 # -- credentials -----------------------------------------------------------------------------------
 
 
