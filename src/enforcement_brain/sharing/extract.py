@@ -176,9 +176,8 @@ def read_rows(
     """The matching rows of the table at ``version``, in a stable order (sorted by every
     column returned, so pages cut the same sequence every time)."""
     import pyarrow.dataset as pds
-    from deltalake import DeltaTable
 
-    dataset = DeltaTable(str(st.root), version=version).to_pyarrow_dataset()
+    dataset = st.delta_table(version).to_pyarrow_dataset()
     if since is not None:
         fresh = added_since(st, since, version)
         fragments = [f for f in dataset.get_fragments() if f.path in fresh]

@@ -14,14 +14,18 @@ import datetime as dt
 import json
 import os
 import re
+import stat
 import threading
 import time
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, BinaryIO
 from urllib.parse import unquote
+
+if TYPE_CHECKING:
+    from deltalake import DeltaTable
 
 
 class ProtocolError(Exception):
@@ -95,7 +99,15 @@ _CACHE_LOCK = threading.Lock()
 
 
 class ShareTable:
-    """One physical share table (``<lake>/share/<interface>__<dataset>``) on a local disk."""
+    """One physical share table (``<lake>/share/<interface>__<dataset>``) on a local disk.
+
+    Everything it reads goes through :attr:`uri` and :attr:`storage_options` (delta-rs) and the
+    few methods under "storage" below; :class:`~enforcement_brain.sharing.s3.S3ShareTable`
+    overrides exactly those for a lake on object storage, so the protocol logic is written once.
+    """
+
+    #: delta-rs storage options; none for a local folder.
+    storage_options: dict[str, str] | None = None
 
     # A listing of the log is reused while the folder's mtime is unchanged, but only if it was
     # taken this long after that mtime: file times come from a coarse clock, so a commit in
@@ -104,6 +116,7 @@ class ShareTable:
 
     def __init__(self, root: Path) -> None:
         self.root = root.resolve()
+        self.uri = str(self.root)  # where delta-rs opens it; tells tables apart in the cache
         self.log_dir = self.root / "_delta_log"
         self._listing: tuple[int, int, list[int]] | None = None  # (mtime, listed at, versions)
         self._paths: set[str] = set()  # the last path set read (see :meth:`names_file`)
@@ -141,17 +154,16 @@ class ShareTable:
         return versions[-1]
 
     def commit(self, version: int) -> Commit:
-        path = self.log_dir / f"{version:020d}.json"
-        if not path.is_file():
+        found = self._read_commit(version)
+        if found is None:
             raise not_found(f"version {version} is not in the table's log")
-        actions = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+        text, modified_ms = found
+        actions = [json.loads(line) for line in text.splitlines() if line.strip()]
         ts = next(
             (a["commitInfo"].get("timestamp") for a in actions if "commitInfo" in a),
             None,
         )
-        if ts is None:
-            ts = int(path.stat().st_mtime * 1000)
-        return Commit(version, int(ts), actions)
+        return Commit(version, int(modified_ms if ts is None else ts), actions)
 
     def version_at(self, timestamp: str, *, earliest_after: bool) -> int:
         """Resolve a protocol timestamp to a version.
@@ -191,11 +203,7 @@ class ShareTable:
         return value
 
     def _key(self, kind: str, version: int) -> tuple[str, str, int, int]:
-        try:
-            stamp = (self.log_dir / f"{version:020d}.json").stat().st_mtime_ns
-        except OSError:  # the JSON commit was cleaned up: a checkpoint still describes it
-            stamp = 0
-        return (kind, str(self.root), version, stamp)
+        return (kind, self.uri, version, self._commit_stamp(version))
 
     def cached_snapshot(self) -> Snapshot | None:
         """The latest version's snapshot if it is in memory, else None (nothing is read)."""
@@ -212,10 +220,8 @@ class ShareTable:
         return self._cached("snapshot", wanted, lambda: self._read_snapshot(wanted))
 
     def _read_snapshot(self, version: int) -> Snapshot:
-        from deltalake import DeltaTable
-
         try:
-            table = DeltaTable(str(self.root), version=version)
+            table = self.delta_table(version)
         except Exception as exc:  # a version cleaned from the log, a corrupt log
             raise not_found(f"version {version} cannot be read: {str(exc)[:200]}") from None
         meta = table.metadata()
@@ -292,7 +298,7 @@ class ShareTable:
                 rel = unquote(action["path"])
                 size = action.get("size")
                 if size is None:
-                    size = (self.root / rel).stat().st_size
+                    size = self._file_size(rel)
                 out.append(
                     FileEntry(
                         rel_path=rel,
@@ -313,9 +319,42 @@ class ShareTable:
         import pyarrow.parquet as pq
 
         try:
-            return pq.ParquetFile(self.root / entry.rel_path).metadata.num_rows
+            return pq.ParquetFile(self._data_file(entry.rel_path)).metadata.num_rows
         except (OSError, ValueError):
             return 0
+
+    # -- storage: what a table on another store overrides ----------------------------------
+    def delta_table(self, version: int) -> DeltaTable:
+        """The table at ``version`` through delta-rs (which understands checkpoints)."""
+        from deltalake import DeltaTable
+
+        return DeltaTable(self.uri, version=version, storage_options=self.storage_options)
+
+    def _read_commit(self, version: int) -> tuple[str, int] | None:
+        """The JSON commit of ``version`` and its modification time (epoch ms), or None when
+        the log no longer has it."""
+        path = self.log_dir / f"{version:020d}.json"
+        try:
+            info = path.stat()
+        except OSError:
+            return None
+        if not stat.S_ISREG(info.st_mode):
+            return None
+        return path.read_text(), int(info.st_mtime * 1000)
+
+    def _commit_stamp(self, version: int) -> int:
+        """What changes when ``version`` is written again (a dropped and re-created table)."""
+        try:
+            return (self.log_dir / f"{version:020d}.json").stat().st_mtime_ns
+        except OSError:  # the JSON commit was cleaned up: a checkpoint still describes it
+            return 0
+
+    def _file_size(self, rel_path: str) -> int:
+        return (self.root / rel_path).stat().st_size
+
+    def _data_file(self, rel_path: str) -> Path | BinaryIO:
+        """One data file, as Parquet readers open it."""
+        return self.root / rel_path
 
 
 def _num_records(action: dict[str, Any]) -> int | None:
