@@ -23,12 +23,40 @@ def test_cluster_settings_are_accepted():
     assert s.table_uri("gold", "overload_alerts") == "s3a://lake/eb/gold/overload_alerts"
     assert not s.lake_is_local
     assert s.spark_master == "spark://m:7077"
+    assert (s.s3_endpoint, s.s3_region) == ("", None)  # Amazon S3, each client's own region
+
+
+def test_the_lake_store_is_resolved_once_for_every_reader():
+    """EB_S3_ENDPOINT and the region reach delta-rs and boto3 alike (boto3 alone would not
+    read AWS_REGION); credentials never become settings."""
+    from enforcement_brain.lake.s3 import LakeStore
+
+    env = {
+        "EB_LAKE_ROOT": "s3a://lake/eb",
+        "EB_S3_ENDPOINT": "http://minio:9000/",
+        "AWS_REGION": "cn-north-1",
+        "AWS_DEFAULT_REGION": "us-east-1",
+        "AWS_SECRET_ACCESS_KEY": "never-a-setting",
+    }
+    s = load_settings(env)
+    assert (s.s3_endpoint, s.s3_region) == ("http://minio:9000", "cn-north-1")
+    assert "never-a-setting" not in str(s.as_public_dict())
+    store = LakeStore.from_settings(s)
+    assert store.storage_options == {
+        "AWS_ENDPOINT_URL": "http://minio:9000",
+        "AWS_ALLOW_HTTP": "true",
+        "AWS_REGION": "cn-north-1",
+    }
+    assert store.client.meta.endpoint_url == "http://minio:9000"
+    assert store.client.meta.region_name == "cn-north-1"
+    assert load_settings({"AWS_DEFAULT_REGION": "us-west-2"}).s3_region == "us-west-2"
 
 
 @pytest.mark.parametrize(
     ("env", "message"),
     [
         ({"EB_LAKE_ROOT": "hdfs://x/y"}, "use a local folder or an s3a:// URI"),
+        ({"EB_S3_ENDPOINT": "minio:9000"}, "EB_S3_ENDPOINT='minio:9000': use http"),
         ({"EB_SCALE": "lots"}, "EB_SCALE='lots' is not a number"),
         ({"EB_SCALE": "99"}, "out of range"),
         ({"EB_SPARK_CONNECT_PORT": "x"}, "is not an integer"),

@@ -82,6 +82,32 @@ class Settings:
         return raw if raw.startswith("s3://") else raw.rstrip("/")
 
     @property
+    def s3_endpoint(self) -> str:
+        """The lake's own S3-compatible store for an ``s3a://`` lake (``EB_S3_ENDPOINT``,
+        ``http(s)://host:port``); empty: Amazon S3, the endpoint resolved by each client.
+
+        One value for every reader of the lake (Spark's S3A, delta-rs, boto3), so they cannot
+        address different stores. Credentials are never settings: the clients read the usual
+        ``AWS_ACCESS_KEY_ID``/``AWS_SECRET_ACCESS_KEY``/``AWS_SESSION_TOKEN``.
+        """
+        raw = self.extra.get("EB_S3_ENDPOINT", "").strip()
+        if raw and not raw.startswith(("http://", "https://")):
+            raise ConfigError(
+                f"EB_S3_ENDPOINT={raw!r}: use http(s)://host:port, or leave it empty for Amazon S3"
+            )
+        return raw.rstrip("/")
+
+    @property
+    def s3_region(self) -> str | None:
+        """Region of the lake's store: ``AWS_REGION``, else ``AWS_DEFAULT_REGION``, else None.
+
+        Resolved here because boto3 reads only ``AWS_DEFAULT_REGION`` and delta-rs both: a
+        presigned URL signed for another region than the bucket's is refused by S3.
+        """
+        raw = self.extra.get("AWS_REGION", "").strip() or self.extra.get("AWS_DEFAULT_REGION", "")
+        return raw.strip() or None
+
+    @property
     def run_sources(self) -> tuple[str, ...]:
         """Sources the main job runs (``EB_SOURCES``, comma-separated); empty means all."""
         raw = self.extra.get("EB_SOURCES", "")
@@ -339,6 +365,9 @@ EXTRA_KEYS = (
     "EB_MAINTENANCE_DEFAULT_RETENTION_DAYS",
     "EB_DB_LOOKBACK_DAYS",
     "EB_BATCH_NICE",
+    "EB_S3_ENDPOINT",
+    "AWS_REGION",
+    "AWS_DEFAULT_REGION",
 )
 
 
@@ -414,6 +443,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         settings.sharing_url_ttl_seconds,
         settings.sharing_workers,
         settings.objects_url,
+        settings.s3_endpoint,
     )
     _ = (settings.sql_port, settings.sql_refresh_seconds)
     _ = (settings.maintenance_min_files, settings.maintenance_small_file_mb)

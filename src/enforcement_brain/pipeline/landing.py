@@ -300,24 +300,12 @@ def _list_local(folder: Path) -> list[_Object]:
 
 
 def s3_client(settings: Settings) -> Any:
-    """A boto3 S3 client for ``EB_OBJECTS_URL``; credentials come from the ``AWS_*`` variables.
-
-    Path-style addressing for a custom endpoint (MinIO and most S3-compatible stores do not
-    resolve bucket sub-domains); short connect timeout and three attempts, so an unreachable
-    store fails the task in seconds rather than minutes.
-    """
-    import boto3
-    from botocore.config import Config
+    """A boto3 S3 client for ``EB_OBJECTS_URL`` (see :func:`enforcement_brain.lake.s3.s3_client`);
+    credentials come from the ``AWS_*`` variables."""
+    from enforcement_brain.lake.s3 import s3_client as client
 
     url = settings.objects_url
-    custom = url.startswith(("http://", "https://"))
-    config = Config(
-        connect_timeout=5,
-        read_timeout=60,
-        retries={"max_attempts": 3, "mode": "standard"},
-        s3={"addressing_style": "path"} if custom else {},
-    )
-    return boto3.session.Session().client("s3", endpoint_url=url if custom else None, config=config)
+    return client(url if url.startswith(("http://", "https://")) else "")
 
 
 def _list_s3(settings: Settings, source: Source, day: dt.date, location: str) -> list[_Object]:

@@ -63,14 +63,14 @@ def spark_conf(settings: Settings, *, ui: bool = False) -> dict[str, str]:
         ),
     }
     if settings.lake_root.startswith("s3a://"):
-        conf.update(_s3a_conf())
+        conf.update(_s3a_conf(settings.s3_endpoint))
     return conf
 
 
-def _s3a_conf() -> dict[str, str]:
-    """S3A settings from the environment; credentials never leave the environment."""
+def _s3a_conf(endpoint: str) -> dict[str, str]:
+    """S3A settings for the lake's store (``EB_S3_ENDPOINT``, resolved by the settings);
+    credentials never leave the environment."""
     conf = {"spark.hadoop.fs.s3a.path.style.access": "true"}
-    endpoint = os.environ.get("EB_S3_ENDPOINT", "")
     if endpoint:
         conf["spark.hadoop.fs.s3a.endpoint"] = endpoint
         conf["spark.hadoop.fs.s3a.connection.ssl.enabled"] = str(endpoint.startswith("https"))
