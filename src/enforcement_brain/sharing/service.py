@@ -3,9 +3,11 @@
 Mapping: share = interface id, one schema ``default``, table = dataset id, served from the
 physical share table ``<lake>/share/<interface>__<dataset>`` only (its files were projected,
 filtered and masked when the share layer was written). Every request carries a per-interface
-bearer token, counts against the interface's quota and leaves one audit row; files are fetched
-through URLs this service signs (HMAC, short-lived) and serves itself, after checking the file
-is inside that share table's folder and named by its Delta log.
+bearer token, counts against the interface's quota and leaves one audit row. On a local lake,
+files are fetched through URLs this service signs (HMAC, short-lived) and serves itself, after
+checking the file is inside that share table's folder and named by its Delta log; on an
+``s3a://`` lake, through S3 presigned URLs for keys under that share table's prefix only
+(``sharing/s3.py``), and the service serves no file itself.
 
 Errors are the protocol's ``{"errorCode": …, "message": …}`` with a 4xx status; a bug answers a
 generic 500 body (the trace goes to the log, never to the partner).
@@ -31,7 +33,7 @@ from urllib.parse import quote
 from fastapi import FastAPI, Query, Request
 
 from enforcement_brain.declarations import Catalog, Interface, InterfaceDataset
-from enforcement_brain.errors import ConfigError
+from enforcement_brain.lake.s3 import LakeStore
 from enforcement_brain.settings import Settings
 from enforcement_brain.share.project import share_table_name
 from enforcement_brain.sharing import audit, credentials
@@ -45,6 +47,7 @@ from enforcement_brain.sharing.protocol import (
     parse_json_predicate,
     prune,
 )
+from enforcement_brain.sharing.s3 import S3ShareTable
 from enforcement_brain.sharing.signing import SignatureError, Signer
 from enforcement_brain.sharing.window import ENV as QUOTA_FILE_ENV
 from enforcement_brain.sharing.window import MinuteWindows
@@ -117,6 +120,10 @@ class Service:
     def __init__(self, ctx: Context) -> None:
         self.ctx = ctx
         self._share_tables: dict[tuple[str, str], ShareTable] = {}
+        #: The lake's object store, None for a lake on this machine. With a store, partners
+        #: fetch files from it (S3 presigned URLs): the service's /files endpoint, and the
+        #: log's path set it checks, are not used.
+        self.store = None if ctx.settings.lake_is_local else LakeStore.from_settings(ctx.settings)
 
     def warm(self) -> None:
         """Read every published share table's snapshot before taking connections.
@@ -132,7 +139,8 @@ class Service:
                 try:
                     if st.exists():
                         st.snapshot()
-                        st.listed_paths()
+                        if self.store is None:
+                            st.listed_paths()
                 except ProtocolError:
                     continue  # a table being written: the first request reads it
 
@@ -188,7 +196,11 @@ class Service:
         st = self._share_tables.get(key)
         if st is None:
             uri = self.ctx.settings.table_uri("share", share_table_name(interface_id, dataset_id))
-            st = self._share_tables[key] = ShareTable(Path(uri.removeprefix("file://")))
+            st = self._share_tables[key] = (
+                ShareTable(Path(uri.removeprefix("file://")))
+                if self.store is None
+                else S3ShareTable(uri, self.store)
+            )
         return st
 
     def _tables(self, interface: Interface) -> list[dict[str, Any]]:
@@ -287,7 +299,8 @@ class Service:
             {"file": self._file_json(request, interface.id, entry.dataset, st, f)} for f in files
         ]
         self._charge(interface, rec, st, files)
-        st.listed_paths()  # here, in a worker thread: the file requests that follow find it
+        if self.store is None:
+            st.listed_paths()  # here, in a worker thread: the file requests that follow find it
         return _ndjson(lines, snap.version)
 
     def changes(self, request: Request, share, schema, table, params: dict[str, str | None]):
@@ -321,6 +334,8 @@ class Service:
         try:
             files = st.changes(start, end)
         except ProtocolError as exc:
+            if exc.status != 404:  # a 403 (a file outside the table) stays one
+                raise
             raise bad_request(
                 f"versions {start}..{end} are no longer all in the log: {exc}"
             ) from None
@@ -349,14 +364,7 @@ class Service:
     def _file_json(
         self, request: Request, interface_id: str, dataset_id: str, st: ShareTable, f: FileEntry
     ) -> dict[str, Any]:
-        expires, sig = self.ctx.signer.sign(interface_id, dataset_id, f.rel_path)
-        base = self.ctx.settings.extra.get("EB_SHARING_ENDPOINT") or (
-            str(request.base_url).rstrip("/") + PREFIX
-        )
-        url = (
-            f"{base.rstrip('/')}/files/{interface_id}/{dataset_id}/"
-            f"{quote(f.rel_path, safe='/')}?expires={expires}&signature={sig}"
-        )
+        url, expires = self._file_url(request, interface_id, dataset_id, st, f.rel_path)
         out: dict[str, Any] = {
             "url": url,
             "id": f.file_id,
@@ -367,6 +375,26 @@ class Service:
         if f.num_records is not None:
             out["stats"] = json.dumps({"numRecords": f.num_records})
         return out
+
+    def _file_url(
+        self, request: Request, interface_id: str, dataset_id: str, st: ShareTable, rel_path: str
+    ) -> tuple[str, int]:
+        """Where the partner's client fetches one file (a plain GET, without the token), and
+        until when (epoch seconds): an S3 presigned URL on object storage, else a URL of this
+        service's file endpoint signed with its key."""
+        if isinstance(st, S3ShareTable):
+            ttl = self.ctx.settings.sharing_url_ttl_seconds
+            expires = int(time.time()) + ttl  # not after the signature's own expiry
+            return st.presigned_url(rel_path, ttl), expires
+        expires, sig = self.ctx.signer.sign(interface_id, dataset_id, rel_path)
+        base = self.ctx.settings.extra.get("EB_SHARING_ENDPOINT") or (
+            str(request.base_url).rstrip("/") + PREFIX
+        )
+        url = (
+            f"{base.rstrip('/')}/files/{interface_id}/{dataset_id}/"
+            f"{quote(rel_path, safe='/')}?expires={expires}&signature={sig}"
+        )
+        return url, expires
 
     # -- the plain REST extract API (sharing/extract.py) ------------------------------------
     def extract(self, request: Request, share: str, table: str, params: dict[str, Any]):
@@ -465,6 +493,8 @@ class Service:
         rec: audit.AuditRecord = request.state.audit
         rec.endpoint = "file"
         rec.params = {"file": rel_path[:300]}
+        if self.store is not None:
+            raise not_found("files of a lake on object storage are fetched from the store")
         try:
             self.ctx.signer.verify(share, table, rel_path, expires or "", signature or "")
         except SignatureError as exc:
@@ -694,14 +724,9 @@ def create_app(
     from starlette.concurrency import run_in_threadpool
     from starlette.exceptions import HTTPException as StarletteHTTPException
 
-    if not settings.lake_is_local:
-        raise ConfigError(
-            f"the sharing service serves a local lake only (EB_LAKE_ROOT={settings.lake_root}); "
-            "on object storage, hand out S3 presigned URLs instead (docs/sharing.md)"
-        )
     if signer is None:
         secret = settings.sharing_secret
-        if secret is None:
+        if secret is None and settings.lake_is_local:
             LOG.warning({"event": "no EB_SHARING_SECRET: signing with a per-process random key"})
         signer = Signer(
             (secret or secrets.token_hex(32)).encode(), settings.sharing_url_ttl_seconds

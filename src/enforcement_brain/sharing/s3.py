@@ -1,0 +1,123 @@
+"""A share table on object storage (``EB_LAKE_ROOT=s3a://…``), and its S3 presigned URLs.
+
+Why presigned URLs rather than the service streaming the bytes: on object storage the store
+already serves files over HTTP, to any number of partners, with its own short-lived signatures;
+the service then only answers the protocol's small JSON lines. The guarantee of the local file
+endpoint is kept by construction instead of by a check per download: a URL is signed for a key
+under this share table's prefix only (the projected, filtered, masked copy of one interface's
+dataset), for a path its own Delta log names, and lives ``EB_SHARING_URL_TTL`` seconds.
+
+The log's JSON commits are listed and read with boto3 (one LIST per request that needs the
+latest version: S3 has no folder modification time to skip it by); snapshots with delta-rs.
+"""
+
+from __future__ import annotations
+
+import io
+from pathlib import PurePosixPath
+from typing import BinaryIO
+
+from enforcement_brain.lake.s3 import LakeStore, S3Location
+from enforcement_brain.sharing.protocol import _COMMIT, ProtocolError, ShareTable
+
+
+def outside(rel_path: str) -> ProtocolError:
+    return ProtocolError(
+        403,
+        "PERMISSION_DENIED",
+        f"the share table's log names a file outside the table ({rel_path[:200]!r}); "
+        "nothing is served",
+    )
+
+
+class S3ShareTable(ShareTable):
+    """:class:`ShareTable` with its storage methods on S3: same protocol answers, other reads."""
+
+    def __init__(self, uri: str, store: LakeStore) -> None:
+        # Not ShareTable.__init__: it resolves a local folder. What the shared methods use is
+        # set here: uri, storage_options, and the last path set (ShareTable.names_file).
+        self.location = S3Location.parse(uri)
+        self.uri = self.location.uri
+        self.storage_options = store.storage_options
+        self._client = store.client
+        self._log_prefix = f"{self.location.prefix}/_delta_log/"
+        self._stamps: dict[int, int] = {}  # version -> LastModified (ns) at the last listing
+        self._paths: set[str] = set()
+
+    # -- storage -----------------------------------------------------------------------------
+    def commit_versions(self) -> list[int]:
+        """Versions whose JSON commit is in the log, listed with boto3 (every call)."""
+        stamps: dict[int, int] = {}
+        pages = self._client.get_paginator("list_objects_v2").paginate(
+            Bucket=self.location.bucket, Prefix=self._log_prefix
+        )
+        for page in pages:
+            for obj in page.get("Contents", []):
+                name = obj["Key"][len(self._log_prefix) :]
+                if _COMMIT.fullmatch(name):
+                    stamps[int(name[:20])] = int(obj["LastModified"].timestamp() * 1e9)
+        self._stamps = stamps  # one assignment: a concurrent reader sees the old or the new
+        return sorted(stamps)
+
+    def _commit_stamp(self, version: int) -> int:
+        """The commit's LastModified at the listing that preceded this call (every caller
+        asks for the latest version first), 0 when it is gone (a checkpoint describes it)."""
+        return self._stamps.get(version, 0)
+
+    def _read_commit(self, version: int) -> tuple[str, int] | None:
+        key = f"{self._log_prefix}{version:020d}.json"
+        try:
+            got = self._client.get_object(Bucket=self.location.bucket, Key=key)
+        except self._client.exceptions.NoSuchKey:
+            return None
+        text = got["Body"].read().decode("utf-8")
+        return text, int(got["LastModified"].timestamp() * 1000)
+
+    def _file_size(self, rel_path: str) -> int:
+        return int(self._head(rel_path)["ContentLength"])
+
+    def _data_file(self, rel_path: str) -> BinaryIO:
+        """The whole object in memory: only files without row counts in the log come here
+        (Delta's ``_change_data`` files), and they hold a commit's changed rows only."""
+        from botocore.exceptions import ClientError
+
+        try:
+            got = self._client.get_object(Bucket=self.location.bucket, Key=self.key(rel_path))
+        except ClientError as exc:
+            raise OSError(f"{rel_path}: {exc}") from None
+        return io.BytesIO(got["Body"].read())
+
+    def _head(self, rel_path: str) -> dict:
+        from botocore.exceptions import ClientError
+
+        try:
+            return self._client.head_object(Bucket=self.location.bucket, Key=self.key(rel_path))
+        except ClientError as exc:
+            raise OSError(f"{rel_path}: {exc}") from None
+
+    # -- the files ---------------------------------------------------------------------------
+    def key(self, rel_path: str) -> str:
+        """The object key of a data file named by the log, which must stay under this table's
+        prefix: a plain relative path, no ``.``/``..`` or empty segment, no URI (Delta allows
+        absolute paths, e.g. for a shallow clone: another table's files), not in the log."""
+        parts = rel_path.split("/")
+        if (
+            not rel_path
+            or "://" in rel_path
+            or PurePosixPath(rel_path).is_absolute()
+            or any(p in {"", ".", ".."} for p in parts)
+            or "_delta_log" in parts
+            or "\x00" in rel_path
+        ):
+            raise outside(rel_path)
+        return f"{self.location.prefix}/{rel_path}"
+
+    def presigned_url(self, rel_path: str, ttl_seconds: int) -> str:
+        """An S3 presigned GET URL for one data file of this table, valid ``ttl_seconds``.
+
+        Signing is local (no request to S3): it costs a few HMACs per file of an answer.
+        """
+        key = self.key(rel_path)  # first: nothing reaches the client for a refused path
+        return self._client.generate_presigned_url(
+            "get_object", Params={"Bucket": self.location.bucket, "Key": key}, ExpiresIn=ttl_seconds
+        )
