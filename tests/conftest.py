@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -45,3 +47,31 @@ def spark(tmp_path_factory: pytest.TempPathFactory):
     import logging
 
     logging.getLogger("py4j").setLevel(logging.WARNING)
+
+
+@contextlib.contextmanager
+def s3_server() -> Iterator[str]:
+    """An S3-compatible server (moto) in this process on a free port; yields its URL.
+
+    boto3 and delta-rs talk to it over HTTP exactly as to MinIO or S3, with no Docker and no
+    network. It checks neither signatures nor the expiry of presigned URLs.
+    """
+    from moto.server import ThreadedMotoServer
+
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    try:
+        host, port = server.get_host_and_port()
+        yield f"http://{host}:{port}"
+    finally:
+        server.stop()
+
+
+def s3_credentials(mp: pytest.MonkeyPatch) -> None:
+    """Test credentials in the standard AWS variables only: no profile, file or real key."""
+    for name in ("AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_CONFIG_FILE", "AWS_ENDPOINT_URL"):
+        mp.delenv(name, raising=False)
+    mp.setenv("AWS_ACCESS_KEY_ID", "testing")
+    mp.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    mp.setenv("AWS_DEFAULT_REGION", "us-east-1")
+    mp.setenv("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent")

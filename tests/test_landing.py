@@ -14,7 +14,7 @@ import urllib.request
 from pathlib import Path
 
 import pytest
-from conftest import make_settings
+from conftest import make_settings, s3_credentials, s3_server
 
 from enforcement_brain.declarations import load_catalog
 from enforcement_brain.errors import ConfigError, DeliveryError, LandingChecksumError
@@ -46,13 +46,8 @@ def body(first: int, n: int) -> bytes:
 
 @pytest.fixture(scope="module")
 def s3_url():
-    from moto.server import ThreadedMotoServer
-
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
-    yield f"http://{host}:{port}"
-    server.stop()
+    with s3_server() as url:
+        yield url
 
 
 @pytest.fixture
@@ -60,12 +55,7 @@ def s3(s3_url, monkeypatch):
     """A boto3 client on an empty store; credentials only in the standard AWS variables."""
     import boto3
 
-    for name in ("AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_CONFIG_FILE"):
-        monkeypatch.delenv(name, raising=False)
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
-    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
-    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent")
+    s3_credentials(monkeypatch)
     reset = urllib.request.Request(f"{s3_url}/moto-api/reset", method="POST")
     urllib.request.urlopen(reset).close()
     return boto3.client("s3", endpoint_url=s3_url)
