@@ -6,8 +6,8 @@ URL. The signature binds the interface, the dataset, the file's path inside its 
 an expiry; changing any of them (or waiting) invalidates the URL.
 
 When the lake is on object storage, the same role is played by S3 presigned URLs
-(``boto3``'s ``generate_presigned_url``), produced where :func:`sign` is called today; the
-service then never streams bytes itself (see docs/sharing.md, "Object storage").
+(``boto3``'s ``generate_presigned_url``, in ``sharing/s3.py``); the service then never streams
+bytes itself (see docs/sharing.md, "Object storage").
 """
 
 from __future__ import annotations
