@@ -292,6 +292,25 @@ def test_the_change_feed_is_read_from_the_log_on_the_store(lake):
     ]
 
 
+def test_version_and_metadata_are_read_from_the_log_on_the_store(lake):
+    headers = {"Authorization": f"Bearer {lake['token']}"}
+    table = f"{lake['base']}/shares/{IFACE}/schemas/default/tables/overload_alerts"
+    version = requests.get(f"{table}/version", headers=headers, timeout=30)
+    assert (version.status_code, version.headers["delta-table-version"]) == (200, "1")
+    meta = requests.get(f"{table}/metadata", headers=headers, timeout=30)
+    assert meta.status_code == 200, meta.text
+    protocol, metadata = (json.loads(line) for line in meta.text.splitlines())
+    assert protocol == {"protocol": {"minReaderVersion": 1}}
+    assert metadata["metaData"]["partitionColumns"] == ["biz_date"]
+    assert metadata["metaData"]["configuration"] == {"enableChangeDataFeed": "true"}
+    fields = json.loads(metadata["metaData"]["schemaString"])["fields"]
+    assert [f["name"] for f in fields] == list(ALERTS_V0[0])
+    missing = requests.get(
+        f"{table.rsplit('/', 1)[0]}/no_such/metadata", headers=headers, timeout=30
+    )
+    assert missing.status_code == 404
+
+
 # -- the URLs ------------------------------------------------------------------------------------
 
 
@@ -358,6 +377,7 @@ def test_a_log_naming_a_file_outside_the_table_gets_no_url(lake):
         assert answer.json()["errorCode"] == "PERMISSION_DENIED"
         assert "outside the table" in answer.json()["message"]
         assert "X-Amz" not in answer.text
+        assert "overload_alerts" not in answer.text  # the foreign name stays in the service log
     changes = requests.get(
         f"{lake['base']}/shares/{IFACE}/schemas/default/tables/enforcement_activity/changes",
         params={"startingVersion": "0"},

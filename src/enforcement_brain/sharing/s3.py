@@ -7,27 +7,21 @@ endpoint is kept by construction instead of by a check per download: a URL is si
 under this share table's prefix only (the projected, filtered, masked copy of one interface's
 dataset), for a path its own Delta log names, and lives ``EB_SHARING_URL_TTL`` seconds.
 
-The log's JSON commits are listed and read with boto3 (one LIST per request that needs the
-latest version: S3 has no folder modification time to skip it by); snapshots with delta-rs.
+The log's JSON commits are listed and read with boto3 (a LIST each time the latest version is
+asked for: S3 has no folder modification time to skip it by); snapshots with delta-rs.
 """
 
 from __future__ import annotations
 
 import io
+import logging
 from pathlib import PurePosixPath
-from typing import BinaryIO
+from typing import Any, BinaryIO
 
 from enforcement_brain.lake.s3 import LakeStore, S3Location
 from enforcement_brain.sharing.protocol import _COMMIT, ProtocolError, ShareTable
 
-
-def outside(rel_path: str) -> ProtocolError:
-    return ProtocolError(
-        403,
-        "PERMISSION_DENIED",
-        f"the share table's log names a file outside the table ({rel_path[:200]!r}); "
-        "nothing is served",
-    )
+LOG = logging.getLogger("enforcement_brain.sharing")
 
 
 class S3ShareTable(ShareTable):
@@ -74,24 +68,20 @@ class S3ShareTable(ShareTable):
         return text, int(got["LastModified"].timestamp() * 1000)
 
     def _file_size(self, rel_path: str) -> int:
-        return int(self._head(rel_path)["ContentLength"])
+        return int(self._object("head_object", rel_path)["ContentLength"])
 
     def _data_file(self, rel_path: str) -> BinaryIO:
         """The whole object in memory: only files without row counts in the log come here
         (Delta's ``_change_data`` files), and they hold a commit's changed rows only."""
+        return io.BytesIO(self._object("get_object", rel_path)["Body"].read())
+
+    def _object(self, method: str, rel_path: str) -> dict[str, Any]:
+        """One boto3 call on a data file's object; a store error is an OSError, as on disk."""
         from botocore.exceptions import ClientError
 
+        key = self.key(rel_path)
         try:
-            got = self._client.get_object(Bucket=self.location.bucket, Key=self.key(rel_path))
-        except ClientError as exc:
-            raise OSError(f"{rel_path}: {exc}") from None
-        return io.BytesIO(got["Body"].read())
-
-    def _head(self, rel_path: str) -> dict:
-        from botocore.exceptions import ClientError
-
-        try:
-            return self._client.head_object(Bucket=self.location.bucket, Key=self.key(rel_path))
+            return getattr(self._client, method)(Bucket=self.location.bucket, Key=key)
         except ClientError as exc:
             raise OSError(f"{rel_path}: {exc}") from None
 
@@ -109,7 +99,19 @@ class S3ShareTable(ShareTable):
             or "_delta_log" in parts
             or "\x00" in rel_path
         ):
-            raise outside(rel_path)
+            # The path goes to the operator's log only: the partner is not told other names.
+            LOG.warning(
+                {
+                    "event": "refused a file outside its share table",
+                    "table": self.uri,
+                    "path": rel_path[:300],
+                }
+            )
+            raise ProtocolError(
+                403,
+                "PERMISSION_DENIED",
+                "the share table's log names a file outside the table; nothing is served",
+            )
         return f"{self.location.prefix}/{rel_path}"
 
     def presigned_url(self, rel_path: str, ttl_seconds: int) -> str:

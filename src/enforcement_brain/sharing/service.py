@@ -255,14 +255,22 @@ class Service:
         """Answered on the event loop when the snapshot is in memory (the usual case: a token
         lookup, a directory listing, no log read); the log is read in a worker thread only
         for a version no request has seen yet. (The hop to a worker thread and back costs two
-        wake-ups per request; whether that moves the p95 under load was not isolated.)"""
+        wake-ups per request; whether that moves the p95 under load was not isolated.)
+
+        On object storage every look at the log is a request to the store (a LIST for the
+        latest version), which must not hold the event loop: there it all runs in a thread."""
         from starlette.concurrency import run_in_threadpool
 
         interface = self.authorize(request, "table_metadata", share)
-        _, st = self.table(interface, schema, table)
-        snap = st.cached_snapshot()
-        if snap is None:
-            snap = await run_in_threadpool(st.snapshot)
+        if self.store is not None:
+            snap = await run_in_threadpool(
+                lambda: self.table(interface, schema, table)[1].snapshot()
+            )
+        else:
+            _, st = self.table(interface, schema, table)
+            snap = st.cached_snapshot()
+            if snap is None:
+                snap = await run_in_threadpool(st.snapshot)
         return _ndjson([PROTOCOL_LINE, snap.metadata_line()], snap.version)
 
     def query(self, request: Request, share, schema, table, body: dict[str, Any]):
