@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import pytest
+from conftest import make_settings
 
 from enforcement_brain.errors import ConfigError
 from enforcement_brain.orchestration.runtime import parse_date
@@ -50,6 +51,16 @@ def test_the_lake_store_is_resolved_once_for_every_reader():
     assert store.client.meta.endpoint_url == "http://minio:9000"
     assert store.client.meta.region_name == "cn-north-1"
     assert load_settings({"AWS_DEFAULT_REGION": "us-west-2"}).s3_region == "us-west-2"
+
+
+def test_spark_reaches_the_same_lake_store(tmp_path):
+    """Spark's S3A gets EB_S3_ENDPOINT from the settings too, not from the environment."""
+    from enforcement_brain.spark.session import spark_conf
+
+    s = make_settings(tmp_path, EB_LAKE_ROOT="s3a://lake/eb", EB_S3_ENDPOINT="https://s3.agency")
+    conf = spark_conf(s)
+    assert conf["spark.hadoop.fs.s3a.endpoint"] == "https://s3.agency"
+    assert conf["spark.hadoop.fs.s3a.connection.ssl.enabled"] == "True"
 
 
 @pytest.mark.parametrize(
