@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from enforcement_brain.sharing.db import tables
-from enforcement_brain.sharing.window import MinuteWindows
+from enforcement_brain.sharing.window import DAY, MinuteWindows
 
 if TYPE_CHECKING:
     from sqlalchemy import Engine
@@ -127,6 +127,7 @@ def _settle(done: Any, error: BaseException | None) -> None:
 
 
 def rows_served_since(engine: Engine, interface_id: str, since: dt.datetime) -> int:
+    """Rows handed out to ``interface_id`` from ``since`` on, by the audit (refusals excluded)."""
     from sqlalchemy import func, select
 
     t = tables()["audit"]
@@ -144,21 +145,19 @@ class QuotaExceeded(Exception):
 
 
 class Quotas:
-    """Requests per minute (a sliding window, :mod:`~enforcement_brain.sharing.window`) and
-    rows per UTC day (from the audit).
+    """Requests per minute (a sliding window) and rows per UTC day, per interface.
 
-    The minute windows live in a table every worker of one ``eb serve`` maps, so the limit
-    holds for the service as a whole, not once per worker. The rows of the day are read from
-    the audit at a worker's first charge of an interface that day, then kept by that worker.
+    Both are counted in a :class:`~enforcement_brain.sharing.window.MinuteWindows` table that
+    every worker of one ``eb serve`` maps, so each limit holds for the service as a whole, not
+    once per worker. The rows of the day start from the audit (so a restart does not reset
+    them), read once per interface and day by the first worker to charge it.
     """
 
     def __init__(self, engine: Engine, minutes: MinuteWindows | None = None) -> None:
         """``minutes``: the shared table (``MinuteWindows.for_settings``); default: one private
         to this process, as for an app built in-process without ``eb serve``."""
         self._engine = engine
-        self._lock = threading.Lock()
         self._minutes = minutes if minutes is not None else MinuteWindows.local()
-        self._rows: dict[tuple[str, dt.date], int] = {}
 
     def hit(self, interface_id: str, per_minute: int | None) -> None:
         """Count one request; :class:`QuotaExceeded` when the last minute is already full."""
@@ -171,27 +170,24 @@ class Quotas:
             )
 
     def take_rows(self, interface_id: str, rows: int, per_day: int | None) -> None:
-        """Reserve ``rows`` of today's allowance, or :class:`QuotaExceeded` (nothing served)."""
+        """Reserve ``rows`` of today's allowance, or :class:`QuotaExceeded` (nothing served).
+
+        ``Retry-After`` is the time to the next UTC midnight, when the allowance starts afresh.
+        """
         if not per_day:
             return
-        today = dt.datetime.now(dt.UTC)
-        key = (interface_id, today.date())
-        if key not in self._rows:
-            # Outside the lock: on a long audit the day's sum takes a while, and the lock is
-            # also taken by every request's minute count on the event loop.
-            midnight = today.replace(hour=0, minute=0, second=0, microsecond=0)
-            served = rows_served_since(self._engine, interface_id, midnight)
-            with self._lock:
-                self._rows.setdefault(key, served)
-        with self._lock:
-            used = self._rows[key]
-            if used + rows > per_day:
-                tomorrow = dt.datetime.combine(
-                    today.date() + dt.timedelta(days=1), dt.time(), tzinfo=dt.UTC
-                )
-                raise QuotaExceeded(
-                    f"quota of {per_day} rows per day for {interface_id}: {used} served today, "
-                    f"this request would serve {rows}",
-                    int((tomorrow - today).total_seconds()),
-                )
-            self._rows[key] = used + rows
+        used, wait = self._minutes.take_rows(interface_id, rows, per_day, self._served_on)
+        if wait:
+            raise QuotaExceeded(
+                f"quota of {per_day} rows per day for {interface_id}: {used} served today, "
+                f"this request would serve {rows}",
+                wait,
+            )
+
+    def _served_on(self, interface_id: str, day: int) -> int:
+        """The audit's rows for ``interface_id`` on UTC ``day`` (days since 1970-01-01) so far.
+
+        Called by the table outside its locks, once per interface and day in the service.
+        """
+        midnight = dt.datetime.fromtimestamp(day * DAY, dt.UTC)
+        return rows_served_since(self._engine, interface_id, midnight)

@@ -953,9 +953,9 @@ def serve(settings: Settings) -> None:
 
     With ``EB_SHARING_WORKERS`` > 1, uvicorn starts that many worker processes sharing the
     port; each builds the app from the environment, and they share one signing key (a URL
-    signed by one worker is fetched from another) and one table of requests-per-minute windows
-    (a file under ``run_dir``, removed when the service stops cleanly), so a quota is not
-    multiplied by the number of workers.
+    signed by one worker is fetched from another) and one table of quota counters (requests
+    per minute and rows per day; a file under ``run_dir``, removed when the service stops
+    cleanly), so a quota is not multiplied by the number of workers.
     """
     import atexit
     import os

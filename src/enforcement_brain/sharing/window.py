@@ -1,19 +1,25 @@
-"""The requests-per-minute windows, one per interface, shared by every worker of ``eb serve``.
+"""The quotas' counters, one slot per interface, shared by every worker of ``eb serve``.
 
-Why a file: uvicorn's workers are separate processes, so a window kept in each one's memory
-let a partner make its limit once per worker. ``eb serve`` writes one small file before it
-starts its workers and names it in ``EB_SHARING_QUOTA_FILE`` (the way it hands them the signing
-key); each worker maps it (``mmap``) and counts under an exclusive ``flock`` on it. This runs on
-every API request, so a request costs two lock system calls and C-level work on 60 counters: no
-database, no Python loop over the window. An app built without ``eb serve`` (the tests'
-in-process service) gets the same table in anonymous memory, private to its process.
+A slot holds the interface's requests-per-minute window and the rows it was served on the
+current UTC day. Why a file: uvicorn's workers are separate processes, so counts kept in each
+one's memory let a partner make its limits once per worker. ``eb serve`` writes one small file
+before it starts its workers and names it in ``EB_SHARING_QUOTA_FILE`` (the way it hands them
+the signing key); each worker maps it (``mmap``) and counts under an exclusive ``flock`` on it.
+This runs on every API request, so a request costs two lock system calls and C-level work on
+60 counters: no database, no Python loop over the window. The day's rows start from the audit
+(a query the caller passes in, run outside the locks) at the first charge of an interface
+that day in the whole service, not once per worker; after that they only move in the table.
+An app built without ``eb serve`` (the tests' in-process service) gets the same table in
+anonymous memory, private to its process.
 
 Layout, in native byte order (the file never leaves the machine): a header (magic, slot count),
 then ``SLOTS`` slots of ``_SLOT`` bytes: the interface's key (a 16-byte BLAKE2b digest of its
-id), the newest second counted (int64) and 60 one-second counters (uint32), counter
-``s % 60`` holding the requests of second ``s`` of the system-wide monotonic clock. A slot is
-claimed by an interface's first request (open addressing), so the workers need not agree on an
-order of the catalog, and a worker restarted later finds the slots already there.
+id), the newest second counted (int64), 60 one-second counters (uint32), counter ``s % 60``
+holding the requests of second ``s`` of the system-wide monotonic clock, then the UTC day the
+rows are counted for (int64, days since 1970-01-01; -1 before the first count) and the rows
+served that day (int64). A slot is claimed by an interface's first request (open addressing),
+so the workers need not agree on an order of the catalog, and a worker restarted later finds
+the slots already there.
 """
 
 from __future__ import annotations
@@ -40,15 +46,23 @@ if TYPE_CHECKING:
 ENV = "EB_SHARING_QUOTA_FILE"
 #: Seconds in the window, one counter each.
 WINDOW = 60
-#: Interfaces one table holds (~270 KB); only declared interfaces are ever counted.
+#: Interfaces one table holds (~290 KB); only declared interfaces are ever counted.
 SLOTS = 1024
+#: Seconds in a UTC day (POSIX time has no leap seconds).
+DAY = 86400
 
 _HEADER = struct.Struct("=8sQ")
-_MAGIC = b"EBQUOTA1"
+_MAGIC = b"EBQUOTA2"  # 2: the day's rows after the window (a file of version 1 is refused)
 _KEY = 16
-_SLOT = _KEY + 8 + WINDOW * 4  # a multiple of 8: every slot's int64 stays aligned
+_ROWS = _KEY + 8 + WINDOW * 4  # where the day and its rows start in a slot
+_SLOT = _ROWS + 16  # a multiple of 8: every slot's int64 stays aligned
 _NO_KEY = bytes(_KEY)
 _ZEROS = bytes(WINDOW * 4)
+_NO_DAY = struct.pack("=qq", -1, 0)
+
+#: What a slot's views are: newest second, counters as bytes, counters as uint32, and
+#: [day, rows served that day] as int64.
+_Views = tuple[memoryview, memoryview, memoryview, memoryview]
 
 
 def _size(slots: int) -> int:
@@ -62,10 +76,12 @@ def _empty_table(slots: int) -> bytearray:
 
 
 class MinuteWindows:
-    """Sliding 60-second request counts per key, in a buffer that may be shared by processes.
+    """Sliding 60-second request counts and rows of the UTC day per key, in a buffer that may
+    be shared by processes.
 
     Seconds are whole seconds of the monotonic clock, so a request counts for 59 to 60 seconds
     (until its second leaves the window): at most one second more lenient than an exact window.
+    Days are UTC days of the wall clock (``time.time``), the audit's clock.
     """
 
     def __init__(
@@ -73,11 +89,13 @@ class MinuteWindows:
         buffer: mmap.mmap,
         fd: int | None,
         clock: Callable[[], float] = time.monotonic,
+        wall: Callable[[], float] = time.time,
     ) -> None:
         """Use ``buffer`` (a table written by :meth:`create` or :meth:`local`).
 
         ``fd`` is the open file the buffer maps, locked around every update; ``None`` for a
-        buffer private to this process. ``clock`` is there for tests.
+        buffer private to this process. ``clock`` (the minute windows) and ``wall`` (the day
+        of the rows, seconds since the epoch) are there for tests.
         """
         magic, slots = _HEADER.unpack_from(buffer, 0)
         if magic != _MAGIC or len(buffer) != _size(slots) or slots < 1:
@@ -86,11 +104,12 @@ class MinuteWindows:
         self._fd = fd
         self._slots = slots
         self._clock = clock
+        self._wall = wall
         # fcntl locks belong to the process (flock's to the open file), so the threads of one
         # worker still need a lock of their own.
         self._lock = threading.Lock()
-        # key -> (newest second, counters as bytes, counters as uint32), views into the buffer
-        self._views: dict[str, tuple[memoryview, memoryview, memoryview]] = {}
+        # key -> its slot's views into the buffer (see _Views)
+        self._views: dict[str, _Views] = {}
 
     # -- construction ------------------------------------------------------------------------
     @staticmethod
@@ -107,7 +126,12 @@ class MinuteWindows:
         return Path(name)
 
     @classmethod
-    def open(cls, path: Path, clock: Callable[[], float] = time.monotonic) -> MinuteWindows:
+    def open(
+        cls,
+        path: Path,
+        clock: Callable[[], float] = time.monotonic,
+        wall: Callable[[], float] = time.time,
+    ) -> MinuteWindows:
         """Map the table at ``path`` that every worker of one ``eb serve`` shares."""
         try:
             fd = os.open(path, os.O_RDWR)
@@ -115,19 +139,22 @@ class MinuteWindows:
             raise ConfigError(f"{ENV}={path}: {exc.strerror}") from None
         try:
             buffer = mmap.mmap(fd, os.fstat(fd).st_size)
-            return cls(buffer, fd, clock)
+            return cls(buffer, fd, clock, wall)
         except (ValueError, OSError, ConfigError, struct.error):
             os.close(fd)
             raise ConfigError(f"{ENV}={path} is not a quota table written by `eb serve`") from None
 
     @classmethod
     def local(
-        cls, slots: int = SLOTS, clock: Callable[[], float] = time.monotonic
+        cls,
+        slots: int = SLOTS,
+        clock: Callable[[], float] = time.monotonic,
+        wall: Callable[[], float] = time.time,
     ) -> MinuteWindows:
         """A table in anonymous memory: the same counting, for one process only."""
         buffer = mmap.mmap(-1, _size(slots))
         buffer[:] = _empty_table(slots)
-        return cls(buffer, None, clock)
+        return cls(buffer, None, clock, wall)
 
     @classmethod
     def for_settings(cls, settings: Settings) -> MinuteWindows:
@@ -157,7 +184,7 @@ class MinuteWindows:
         views = self._views.get(key)
         if views is None:
             views = self._claim(key)
-        newest, raw, counts = views
+        newest, raw, counts, _ = views
         with self._lock:
             if self._fd is not None:
                 fcntl.flock(self._fd, fcntl.LOCK_EX)
@@ -184,7 +211,53 @@ class MinuteWindows:
                 if self._fd is not None:
                     fcntl.flock(self._fd, fcntl.LOCK_UN)
 
-    def _claim(self, key: str) -> tuple[memoryview, memoryview, memoryview]:
+    def take_rows(
+        self, key: str, rows: int, limit: int, served: Callable[[str, int], int]
+    ) -> tuple[int, int]:
+        """Count ``rows`` for ``key`` today (UTC) if the day's total stays within ``limit``.
+
+        Returns ``(used, wait)``: ``used`` is the day's rows before this call; ``wait`` is 0
+        when the rows were counted, else nothing was counted and it is the whole seconds (at
+        least 1) until the next UTC midnight, when the allowance starts afresh.
+
+        ``served(key, day)`` says how many rows the audit holds for ``key`` on ``day`` (days
+        since 1970-01-01). It is called only when the slot still counts an older day (the first
+        rows of the day in the whole service, or a new file after a restart), and outside both
+        locks: on a long audit it is a slow query, and every worker's every request waits on
+        the file lock. Another worker may set the day meanwhile; its count is then kept and
+        this answer dropped, since the slot has rows the audit may not have yet.
+        """
+        views = self._views.get(key)
+        if views is None:
+            views = self._claim(key)
+        day_rows = views[3]
+        start: tuple[int, int] | None = None  # (day, rows the audit held for it)
+        while True:
+            with self._lock:
+                if self._fd is not None:
+                    fcntl.flock(self._fd, fcntl.LOCK_EX)
+                try:
+                    now = self._wall()
+                    today = int(now // DAY)
+                    day = day_rows[0]
+                    if day < today and start is not None and start[0] == today:
+                        day_rows[0], day_rows[1] = today, start[1]
+                        day = today
+                    # A day ahead of today (the wall clock stepped back) counts on: like the
+                    # seconds, the day only moves forward.
+                    if day >= today:
+                        used = day_rows[1]
+                        if used + rows <= limit:
+                            day_rows[1] = used + rows
+                            return used, 0
+                        return used, max(1, math.ceil((day + 1) * DAY - now))
+                finally:
+                    if self._fd is not None:
+                        fcntl.flock(self._fd, fcntl.LOCK_UN)
+            # the slot counts an older day: read today's start (again, if midnight passed)
+            start = (today, served(key, today))
+
+    def _claim(self, key: str) -> _Views:
         """Find ``key``'s slot, or claim a free one (once per key and process)."""
         digest = hashlib.blake2b(key.encode(), digest_size=_KEY).digest()
         first = int.from_bytes(digest[:8], "little") % self._slots
@@ -197,6 +270,7 @@ class MinuteWindows:
                     found = self._buf[offset : offset + _KEY]
                     if found == _NO_KEY:
                         self._buf[offset : offset + _KEY] = digest
+                        self._buf[offset + _ROWS : offset + _SLOT] = _NO_DAY
                         break
                     if found == digest:
                         break
@@ -206,8 +280,13 @@ class MinuteWindows:
                 if self._fd is not None:
                     fcntl.flock(self._fd, fcntl.LOCK_UN)
             table = memoryview(self._buf)
-            raw = table[offset + _KEY + 8 : offset + _SLOT]
-            views = (table[offset + _KEY : offset + _KEY + 8].cast("q"), raw, raw.cast("I"))
+            raw = table[offset + _KEY + 8 : offset + _ROWS]
+            views = (
+                table[offset + _KEY : offset + _KEY + 8].cast("q"),
+                raw,
+                raw.cast("I"),
+                table[offset + _ROWS : offset + _SLOT].cast("q"),
+            )
             table.release()
             self._views[key] = views
             return views
