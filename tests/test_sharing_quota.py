@@ -1,28 +1,45 @@
-"""The requests-per-minute quota holds for the whole service, not once per worker process.
+"""The quotas (requests per minute, rows per UTC day) hold for the whole service, not once per
+worker process.
 
 ``eb serve`` runs ``EB_SHARING_WORKERS`` processes; they count in one shared table
-(``enforcement_brain.sharing.window``). What must hold: processes sharing the table allow the
-limit exactly once between them, ``Retry-After`` is when the oldest counted second leaves the
-window (at least 1), and the real ``eb serve`` with two workers answers exactly the limit.
+(``enforcement_brain.sharing.window``). What must hold: processes sharing the table allow each
+limit exactly once between them; a minute's ``Retry-After`` is when the oldest counted second
+leaves the window (at least 1), a day's is the next UTC midnight; the day's rows start from the
+audit, read once per day outside the locks; and the real ``eb serve`` with two workers answers
+exactly the limits.
 """
 
 from __future__ import annotations
 
+import datetime as dt
+import fcntl
 import json
 import math
 import multiprocessing
+import os
 import time
 from pathlib import Path
 
 import pytest
 import requests
 from conftest import make_settings
-from sharing_support import eb_serve, free_port, issue_profile, sharing_env, standards_copy
+from sharing_support import (
+    eb_serve,
+    free_port,
+    issue_profile,
+    settings_for,
+    sharing_env,
+    standards_copy,
+)
 
 from enforcement_brain.declarations import load_catalog
 from enforcement_brain.errors import ConfigError
-from enforcement_brain.sharing.audit import QuotaExceeded, Quotas
+from enforcement_brain.sharing import db
+from enforcement_brain.sharing.audit import AuditRecord, QuotaExceeded, Quotas
 from enforcement_brain.sharing.window import ENV, MinuteWindows
+
+#: A wall-clock instant for the day tests: 2026-03-10 15:30:00.25 UTC, 30599.75 s before midnight.
+NOON_ISH = dt.datetime(2026, 3, 10, 15, 30, 0, 250000, tzinfo=dt.UTC)
 
 
 class FakeClock:
@@ -42,6 +59,28 @@ def _outcome(quotas: Quotas, clock: FakeClock, at: float, limit: int) -> int:
         quotas.hit("quota_probe", limit)
     except QuotaExceeded as exc:
         return exc.retry_after
+    return 0
+
+
+def _audit_db(path: Path, served: list[tuple[dt.datetime, str, int, int]]):
+    """A governance DB at ``path`` whose audit holds ``served``: (at, interface, status, rows)."""
+    engine = db.connect(f"sqlite:///{path}", create=True)
+    rows = [
+        AuditRecord("POST", "/q", None, "query", iid, status=status, rows_served=n).as_row(at)
+        for at, iid, status, n in served
+    ]
+    if rows:
+        with engine.begin() as conn:
+            conn.execute(db.tables()["audit"].insert(), rows)
+    return engine
+
+
+def _rows_outcome(quotas: Quotas, rows: int, per_day: int) -> int | str:
+    """0 when ``rows`` are counted, else the refusal as "Retry-After: message"."""
+    try:
+        quotas.take_rows("quota_probe", rows, per_day)
+    except QuotaExceeded as exc:
+        return f"{exc.retry_after}: {exc}"
     return 0
 
 
@@ -105,6 +144,103 @@ def test_a_file_that_is_not_a_table_is_refused(tmp_path):
         MinuteWindows.open(tmp_path / "missing.bin")
 
 
+def test_the_days_rows_start_from_the_audit_and_are_then_counted_in_the_table(tmp_path):
+    """Only the interface's rows served (status < 400) since today's UTC midnight count; the
+    audit is read once: a row written after that is not summed again."""
+    today = NOON_ISH.replace(hour=0, minute=0, second=0, microsecond=0)
+    engine = _audit_db(
+        tmp_path / "gov.db",
+        [
+            (today, "quota_probe", 200, 1),  # midnight itself is today
+            (today.replace(hour=9), "quota_probe", 200, 2),
+            (today.replace(hour=10), "quota_probe", 429, 0),
+            (today.replace(hour=11), "quota_probe", 500, 7),  # failed: nothing was served
+            (today.replace(hour=12), "other_interface", 200, 7),
+            (today - dt.timedelta(microseconds=1), "quota_probe", 200, 9),  # yesterday
+        ],
+    )
+    quotas = Quotas(engine, MinuteWindows.local(wall=FakeClock(NOON_ISH.timestamp())))
+    assert _rows_outcome(quotas, 3, per_day=6) == 0  # 3 from the audit + 3
+    _audit_db(tmp_path / "gov.db", [(today.replace(hour=13), "quota_probe", 200, 50)])
+    assert _rows_outcome(quotas, 0, per_day=6) == 0
+    assert _rows_outcome(quotas, 1, per_day=6) == (
+        "30600: quota of 6 rows per day for quota_probe: 6 served today, this request would serve 1"
+    )
+    # a limit raised by a new declaration counts on from the same total
+    assert _rows_outcome(quotas, 1, per_day=7) == 0
+    assert _rows_outcome(quotas, 1, per_day=7).startswith("30600: quota of 7 rows per day")
+    engine.dispose()
+
+
+def test_the_days_rows_start_afresh_at_utc_midnight(tmp_path):
+    """Retry-After is the seconds to the next UTC midnight (rounded up, at least 1); the first
+    charge of the new day reads that day's audit."""
+    day1 = dt.datetime(2026, 3, 10, tzinfo=dt.UTC)
+    day2 = day1 + dt.timedelta(days=1)
+    engine = _audit_db(tmp_path / "gov.db", [(day1.replace(hour=1), "quota_probe", 200, 1)])
+    wall = FakeClock(0.0)
+    quotas = Quotas(engine, MinuteWindows.local(wall=wall))
+
+    def at(when: dt.datetime, rows: int) -> int | str:
+        wall.now = when.timestamp()
+        return _rows_outcome(quotas, rows, per_day=5)
+
+    last = day2 - dt.timedelta(seconds=1.5)
+    assert at(last, 3) == 0  # day 1: 1 in the audit + 3
+    assert at(last, 2) == "2: quota of 5 rows per day for quota_probe: 4 served today, " + (
+        "this request would serve 2"
+    )
+    assert str(at(day2 - dt.timedelta(seconds=0.1), 2)).startswith("1: ")
+    _audit_db(tmp_path / "gov.db", [(day2, "quota_probe", 200, 1)])  # e.g. another host's
+    assert at(day2, 3) == 0  # day 2: 1 in the audit + 3
+    assert str(at(day2 + dt.timedelta(seconds=0.25), 2)) == (
+        "86400: quota of 5 rows per day for quota_probe: 4 served today, this request would serve 2"
+    )
+    # the wall clock stepping back over midnight does not give day 1's allowance again
+    assert at(day2 - dt.timedelta(seconds=1), 1) == 0
+    assert str(at(day2 - dt.timedelta(seconds=1), 1)).startswith("86401: quota of 5 rows")
+    engine.dispose()
+
+
+def test_no_rows_limit_counts_nothing_and_reads_no_audit():
+    quotas = Quotas(None)  # type: ignore[arg-type]  # any read of the audit would fail
+    for _ in range(3):
+        quotas.take_rows("quota_probe", 10**9, None)
+        quotas.take_rows("quota_probe", 10**9, 0)
+
+
+def test_the_audit_is_read_outside_the_locks_and_a_day_set_meanwhile_is_kept(tmp_path):
+    """Worker A finds no count for today and reads the audit; meanwhile worker B reads it too,
+    sets the day and serves 4 rows. A must keep B's count (its own read is stale) and must not
+    hold the file lock nor its thread lock while it reads."""
+    path = MinuteWindows.create(tmp_path)
+    wall = FakeClock(NOON_ISH.timestamp())
+    a, b = MinuteWindows.open(path, wall=wall), MinuteWindows.open(path, wall=wall)
+    probe = os.open(path, os.O_RDWR)
+    today = int(NOON_ISH.timestamp() // 86400)
+    reads: list[tuple[str, str, int]] = []
+
+    def b_reads(key: str, day: int) -> int:
+        reads.append(("b", key, day))
+        return 2
+
+    def a_reads(key: str, day: int) -> int:
+        reads.append(("a", key, day))
+        assert not a._lock.locked()
+        fcntl.flock(probe, fcntl.LOCK_EX | fcntl.LOCK_NB)  # BlockingIOError if A held it
+        fcntl.flock(probe, fcntl.LOCK_UN)
+        assert b.take_rows(key, 4, 10, b_reads) == (2, 0)
+        return 0  # what the audit held when A asked, before B's rows
+
+    assert a.take_rows("quota_probe", 1, 10, a_reads) == (6, 0)
+    assert b.take_rows("quota_probe", 3, 10, b_reads) == (7, 0)
+    assert a.take_rows("quota_probe", 1, 10, a_reads) == (10, 30600)
+    assert reads == [("a", "quota_probe", today), ("b", "quota_probe", today)]
+    os.close(probe)
+    a.close()
+    b.close()
+
+
 # -- several processes ---------------------------------------------------------------------------
 
 
@@ -123,6 +259,52 @@ def _count_allowed(path: str, attempts: int, start, results) -> None:
         except QuotaExceeded:
             pass
     results.put(allowed)
+
+
+PER_DAY, SERVED_BEFORE = 3000, 300
+
+
+def _count_rows_allowed(path: str, gov: str, start, results) -> None:
+    """A worker: PER_DAY charges of one row, all at once with the other worker."""
+    wall = FakeClock(NOON_ISH.timestamp())
+    engine = db.connect(f"sqlite:///{gov}", create=False)
+    quotas = Quotas(engine, MinuteWindows.open(Path(path), wall=wall))
+    start.wait(timeout=60)
+    allowed = 0
+    for _ in range(PER_DAY):
+        try:
+            quotas.take_rows("quota_probe", 1, PER_DAY)
+            allowed += 1
+        except QuotaExceeded:
+            pass
+    engine.dispose()
+    results.put(allowed)
+
+
+def test_two_processes_sharing_the_file_serve_the_days_rows_once(tmp_path):
+    """Each process alone would serve PER_DAY - SERVED_BEFORE rows (the audit's SERVED_BEFORE
+    first); together they must serve that, not twice it."""
+    path = MinuteWindows.create(tmp_path)
+    gov = tmp_path / "gov.db"
+    _audit_db(gov, [(NOON_ISH.replace(hour=8), "quota_probe", 200, SERVED_BEFORE)]).dispose()
+    ctx = multiprocessing.get_context("spawn")
+    start, results = ctx.Barrier(2), ctx.Queue()
+    workers = [
+        ctx.Process(target=_count_rows_allowed, args=(str(path), str(gov), start, results))
+        for _ in range(2)
+    ]
+    for w in workers:
+        w.start()
+    allowed = [results.get(timeout=120) for _ in workers]
+    for w in workers:
+        w.join(timeout=30)
+    assert [w.exitcode for w in workers] == [0, 0]
+    assert sum(allowed) == PER_DAY - SERVED_BEFORE
+    # a third process (a restarted worker) sees the day's total, not the audit's
+    third = MinuteWindows.open(path, wall=FakeClock(NOON_ISH.timestamp()))
+    assert third.take_rows("quota_probe", 1, PER_DAY, lambda *_: 0) == (PER_DAY, 30600)
+    assert third.take_rows("other_interface", 1, PER_DAY, lambda *_: 0) == (0, 0)
+    third.close()
 
 
 def test_two_processes_sharing_the_file_allow_the_limit_once(tmp_path):
@@ -179,15 +361,64 @@ def test_apps_built_with_the_quota_file_share_it(tmp_path):
 
 # -- the real service ----------------------------------------------------------------------------
 
+ROWS_PROBE = """\
+id: rows_probe
+title: Rows probe (test-only interface)
+consumer: test
+clearance: L2
+datasets:
+  - dataset: overload_alerts
+    columns: [alert_id, plate_no, gross_weight_kg, excess_rate, is_shuang_bai, biz_date]
+    masks: {plate_no: plate}
+quota: {requests_per_minute: 1000, rows_per_day: 5}
+token_lifetime_days: 1
+"""
 
-def test_eb_serve_with_two_workers_answers_the_limit_once(tmp_path):
-    """Every request on a new connection, so both workers take requests; with a window per
-    worker about twice the limit would be answered."""
-    standards_copy(tmp_path)
+
+def _publish_rows_probe(tmp: Path) -> None:
+    """rows_probe's share table (one row) and 2 of its rows in today's audit."""
+    import pyarrow as pa
+    from deltalake import write_deltalake
+
+    settings = settings_for(tmp, free_port())
+    alerts = pa.table(
+        {
+            "alert_id": ["a1"],
+            "plate_no": ["苏C12345"],
+            "gross_weight_kg": [60000],
+            "excess_rate": [0.22],
+            "is_shuang_bai": [False],
+            "biz_date": [dt.date(2026, 11, 28)],
+        }
+    )
+    write_deltalake(settings.table_uri("share", "rows_probe__overload_alerts"), alerts)
+    engine = db.connect(settings.governance_db_url, create=False)  # made by `eb sharing issue`
+    row = AuditRecord("GET", "/x", None, "extract", "rows_probe", status=200, rows_served=2)
+    with engine.begin() as conn:
+        conn.execute(db.tables()["audit"].insert(), [row.as_row(dt.datetime.now(dt.UTC))])
+    engine.dispose()
+
+
+def _to_midnight() -> float:
+    now = dt.datetime.now(dt.UTC)
+    return (dt.datetime.combine(now.date(), dt.time(), dt.UTC) - now).total_seconds() + 86400
+
+
+def test_eb_serve_with_two_workers_answers_each_limit_once(tmp_path):
+    """Every request on a new connection, so both workers take requests; with counts per
+    worker about twice the minute limit would be answered, and up to twice the day's rows."""
+    if _to_midnight() < 60:  # the day's rows must not start afresh during the test
+        time.sleep(_to_midnight() + 1)
+    root = standards_copy(tmp_path)
+    (root / "interfaces" / "rows_probe.yaml").write_text(ROWS_PROBE, encoding="utf-8")
     environ = sharing_env(tmp_path, free_port())
     token = json.loads(
         issue_profile(environ, "quota_probe", tmp_path / "quota_probe.share").read_text()
     )["bearerToken"]
+    rows_token = json.loads(
+        issue_profile(environ, "rows_probe", tmp_path / "rows_probe.share").read_text()
+    )["bearerToken"]
+    _publish_rows_probe(tmp_path)
     limit = (
         load_catalog(tmp_path / "data_standards")
         .interfaces["quota_probe"]
@@ -204,10 +435,25 @@ def test_eb_serve_with_two_workers_answers_the_limit_once(tmp_path):
             for _ in range(6 * limit)
         ]
         elapsed = time.monotonic() - began
+        url = f"http://127.0.0.1:{port}/extract/v1/rows_probe/overload_alerts?page_size=1"
+        most = _to_midnight()
+        extracts = [
+            requests.get(url, headers={"Authorization": f"Bearer {rows_token}"}, timeout=10)
+            for _ in range(10)
+        ]
+        least = _to_midnight()
     assert [r.status_code for r in answers] == [200] * limit + [429] * (5 * limit)
     assert {r.json()["errorCode"] for r in answers[limit:]} == {"RESOURCE_EXHAUSTED"}
     # the first counted second leaves the window 60 s after it began
     waits = {int(r.headers["Retry-After"]) for r in answers[limit:]}
     assert waits and all(59 - math.ceil(elapsed) <= w <= 60 for w in waits), (waits, elapsed)
+    # rows_per_day 5, 2 served today before the service started: 3 one-row pages, then 429
+    assert [r.status_code for r in extracts] == [200] * 3 + [429] * 7, [r.text for r in extracts]
+    assert [len(r.json()["rows"]) for r in extracts[:3]] == [1, 1, 1]
+    assert {r.json()["message"] for r in extracts[3:]} == {
+        "quota of 5 rows per day for rows_probe: 5 served today, this request would serve 1"
+    }
+    waits = {int(r.headers["Retry-After"]) for r in extracts[3:]}
+    assert all(math.ceil(least) <= w <= math.ceil(most) for w in waits), (waits, least, most)
     assert sum("Started server process" in x for x in err) == 2
     assert list(run_dir.glob("sharing-quota-*.bin")) == []  # removed when the service stopped
