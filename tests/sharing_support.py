@@ -7,6 +7,7 @@ real declaration is exercised while nothing test-only lands in ``data_standards/
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import shutil
 import socket
@@ -107,7 +108,10 @@ def eb_serve(environ: dict[str, str], **extra: str) -> Iterator[tuple[int, list[
     """``eb serve`` as an operator starts it (a separate process); yields (port, stderr lines).
 
     ``environ`` is :func:`sharing_env`'s; ``extra`` overrides it, an empty value removes the
-    variable. The stderr lines are filled in when the service has stopped.
+    variable. It yields once every worker has started, not only the first to answer
+    ``/healthz``: a worker still warming up takes no connections, so a test meant to spread
+    requests over the workers would send them all to one. The stderr lines come in as they are
+    written and are complete when the service has stopped.
     """
     port = free_port()
     full = {
@@ -128,6 +132,13 @@ def eb_serve(environ: dict[str, str], **extra: str) -> Iterator[tuple[int, list[
         text=True,
     )
     lines: list[str] = []
+
+    def read() -> None:
+        for line in proc.stderr:
+            lines.append(line.rstrip("\n"))
+
+    reader = threading.Thread(target=read, daemon=True)
+    reader.start()
     try:
         deadline, ok = time.monotonic() + 60, False
         while time.monotonic() < deadline and not ok:
@@ -136,11 +147,26 @@ def eb_serve(environ: dict[str, str], **extra: str) -> Iterator[tuple[int, list[
             except requests.ConnectionError:
                 time.sleep(0.2)
         assert ok, "eb serve did not answer /healthz"
+        while time.monotonic() < deadline and _workers_started(lines) < _workers(lines):
+            time.sleep(0.05)
+        assert _workers_started(lines) >= _workers(lines), "not every worker started"
         yield port, lines
     finally:
         proc.terminate()
-        _, err = proc.communicate(timeout=20)
-        lines += err.splitlines()
+        proc.wait(timeout=20)
+        reader.join(timeout=20)
+
+
+def _workers(lines: list[str]) -> int:
+    """The worker count the service announced in its ``starting`` log line."""
+    for line in list(lines):
+        if '"event": "starting"' in line:
+            return int(json.loads(line)["workers"])
+    return 1 << 30  # not announced yet
+
+
+def _workers_started(lines: list[str]) -> int:
+    return sum("Application startup complete." in x for x in list(lines))
 
 
 class ServiceThread:
