@@ -370,7 +370,7 @@ datasets:
   - dataset: overload_alerts
     columns: [alert_id, plate_no, gross_weight_kg, excess_rate, is_shuang_bai, biz_date]
     masks: {plate_no: plate}
-quota: {requests_per_minute: 1000, rows_per_day: 5}
+quota: {requests_per_minute: 1000, rows_per_day: 20}
 token_lifetime_days: 1
 """
 
@@ -439,7 +439,7 @@ def test_eb_serve_with_two_workers_answers_each_limit_once(tmp_path):
         most = _to_midnight()
         extracts = [
             requests.get(url, headers={"Authorization": f"Bearer {rows_token}"}, timeout=10)
-            for _ in range(10)
+            for _ in range(30)
         ]
         least = _to_midnight()
     assert [r.status_code for r in answers] == [200] * limit + [429] * (5 * limit)
@@ -447,13 +447,16 @@ def test_eb_serve_with_two_workers_answers_each_limit_once(tmp_path):
     # the first counted second leaves the window 60 s after it began
     waits = {int(r.headers["Retry-After"]) for r in answers[limit:]}
     assert waits and all(59 - math.ceil(elapsed) <= w <= 60 for w in waits), (waits, elapsed)
-    # rows_per_day 5, 2 served today before the service started: 3 one-row pages, then 429
-    assert [r.status_code for r in extracts] == [200] * 3 + [429] * 7, [r.text for r in extracts]
-    assert [len(r.json()["rows"]) for r in extracts[:3]] == [1, 1, 1]
-    assert {r.json()["message"] for r in extracts[3:]} == {
-        "quota of 5 rows per day for rows_probe: 5 served today, this request would serve 1"
+    # rows_per_day 20, 2 served today before the service started: 18 one-row pages, then 429.
+    # With counts per worker each would read the audit at its first page and count on alone.
+    assert [r.status_code for r in extracts] == [200] * 18 + [429] * 12, [
+        r.status_code for r in extracts
+    ]
+    assert {len(r.json()["rows"]) for r in extracts[:18]} == {1}
+    assert {r.json()["message"] for r in extracts[18:]} == {
+        "quota of 20 rows per day for rows_probe: 20 served today, this request would serve 1"
     }
-    waits = {int(r.headers["Retry-After"]) for r in extracts[3:]}
+    waits = {int(r.headers["Retry-After"]) for r in extracts[18:]}
     assert all(math.ceil(least) <= w <= math.ceil(most) for w in waits), (waits, least, most)
     assert sum("Started server process" in x for x in err) == 2
     assert list(run_dir.glob("sharing-quota-*.bin")) == []  # removed when the service stopped
