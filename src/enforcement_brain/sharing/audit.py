@@ -8,14 +8,10 @@ quota is computed from the same table and survives a restart.
 
 from __future__ import annotations
 
-import contextlib
 import datetime as dt
 import json
 import threading
-from collections.abc import Callable, Iterator
-from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from enforcement_brain.sharing.db import tables
@@ -83,7 +79,6 @@ class GroupWriter:
         self._queue: queue.SimpleQueue = queue.SimpleQueue()
         self._thread: threading.Thread | None = None
         self._lock = threading.Lock()
-        self._turn = _writer_turn(engine)
 
     async def write(self, record: AuditRecord) -> None:
         """Queue the row and wait until it is committed (or raise what the commit raised)."""
@@ -114,42 +109,12 @@ class GroupWriter:
                     break
             error: BaseException | None = None
             try:
-                with self._turn(), self._engine.begin() as conn:
+                with self._engine.begin() as conn:
                     conn.execute(insert, [row for row, _, _ in group])
             except Exception as exc:  # every waiting request learns of it
                 error = exc
             for _, loop, done in group:
                 loop.call_soon_threadsafe(_settle, done, error)
-
-
-def _writer_turn(engine: Engine) -> Callable[[], AbstractContextManager[None]]:
-    """What a writer thread holds around its transaction: on SQLite, an exclusive ``flock``
-    next to the database file, shared by every worker process of ``eb serve``.
-
-    Why: SQLite lets one writer in at a time, and a writer that finds the database locked
-    sleeps in SQLite's busy handler (1, 2, 5, 10 … ms) before it tries again; with two workers
-    committing groups back to back, those sleeps were where the requests waiting for their
-    audit row spent their time while the workers sat idle. A blocked ``flock`` wakes the
-    moment the other writer lets go. Other databases (PostgreSQL) take concurrent inserts:
-    nothing to hold there.
-    """
-    database = engine.url.database if engine.url.get_backend_name() == "sqlite" else None
-    if not database or database == ":memory:" or database.startswith("file:"):
-        return contextlib.nullcontext
-    import fcntl
-
-    path = Path(database).resolve().with_name(Path(database).name + ".writer-lock")
-    handle = path.open("a+b")  # one per writer (one writer thread per process), kept open
-
-    @contextlib.contextmanager
-    def turn() -> Iterator[None]:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
-
-    return turn
 
 
 def _settle(done: Any, error: BaseException | None) -> None:
