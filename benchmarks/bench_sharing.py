@@ -276,6 +276,12 @@ def main() -> None:
         action="store_true",
         help="no daily load during the windows: the service and its clients alone",
     )
+    parser.add_argument(
+        "--wait-for-load",
+        action="store_true",
+        help="after the last window, let the day's load finish (by default it is stopped: the "
+        "windows are what is measured, and under the clients a small day takes 20 minutes)",
+    )
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="eb-bench-sharing-") as name:
         tmp = args.keep.resolve() if args.keep else Path(name)
@@ -328,10 +334,10 @@ def main() -> None:
                 results.append(window)
                 during = "no load" if args.without_load else f"while loading {day}"
                 _report(f"window {i + 1} ({during})", window, load)
-            if load is not None:
+            if load is not None and args.wait_for_load:
                 load.wait()
         finally:
-            if load is not None and load.poll() is None:  # interrupted: stop the load cleanly
+            if load is not None and load.poll() is None:  # stop the load cleanly (eb run: SIGTERM)
                 load.terminate()
                 load.wait(timeout=120)
             serve.terminate()
