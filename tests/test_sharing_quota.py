@@ -226,7 +226,7 @@ def test_the_audit_is_read_outside_the_locks_and_a_day_set_meanwhile_is_kept(tmp
 
     def a_reads(key: str, day: int) -> int:
         reads.append(("a", key, day))
-        assert not a._lock.locked()
+        assert not a._turn._lock.locked()
         fcntl.flock(probe, fcntl.LOCK_EX | fcntl.LOCK_NB)  # BlockingIOError if A held it
         fcntl.flock(probe, fcntl.LOCK_UN)
         assert b.take_rows(key, 4, 10, b_reads) == (2, 0)
