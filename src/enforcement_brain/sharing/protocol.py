@@ -98,6 +98,25 @@ _CACHE: OrderedDict[tuple[str, str, int, int], Any] = OrderedDict()
 _CACHE_LOCK = threading.Lock()
 
 
+def plain_data_path(rel_path: str) -> bool:
+    """Whether ``rel_path`` can only name a file inside its table's folder or prefix.
+
+    A non-empty relative path with no ``.``, ``..`` or empty segment, no URI scheme (Delta
+    allows absolute paths, e.g. a shallow clone's: another table's files), not under
+    ``_delta_log/`` and no NUL. Both the local file endpoint and the S3 presigned URLs refuse
+    anything else before they look further.
+    """
+    parts = rel_path.split("/")
+    return not (
+        not rel_path
+        or "://" in rel_path
+        or rel_path.startswith("/")
+        or any(p in {"", ".", ".."} for p in parts)
+        or "_delta_log" in parts
+        or "\x00" in rel_path
+    )
+
+
 class ShareTable:
     """One physical share table (``<lake>/share/<interface>__<dataset>``) on a local disk.
 
@@ -116,9 +135,13 @@ class ShareTable:
 
     def __init__(self, root: Path) -> None:
         self.root = root.resolve()
-        self.uri = str(self.root)  # where delta-rs opens it; tells tables apart in the cache
         self.log_dir = self.root / "_delta_log"
         self._listing: tuple[int, int, list[int]] | None = None  # (mtime, listed at, versions)
+        self._start(str(self.root))
+
+    def _start(self, uri: str) -> None:
+        """The state every share table keeps, wherever it is stored (subclasses call this)."""
+        self.uri = uri  # where delta-rs opens it; tells tables apart in the cache
         self._paths: set[str] = set()  # the last path set read (see :meth:`names_file`)
 
     def exists(self) -> bool:

@@ -15,11 +15,15 @@ from __future__ import annotations
 
 import io
 import logging
-from pathlib import PurePosixPath
 from typing import Any, BinaryIO
 
 from enforcement_brain.lake.s3 import LakeStore, S3Location
-from enforcement_brain.sharing.protocol import _COMMIT, ProtocolError, ShareTable
+from enforcement_brain.sharing.protocol import (
+    _COMMIT,
+    ProtocolError,
+    ShareTable,
+    plain_data_path,
+)
 
 LOG = logging.getLogger("enforcement_brain.sharing")
 
@@ -28,15 +32,14 @@ class S3ShareTable(ShareTable):
     """:class:`ShareTable` with its storage methods on S3: same protocol answers, other reads."""
 
     def __init__(self, uri: str, store: LakeStore) -> None:
-        # Not ShareTable.__init__: it resolves a local folder. What the shared methods use is
-        # set here: uri, storage_options, and the last path set (ShareTable.names_file).
+        # Not ShareTable.__init__ (it resolves a local folder); its common state comes from
+        # ShareTable._start.
         self.location = S3Location.parse(uri)
-        self.uri = self.location.uri
+        self._start(self.location.uri)
         self.storage_options = store.storage_options
         self._client = store.client
         self._log_prefix = f"{self.location.prefix}/_delta_log/"
         self._stamps: dict[int, int] = {}  # version -> LastModified (ns) at the last listing
-        self._paths: set[str] = set()
 
     # -- storage -----------------------------------------------------------------------------
     def commit_versions(self) -> list[int]:
@@ -88,17 +91,8 @@ class S3ShareTable(ShareTable):
     # -- the files ---------------------------------------------------------------------------
     def key(self, rel_path: str) -> str:
         """The object key of a data file named by the log, which must stay under this table's
-        prefix: a plain relative path, no ``.``/``..`` or empty segment, no URI (Delta allows
-        absolute paths, e.g. for a shallow clone: another table's files), not in the log."""
-        parts = rel_path.split("/")
-        if (
-            not rel_path
-            or "://" in rel_path
-            or PurePosixPath(rel_path).is_absolute()
-            or any(p in {"", ".", ".."} for p in parts)
-            or "_delta_log" in parts
-            or "\x00" in rel_path
-        ):
+        prefix (:func:`~enforcement_brain.sharing.protocol.plain_data_path`)."""
+        if not plain_data_path(rel_path):
             # The path goes to the operator's log only: the partner is not told other names.
             LOG.warning(
                 {

@@ -24,7 +24,7 @@ import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
@@ -45,6 +45,7 @@ from enforcement_brain.sharing.protocol import (
     bad_request,
     not_found,
     parse_json_predicate,
+    plain_data_path,
     prune,
 )
 from enforcement_brain.sharing.s3 import S3ShareTable
@@ -390,7 +391,7 @@ class Service:
         """Where the partner's client fetches one file (a plain GET, without the token), and
         until when (epoch seconds): an S3 presigned URL on object storage, else a URL of this
         service's file endpoint signed with its key."""
-        if isinstance(st, S3ShareTable):
+        if isinstance(st, S3ShareTable):  # the store serves the file
             ttl = self.ctx.settings.sharing_url_ttl_seconds
             expires = int(time.time()) + ttl  # not after the signature's own expiry
             return st.presigned_url(rel_path, ttl), expires
@@ -512,14 +513,13 @@ class Service:
         if interface is None or not any(e.dataset == table for e in interface.datasets):
             raise not_found("the table of this URL is no longer shared")
         st = self.share_table(share, table)
-        parts = PurePosixPath(rel_path).parts
-        if rel_path.startswith("/") or ".." in parts or "\x00" in rel_path:
+        if not plain_data_path(rel_path):
             raise ProtocolError(403, "PERMISSION_DENIED", "the path is outside the share table")
-        if "_delta_log" in parts or not st.names_file(rel_path):
+        if not st.names_file(rel_path):
             raise ProtocolError(
                 403, "PERMISSION_DENIED", "the file is not a data file of the share table"
             )
-        # A relative path without ``..`` that the table's own log names, under the share
+        # A plain relative path that the table's own log names, under the share
         # table's resolved folder; lstat, so a symlink planted there is not followed.
         target = st.root / rel_path
         try:
