@@ -39,18 +39,26 @@ quota: {requests_per_minute: 1000, rows_per_day: 1000000}
 token_lifetime_days: 7
 """
 
-QUOTA_PROBE = """\
-id: quota_probe
-title: Quota probe (test-only interface)
+
+def probe_interface(interface_id: str, *, requests_per_minute: int, rows_per_day: int) -> str:
+    """A test-only interface's declaration (YAML): overload alerts with plates masked, and the
+    quotas a test needs."""
+    title = interface_id.replace("_", " ").capitalize()
+    return f"""\
+id: {interface_id}
+title: {title} (test-only interface)
 consumer: test
 clearance: L2
 datasets:
   - dataset: overload_alerts
     columns: [alert_id, plate_no, gross_weight_kg, excess_rate, is_shuang_bai, biz_date]
-    masks: {plate_no: plate}
-quota: {requests_per_minute: 4, rows_per_day: 3}
+    masks: {{plate_no: plate}}
+quota: {{requests_per_minute: {requests_per_minute}, rows_per_day: {rows_per_day}}}
 token_lifetime_days: 1
 """
+
+
+QUOTA_PROBE = probe_interface("quota_probe", requests_per_minute=4, rows_per_day=3)
 
 
 def standards_copy(tmp: Path) -> Path:

@@ -23,6 +23,7 @@ from sharing_support import (
     audit_rows,
     free_port,
     issue_profile,
+    probe_interface,
     settings_for,
     sharing_env,
     standards_copy,
@@ -31,18 +32,7 @@ from sharing_support import (
 D1, D2 = dt.date(2026, 11, 28), dt.date(2026, 11, 29)
 COLUMNS = ["alert_id", "plate_no", "gross_weight_kg", "excess_rate", "is_shuang_bai", "biz_date"]
 
-EXTRACT_PROBE = """\
-id: extract_probe
-title: Extract probe (test-only interface)
-consumer: test
-clearance: L2
-datasets:
-  - dataset: overload_alerts
-    columns: [alert_id, plate_no, gross_weight_kg, excess_rate, is_shuang_bai, biz_date]
-    masks: {plate_no: plate}
-quota: {requests_per_minute: 1000, rows_per_day: 1000000}
-token_lifetime_days: 1
-"""
+EXTRACT_PROBE = probe_interface("extract_probe", requests_per_minute=1000, rows_per_day=1000000)
 
 
 def _alerts(rows: list[tuple]) -> pa.Table:

@@ -27,6 +27,7 @@ from sharing_support import (
     eb_serve,
     free_port,
     issue_profile,
+    probe_interface,
     settings_for,
     sharing_env,
     standards_copy,
@@ -281,24 +282,28 @@ def _count_rows_allowed(path: str, gov: str, start, results) -> None:
     results.put(allowed)
 
 
+def _in_two_processes(target, *args) -> list:
+    """``target(*args, start, results)`` in two spawned processes (two workers of ``eb serve``)
+    that start counting together; what each put in ``results``, once both exited cleanly."""
+    ctx = multiprocessing.get_context("spawn")
+    start, results = ctx.Barrier(2), ctx.Queue()
+    workers = [ctx.Process(target=target, args=(*args, start, results)) for _ in range(2)]
+    for w in workers:
+        w.start()
+    got = [results.get(timeout=120) for _ in workers]
+    for w in workers:
+        w.join(timeout=30)
+    assert [w.exitcode for w in workers] == [0, 0]
+    return got
+
+
 def test_two_processes_sharing_the_file_serve_the_days_rows_once(tmp_path):
     """Each process alone would serve PER_DAY - SERVED_BEFORE rows (the audit's SERVED_BEFORE
     first); together they must serve that, not twice it."""
     path = MinuteWindows.create(tmp_path)
     gov = tmp_path / "gov.db"
     _audit_db(gov, [(NOON_ISH.replace(hour=8), "quota_probe", 200, SERVED_BEFORE)]).dispose()
-    ctx = multiprocessing.get_context("spawn")
-    start, results = ctx.Barrier(2), ctx.Queue()
-    workers = [
-        ctx.Process(target=_count_rows_allowed, args=(str(path), str(gov), start, results))
-        for _ in range(2)
-    ]
-    for w in workers:
-        w.start()
-    allowed = [results.get(timeout=120) for _ in workers]
-    for w in workers:
-        w.join(timeout=30)
-    assert [w.exitcode for w in workers] == [0, 0]
+    allowed = _in_two_processes(_count_rows_allowed, str(path), str(gov))
     assert sum(allowed) == PER_DAY - SERVED_BEFORE
     # a third process (a restarted worker) sees the day's total, not the audit's
     third = MinuteWindows.open(path, wall=FakeClock(NOON_ISH.timestamp()))
@@ -310,18 +315,7 @@ def test_two_processes_sharing_the_file_serve_the_days_rows_once(tmp_path):
 def test_two_processes_sharing_the_file_allow_the_limit_once(tmp_path):
     """Each process alone would allow LIMIT; together they must allow LIMIT, not twice it."""
     path = MinuteWindows.create(tmp_path)
-    ctx = multiprocessing.get_context("spawn")
-    start, results = ctx.Barrier(2), ctx.Queue()
-    workers = [
-        ctx.Process(target=_count_allowed, args=(str(path), LIMIT, start, results))
-        for _ in range(2)
-    ]
-    for w in workers:
-        w.start()
-    allowed = [results.get(timeout=120) for _ in workers]
-    for w in workers:
-        w.join(timeout=30)
-    assert [w.exitcode for w in workers] == [0, 0]
+    allowed = _in_two_processes(_count_allowed, str(path), LIMIT)
     assert sum(allowed) == LIMIT
     # and a third process sees the full window too
     third = MinuteWindows.open(path)
@@ -361,18 +355,7 @@ def test_apps_built_with_the_quota_file_share_it(tmp_path):
 
 # -- the real service ----------------------------------------------------------------------------
 
-ROWS_PROBE = """\
-id: rows_probe
-title: Rows probe (test-only interface)
-consumer: test
-clearance: L2
-datasets:
-  - dataset: overload_alerts
-    columns: [alert_id, plate_no, gross_weight_kg, excess_rate, is_shuang_bai, biz_date]
-    masks: {plate_no: plate}
-quota: {requests_per_minute: 1000, rows_per_day: 20}
-token_lifetime_days: 1
-"""
+ROWS_PROBE = probe_interface("rows_probe", requests_per_minute=1000, rows_per_day=20)
 
 
 def _publish_rows_probe(tmp: Path) -> None:

@@ -226,6 +226,13 @@ def _url(lake, dataset: str) -> str:
     return f"{lake['profile']}#{IFACE}.default.{dataset}"
 
 
+def _get(lake, url: str, params: dict | None = None) -> requests.Response:
+    """A GET with the interface's token."""
+    return requests.get(
+        url, params=params, headers={"Authorization": f"Bearer {lake['token']}"}, timeout=30
+    )
+
+
 def _query(lake, dataset: str, body: dict | None = None) -> requests.Response:
     return requests.post(
         f"{lake['base']}/shares/{IFACE}/schemas/default/tables/{dataset}/query",
@@ -284,11 +291,10 @@ def test_the_change_feed_is_read_from_the_log_on_the_store(lake):
 
 
 def test_version_and_metadata_are_read_from_the_log_on_the_store(lake):
-    headers = {"Authorization": f"Bearer {lake['token']}"}
     table = f"{lake['base']}/shares/{IFACE}/schemas/default/tables/overload_alerts"
-    version = requests.get(f"{table}/version", headers=headers, timeout=30)
+    version = _get(lake, f"{table}/version")
     assert (version.status_code, version.headers["delta-table-version"]) == (200, "1")
-    meta = requests.get(f"{table}/metadata", headers=headers, timeout=30)
+    meta = _get(lake, f"{table}/metadata")
     assert meta.status_code == 200, meta.text
     protocol, metadata = (json.loads(line) for line in meta.text.splitlines())
     assert protocol == {"protocol": {"minReaderVersion": 1}}
@@ -296,9 +302,7 @@ def test_version_and_metadata_are_read_from_the_log_on_the_store(lake):
     assert metadata["metaData"]["configuration"] == {"enableChangeDataFeed": "true"}
     fields = json.loads(metadata["metaData"]["schemaString"])["fields"]
     assert [f["name"] for f in fields] == list(ALERTS_V0[0])
-    missing = requests.get(
-        f"{table.rsplit('/', 1)[0]}/no_such/metadata", headers=headers, timeout=30
-    )
+    missing = _get(lake, f"{table.rsplit('/', 1)[0]}/no_such/metadata")
     assert missing.status_code == 404
 
 
@@ -369,11 +373,10 @@ def test_a_log_naming_a_file_outside_the_table_gets_no_url(lake):
         assert "outside the table" in answer.json()["message"]
         assert "X-Amz" not in answer.text
         assert "overload_alerts" not in answer.text  # the foreign name stays in the service log
-    changes = requests.get(
+    changes = _get(
+        lake,
         f"{lake['base']}/shares/{IFACE}/schemas/default/tables/enforcement_activity/changes",
-        params={"startingVersion": "0"},
-        headers={"Authorization": f"Bearer {lake['token']}"},
-        timeout=30,
+        {"startingVersion": "0"},
     )
     assert changes.status_code == 403, changes.text
     assert "X-Amz" not in changes.text
@@ -431,11 +434,10 @@ class _Refuse:
 
 
 def test_the_extract_api_reads_the_table_from_the_store(lake):
-    answer = requests.get(
+    answer = _get(
+        lake,
         f"{lake['base'].removesuffix('/delta-sharing')}/extract/v1/{IFACE}/kpi_monthly",
-        params={"filter": "month:eq:2026-10-01"},
-        headers={"Authorization": f"Bearer {lake['token']}"},
-        timeout=30,
+        {"filter": "month:eq:2026-10-01"},
     )
     assert answer.status_code == 200, answer.text
     body = answer.json()
