@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import pytest
 import requests
@@ -33,6 +34,7 @@ D1, D2 = dt.date(2026, 11, 28), dt.date(2026, 11, 29)
 COLUMNS = ["alert_id", "plate_no", "gross_weight_kg", "excess_rate", "is_shuang_bai", "biz_date"]
 
 EXTRACT_PROBE = probe_interface("extract_probe", requests_per_minute=1000, rows_per_day=1000000)
+COMPACT_PROBE = probe_interface("compact_probe", requests_per_minute=1000, rows_per_day=1000000)
 
 
 def _alerts(rows: list[tuple]) -> pa.Table:
@@ -64,11 +66,33 @@ def _write(path: Path, rows: list[tuple], day: dt.date | None = None) -> None:
         )  # fmt: skip
 
 
+def _write_compacted(path: Path) -> Path:
+    """The share layer's own layout: not partitioned, days replaced by predicate (Delta writes
+    change files for the rows it deletes and inserts), small files compacted in between."""
+    from deltalake import DeltaTable, write_deltalake
+
+    days = _alerts(V0)
+    cdf = {"delta.enableChangeDataFeed": "true"}
+    day1 = days.filter(pc.equal(days["biz_date"], D1))
+    write_deltalake(str(path), day1, configuration=cdf)  # v0: day 1
+    write_deltalake(str(path), days.filter(pc.equal(days["biz_date"], D2)), mode="append")
+    for version, (rows, day) in enumerate([(V1_D2, D2), (None, None), (V2_D1, D1)], start=2):
+        if rows is None:  # v3: compaction, a commit that changes no data
+            DeltaTable(str(path)).optimize.compact()
+        else:  # v2: day 2 replaced; v4: day 1 replaced (rewrites the compacted file)
+            write_deltalake(
+                str(path), _alerts(rows), mode="overwrite", predicate=f"biz_date = '{day}'"
+            )
+        assert DeltaTable(str(path)).version() == version
+    return path
+
+
 @pytest.fixture(scope="module")
 def env(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("extract")
     root = standards_copy(tmp)
     (root / "interfaces" / "extract_probe.yaml").write_text(EXTRACT_PROBE, encoding="utf-8")
+    (root / "interfaces" / "compact_probe.yaml").write_text(COMPACT_PROBE, encoding="utf-8")
     port = free_port()
     settings = settings_for(tmp, port)
     tables = {}
@@ -80,12 +104,15 @@ def env(tmp_path_factory):
     environ = sharing_env(tmp, port)
     profiles = {
         iid: issue_profile(environ, iid, tmp / f"{iid}.share")
-        for iid in ("provincial_supervision", "extract_probe", "quota_probe")
+        for iid in ("provincial_supervision", "extract_probe", "quota_probe", "compact_probe")
     }
     with ServiceThread(settings) as service:
         yield {
             "settings": settings,
             "tables": tables,
+            "compact": _write_compacted(
+                Path(settings.table_uri("share", "compact_probe__overload_alerts"))
+            ),
             "profiles": profiles,
             "root": service.base.removesuffix("/delta-sharing"),
         }
@@ -170,6 +197,24 @@ def test_pages_follow_a_cursor_pinned_to_the_table_version(env):
     assert _ids(_get(env, since_version="1")) == ["a9"]
     assert _ids(_get(env, since_version="0")) == ["a9", "b1", "b3"]
     assert _ids(_get(env, since_version="2")) == []
+
+
+def test_incremental_pulls_follow_changed_days_through_compaction(env):
+    """Compaction (v3) hands out nothing again; a day replaced by predicate rewrites a file that
+    also holds the other day's unchanged rows (v4), and those are not handed out again either."""
+    from deltalake import DeltaTable
+
+    log = DeltaTable(str(env["compact"])).history()
+    assert [h["operation"] for h in reversed(log)][1:] == ["WRITE", "WRITE", "OPTIMIZE", "WRITE"]
+
+    def pull(since: str) -> list[str]:
+        return _ids(_get(env, iid="compact_probe", since_version=since))
+
+    assert pull("0") == ["a9", "b1", "b3"]  # day 2 (v2) and day 1 (v4)
+    assert pull("1") == ["a9", "b1", "b3"]
+    assert pull("2") == ["a9"]  # only day 1 changed after v2: not day 2 in the rewritten file
+    assert pull("3") == ["a9"]
+    assert pull("4") == []
 
 
 @pytest.mark.parametrize(

@@ -676,3 +676,47 @@ def test_workers_share_one_signing_key(env):
             statuses += [requests.get(u, timeout=10).status_code for u in urls]
     assert statuses == [200] * len(statuses)
     assert sum("Started server process" in x for x in err) == 2
+
+
+def test_files_of_a_table_not_partitioned_are_pruned_by_their_day_ranges():
+    """Share tables are not partitioned (fewer files per query): min/max statistics prune."""
+    from enforcement_brain.sharing.protocol import FileEntry, prune
+
+    d1, d2 = str(D1), str(D2)
+    files = [
+        FileEntry("one_day.parquet", {}, 10, 3, ranges={"biz_date": (d1, d1)}),
+        FileEntry("next_day.parquet", {}, 10, 3, ranges={"biz_date": (d2, d2)}),
+        FileEntry("both_days.parquet", {}, 10, 3, ranges={"biz_date": (d1, d2)}),
+        FileEntry("no_stats.parquet", {}, 10, None),
+    ]
+
+    def kept(hints=None, pred=None) -> list[str]:
+        body = json.dumps(pred) if pred else None
+        return [
+            f.rel_path.split(".")[0] for f in prune(files, hints, body and json.loads(body), None)
+        ]
+
+    def cmp(op: str, day: str, negate: bool = False) -> dict:
+        node = {
+            "op": op,
+            "children": [{"op": "column", "name": "biz_date"}, {"op": "literal", "value": day}],
+        }
+        return {"op": "not", "children": [node]} if negate else node
+
+    assert kept([f"biz_date = '{d1}'"]) == ["one_day", "both_days", "no_stats"]
+    assert kept([f"biz_date > '{d1}'"]) == ["next_day", "both_days", "no_stats"]
+    assert kept([f"biz_date <> '{d1}'"]) == ["next_day", "both_days", "no_stats"]
+    assert kept([f"biz_date >= '{d2}'", "plate_no = 'x'"]) == ["next_day", "both_days", "no_stats"]
+    assert kept(["biz_date IS NULL"]) == [f.rel_path.split(".")[0] for f in files]
+    assert kept(pred=cmp("lessThan", d2)) == ["one_day", "both_days", "no_stats"]
+    assert kept(pred=cmp("equal", d2)) == ["next_day", "both_days", "no_stats"]
+    # a range proves only that no row matches: "not" over it can prune nothing
+    assert kept(pred=cmp("equal", d1, negate=True)) == [f.rel_path.split(".")[0] for f in files]
+    # a partition value is exact: "not" over it prunes
+    exact = [
+        FileEntry("p1.parquet", {"biz_date": d1}, 10, 3),
+        FileEntry("p2.parquet", {"biz_date": d2}, 10, 3),
+    ]
+    assert [f.rel_path for f in prune(exact, None, cmp("equal", d1, negate=True), None)] == [
+        "p2.parquet"
+    ]

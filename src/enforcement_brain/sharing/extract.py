@@ -12,10 +12,10 @@ with pyarrow expressions, so a value can never become code.
 
 Pages are pinned to a table version: the cursor carries the version, the offset and a
 fingerprint of the query, so a rewrite of the table between two pages does not shift rows and a
-cursor cannot be replayed on another query. ``since_version=N`` restricts to the rows of files
-added after version N that are live now; for a day the share layer replaced, that is the day's
-whole current content (replace the partitions you receive). The answer carries ``version``:
-the next incremental pull starts from it.
+cursor cannot be replayed on another query. ``since_version=N`` restricts to the current rows
+of the days (the dataset's partition column) whose data changed after version N: a day the
+share layer replaced comes whole (replace the days you receive). The answer carries
+``version``: the next incremental pull starts from it.
 """
 
 from __future__ import annotations
@@ -154,16 +154,32 @@ def decode_cursor(cursor: str, query: str) -> tuple[int, int]:
     return version, offset
 
 
-def added_since(st: ShareTable, since: int, version: int) -> set[str]:
-    """Paths of data files added by commits ``since+1 .. version``."""
-    from urllib.parse import unquote
+def changed_days(st: ShareTable, since: int, version: int, day_column: str, kind: pa.DataType):
+    """The values of ``day_column`` the data changes of commits ``since+1 .. version`` touched.
 
-    paths: set[str] = set()
-    for v in range(since + 1, version + 1):
-        for action in st.commit(v).actions:
-            if "add" in action and action["add"].get("path"):
-                paths.add(unquote(action["add"]["path"]))
-    return paths
+    Why days and not files: the share layer compacts its tables (``OPTIMIZE``, a commit that
+    changes no data), so "files added since N" would hand out every compacted row again, and
+    a rewritten file also carries rows of days nobody changed. The change feed says which rows
+    were inserted or deleted; the days of those rows are what was replaced. A file's day comes
+    from its partition value, else from its statistics when they name one day, else from the
+    file itself (only that column is read: change files are small).
+    """
+    import pyarrow.compute as pc
+    import pyarrow.parquet as pq
+
+    days: set[Any] = set()
+    for entry in st.changes(since + 1, version):
+        if day_column in entry.partition_values:
+            text = entry.partition_values[day_column]
+            days.add(None if text is None else _scalar(text, kind, Clause(day_column, "eq", ())))
+            continue
+        low, high = entry.ranges.get(day_column, (None, None))
+        if low is not None and low == high:
+            days.add(_scalar(low, kind, Clause(day_column, "eq", ())))
+            continue
+        column = pq.read_table(st.data_file(entry.rel_path), columns=[day_column])[day_column]
+        days.update(pc.unique(column).to_pylist())
+    return days
 
 
 def read_rows(
@@ -172,19 +188,22 @@ def read_rows(
     columns: list[str],
     clauses: list[Clause],
     since: int | None,
+    day_column: str,
 ) -> pa.Table:
     """The matching rows of the table at ``version``, in a stable order (sorted by every
-    column returned, so pages cut the same sequence every time)."""
-    import pyarrow.dataset as pds
+    column returned, so pages cut the same sequence every time). With ``since``, only the
+    rows of the days changed after that version (:func:`changed_days`)."""
+    import pyarrow.compute as pc
 
     dataset = st.delta_table(version).to_pyarrow_dataset()
+    expr = expression(clauses, dataset.schema)
     if since is not None:
-        fresh = added_since(st, since, version)
-        fragments = [f for f in dataset.get_fragments() if f.path in fresh]
-        dataset = pds.FileSystemDataset(
-            fragments, schema=dataset.schema, format=dataset.format, filesystem=dataset.filesystem
-        )
-    table = dataset.to_table(columns=columns, filter=expression(clauses, dataset.schema))
+        days = changed_days(st, since, version, day_column, dataset.schema.field(day_column).type)
+        fresh = pc.field(day_column).isin([d for d in days if d is not None])
+        if None in days:
+            fresh = fresh | pc.field(day_column).is_null()
+        expr = fresh if expr is None else expr & fresh
+    table = dataset.to_table(columns=columns, filter=expr)
     if table.num_rows:
         table = table.sort_by([(c, "ascending") for c in columns])
     return table

@@ -64,6 +64,9 @@ class FileEntry:
     kind: str = "add"  # add | cdf | remove
     version: int | None = None
     timestamp: int | None = None
+    #: ``(min, max)`` as text of the date and integer columns the file's statistics cover:
+    #: what prunes files of a table that is not partitioned (share tables are not).
+    ranges: dict[str, tuple[str, str]] = field(default_factory=dict)
 
     @property
     def file_id(self) -> str:
@@ -259,6 +262,7 @@ class ShareTable:
                 },
                 size=int(a["size_bytes"]),
                 num_records=a.get("num_records"),
+                ranges=_stat_ranges(a),
             )
             for a in adds
         ]
@@ -328,6 +332,7 @@ class ShareTable:
                         partition_values=dict(action.get("partitionValues") or {}),
                         size=int(size),
                         num_records=_num_records(action),
+                        ranges=_json_ranges(action),
                         kind=kind,
                         version=v,
                         timestamp=commit.timestamp,
@@ -342,7 +347,7 @@ class ShareTable:
         import pyarrow.parquet as pq
 
         try:
-            return pq.ParquetFile(self._data_file(entry.rel_path)).metadata.num_rows
+            return pq.ParquetFile(self.data_file(entry.rel_path)).metadata.num_rows
         except (OSError, ValueError):
             return 0
 
@@ -375,9 +380,49 @@ class ShareTable:
     def _file_size(self, rel_path: str) -> int:
         return (self.root / rel_path).stat().st_size
 
-    def _data_file(self, rel_path: str) -> Path | BinaryIO:
+    def data_file(self, rel_path: str) -> Path | BinaryIO:
         """One data file, as Parquet readers open it."""
         return self.root / rel_path
+
+
+def _rangeable(value: Any) -> bool:
+    """Dates and integers only: Spark truncates string statistics and timestamps to the
+    millisecond, so a range of those could prune a file that holds a match."""
+    return isinstance(value, (int, dt.date)) and not isinstance(value, (bool, dt.datetime))
+
+
+def _stat_ranges(add: dict[str, Any]) -> dict[str, tuple[str, str]]:
+    """``{column: (min, max)}`` from a flattened add action's ``min.*`` / ``max.*``."""
+    out = {}
+    for key, low in add.items():
+        if key.startswith("min."):
+            high = add.get("max." + key[4:])
+            if _rangeable(low) and _rangeable(high):
+                out[key[4:]] = (str(_partition_text(low)), str(_partition_text(high)))
+    return out
+
+
+_ISO_DAY = re.compile(r"\d{4}-\d{2}-\d{2}")
+
+
+def _json_ranges(action: dict[str, Any]) -> dict[str, tuple[str, str]]:
+    """:func:`_stat_ranges` from a log action's JSON ``stats`` (days and integers only)."""
+    try:
+        stats = json.loads(action.get("stats") or "{}")
+        lows, highs = stats.get("minValues") or {}, stats.get("maxValues") or {}
+    except (ValueError, AttributeError):
+        return {}
+
+    def plain(v: Any) -> bool:
+        if isinstance(v, str):
+            return bool(_ISO_DAY.fullmatch(v))
+        return isinstance(v, int) and not isinstance(v, bool)
+
+    return {
+        c: (str(lo), str(highs[c]))
+        for c, lo in lows.items()
+        if c in highs and plain(lo) and plain(highs[c])
+    }
 
 
 def _num_records(action: dict[str, Any]) -> int | None:
@@ -437,7 +482,7 @@ def parse_timestamp(text: str) -> int:
     return int(value.timestamp() * 1000)
 
 
-# -- predicates on partition values ------------------------------------------------------------
+# -- predicates on partition values and statistics -------------------------------------------
 
 _SQL_PRED = re.compile(
     r"^\s*`?([A-Za-z_][A-Za-z0-9_]*)`?\s*(=|==|<>|!=|<=|>=|<|>)\s*"
@@ -476,31 +521,69 @@ def _typed(value: str | None, like: str) -> Any:
     return value
 
 
-def sql_predicate(text: str, partition_columns: list[str]):
-    """A file filter for one ``predicateHints`` entry, or ``None`` when we cannot use it."""
+#: What pruning knows of one column in one file: ``(low, high, exact)``. A partition column is
+#: exact (``low == high``, ``None`` for a null partition); a column with min/max statistics is a
+#: range (never ``None``: a file without them is not described at all).
+Bounds = dict[str, tuple[str | None, str | None, bool]]
+
+
+def file_bounds(entry: FileEntry) -> Bounds:
+    """Partition values, then statistics ranges, of one file (see :data:`Bounds`)."""
+    bounds: Bounds = {c: (v, v, True) for c, v in entry.partition_values.items()}
+    for c, (lo, hi) in entry.ranges.items():
+        bounds.setdefault(c, (lo, hi, False))
+    return bounds
+
+
+def _may_hold(bound: tuple[str | None, str | None, bool], sym: str, literal: str) -> bool | None:
+    """Can a value within ``bound`` satisfy ``value sym literal``? ``None``: cannot tell."""
+    lo, hi, _ = bound
+    try:
+        low, high, lit = _typed(lo, literal), _typed(hi, literal), _typed(literal, literal)
+        if sym in ("=", "=="):
+            return bool(low <= lit <= high)
+        if sym in ("<>", "!="):
+            return not (low == high == lit)
+        return bool(_OPS[sym](low, lit) if sym in ("<", "<=") else _OPS[sym](high, lit))
+    except TypeError:
+        return None
+
+
+def sql_predicate(text: str):
+    """A file filter for one ``predicateHints`` entry, or ``None`` when we cannot use it.
+
+    The filter keeps a file unless its bounds prove no row can match: a column the file has
+    no bounds for keeps it.
+    """
     m = _SQL_NULL.match(text)
-    if m and m.group(1) in partition_columns:
+    if m:
         col, negate = m.group(1), bool(m.group(2))
-        return lambda pv: (pv.get(col) is not None) if negate else (pv.get(col) is None)
+
+        def keep_null(bounds: Bounds) -> bool:
+            bound = bounds.get(col)
+            if bound is None or not bound[2]:  # statistics say nothing of nulls here
+                return True
+            return (bound[0] is not None) if negate else (bound[0] is None)
+
+        return keep_null
     m = _SQL_PRED.match(text)
-    if not m or m.group(1) not in partition_columns:
+    if not m:
         return None
     col, op = m.group(1), m.group(2)
     literal = m.group(3).replace("''", "'") if m.group(3) is not None else m.group(4)
 
-    def keep(pv: dict[str, str | None]) -> bool:
-        value = pv.get(col)
-        if value is None:
-            return False
-        try:
-            return bool(_OPS[op](_typed(value, literal), _typed(literal, literal)))
-        except TypeError:
+    def keep(bounds: Bounds) -> bool:
+        bound = bounds.get(col)
+        if bound is None:
             return True
+        if bound[0] is None:  # a null partition matches no comparison
+            return not bound[2]
+        return _may_hold(bound, op, literal) is not False
 
     return keep
 
 
-def _json_eval(node: Any, pv: dict[str, str | None], partition_columns: list[str]) -> bool | None:
+def _json_eval(node: Any, bounds: Bounds) -> bool | None:
     """Three-valued: ``False`` prunes, ``True``/``None`` (cannot tell) keeps."""
     if not isinstance(node, dict):
         return None
@@ -509,18 +592,19 @@ def _json_eval(node: Any, pv: dict[str, str | None], partition_columns: list[str
     if not isinstance(children, list) or not all(isinstance(c, dict) for c in children):
         return None  # a shape we do not know: cannot tell, keep the file
     if op == "and":
-        results = [_json_eval(c, pv, partition_columns) for c in children]
+        results = [_json_eval(c, bounds) for c in children]
         return False if any(r is False for r in results) else (None if None in results else True)
     if op == "or":
-        results = [_json_eval(c, pv, partition_columns) for c in children]
+        results = [_json_eval(c, bounds) for c in children]
         return True if any(r is True for r in results) else (None if None in results else False)
     if op == "not" and len(children) == 1:
-        r = _json_eval(children[0], pv, partition_columns)
+        r = _json_eval(children[0], bounds)
         return None if r is None else not r
     if op == "isNull" and len(children) == 1:
         c = children[0]
-        if c.get("op") == "column" and c.get("name") in partition_columns:
-            return pv.get(c["name"]) is None
+        bound = bounds.get(c.get("name")) if c.get("op") == "column" else None
+        if bound is not None and bound[2]:
+            return bound[0] is None
         return None
     if op in _JSON_OPS and len(children) == 2:
         left, right = children
@@ -532,16 +616,13 @@ def _json_eval(node: Any, pv: dict[str, str | None], partition_columns: list[str
             sym = _JSON_OPS[op]
         if left.get("op") != "column" or right.get("op") != "literal":
             return None
-        if left.get("name") not in partition_columns:
-            return None
-        value = pv.get(left["name"])
+        bound = bounds.get(left.get("name"))
         literal = right.get("value")
-        if value is None or literal is None:
+        if bound is None or bound[0] is None or literal is None:
             return None
-        try:
-            return bool(_OPS[sym](_typed(value, str(literal)), _typed(str(literal), str(literal))))
-        except TypeError:
-            return None
+        may = _may_hold(bound, sym, str(literal))
+        # a range proves only that no row matches; "some row may" is not "every row does"
+        return may if bound[2] or may is False else None
     return None
 
 
@@ -558,22 +639,21 @@ def parse_json_predicate(text: str) -> Any:
 
 def prune(
     files: list[FileEntry],
-    partition_columns: list[str],
     predicate_hints: list[str] | None,
     json_predicate: Any | None,
     limit_hint: int | None,
 ) -> list[FileEntry]:
-    """Files that may hold matching rows; then just enough of them to cover ``limit_hint``."""
-    filters = [f for f in (sql_predicate(p, partition_columns) for p in predicate_hints or []) if f]
+    """Files that may hold matching rows (by partition values, else by min/max statistics);
+    then just enough of them to cover ``limit_hint``."""
+    filters = [f for f in (sql_predicate(p) for p in predicate_hints or []) if f]
     kept = []
     for entry in files:
-        pv = entry.partition_values
-        if not all(f(pv) for f in filters):
-            continue
-        if json_predicate is not None and (
-            _json_eval(json_predicate, pv, partition_columns) is False
-        ):
-            continue
+        if filters or json_predicate is not None:
+            bounds = file_bounds(entry)
+            if not all(f(bounds) for f in filters):
+                continue
+            if json_predicate is not None and _json_eval(json_predicate, bounds) is False:
+                continue
         kept.append(entry)
     if limit_hint is None:
         return kept

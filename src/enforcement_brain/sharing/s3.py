@@ -73,7 +73,7 @@ class S3ShareTable(ShareTable):
     def _file_size(self, rel_path: str) -> int:
         return int(self._object("head_object", rel_path)["ContentLength"])
 
-    def _data_file(self, rel_path: str) -> BinaryIO:
+    def data_file(self, rel_path: str) -> BinaryIO:
         """The whole object in memory: only files without row counts in the log come here
         (Delta's ``_change_data`` files), and they hold a commit's changed rows only."""
         return io.BytesIO(self._object("get_object", rel_path)["Body"].read())

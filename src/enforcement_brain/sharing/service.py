@@ -295,7 +295,6 @@ class Service:
         )
         files = prune(
             snap.files,
-            snap.partition_columns,
             opts["predicateHints"],
             json_pred,
             opts["limitHint"],
@@ -443,7 +442,8 @@ class Service:
         if since is not None and since > version:
             raise bad_request(f"since_version {since} is after the table's version {version}")
         try:
-            rows = ex.read_rows(st, version, columns, clauses, since)
+            day = self.ctx.catalog.datasets[entry.dataset].partition_by
+            rows = ex.read_rows(st, version, columns, clauses, since, day)
         except ProtocolError as exc:
             if since is not None and exc.status == 404:
                 raise bad_request(
