@@ -366,3 +366,73 @@ def test_projection_takes_the_partitions_its_publish_recorded_while_gold_is_unch
     assert (report.partitions, report.rows) == (["2026-11-30"], 1)
     share = spark.read.format("delta").load(table)
     assert sorted(r["decision_no"] for r in share.collect()) == ["J1", "J2", "J3"]
+
+
+def test_share_tables_are_unpartitioned_compacted_and_their_change_feed_stays_exact(
+    spark, tmp_path, catalog, schemas
+):
+    """A share table an older version made partitioned is rewritten once without partitions;
+    past ``EB_SHARE_MAX_FILES`` files it is compacted; a day replaced by predicate reports only
+    that day's rows, though Delta rewrote a file holding other days too; and the change feed
+    after a compaction holds exactly the replaced day's deletes and inserts."""
+    from conftest import make_settings
+    from deltalake import DeltaTable
+
+    from enforcement_brain.gold.publish import PUBLISH_LOG_SCHEMA
+    from enforcement_brain.share.project import project, project_interface
+
+    settings = make_settings(tmp_path / "var", EB_SHARE_MAX_FILES="1")
+    interface = catalog.interfaces["market_regulation"]
+    entry = next(d for d in interface.datasets if d.dataset == "case_disclosures")
+    today = dt.date(2026, 11, 30)
+    days = [dt.date(2026, 11, 20), dt.date(2026, 11, 25), today]
+
+    def publish(rows: list[tuple[str, dt.date]]) -> None:
+        frame = gold(spark, schemas, "case_disclosures", [
+            {"decision_no": n, "party_kind": "enterprise", "decided_on": d} for n, d in rows
+        ])  # fmt: skip
+        _delta(spark, settings, "gold", "case_disclosures", frame, "decided_on")
+        version = tables.latest_version(settings, "gold", "case_disclosures")
+        recorded = ("case_disclosures", today, str(today), 1, version, "r")
+        tables.append_rows(
+            None, settings, "ops", "publish_log", [recorded], PUBLISH_LOG_SCHEMA, recorded_at=True
+        )
+
+    def projected():
+        (report,) = [r for r in project_interface(spark, settings, catalog, interface, today)
+                     if r.dataset == "case_disclosures"]  # fmt: skip
+        return report
+
+    publish([("J1", days[0]), ("J2", days[1]), ("J3", days[2])])
+    uri = settings.table_uri("share", "market_regulation__case_disclosures")
+    old = project(
+        spark.read.format("delta").load(settings.table_uri("gold", "case_disclosures")), entry
+    )
+    old.write.format("delta").partitionBy("decided_on").option(
+        "delta.enableChangeDataFeed", "true"
+    ).save(uri)
+    assert len(DeltaTable(uri).file_uris()) == 3  # the old layout: a file per day
+
+    report = projected()
+    table = DeltaTable(uri)
+    assert table.metadata().partition_columns == []
+    assert table.metadata().configuration["delta.enableChangeDataFeed"] == "true"
+    assert (report.partitions, report.rows, report.compacted, report.files) == (
+        [str(today)], 1, True, 1,
+    )  # fmt: skip
+    compacted = table.version()
+    assert table.history(1)[0]["operation"] == "OPTIMIZE"
+
+    # today's decisions change: J3 is decided again, J4 is new
+    publish([("J1", days[0]), ("J2", days[1]), ("J3", days[2]), ("J4", days[2])])
+    report = projected()
+    assert (report.rows, report.compacted, report.files) == (2, True, 1)
+    share = spark.read.format("delta").load(uri)
+    assert sorted(r["decision_no"] for r in share.collect()) == ["J1", "J2", "J3", "J4"]
+    feed = (
+        spark.read.format("delta").option("readChangeFeed", "true")
+        .option("startingVersion", compacted + 1).load(uri)
+    )  # fmt: skip
+    assert sorted((r["decision_no"], r["_change_type"]) for r in feed.collect()) == [
+        ("J3", "delete"), ("J3", "insert"), ("J4", "insert"),
+    ]  # fmt: skip

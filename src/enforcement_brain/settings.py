@@ -268,6 +268,20 @@ class Settings:
         return value
 
     @property
+    def share_max_files(self) -> int:
+        """A share table is compacted right after its projection once it holds more data files
+        than this (``EB_SHARE_MAX_FILES``, default 4).
+
+        Why here and not only in maintenance: a partner's query fetches every file it names,
+        one request each, so the files of a share table are what a page costs; the share layer
+        writes a file or two a day, and waiting for the maintenance pass would let them pile up.
+        """
+        value = _int(self.extra, "EB_SHARE_MAX_FILES", 4)
+        if value < 1:
+            raise ConfigError(f"EB_SHARE_MAX_FILES={value} must be at least 1")
+        return value
+
+    @property
     def maintenance_small_file_mb(self) -> float:
         """Mean file size under which a table counts as made of small files
         (``EB_MAINTENANCE_SMALL_FILE_MB``, default 32)."""
@@ -361,6 +375,7 @@ EXTRA_KEYS = (
     "EB_SQL_REFRESH_SECONDS",
     "EB_SQL_DRIVER_MEMORY",
     "EB_MAINTENANCE_MIN_FILES",
+    "EB_SHARE_MAX_FILES",
     "EB_MAINTENANCE_SMALL_FILE_MB",
     "EB_MAINTENANCE_DEFAULT_RETENTION_DAYS",
     "EB_DB_LOOKBACK_DAYS",
@@ -447,6 +462,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
     )
     _ = (settings.sql_port, settings.sql_refresh_seconds)
     _ = (settings.maintenance_min_files, settings.maintenance_small_file_mb)
+    _ = settings.share_max_files
     _ = (settings.maintenance_default_retention_days, settings.db_lookback_days)
     _ = settings.batch_nice
     return settings

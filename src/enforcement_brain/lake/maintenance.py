@@ -119,17 +119,14 @@ def retention_for(catalog: Catalog, settings: Settings, layer: str, table: str) 
     )
 
 
-def _ident(uri: str) -> str:
-    return "delta.`" + uri.replace("`", "``") + "`"
-
-
 def _detail(spark: SparkSession, uri: str) -> tuple[int, int, dict[str, str]]:
-    row = spark.sql(f"DESCRIBE DETAIL {_ident(uri)}").collect()[0]
+    row = spark.sql(f"DESCRIBE DETAIL {tables.sql_ident(uri)}").collect()[0]
     return int(row["numFiles"]), int(row["sizeInBytes"]), dict(row["properties"] or {})
 
 
 def _version(spark: SparkSession, uri: str) -> int:
-    return int(spark.sql(f"DESCRIBE HISTORY {_ident(uri)} LIMIT 1").collect()[0]["version"])
+    last = spark.sql(f"DESCRIBE HISTORY {tables.sql_ident(uri)} LIMIT 1").collect()[0]
+    return int(last["version"])
 
 
 def data_files(table_dir: Path) -> dict[str, int]:
@@ -156,7 +153,7 @@ def set_retention(spark: SparkSession, uri: str, props: dict[str, str], days: in
     if all(props.get(k) == v for k, v in wanted.items()):
         return False
     assignments = ", ".join(f"'{k}' = '{v}'" for k, v in wanted.items())
-    spark.sql(f"ALTER TABLE {_ident(uri)} SET TBLPROPERTIES ({assignments})")
+    spark.sql(f"ALTER TABLE {tables.sql_ident(uri)} SET TBLPROPERTIES ({assignments})")
     return True
 
 
@@ -174,7 +171,7 @@ def vacuum(spark: SparkSession, uri: str) -> None:
     previous = spark.conf.get(RETENTION_CHECK, "true")
     spark.conf.set(RETENTION_CHECK, "true")
     try:
-        spark.sql(f"VACUUM {_ident(uri)}").collect()
+        spark.sql(f"VACUUM {tables.sql_ident(uri)}").collect()
     finally:
         spark.conf.set(RETENTION_CHECK, previous or "true")
 
@@ -258,7 +255,7 @@ def maintain_table(
             size / max(files, 1) < settings.maintenance_small_file_mb * _MB
         )
         if small:
-            spark.sql(f"OPTIMIZE {_ident(uri)}").collect()
+            spark.sql(f"OPTIMIZE {tables.sql_ident(uri)}").collect()
             actions.append("optimize")
         on_disk = data_files(table_dir)
         vacuum(spark, uri)

@@ -50,6 +50,11 @@ def _sql_path(uri: str) -> str:
     return uri.replace("'", "''")
 
 
+def sql_ident(uri: str) -> str:
+    """A table by path as a SQL identifier (``delta.`uri```), for commands such as OPTIMIZE."""
+    return "delta.`" + uri.replace("`", "``") + "`"
+
+
 def _has_commit(folder: Path) -> bool:
     """A Delta table exists once its log holds a commit; a bare ``_delta_log`` folder (a first
     write that died before committing) is not a table."""
@@ -110,16 +115,18 @@ def latest_version(settings: Settings, layer: str, table: str) -> int:
 
 
 def rows_written(settings: Settings, layer: str, table: str) -> int | None:
-    """Rows the table's latest commit wrote (its ``numOutputRows`` metric), or None.
+    """Rows the table's latest commit wrote (``numOutputRows`` less ``numCopiedRows``), or None.
 
-    For a ``replaceWhere`` of some partitions that is the rows those partitions now hold, so a
-    writer that is the table's only writer need not count them back with a Spark job.
+    For a ``replaceWhere`` that is the rows the replaced slice now holds, so a writer that is
+    the table's only writer need not count them back with a Spark job. Copied rows are those of
+    other slices that shared a rewritten file (a table not partitioned by the slice's column).
     """
     from deltalake import DeltaTable
 
     (last,) = DeltaTable(settings.table_uri(layer, table)).history(1)
-    value = (last.get("operationMetrics") or {}).get("numOutputRows")
-    return None if value is None else int(value)
+    metrics = last.get("operationMetrics") or {}
+    value = metrics.get("numOutputRows")
+    return None if value is None else int(value) - int(metrics.get("numCopiedRows") or 0)
 
 
 _REGISTERED: dict[tuple[int, str], str] = {}
@@ -177,6 +184,7 @@ def replace_where(
     *,
     partition_by: list[str] | None = None,
     properties: dict[str, str] | None = None,
+    options: dict[str, str] | None = None,
 ) -> None:
     """Atomically replace the rows matching ``predicate`` with ``df`` (one Delta commit).
 
@@ -188,6 +196,7 @@ def replace_where(
     uri = settings.table_uri(layer, table)
     exists = is_delta_table(settings, layer, table)
     writer = df.write.format("delta").mode("overwrite").option("replaceWhere", predicate)
+    writer = writer.options(**(options or {}))
     if partition_by and not exists:  # partitioning is fixed when the table is created
         writer = writer.partitionBy(*partition_by)
     writer.save(uri)

@@ -3,6 +3,18 @@
 ``share.<interface>__<dataset>`` holds only the columns the interface may see, only its rows,
 with masked values already masked. The interface service serves files of these tables only, so
 no partner can ever fetch a file that holds something it may not see.
+
+Share tables are **not partitioned**, unlike gold. A partner's query is answered with a list of
+files that it then fetches one request at a time, so the number of files, not their size, is
+what a page costs: a table partitioned by day holds at least one file per day (a history of
+years in thousands of files of a few rows each). Instead the day's slice is replaced by a
+predicate on the dataset's partition column (Delta rewrites only the files whose statistics say
+they hold that day, and writes change files for the rows it deletes and inserts, so the change
+feed stays exact), written as few files as the data needs (Delta's optimized write), and the
+table is compacted (``OPTIMIZE``, a commit that changes no data) as soon as it holds more than
+``EB_SHARE_MAX_FILES`` files. The service prunes files by their min/max day statistics instead
+of partition values. A share table made partitioned by an older version is rewritten once,
+unpartitioned, by its next projection (a full replace in its change feed).
 """
 
 from __future__ import annotations
@@ -36,6 +48,10 @@ class ProjectionReport:
     rows: int
     #: Why the dataset was not projected (its gold table does not exist yet), else None.
     skipped: str | None = None
+    #: Data files the share table holds after the projection (and its compaction, if any).
+    files: int = 0
+    #: Whether this projection compacted the table.
+    compacted: bool = False
 
 
 def share_table_name(interface_id: str, dataset_id: str) -> str:
@@ -94,25 +110,70 @@ def project_interface(
         gold = spark.read.format("delta").load(settings.table_uri("gold", dataset.id))
         gold = gold.where(F.col(dataset.partition_by).isin(*dates))
         projected = project(gold, entry)
+        _unpartition(spark, settings, name)
         tables.replace_where(
             projected,
             settings,
             "share",
             name,
             date_predicate(dataset.partition_by, dates),
-            partition_by=[dataset.partition_by],
             properties={"delta.enableChangeDataFeed": "true"},
+            options={"optimizeWrite": "true"},
         )
         count = tables.rows_written(settings, "share", name)
         if count is None:
             rows = spark.read.format("delta").load(settings.table_uri("share", name))
             count = rows.where(F.col(dataset.partition_by).isin(*dates)).count()
+        files, compacted = compact(spark, settings, name)
         reports.append(
             ProjectionReport(
-                interface.id, dataset.id, f"share.{name}", [str(d) for d in dates], count
+                interface.id,
+                dataset.id,
+                f"share.{name}",
+                [str(d) for d in dates],
+                count,
+                files=files,
+                compacted=compacted,
             )
         )
     if all(r.skipped for r in reports):
         # nothing at all to share: a wrong lake root or a run out of order, not a late dataset
         raise EbError(f"{interface.id}: {'; '.join(r.skipped or '' for r in reports)}")
     return reports
+
+
+def compact(spark: SparkSession, settings: Settings, name: str) -> tuple[int, bool]:
+    """``OPTIMIZE`` the share table once it holds more than ``EB_SHARE_MAX_FILES`` data files;
+    returns (files it holds now, whether it was compacted).
+
+    Compaction commits with ``dataChange = false``: the change feed, the extract API's
+    incremental pulls and partners' time travel see the same rows. Delta bin-packs only files
+    smaller than its target size, so a large table rewrites its small tail, not its history.
+    """
+    from deltalake import DeltaTable
+
+    uri = settings.table_uri("share", name)
+    files = len(DeltaTable(uri).file_uris())
+    if files <= settings.share_max_files:
+        return files, False
+    spark.sql(f"OPTIMIZE {tables.sql_ident(uri)}").collect()
+    return len(DeltaTable(uri).file_uris()), True
+
+
+def _unpartition(spark: SparkSession, settings: Settings, name: str) -> None:
+    """Rewrite a share table an older version made partitioned, once, without partitions."""
+    from deltalake import DeltaTable
+
+    if not tables.is_delta_table(settings, "share", name):
+        return
+    uri = settings.table_uri("share", name)
+    if not DeltaTable(uri).metadata().partition_columns:
+        return
+    current = spark.read.format("delta").load(uri).localCheckpoint()
+    (
+        current.write.format("delta")
+        .mode("overwrite")
+        .option("overwriteSchema", "true")
+        .option("optimizeWrite", "true")
+        .save(uri)
+    )
