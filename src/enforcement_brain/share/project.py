@@ -169,7 +169,8 @@ def _unpartition(spark: SparkSession, settings: Settings, name: str) -> None:
     uri = settings.table_uri("share", name)
     if not DeltaTable(uri).metadata().partition_columns:
         return
-    current = spark.read.format("delta").load(uri).localCheckpoint()
+    # Delta reads a snapshot and only marks its files removed: overwriting from it is safe
+    current = spark.read.format("delta").load(uri)
     (
         current.write.format("delta")
         .mode("overwrite")
