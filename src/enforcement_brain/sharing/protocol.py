@@ -21,7 +21,7 @@ from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, BinaryIO
+from typing import TYPE_CHECKING, Any, BinaryIO, ClassVar
 from urllib.parse import unquote
 
 if TYPE_CHECKING:
@@ -130,6 +130,11 @@ class ShareTable:
 
     #: delta-rs storage options; none for a local folder.
     storage_options: dict[str, str] | None = None
+    #: Whether this service serves the table's data files (signed URLs to its file endpoint,
+    #: checked against :meth:`listed_paths`); a store that serves them itself says False.
+    files_served_here: ClassVar[bool] = True
+    #: Whether a look at the log may block (a request to a store): never on the event loop then.
+    log_reads_block: ClassVar[bool] = False
 
     # A listing of the log is reused while the folder's mtime is unchanged, but only if it was
     # taken this long after that mtime: file times come from a coarse clock, so a commit in
@@ -379,6 +384,10 @@ class ShareTable:
 
     def _file_size(self, rel_path: str) -> int:
         return (self.root / rel_path).stat().st_size
+
+    def presigned_url(self, rel_path: str, ttl_seconds: int) -> str:
+        """A URL the store serves the file at, for a table whose store serves its files."""
+        raise NotImplementedError("this service serves the files of a local share table")
 
     def data_file(self, rel_path: str) -> Path | BinaryIO:
         """One data file, as Parquet readers open it."""

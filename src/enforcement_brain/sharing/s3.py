@@ -31,6 +31,9 @@ LOG = logging.getLogger("enforcement_brain.sharing")
 class S3ShareTable(ShareTable):
     """:class:`ShareTable` with its storage methods on S3: same protocol answers, other reads."""
 
+    files_served_here = False  # presigned URLs: the store serves them
+    log_reads_block = True  # every look at the log is a LIST
+
     def __init__(self, uri: str, store: LakeStore) -> None:
         # Not ShareTable.__init__ (it resolves a local folder); its common state comes from
         # ShareTable._start.

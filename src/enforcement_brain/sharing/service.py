@@ -125,6 +125,8 @@ class Service:
         #: fetch files from it (S3 presigned URLs): the service's /files endpoint, and the
         #: log's path set it checks, are not used.
         self.store = None if ctx.settings.lake_is_local else LakeStore.from_settings(ctx.settings)
+        #: What the lake's share tables are: the one place that knows local disk from a store.
+        self.table_class: type[ShareTable] = ShareTable if self.store is None else S3ShareTable
 
     def warm(self) -> None:
         """Read every published share table's snapshot before taking connections.
@@ -140,7 +142,7 @@ class Service:
                 try:
                     if st.exists():
                         st.snapshot()
-                        if self.store is None:
+                        if st.files_served_here:
                             st.listed_paths()
                 except ProtocolError:
                     continue  # a table being written: the first request reads it
@@ -263,7 +265,7 @@ class Service:
         from starlette.concurrency import run_in_threadpool
 
         interface = self.authorize(request, "table_metadata", share)
-        if self.store is not None:
+        if self.table_class.log_reads_block:
             snap = await run_in_threadpool(
                 lambda: self.table(interface, schema, table)[1].snapshot()
             )
@@ -307,7 +309,7 @@ class Service:
             {"file": self._file_json(request, interface.id, entry.dataset, st, f)} for f in files
         ]
         self._charge(interface, rec, st, files)
-        if self.store is None:
+        if st.files_served_here:
             st.listed_paths()  # here, in a worker thread: the file requests that follow find it
         return _ndjson(lines, snap.version)
 
@@ -390,7 +392,7 @@ class Service:
         """Where the partner's client fetches one file (a plain GET, without the token), and
         until when (epoch seconds): an S3 presigned URL on object storage, else a URL of this
         service's file endpoint signed with its key."""
-        if isinstance(st, S3ShareTable):  # the store serves the file
+        if not st.files_served_here:  # the store serves the file (S3ShareTable)
             ttl = self.ctx.settings.sharing_url_ttl_seconds
             expires = int(time.time()) + ttl  # not after the signature's own expiry
             return st.presigned_url(rel_path, ttl), expires
@@ -502,7 +504,7 @@ class Service:
         rec: audit.AuditRecord = request.state.audit
         rec.endpoint = "file"
         rec.params = {"file": rel_path[:300]}
-        if self.store is not None:
+        if not self.table_class.files_served_here:
             raise not_found("files of a lake on object storage are fetched from the store")
         try:
             self.ctx.signer.verify(share, table, rel_path, expires or "", signature or "")
