@@ -276,6 +276,8 @@ def test_partition_pruning(env, body):
         {"op": "equal", "children": ["x", 1]},
         {"op": "equal", "children": [{"op": "column", "name": "plate_no"}, {"op": "literal"}]},
         {"op": "not", "children": [{"op": "isNull"}]},
+        {"op": "isNull", "children": [{"op": "column", "name": ["biz_date"]}]},
+        {"op": "equal", "children": [{"op": "column", "name": {}}, {"op": "literal", "value": 1}]},
     ],
 )
 def test_unknown_predicates_keep_every_file(env, pred):

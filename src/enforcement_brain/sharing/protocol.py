@@ -611,7 +611,8 @@ def _json_eval(node: Any, bounds: Bounds) -> bool | None:
         return None if r is None else not r
     if op == "isNull" and len(children) == 1:
         c = children[0]
-        bound = bounds.get(c.get("name")) if c.get("op") == "column" else None
+        name = c.get("name") if c.get("op") == "column" else None
+        bound = bounds.get(name) if isinstance(name, str) else None
         if bound is not None and bound[2]:
             return bound[0] is None
         return None
@@ -625,7 +626,8 @@ def _json_eval(node: Any, bounds: Bounds) -> bool | None:
             sym = _JSON_OPS[op]
         if left.get("op") != "column" or right.get("op") != "literal":
             return None
-        bound = bounds.get(left.get("name"))
+        name = left.get("name")
+        bound = bounds.get(name) if isinstance(name, str) else None
         literal = right.get("value")
         if bound is None or bound[0] is None or literal is None:
             return None
