@@ -148,7 +148,8 @@ def compact(spark: SparkSession, settings: Settings, name: str) -> tuple[int, bo
 
     Compaction commits with ``dataChange = false``: the change feed, the extract API's
     incremental pulls and partners' time travel see the same rows. Delta bin-packs only files
-    smaller than its target size, so a large table rewrites its small tail, not its history.
+    smaller than its ``optimize.minFileSize``, so a large table should rewrite its small tail,
+    not its history (by Delta's documentation; not measured at full scale).
     """
     from deltalake import DeltaTable
 

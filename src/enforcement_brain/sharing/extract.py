@@ -167,15 +167,16 @@ def changed_days(st: ShareTable, since: int, version: int, day_column: str, kind
     import pyarrow.compute as pc
     import pyarrow.parquet as pq
 
+    as_day = Clause(day_column, "eq", ())  # typed as a filter value would be
     days: set[Any] = set()
     for entry in st.changes(since + 1, version):
         if day_column in entry.partition_values:
             text = entry.partition_values[day_column]
-            days.add(None if text is None else _scalar(text, kind, Clause(day_column, "eq", ())))
+            days.add(None if text is None else _scalar(text, kind, as_day))
             continue
         low, high = entry.ranges.get(day_column, (None, None))
         if low is not None and low == high:
-            days.add(_scalar(low, kind, Clause(day_column, "eq", ())))
+            days.add(_scalar(low, kind, as_day))
             continue
         column = pq.read_table(st.data_file(entry.rel_path), columns=[day_column])[day_column]
         days.update(pc.unique(column).to_pylist())

@@ -331,13 +331,14 @@ class ShareTable:
                 size = action.get("size")
                 if size is None:
                     size = self._file_size(rel)
+                records, ranges = _log_stats(action)
                 out.append(
                     FileEntry(
                         rel_path=rel,
                         partition_values=dict(action.get("partitionValues") or {}),
                         size=int(size),
-                        num_records=_num_records(action),
-                        ranges=_json_ranges(action),
+                        num_records=records,
+                        ranges=ranges,
                         kind=kind,
                         version=v,
                         timestamp=commit.timestamp,
@@ -414,35 +415,27 @@ def _stat_ranges(add: dict[str, Any]) -> dict[str, tuple[str, str]]:
 _ISO_DAY = re.compile(r"\d{4}-\d{2}-\d{2}")
 
 
-def _json_ranges(action: dict[str, Any]) -> dict[str, tuple[str, str]]:
-    """:func:`_stat_ranges` from a log action's JSON ``stats`` (days and integers only)."""
+def _log_stats(action: dict[str, Any]) -> tuple[int | None, dict[str, tuple[str, str]]]:
+    """``(numRecords, ranges)`` of a log action, its JSON ``stats`` parsed once; the ranges
+    as :func:`_stat_ranges` gives them for a snapshot (days and integers only)."""
     try:
         stats = json.loads(action.get("stats") or "{}")
+        n = stats.get("numRecords")
         lows, highs = stats.get("minValues") or {}, stats.get("maxValues") or {}
     except (ValueError, AttributeError):
-        return {}
+        return None, {}
 
     def plain(v: Any) -> bool:
         if isinstance(v, str):
             return bool(_ISO_DAY.fullmatch(v))
         return isinstance(v, int) and not isinstance(v, bool)
 
-    return {
+    ranges = {
         c: (str(lo), str(highs[c]))
         for c, lo in lows.items()
         if c in highs and plain(lo) and plain(highs[c])
     }
-
-
-def _num_records(action: dict[str, Any]) -> int | None:
-    stats = action.get("stats")
-    if not stats:
-        return None
-    try:
-        n = json.loads(stats).get("numRecords")
-    except (ValueError, AttributeError):
-        return None
-    return int(n) if n is not None else None
+    return (int(n) if n is not None else None), ranges
 
 
 @dataclass(frozen=True)
