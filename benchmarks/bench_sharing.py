@@ -15,6 +15,12 @@ floor: routing, auth-free, no lake access). Reported per window and as the media
 ``--runs`` windows: p50 / p95 per operation, the ratio to the baseline's p95, and every status
 code seen (a 5xx fails the benchmark). Targets: p95 metadata < 300 ms, p95 page < 1 s.
 
+``--days N`` makes the kept lake N loaded days deep (share tables of several files, and pages
+that reach 10,000 rows at a large enough ``--scale``); ``--at-share`` holds the first window
+until the running load commits to a share table, so pages meet tables being rewritten. Each
+window reports how many of its pages held 10,000 rows or more (and their p95) and how many
+share-table commits it met.
+
 Quotas are lifted for the run (a copy of ``data_standards`` with each interface's quota raised)
 so that the service, not the quota, is measured; 429 answers are tested in
 ``tests/test_sharing_protocol.py``.
@@ -93,7 +99,7 @@ def _client_process(
 
     times: dict[str, list[float]] = defaultdict(list)
     status: Counter = Counter()
-    rows: list[int] = []
+    pages: list[tuple[int, float]] = []  # (rows, seconds) of each page answered 200
     lock = threading.Lock()
 
     def note(op: str, seconds: float, code: int) -> None:
@@ -137,10 +143,11 @@ def _client_process(
                         if got == 200 and len(blob) != f["size"]:
                             code = 599  # not HTTP's: a file short of its size, a failure
                         n += json.loads(f["stats"])["numRecords"] if f.get("stats") else 0
-            note("page", time.perf_counter() - t0, code)
+            elapsed = time.perf_counter() - t0
+            note("page", elapsed, code)
             if code == 200:
                 with lock:
-                    rows.append(n)
+                    pages.append((n, elapsed))
         conn.close()
 
     time.sleep(max(0.0, start - time.time()))
@@ -150,7 +157,7 @@ def _client_process(
         t.start()
     for t in threads:
         t.join()
-    out.put((dict(times), dict(status), rows, sum(os.times()[:2]) - cpu0))
+    out.put((dict(times), dict(status), pages, sum(os.times()[:2]) - cpu0))
 
 
 def _baseline_process(base: str, start: float, deadline: float, out) -> None:
@@ -207,8 +214,11 @@ class Window:
         self.base, self.tokens, self.tables = base, tokens, tables
         self.times: dict[str, list[float]] = defaultdict(list)
         self.status: Counter = Counter()
-        self.rows: list[int] = []
+        #: (rows, seconds) of every page answered 200.
+        self.pages: list[tuple[int, float]] = []
         self.cpu: dict[str, float] = {}
+        #: Commits to share tables (replaces, compactions) while the window ran.
+        self.share_commits = 0
 
     def run(self, seconds: float, clients: int, service_pid: int) -> None:
         import multiprocessing as mp
@@ -240,11 +250,11 @@ class Window:
         machine0, service0 = _busy_seconds(), _tree_cpu(service_pid)
         client_cpu = 0.0
         for _ in procs:
-            times, status, rows, cpu = out.get(timeout=seconds + 120)
+            times, status, pages, cpu = out.get(timeout=seconds + 120)
             for op, values in times.items():
                 self.times[op] += values
             self.status.update(status)
-            self.rows += rows
+            self.pages += pages
             client_cpu += cpu
         machine, service = _busy_seconds() - machine0, _tree_cpu(service_pid) - service0
         self.cpu = {
@@ -277,6 +287,19 @@ def main() -> None:
         help="no daily load during the windows: the service and its clients alone",
     )
     parser.add_argument(
+        "--days",
+        type=int,
+        default=1,
+        help="days the first load loads, one after the other, before the lake is kept: share "
+        "tables then hold several days (several files, or a compaction) and more rows",
+    )
+    parser.add_argument(
+        "--at-share",
+        action="store_true",
+        help="start the first window only once the running load has begun to rewrite share "
+        "tables (its first share commit), so that pages meet tables being rewritten",
+    )
+    parser.add_argument(
         "--wait-for-load",
         action="store_true",
         help="after the last window, let the day's load finish (by default it is stopped: the "
@@ -304,10 +327,14 @@ def main() -> None:
         if reuse:
             print(f"reusing the lake in {tmp / 'var'}")
         else:
-            print(f"loading {FIRST_DAY} at scale {args.scale} (the lake the partners read) …")
-            if _eb(env, "run", "--date", str(FIRST_DAY), "--scale", str(args.scale),
-                   stdout=log, stderr=subprocess.STDOUT).wait() != 0:  # fmt: skip
-                sys.exit(f"the first load failed: see {tmp / 'load.log'}")
+            for k in range(args.days):
+                first = FIRST_DAY + dt.timedelta(days=k)
+                print(f"loading {first} at scale {args.scale} (the lake the partners read) …")
+                t0 = time.monotonic()
+                if _eb(env, "run", "--date", str(first), "--scale", str(args.scale),
+                       stdout=log, stderr=subprocess.STDOUT).wait() != 0:  # fmt: skip
+                    sys.exit(f"the load of {first} failed: see {tmp / 'load.log'}")
+                print(f"  loaded in {time.monotonic() - t0:.0f} s")
             if args.keep:
                 _start_from_pristine(tmp)
         tokens = _issue(env, tmp)  # the service refuses to start without its credential store
@@ -319,6 +346,8 @@ def main() -> None:
             tables = _tables(tokens, port)
             tokens = {k: v for k, v in tokens.items() if tables.get(k)}
             print(f"{len(tokens)} interfaces, {sum(map(len, tables.values()))} shared tables")
+            share = tmp / "var" / "lake" / "share"
+            print(f"share tables at the start: {_share_files(share)}")
             results = []
             # Each window's load is the day after the last one this lake holds (not a rerun).
             loaded = sorted((tmp / "var" / "run").glob("summary-*.json"))
@@ -328,9 +357,14 @@ def main() -> None:
                     day += dt.timedelta(days=1)
                     load = _eb(env, "run", "--date", str(day), "--scale", str(args.scale),
                                stdout=log, stderr=subprocess.STDOUT)  # fmt: skip
-                    time.sleep(45)  # past start-up: the loads and share rewrites are running
+                    if args.at_share:
+                        _wait_for_share_commit(share, load)
+                    else:
+                        time.sleep(45)  # past start-up: the loads are running
                 window = Window(f"http://127.0.0.1:{port}/delta-sharing", tokens, tables)
+                commits0 = _share_commits(share)
                 window.run(args.seconds, args.clients, serve.pid)
+                window.share_commits = _share_commits(share) - commits0
                 results.append(window)
                 during = "no load" if args.without_load else f"while loading {day}"
                 _report(f"window {i + 1} ({during})", window, load)
@@ -363,6 +397,41 @@ def _start_from_pristine(tmp: Path) -> bool:
     shutil.rmtree(var, ignore_errors=True)
     shutil.copytree(pristine, var, symlinks=True)
     return True
+
+
+def _share_commits(share: Path) -> int:
+    """Commits in every share table's log: the difference over a window counts the rewrites
+    (replaces and compactions) the partners' pages met."""
+    return sum(1 for _ in share.glob("*/_delta_log/*.json"))
+
+
+def _share_files(share: Path) -> str:
+    """Data files per share table, as the service lists them (the live snapshot)."""
+    from deltalake import DeltaTable
+
+    counts = sorted(
+        len(DeltaTable(str(log.parent)).file_uris()) for log in share.glob("*/_delta_log")
+    )
+    if not counts:
+        return "none"
+    return (
+        f"{len(counts)} tables, files per table median {statistics.median(counts):.0f}, "
+        f"max {counts[-1]}"
+    )
+
+
+def _wait_for_share_commit(share: Path, load: subprocess.Popen) -> None:
+    """Wait, without clients, until the running load commits to a share table (its share DAGs
+    run last, after ingest, validation and publishing)."""
+    before, t0 = _share_commits(share), time.monotonic()
+    print("waiting for the load to reach its share projections …", flush=True)
+    while _share_commits(share) == before:
+        if load.poll() is not None:
+            sys.exit("the load ended before it committed to a share table: see load.log")
+        if time.monotonic() - t0 > 3600:
+            sys.exit("the load did not reach its share projections within an hour")
+        time.sleep(2)
+    print(f"  first share commit after {time.monotonic() - t0:.0f} s", flush=True)
 
 
 def _wait_healthy(port: int, serve: subprocess.Popen, log: Path) -> None:
@@ -428,10 +497,24 @@ def _report(title: str, w: Window, load: subprocess.Popen | None) -> None:
         f"{c['service'] / c['capacity']:.0%}, clients {c['clients'] / c['capacity']:.0%}, "
         f"the rest (the load, the OS) {c['rest'] / c['capacity']:.0%}"
     )
-    if w.rows:
-        print(f"  rows per page: median {statistics.median(w.rows):.0f}, max {max(w.rows)}")
+    if w.pages:
+        rows = [n for n, _ in w.pages]
+        full = _full_pages(w)
+        print(
+            f"  rows per page: median {statistics.median(rows):.0f}, max {max(rows)}; "
+            f"{len(full)} of {len(rows)} pages held {PAGE_ROWS:,} rows or more"
+        )
+        if full:
+            print(f"  p95 of those full pages: {_pct(full, 0.95) * 1000:.1f} ms")
+    print(f"  share-table commits during the window: {w.share_commits}")
     if w.times.get("metadata"):
         print(f"  service CPU per metadata + page cycle: {_cpu_per_cycle(w) * 1000:.1f} ms")
+
+
+def _full_pages(w: Window) -> list[float]:
+    """Seconds of the pages that held a full ``limitHint`` of rows (or more: a file is served
+    whole), the case the target names."""
+    return [t for n, t in w.pages if n >= PAGE_ROWS]
 
 
 def _cpu_per_cycle(w: Window) -> float:
@@ -452,6 +535,17 @@ def _summary(results: list[Window], args: argparse.Namespace) -> None:
     print(f"interface, scale {args.scale}, {during}:")
     for op, value in p95.items():
         print(f"  p95 {op:<20} {value * 1000:7.1f} ms  ({value / base:.1f}x the baseline)")
+    full = [_pct(_full_pages(w), 0.95) for w in results if _full_pages(w)]
+    if full:
+        value = statistics.median(full)
+        print(
+            f"  p95 {f'page of {PAGE_ROWS:,}+ rows':<20} {value * 1000:7.1f} ms  "
+            f"({value / base:.1f}x the baseline; median of the {len(full)} windows with such pages)"
+        )
+    else:
+        print(f"  no page held {PAGE_ROWS:,} rows: no share table is that large at this scale")
+    commits = [w.share_commits for w in results]
+    print(f"  share-table commits during the windows: {commits}")
     cycles = statistics.median(len(w.times["metadata"]) / args.seconds for w in results)
     print(f"  throughput: {cycles:.1f} metadata + page cycles a second")
     cost = statistics.median(_cpu_per_cycle(w) for w in results)
