@@ -10,7 +10,6 @@ import contextlib
 import json
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import threading
@@ -19,7 +18,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import requests
-from conftest import make_settings
+from conftest import free_port, make_settings
 
 from enforcement_brain.settings import REPO_ROOT, Settings
 
@@ -68,12 +67,6 @@ def standards_copy(tmp: Path) -> Path:
     (root / "interfaces" / "city_police.yaml").write_text(CITY_POLICE, encoding="utf-8")
     (root / "interfaces" / "quota_probe.yaml").write_text(QUOTA_PROBE, encoding="utf-8")
     return root
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def sharing_env(tmp: Path, port: int) -> dict[str, str]:

@@ -13,13 +13,13 @@ from __future__ import annotations
 import csv
 import json
 import os
-import socket
 import subprocess
 import sys
 from collections import Counter
 from pathlib import Path
 
 import pytest
+from conftest import free_port
 
 from enforcement_brain.declarations import load_catalog
 from enforcement_brain.lake.tables import RUN_HISTORY_TABLES, RUN_STAMP_COLUMNS
@@ -30,12 +30,6 @@ pytestmark = pytest.mark.e2e
 DAY = "2026-11-29"
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
 def env(tmp_path_factory):
     var = tmp_path_factory.mktemp("e2e-var")
@@ -44,8 +38,8 @@ def env(tmp_path_factory):
     e.update(
         {
             "EB_VAR_DIR": str(var),
-            "EB_SPARK_CONNECT_PORT": str(_free_port()),
-            "EB_AIRFLOW_PORT": str(_free_port()),
+            "EB_SPARK_CONNECT_PORT": str(free_port()),
+            "EB_AIRFLOW_PORT": str(free_port()),
             "EB_SPARK_DRIVER_MEMORY": "3g",
             "EB_SCALE": "0.002",
         }

@@ -9,12 +9,11 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
-import socket
 import urllib.request
 from pathlib import Path
 
 import pytest
-from conftest import make_settings, s3_credentials, s3_server
+from conftest import free_port, make_settings, s3_credentials, s3_server
 
 from enforcement_brain.declarations import load_catalog
 from enforcement_brain.errors import ConfigError, DeliveryError, LandingChecksumError
@@ -202,14 +201,8 @@ def test_an_altered_file_drop_fails_too(settings):
         landing.land(settings, wim, DAY, "run-3")
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 def test_unreachable_store_fails_in_one_line_and_writes_nothing(s3, tmp_path, source):
-    url = f"http://127.0.0.1:{_free_port()}"
+    url = f"http://127.0.0.1:{free_port()}"
     settings = make_settings(tmp_path / "var", EB_OBJECTS_URL=url)
     ctx = JobContext(settings, load_catalog(settings.standards_dir))
     with pytest.raises(DeliveryError) as err:

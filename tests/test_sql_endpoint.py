@@ -17,17 +17,11 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import make_settings
+from conftest import free_port, make_settings
 
 from enforcement_brain.errors import SetupError
 from enforcement_brain.spark import sql_server
 from enforcement_brain.spark.jars import pyspark_jars_dir
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def _port_open(port: int) -> bool:
@@ -104,7 +98,7 @@ def _write_lake(settings) -> None:
 
 @pytest.mark.e2e  # ~1-2 min: a Thrift server JVM plus a dozen beeline JVMs
 def test_sql_endpoint_serves_the_lake_by_name_while_it_is_written(tmp_path: Path) -> None:
-    port = _free_port()
+    port = free_port()
     settings = make_settings(
         tmp_path / "var",
         EB_SQL_PORT=str(port),
@@ -181,7 +175,7 @@ def test_sql_endpoint_serves_the_lake_by_name_while_it_is_written(tmp_path: Path
 
 
 def test_start_fails_in_one_line_when_the_jars_are_missing(tmp_path: Path) -> None:
-    port = str(_free_port())
+    port = str(free_port())
     settings = make_settings(tmp_path / "var", EB_SQL_PORT=port, EB_JAR_DIR=str(tmp_path / "none"))
     with pytest.raises(SetupError, match="run `make setup`"):
         sql_server.start(settings)
@@ -191,6 +185,6 @@ def test_start_fails_in_one_line_when_the_jars_are_missing(tmp_path: Path) -> No
 def test_start_fails_in_one_line_without_java(tmp_path: Path, monkeypatch) -> None:
     monkeypatch.setenv("PATH", str(tmp_path))
     monkeypatch.delenv("JAVA_HOME", raising=False)
-    settings = make_settings(tmp_path / "var", EB_SQL_PORT=str(_free_port()))
+    settings = make_settings(tmp_path / "var", EB_SQL_PORT=str(free_port()))
     with pytest.raises(SetupError, match="Java 17 is not installed"):
         sql_server.start(settings)

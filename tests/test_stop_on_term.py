@@ -4,23 +4,17 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
 from pathlib import Path
 
 import pytest
+from conftest import free_port
 
 from enforcement_brain.settings import REPO_ROOT
 
 pytestmark = pytest.mark.e2e
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _processes_with(marker: str) -> list[int]:
@@ -42,8 +36,8 @@ def test_sigterm_stops_airflow(tmp_path):
     env = {
         **os.environ,
         "EB_VAR_DIR": str(var),
-        "EB_SPARK_CONNECT_PORT": str(_free_port()),
-        "EB_AIRFLOW_PORT": str(_free_port()),
+        "EB_SPARK_CONNECT_PORT": str(free_port()),
+        "EB_AIRFLOW_PORT": str(free_port()),
         "EB_SOURCES": "credit_lists",
         "EB_SCALE": "0.002",
         "PYTHONUNBUFFERED": "1",
