@@ -290,8 +290,9 @@ def main() -> None:
         "--days",
         type=int,
         default=1,
-        help="days the first load loads, one after the other, before the lake is kept: share "
-        "tables then hold several days (several files, or a compaction) and more rows",
+        help="days the kept lake holds: the days it lacks are loaded, one after the other, "
+        "before the windows (and a kept lake is kept with them); share tables then hold several "
+        "days (several files, or a compaction) and more rows",
     )
     parser.add_argument(
         "--at-share",
@@ -324,19 +325,20 @@ def main() -> None:
             }
         )
         log = (tmp / "load.log").open("a")
+        have = len(_loaded_days(tmp)) if reuse else 0
         if reuse:
-            print(f"reusing the lake in {tmp / 'var'}")
-        else:
-            for k in range(args.days):
-                first = FIRST_DAY + dt.timedelta(days=k)
-                print(f"loading {first} at scale {args.scale} (the lake the partners read) …")
-                t0 = time.monotonic()
-                if _eb(env, "run", "--date", str(first), "--scale", str(args.scale),
-                       stdout=log, stderr=subprocess.STDOUT).wait() != 0:  # fmt: skip
-                    sys.exit(f"the load of {first} failed: see {tmp / 'load.log'}")
-                print(f"  loaded in {time.monotonic() - t0:.0f} s")
-            if args.keep:
-                _start_from_pristine(tmp)
+            print(f"reusing the lake in {tmp / 'var'} ({have} loaded days)")
+        for k in range(have, args.days):
+            first = FIRST_DAY + dt.timedelta(days=k)
+            print(f"loading {first} at scale {args.scale} (the lake the partners read) …")
+            t0 = time.monotonic()
+            if _eb(env, "run", "--date", str(first), "--scale", str(args.scale),
+                   stdout=log, stderr=subprocess.STDOUT).wait() != 0:  # fmt: skip
+                sys.exit(f"the load of {first} failed: see {tmp / 'load.log'}")
+            print(f"  loaded in {time.monotonic() - t0:.0f} s")
+        if args.keep and have < args.days:  # keep the deeper lake as the one runs start from
+            shutil.rmtree(tmp / "pristine", ignore_errors=True)
+            _start_from_pristine(tmp)
         tokens = _issue(env, tmp)  # the service refuses to start without its credential store
         serve_log = tmp / "serve.log"
         serve = _eb(env, "serve", stdout=serve_log.open("w"), stderr=subprocess.STDOUT)
@@ -350,8 +352,8 @@ def main() -> None:
             print(f"share tables at the start: {_share_files(share)}")
             results = []
             # Each window's load is the day after the last one this lake holds (not a rerun).
-            loaded = sorted((tmp / "var" / "run").glob("summary-*.json"))
-            day = dt.date.fromisoformat(loaded[-1].stem[8:]) if loaded else FIRST_DAY
+            loaded = _loaded_days(tmp)
+            day = loaded[-1] if loaded else FIRST_DAY
             for i in range(args.runs):
                 if not args.without_load and (load is None or load.poll() is not None):
                     day += dt.timedelta(days=1)
@@ -397,6 +399,14 @@ def _start_from_pristine(tmp: Path) -> bool:
     shutil.rmtree(var, ignore_errors=True)
     shutil.copytree(pristine, var, symlinks=True)
     return True
+
+
+def _loaded_days(tmp: Path) -> list[dt.date]:
+    """The days the lake in ``tmp/var`` has loaded (a run summary each), in order."""
+    return sorted(
+        dt.date.fromisoformat(p.stem.removeprefix("summary-"))
+        for p in (tmp / "var" / "run").glob("summary-*.json")
+    )
 
 
 def _share_commits(share: Path) -> int:
