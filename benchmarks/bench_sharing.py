@@ -36,6 +36,7 @@ import datetime as dt
 import json
 import os
 import shutil
+import signal
 import socket
 import statistics
 import subprocess
@@ -307,6 +308,9 @@ def main() -> None:
         "windows are what is measured, and under the clients a small day takes 20 minutes)",
     )
     args = parser.parse_args()
+    # SIGTERM (kill, a CI timeout) unwinds like Ctrl-C, so the finally below stops the load, the
+    # service and the Spark Connect server instead of leaving them running
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit("stopped by SIGTERM"))
     with tempfile.TemporaryDirectory(prefix="eb-bench-sharing-") as name:
         tmp = args.keep.resolve() if args.keep else Path(name)
         tmp.mkdir(parents=True, exist_ok=True)
