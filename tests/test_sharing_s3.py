@@ -201,6 +201,7 @@ def lake(tmp_path_factory):
                 "base": service.base,
                 "token": json.loads(profile.read_text())["bearerToken"],
                 "signed": signed,
+                "store": store,
             }
 
 
@@ -304,6 +305,28 @@ def test_version_and_metadata_are_read_from_the_log_on_the_store(lake):
     assert [f["name"] for f in fields] == list(ALERTS_V0[0])
     missing = _get(lake, f"{table.rsplit('/', 1)[0]}/no_such/metadata")
     assert missing.status_code == 404
+
+
+def test_a_request_lists_the_log_on_the_store_once(lake, monkeypatch):
+    """S3 has no folder mtime to skip a listing by, so each LIST is a round trip to the store:
+    a metadata or version request takes one (its latest version), not one more to learn that
+    the table exists."""
+    store = lake["store"]
+    lists: list[str] = []
+
+    def count(params, **_):
+        lists.append(params["Prefix"])
+
+    store.client.meta.events.register("before-parameter-build.s3.ListObjectsV2", count)
+    try:
+        table = f"{lake['base']}/shares/{IFACE}/schemas/default/tables/kpi_monthly"
+        assert _get(lake, f"{table}/metadata").status_code == 200  # the table seen once
+        lists.clear()
+        assert _get(lake, f"{table}/metadata").status_code == 200
+        assert _get(lake, f"{table}/version").headers["delta-table-version"] == "0"
+        assert lists == [f"lake/share/{IFACE}__kpi_monthly/_delta_log/"] * 2
+    finally:
+        store.client.meta.events.unregister("before-parameter-build.s3.ListObjectsV2", count)
 
 
 # -- the URLs ------------------------------------------------------------------------------------

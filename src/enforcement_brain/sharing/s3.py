@@ -45,6 +45,15 @@ class S3ShareTable(ShareTable):
         self._stamps: dict[int, int] = {}  # version -> LastModified (ns) at the last listing
 
     # -- storage -----------------------------------------------------------------------------
+    def exists(self) -> bool:
+        """Once a listing has shown commits, the table is taken to exist without another LIST.
+
+        Every request checks that its table exists and then asks for the latest version, which
+        lists the log anyway: two LISTs a request, where one answers both. A table removed
+        since is still a 404, from that listing ("no commits yet").
+        """
+        return bool(self._stamps) or super().exists()
+
     def commit_versions(self) -> list[int]:
         """Versions whose JSON commit is in the log, listed with boto3 (every call)."""
         stamps: dict[int, int] = {}
