@@ -255,7 +255,7 @@ def maintain_table(
             size / max(files, 1) < settings.maintenance_small_file_mb * _MB
         )
         if small:
-            spark.sql(f"OPTIMIZE {tables.sql_ident(uri)}").collect()
+            tables.optimize(spark, uri)
             actions.append("optimize")
         on_disk = data_files(table_dir)
         vacuum(spark, uri)

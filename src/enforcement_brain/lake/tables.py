@@ -16,6 +16,7 @@ from enforcement_brain.errors import ConfigError
 from enforcement_brain.settings import LAYERS, Settings
 
 if TYPE_CHECKING:
+    from deltalake import DeltaTable
     from pyspark.sql import DataFrame, SparkSession
 
 TABLE_LAYERS = tuple(layer for layer in LAYERS if layer != "landing")
@@ -53,6 +54,12 @@ def _sql_path(uri: str) -> str:
 def sql_ident(uri: str) -> str:
     """A table by path as a SQL identifier (``delta.`uri```), for commands such as OPTIMIZE."""
     return "delta.`" + uri.replace("`", "``") + "`"
+
+
+def optimize(spark: SparkSession, uri: str) -> None:
+    """Bin-pack a table's small files (Delta's ``OPTIMIZE``, a commit with ``dataChange =
+    false``). Maintenance and the share projection each decide when, by rules of their own."""
+    spark.sql(f"OPTIMIZE {sql_ident(uri)}").collect()
 
 
 def _has_commit(folder: Path) -> bool:
@@ -114,16 +121,15 @@ def latest_version(settings: Settings, layer: str, table: str) -> int:
     return DeltaTable(settings.table_uri(layer, table)).version()
 
 
-def rows_written(settings: Settings, layer: str, table: str) -> int | None:
+def rows_written(delta: DeltaTable) -> int | None:
     """Rows the table's latest commit wrote (``numOutputRows`` less ``numCopiedRows``), or None.
 
     For a ``replaceWhere`` that is the rows the replaced slice now holds, so a writer that is
     the table's only writer need not count them back with a Spark job. Copied rows are those of
     other slices that shared a rewritten file (a table not partitioned by the slice's column).
+    Takes the table as the caller opened it (delta-rs), who usually asks it more.
     """
-    from deltalake import DeltaTable
-
-    (last,) = DeltaTable(settings.table_uri(layer, table)).history(1)
+    (last,) = delta.history(1)
     metrics = last.get("operationMetrics") or {}
     value = metrics.get("numOutputRows")
     return None if value is None else int(value) - int(metrics.get("numCopiedRows") or 0)

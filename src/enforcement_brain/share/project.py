@@ -89,6 +89,7 @@ def project_interface(
     the interface: one late dataset must not hold back a partner's others, and the service
     already answers 404 "declared but not published yet" for that table.
     """
+    from deltalake import DeltaTable
     from pyspark.sql import functions as F
 
     reports = []
@@ -110,6 +111,7 @@ def project_interface(
         gold = spark.read.format("delta").load(settings.table_uri("gold", dataset.id))
         gold = gold.where(F.col(dataset.partition_by).isin(*dates))
         projected = project(gold, entry)
+        uri = settings.table_uri("share", name)
         _unpartition(spark, settings, name)
         tables.replace_where(
             projected,
@@ -120,11 +122,12 @@ def project_interface(
             properties={"delta.enableChangeDataFeed": "true"},
             options={"optimizeWrite": "true"},
         )
-        count = tables.rows_written(settings, "share", name)
+        written = DeltaTable(uri)  # one look at the log answers the count and the files
+        count = tables.rows_written(written)
         if count is None:
-            rows = spark.read.format("delta").load(settings.table_uri("share", name))
+            rows = spark.read.format("delta").load(uri)
             count = rows.where(F.col(dataset.partition_by).isin(*dates)).count()
-        files, compacted = compact(spark, settings, name)
+        files, compacted = compact(spark, settings, uri, len(written.file_uris()))
         reports.append(
             ProjectionReport(
                 interface.id,
@@ -142,9 +145,9 @@ def project_interface(
     return reports
 
 
-def compact(spark: SparkSession, settings: Settings, name: str) -> tuple[int, bool]:
-    """``OPTIMIZE`` the share table once it holds more than ``EB_SHARE_MAX_FILES`` data files;
-    returns (files it holds now, whether it was compacted).
+def compact(spark: SparkSession, settings: Settings, uri: str, files: int) -> tuple[int, bool]:
+    """``OPTIMIZE`` the share table at ``uri`` once its ``files`` (data files now) are more
+    than ``EB_SHARE_MAX_FILES``; returns (files it holds after, whether it was compacted).
 
     Compaction commits with ``dataChange = false``: the change feed, the extract API's
     incremental pulls and partners' time travel see the same rows. Delta bin-packs only files
@@ -153,11 +156,9 @@ def compact(spark: SparkSession, settings: Settings, name: str) -> tuple[int, bo
     """
     from deltalake import DeltaTable
 
-    uri = settings.table_uri("share", name)
-    files = len(DeltaTable(uri).file_uris())
     if files <= settings.share_max_files:
         return files, False
-    spark.sql(f"OPTIMIZE {tables.sql_ident(uri)}").collect()
+    tables.optimize(spark, uri)
     return len(DeltaTable(uri).file_uris()), True
 
 
