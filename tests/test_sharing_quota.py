@@ -17,6 +17,7 @@ import json
 import math
 import multiprocessing
 import os
+import threading
 import time
 from pathlib import Path
 
@@ -213,7 +214,8 @@ def test_no_rows_limit_counts_nothing_and_reads_no_audit():
 def test_the_audit_is_read_outside_the_locks_and_a_day_set_meanwhile_is_kept(tmp_path):
     """Worker A finds no count for today and reads the audit; meanwhile worker B reads it too,
     sets the day and serves 4 rows. A must keep B's count (its own read is stale) and must not
-    hold the file lock nor its thread lock while it reads."""
+    hold the file lock nor its thread lock while it reads (another thread of A's worker is
+    answered meanwhile)."""
     path = MinuteWindows.create(tmp_path)
     wall = FakeClock(NOON_ISH.timestamp())
     a, b = MinuteWindows.open(path, wall=wall), MinuteWindows.open(path, wall=wall)
@@ -227,7 +229,10 @@ def test_the_audit_is_read_outside_the_locks_and_a_day_set_meanwhile_is_kept(tmp
 
     def a_reads(key: str, day: int) -> int:
         reads.append(("a", key, day))
-        assert not a._turn._lock.locked()
+        other = threading.Thread(target=a.take, args=("another_key", 5))  # A's other thread
+        other.start()
+        other.join(timeout=5)
+        assert not other.is_alive()  # it would wait while A held its thread lock
         fcntl.flock(probe, fcntl.LOCK_EX | fcntl.LOCK_NB)  # BlockingIOError if A held it
         fcntl.flock(probe, fcntl.LOCK_UN)
         assert b.take_rows(key, 4, 10, b_reads) == (2, 0)
