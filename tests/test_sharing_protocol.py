@@ -722,3 +722,50 @@ def test_files_of_a_table_not_partitioned_are_pruned_by_their_day_ranges():
     assert [f.rel_path for f in prune(exact, None, cmp("equal", d1, negate=True), None)] == [
         "p2.parquet"
     ]
+
+
+def test_snapshot_and_log_statistics_give_the_same_ranges():
+    """The snapshot (delta-rs values) and the change feed (the log's JSON) must bound the same
+    columns the same way, or a file would be pruned from one answer and kept in the other.
+    Only days and integers bound a range: truncated strings, timestamps and booleans do not."""
+    from enforcement_brain.sharing.protocol import _log_stats, _stat_ranges
+
+    expected = {"biz_date": ("2026-11-28", "2026-11-29"), "axles": ("2", "6")}
+    snapshot = {
+        "min.biz_date": dt.date(2026, 11, 28),
+        "max.biz_date": dt.date(2026, 11, 29),
+        "min.axles": 2,
+        "max.axles": 6,
+        "min.plate_no": "苏C12345",
+        "max.plate_no": "苏C99999",
+        "min.event_ts": dt.datetime(2026, 11, 28, 1),
+        "max.event_ts": dt.datetime(2026, 11, 29, 23),
+        "min.checked": False,
+        "max.checked": True,
+        "min.half": 2,  # no max: no range
+    }
+    log = {
+        "stats": json.dumps(
+            {
+                "numRecords": 7,
+                "minValues": {
+                    "biz_date": "2026-11-28",
+                    "axles": 2,
+                    "plate_no": "苏C12345",
+                    "event_ts": "2026-11-28T01:00:00.000+08:00",
+                    "checked": False,
+                    "half": 2,
+                },
+                "maxValues": {
+                    "biz_date": "2026-11-29",
+                    "axles": 6,
+                    "plate_no": "苏C99999",
+                    "event_ts": "2026-11-29T23:00:00.000+08:00",
+                    "checked": True,
+                },
+            }
+        )
+    }
+    assert _stat_ranges(snapshot) == expected
+    assert _log_stats(log) == (7, expected)
+    assert _log_stats({"stats": '{"numRecords": 1, "minValues": [1]}'}) == (None, {})

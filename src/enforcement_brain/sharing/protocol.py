@@ -395,46 +395,55 @@ class ShareTable:
         return self.root / rel_path
 
 
-def _rangeable(value: Any) -> bool:
-    """Dates and integers only: Spark truncates string statistics and timestamps to the
-    millisecond, so a range of those could prune a file that holds a match."""
-    return isinstance(value, (int, dt.date)) and not isinstance(value, (bool, dt.datetime))
-
-
-def _stat_ranges(add: dict[str, Any]) -> dict[str, tuple[str, str]]:
-    """``{column: (min, max)}`` from a flattened add action's ``min.*`` / ``max.*``."""
-    out = {}
-    for key, low in add.items():
-        if key.startswith("min."):
-            high = add.get("max." + key[4:])
-            if _rangeable(low) and _rangeable(high):
-                out[key[4:]] = (str(_partition_text(low)), str(_partition_text(high)))
-    return out
-
-
 _ISO_DAY = re.compile(r"\d{4}-\d{2}-\d{2}")
 
 
+def _bound_text(value: Any) -> str | None:
+    """A min/max statistic as a range bound's text, or None when it cannot be one.
+
+    Days and integers only: Spark truncates string statistics, and timestamps to the
+    millisecond, so a range of those could prune a file that holds a match. A snapshot's
+    statistics come as Python values (delta-rs: ``date``, ``int``), a log action's as JSON (a
+    day as its ISO text); both arrive here. An ISO day held in a string column is a sound bound
+    too: ten characters are never truncated, and their order is the days' order.
+    """
+    if isinstance(value, (bool, dt.datetime)):
+        return None
+    if isinstance(value, dt.date):
+        return value.isoformat()
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, str) and _ISO_DAY.fullmatch(value):
+        return value
+    return None
+
+
+def _ranges(lows: dict[str, Any], highs: dict[str, Any]) -> dict[str, tuple[str, str]]:
+    """``{column: (min, max)}`` of the columns whose both statistics can bound a range."""
+    out = {}
+    for column, low in lows.items():
+        lo, hi = _bound_text(low), _bound_text(highs.get(column))
+        if lo is not None and hi is not None:
+            out[column] = (lo, hi)
+    return out
+
+
+def _stat_ranges(add: dict[str, Any]) -> dict[str, tuple[str, str]]:
+    """The ranges of a flattened add action (delta-rs: ``min.<col>`` / ``max.<col>``)."""
+    lows = {k[4:]: v for k, v in add.items() if k.startswith("min.")}
+    highs = {k[4:]: v for k, v in add.items() if k.startswith("max.")}
+    return _ranges(lows, highs)
+
+
 def _log_stats(action: dict[str, Any]) -> tuple[int | None, dict[str, tuple[str, str]]]:
-    """``(numRecords, ranges)`` of a log action, its JSON ``stats`` parsed once; the ranges
-    as :func:`_stat_ranges` gives them for a snapshot (days and integers only)."""
+    """``(numRecords, ranges)`` of a log action, its JSON ``stats`` parsed once."""
     try:
         stats = json.loads(action.get("stats") or "{}")
         n = stats.get("numRecords")
         lows, highs = stats.get("minValues") or {}, stats.get("maxValues") or {}
+        ranges = _ranges(lows, highs)
     except (ValueError, AttributeError):
         return None, {}
-
-    def plain(v: Any) -> bool:
-        if isinstance(v, str):
-            return bool(_ISO_DAY.fullmatch(v))
-        return isinstance(v, int) and not isinstance(v, bool)
-
-    ranges = {
-        c: (str(lo), str(highs[c]))
-        for c, lo in lows.items()
-        if c in highs and plain(lo) and plain(highs[c])
-    }
     return (int(n) if n is not None else None), ranges
 
 
