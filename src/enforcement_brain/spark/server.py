@@ -13,6 +13,7 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -65,11 +66,60 @@ def pid_alive(pid: int) -> bool:
     return True
 
 
-def status(settings: Settings) -> ServerStatus:
-    pid_file = _pid_file(settings)
+def server_status(pid_file: Path, port: int, url: str, log: Path) -> ServerStatus:
+    """A server this platform starts is running while its recorded pid lives and its port
+    listens (a pid alone could be a recycled one; a port alone, another program)."""
     pid = int(pid_file.read_text()) if pid_file.exists() else None
-    running = pid is not None and pid_alive(pid) and port_open(settings.spark_connect_port)
-    return ServerStatus(running, pid if running else None, url(settings), _log_file(settings))
+    running = pid is not None and pid_alive(pid) and port_open(port)
+    return ServerStatus(running, pid if running else None, url, log)
+
+
+def launch(
+    what: str,
+    cmd: list[str],
+    env: dict[str, str],
+    *,
+    pid_file: Path,
+    log: Path,
+    port: int,
+    timeout: float,
+    stop: Callable[[], object],
+) -> None:
+    """Start ``cmd`` in a session of its own, output to ``log``, pid to ``pid_file``; return
+    once it listens on ``port``. A start-up that exits, or does not listen within ``timeout``
+    (then ``stop()`` is called), is a :class:`SetupError` naming the log's most telling line.
+    """
+    with log.open("wb") as out:
+        proc = subprocess.Popen(
+            cmd, stdout=out, stderr=subprocess.STDOUT, env=env, start_new_session=True
+        )
+    pid_file.write_text(str(proc.pid))
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            pid_file.unlink(missing_ok=True)
+            raise SetupError(f"{what} exited at start-up ({last_error(log)}); see {log}")
+        if port_open(port):
+            return
+        time.sleep(0.5)
+    stop()
+    raise SetupError(f"{what} did not listen within {timeout:.0f} s; see {log}")
+
+
+def last_error(log: Path) -> str:
+    """The most telling line of a start-up log, for a one-line error."""
+    lines = [ln.strip() for ln in log.read_text(errors="replace").splitlines() if ln.strip()]
+    for marker in ("error:", "Exception", "ERROR"):
+        hits = [ln for ln in lines if marker in ln]
+        if hits:
+            return hits[-1][:300]
+    return lines[-1][:300] if lines else "no output"
+
+
+def status(settings: Settings) -> ServerStatus:
+    return server_status(
+        _pid_file(settings), settings.spark_connect_port, url(settings), _log_file(settings)
+    )
 
 
 def start(settings: Settings, *, timeout: float = 120.0) -> ServerStatus:
@@ -93,25 +143,17 @@ def start(settings: Settings, *, timeout: float = 120.0) -> ServerStatus:
         cmd += ["--conf", f"{key}={value}"]
     cmd += ["--class", CONNECT_CLASS, "spark-internal"]
     env = dict(os.environ, SPARK_HOME=str(spark_home), PYSPARK_PYTHON=sys.executable)
-    log = _log_file(settings)
-    with log.open("wb") as out:
-        proc = subprocess.Popen(
-            settings.batch_command(cmd),
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            env=env,
-            start_new_session=True,
-        )
-    _pid_file(settings).write_text(str(proc.pid))
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise SetupError(f"the Spark Connect server exited at start-up; see {log}")
-        if port_open(settings.spark_connect_port):
-            return status(settings)
-        time.sleep(0.5)
-    stop(settings)
-    raise SetupError(f"the Spark Connect server did not listen within {timeout:.0f} s; see {log}")
+    launch(
+        "the Spark Connect server",
+        settings.batch_command(cmd),
+        env,
+        pid_file=_pid_file(settings),
+        log=_log_file(settings),
+        port=settings.spark_connect_port,
+        timeout=timeout,
+        stop=lambda: stop(settings),
+    )
+    return status(settings)
 
 
 def stop(settings: Settings, *, timeout: float = 30.0) -> bool:

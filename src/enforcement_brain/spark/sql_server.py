@@ -29,29 +29,25 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
-import subprocess
 import sys
 import time
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from enforcement_brain.errors import SetupError
 from enforcement_brain.settings import EXTRA_KEYS, Settings, load_settings
-from enforcement_brain.spark.server import pid_alive, port_open
+from enforcement_brain.spark.server import (
+    ServerStatus,
+    launch,
+    pid_alive,
+    port_open,
+    server_status,
+)
 
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
 
 THRIFT_CLASS = "org.apache.spark.sql.hive.thriftserver.HiveThriftServer2"
-
-
-@dataclass(frozen=True)
-class SqlServerStatus:
-    running: bool
-    pid: int | None
-    url: str
-    log: Path
 
 
 def _pid_file(settings: Settings) -> Path:
@@ -72,12 +68,10 @@ def jdbc_url(settings: Settings) -> str:
     return f"jdbc:hive2://{host}:{settings.sql_port}"
 
 
-def status(settings: Settings) -> SqlServerStatus:
-    pid_file = _pid_file(settings)
-    pid = int(pid_file.read_text()) if pid_file.exists() else None
-    running = pid is not None and pid_alive(pid) and port_open(settings.sql_port)
-    log = _log_file(settings)
-    return SqlServerStatus(running, pid if running else None, jdbc_url(settings), log)
+def status(settings: Settings) -> ServerStatus:
+    return server_status(
+        _pid_file(settings), settings.sql_port, jdbc_url(settings), _log_file(settings)
+    )
 
 
 def thrift_conf(settings: Settings) -> dict[str, str]:
@@ -126,7 +120,7 @@ def settings_env(settings: Settings) -> dict[str, str]:
     return env
 
 
-def start(settings: Settings, *, timeout: float = 180.0) -> SqlServerStatus:
+def start(settings: Settings, *, timeout: float = 180.0) -> ServerStatus:
     """Start the endpoint unless it already runs; wait until it accepts JDBC connections."""
     from enforcement_brain.spark.jars import cached_jars, pyspark_jars_dir
     from enforcement_brain.spark.session import require_java
@@ -151,33 +145,17 @@ def start(settings: Settings, *, timeout: float = 180.0) -> SqlServerStatus:
     env["PYTHONPATH"] = os.pathsep.join(p for p in (package_root, env.get("PYTHONPATH")) if p)
     env["PYSPARK_PYTHON"] = sys.executable
     env["SPARK_HOME"] = str(pyspark_jars_dir().parent)
-    log = _log_file(settings)
-    cmd = [sys.executable, "-m", "enforcement_brain.spark.sql_server", "serve"]
-    with log.open("wb") as out:
-        proc = subprocess.Popen(
-            cmd, stdout=out, stderr=subprocess.STDOUT, env=env, start_new_session=True
-        )
-    _pid_file(settings).write_text(str(proc.pid))
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            _pid_file(settings).unlink(missing_ok=True)
-            raise SetupError(f"the SQL endpoint exited at start-up ({_last_error(log)}); see {log}")
-        if port_open(settings.sql_port):
-            return status(settings)
-        time.sleep(0.5)
-    stop(settings)
-    raise SetupError(f"the SQL endpoint did not listen within {timeout:.0f} s; see {log}")
-
-
-def _last_error(log: Path) -> str:
-    """The most telling line of a start-up log, for a one-line error."""
-    lines = [ln.strip() for ln in log.read_text(errors="replace").splitlines() if ln.strip()]
-    for marker in ("error:", "Exception", "ERROR"):
-        hits = [ln for ln in lines if marker in ln]
-        if hits:
-            return hits[-1][:300]
-    return lines[-1][:300] if lines else "no output"
+    launch(
+        "the SQL endpoint",
+        [sys.executable, "-m", "enforcement_brain.spark.sql_server", "serve"],
+        env,
+        pid_file=_pid_file(settings),
+        log=_log_file(settings),
+        port=settings.sql_port,
+        timeout=timeout,
+        stop=lambda: stop(settings),
+    )
+    return status(settings)
 
 
 def stop(settings: Settings, *, timeout: float = 30.0) -> bool:
