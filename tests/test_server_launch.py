@@ -1,4 +1,4 @@
-"""``spark.server.launch``: how the Spark Connect server and the SQL endpoint are started.
+"""``spark.server.Daemon``: how the Spark Connect server and the SQL endpoint are started.
 
 Small stand-in programs take the servers' place (a JVM would take seconds each): one that
 listens, one that dies with an error, one that never listens.
@@ -14,7 +14,7 @@ import pytest
 from conftest import free_port
 
 from enforcement_brain.errors import SetupError
-from enforcement_brain.spark.server import launch, pid_alive, server_status
+from enforcement_brain.spark.server import Daemon, pid_alive
 
 LISTENS = """
 import socket, sys, time
@@ -24,19 +24,19 @@ DIES = "import sys; print('starting'); print('error: the port is not ours'); sys
 SILENT = "import time; time.sleep(60)"
 
 
+def _daemon(tmp: Path, port: int) -> Daemon:
+    return Daemon("the stand-in server", tmp / "x.pid", tmp / "x.log", port, "X_PORT", "x://")
+
+
 def _launch(tmp: Path, code: str, port: int, stopped: list[int] | None = None, timeout=20.0):
-    pid_file, log = tmp / "x.pid", tmp / "x.log"
-    launch(
-        "the stand-in server",
+    daemon = _daemon(tmp, port)
+    daemon.launch(
         [sys.executable, "-c", code, str(port)],
         dict(os.environ),
-        pid_file=pid_file,
-        log=log,
-        port=port,
         timeout=timeout,
-        stop=lambda: stopped.append(_kill(pid_file)) if stopped is not None else None,
+        stop=lambda: stopped.append(_kill(daemon.pid_file)) if stopped is not None else None,
     )
-    return pid_file, log
+    return daemon.pid_file
 
 
 def _kill(pid_file: Path) -> int:
@@ -49,13 +49,13 @@ def _kill(pid_file: Path) -> int:
 
 def test_a_server_that_listens_is_running(tmp_path):
     port = free_port()
-    pid_file, log = _launch(tmp_path, LISTENS, port)
+    pid_file = _launch(tmp_path, LISTENS, port)
     try:
-        st = server_status(pid_file, port, f"x://{port}", log)
+        st = _daemon(tmp_path, port).status()
         assert (st.running, st.pid) == (True, int(pid_file.read_text()))
     finally:
         _kill(pid_file)
-    assert not server_status(pid_file, port, "x", log).running
+    assert not _daemon(tmp_path, port).status().running
 
 
 def test_a_server_that_dies_is_one_line_naming_its_error_and_leaves_no_pid(tmp_path):
@@ -73,3 +73,16 @@ def test_a_server_that_never_listens_is_stopped_after_the_timeout(tmp_path):
     with pytest.raises(SetupError, match="the stand-in server did not listen within 1 s"):
         _launch(tmp_path, SILENT, free_port(), stopped, timeout=1.0)
     assert len(stopped) == 1 and not pid_alive(stopped[0])
+
+
+def test_a_port_another_program_holds_is_refused_naming_the_setting(tmp_path):
+    import socket
+
+    with socket.socket() as other:
+        other.bind(("127.0.0.1", 0))
+        other.listen()
+        port = other.getsockname()[1]
+        with pytest.raises(SetupError) as err:
+            _daemon(tmp_path, port).running()
+    assert str(err.value) == f"port {port} is taken by another process: stop it or set X_PORT"
+    assert _daemon(tmp_path, port).running() is None  # free again: ready to start

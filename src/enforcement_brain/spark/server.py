@@ -66,44 +66,63 @@ def pid_alive(pid: int) -> bool:
     return True
 
 
-def server_status(pid_file: Path, port: int, url: str, log: Path) -> ServerStatus:
-    """A server this platform starts is running while its recorded pid lives and its port
-    listens (a pid alone could be a recycled one; a port alone, another program)."""
-    pid = int(pid_file.read_text()) if pid_file.exists() else None
-    running = pid is not None and pid_alive(pid) and port_open(port)
-    return ServerStatus(running, pid if running else None, url, log)
+@dataclass(frozen=True)
+class Daemon:
+    """A server this platform starts and stops (the Spark Connect server, the SQL endpoint):
+    where its pid and log go, the port it listens on, the setting that moves that port, the
+    URL clients use. Each module builds one from the settings; start, status and the wait for
+    its port are written once, here."""
 
+    what: str
+    pid_file: Path
+    log: Path
+    port: int
+    port_setting: str
+    url: str
 
-def launch(
-    what: str,
-    cmd: list[str],
-    env: dict[str, str],
-    *,
-    pid_file: Path,
-    log: Path,
-    port: int,
-    timeout: float,
-    stop: Callable[[], object],
-) -> None:
-    """Start ``cmd`` in a session of its own, output to ``log``, pid to ``pid_file``; return
-    once it listens on ``port``. A start-up that exits, or does not listen within ``timeout``
-    (then ``stop()`` is called), is a :class:`SetupError` naming the log's most telling line.
-    """
-    with log.open("wb") as out:
-        proc = subprocess.Popen(
-            cmd, stdout=out, stderr=subprocess.STDOUT, env=env, start_new_session=True
-        )
-    pid_file.write_text(str(proc.pid))
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            pid_file.unlink(missing_ok=True)
-            raise SetupError(f"{what} exited at start-up ({last_error(log)}); see {log}")
-        if port_open(port):
-            return
-        time.sleep(0.5)
-    stop()
-    raise SetupError(f"{what} did not listen within {timeout:.0f} s; see {log}")
+    def status(self) -> ServerStatus:
+        """Running while its recorded pid lives and its port listens (a pid alone could be a
+        recycled one; a port alone, another program)."""
+        pid = int(self.pid_file.read_text()) if self.pid_file.exists() else None
+        running = pid is not None and pid_alive(pid) and port_open(self.port)
+        return ServerStatus(running, pid if running else None, self.url, self.log)
+
+    def running(self) -> ServerStatus | None:
+        """Its status if it already runs; None when its port is free to start on; a
+        :class:`SetupError` when another program holds the port."""
+        current = self.status()
+        if current.running:
+            return current
+        if port_open(self.port):
+            raise SetupError(
+                f"port {self.port} is taken by another process: stop it or set {self.port_setting}"
+            )
+        return None
+
+    def launch(
+        self, cmd: list[str], env: dict[str, str], *, timeout: float, stop: Callable[[], object]
+    ) -> ServerStatus:
+        """Start ``cmd`` in a session of its own, output to the log, pid to the pid file;
+        return once it listens. A start-up that exits, or does not listen within ``timeout``
+        (then ``stop()`` is called), is a :class:`SetupError` naming the log's most telling
+        line."""
+        with self.log.open("wb") as out:
+            proc = subprocess.Popen(
+                cmd, stdout=out, stderr=subprocess.STDOUT, env=env, start_new_session=True
+            )
+        self.pid_file.write_text(str(proc.pid))
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if proc.poll() is not None:
+                self.pid_file.unlink(missing_ok=True)
+                raise SetupError(
+                    f"{self.what} exited at start-up ({last_error(self.log)}); see {self.log}"
+                )
+            if port_open(self.port):
+                return self.status()
+            time.sleep(0.5)
+        stop()
+        raise SetupError(f"{self.what} did not listen within {timeout:.0f} s; see {self.log}")
 
 
 def last_error(log: Path) -> str:
@@ -116,22 +135,27 @@ def last_error(log: Path) -> str:
     return lines[-1][:300] if lines else "no output"
 
 
-def status(settings: Settings) -> ServerStatus:
-    return server_status(
-        _pid_file(settings), settings.spark_connect_port, url(settings), _log_file(settings)
+def _daemon(settings: Settings) -> Daemon:
+    return Daemon(
+        "the Spark Connect server",
+        _pid_file(settings),
+        _log_file(settings),
+        settings.spark_connect_port,
+        "EB_SPARK_CONNECT_PORT",
+        url(settings),
     )
+
+
+def status(settings: Settings) -> ServerStatus:
+    return _daemon(settings).status()
 
 
 def start(settings: Settings, *, timeout: float = 120.0) -> ServerStatus:
     """Start the server unless it already runs; wait until it accepts connections."""
-    current = status(settings)
-    if current.running:
+    daemon = _daemon(settings)
+    current = daemon.running()
+    if current is not None:
         return current
-    if port_open(settings.spark_connect_port):
-        raise SetupError(
-            f"port {settings.spark_connect_port} is taken by another process: stop it or set "
-            "EB_SPARK_CONNECT_PORT"
-        )
     require_java()
     settings.run_dir.mkdir(parents=True, exist_ok=True)
     spark_home = pyspark_jars_dir().parent
@@ -143,17 +167,9 @@ def start(settings: Settings, *, timeout: float = 120.0) -> ServerStatus:
         cmd += ["--conf", f"{key}={value}"]
     cmd += ["--class", CONNECT_CLASS, "spark-internal"]
     env = dict(os.environ, SPARK_HOME=str(spark_home), PYSPARK_PYTHON=sys.executable)
-    launch(
-        "the Spark Connect server",
-        settings.batch_command(cmd),
-        env,
-        pid_file=_pid_file(settings),
-        log=_log_file(settings),
-        port=settings.spark_connect_port,
-        timeout=timeout,
-        stop=lambda: stop(settings),
+    return daemon.launch(
+        settings.batch_command(cmd), env, timeout=timeout, stop=lambda: stop(settings)
     )
-    return status(settings)
 
 
 def stop(settings: Settings, *, timeout: float = 30.0) -> bool:

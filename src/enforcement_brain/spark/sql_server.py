@@ -36,13 +36,7 @@ from typing import TYPE_CHECKING
 
 from enforcement_brain.errors import SetupError
 from enforcement_brain.settings import EXTRA_KEYS, Settings, load_settings
-from enforcement_brain.spark.server import (
-    ServerStatus,
-    launch,
-    pid_alive,
-    port_open,
-    server_status,
-)
+from enforcement_brain.spark.server import Daemon, ServerStatus, pid_alive, port_open
 
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
@@ -68,10 +62,19 @@ def jdbc_url(settings: Settings) -> str:
     return f"jdbc:hive2://{host}:{settings.sql_port}"
 
 
-def status(settings: Settings) -> ServerStatus:
-    return server_status(
-        _pid_file(settings), settings.sql_port, jdbc_url(settings), _log_file(settings)
+def _daemon(settings: Settings) -> Daemon:
+    return Daemon(
+        "the SQL endpoint",
+        _pid_file(settings),
+        _log_file(settings),
+        settings.sql_port,
+        "EB_SQL_PORT",
+        jdbc_url(settings),
     )
+
+
+def status(settings: Settings) -> ServerStatus:
+    return _daemon(settings).status()
 
 
 def thrift_conf(settings: Settings) -> dict[str, str]:
@@ -125,13 +128,10 @@ def start(settings: Settings, *, timeout: float = 180.0) -> ServerStatus:
     from enforcement_brain.spark.jars import cached_jars, pyspark_jars_dir
     from enforcement_brain.spark.session import require_java
 
-    current = status(settings)
-    if current.running:
+    daemon = _daemon(settings)
+    current = daemon.running()
+    if current is not None:
         return current
-    if port_open(settings.sql_port):
-        raise SetupError(
-            f"port {settings.sql_port} is taken by another process: stop it or set EB_SQL_PORT"
-        )
     require_java()
     cached_jars(settings.jar_dir)  # one-line error naming `make setup` if the jars are missing
     if not any(pyspark_jars_dir().glob("spark-hive-thriftserver_*.jar")):
@@ -145,17 +145,8 @@ def start(settings: Settings, *, timeout: float = 180.0) -> ServerStatus:
     env["PYTHONPATH"] = os.pathsep.join(p for p in (package_root, env.get("PYTHONPATH")) if p)
     env["PYSPARK_PYTHON"] = sys.executable
     env["SPARK_HOME"] = str(pyspark_jars_dir().parent)
-    launch(
-        "the SQL endpoint",
-        [sys.executable, "-m", "enforcement_brain.spark.sql_server", "serve"],
-        env,
-        pid_file=_pid_file(settings),
-        log=_log_file(settings),
-        port=settings.sql_port,
-        timeout=timeout,
-        stop=lambda: stop(settings),
-    )
-    return status(settings)
+    cmd = [sys.executable, "-m", "enforcement_brain.spark.sql_server", "serve"]
+    return daemon.launch(cmd, env, timeout=timeout, stop=lambda: stop(settings))
 
 
 def stop(settings: Settings, *, timeout: float = 30.0) -> bool:
