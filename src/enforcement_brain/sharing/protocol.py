@@ -27,6 +27,8 @@ from urllib.parse import unquote
 if TYPE_CHECKING:
     from deltalake import DeltaTable
 
+    from enforcement_brain.lake.s3 import LakeStore
+
 
 class ProtocolError(Exception):
     """A request the protocol says is wrong; carries the HTTP status and the errorCode."""
@@ -146,6 +148,11 @@ class ShareTable:
         self.log_dir = self.root / "_delta_log"
         self._listing: tuple[int, int, list[int]] | None = None  # (mtime, listed at, versions)
         self._start(str(self.root))
+
+    @classmethod
+    def at(cls, uri: str, store: LakeStore | None) -> ShareTable:
+        """The share table at ``uri`` (the lake's URI of it), however this class stores it."""
+        return cls(Path(uri.removeprefix("file://")))
 
     def _start(self, uri: str) -> None:
         """The state every share table keeps, wherever it is stored (subclasses call this)."""

@@ -44,6 +44,12 @@ class S3ShareTable(ShareTable):
         self._log_prefix = f"{self.location.prefix}/_delta_log/"
         self._stamps: dict[int, int] = {}  # version -> LastModified (ns) at the last listing
 
+    @classmethod
+    def at(cls, uri: str, store: LakeStore | None) -> S3ShareTable:
+        if store is None:
+            raise ValueError("a share table on object storage needs the lake's store")
+        return cls(uri, store)
+
     # -- storage -----------------------------------------------------------------------------
     def exists(self) -> bool:
         """Once a listing has shown commits, the table is taken to exist without another LIST.

@@ -24,7 +24,6 @@ import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
@@ -199,11 +198,7 @@ class Service:
         st = self._share_tables.get(key)
         if st is None:
             uri = self.ctx.settings.table_uri("share", share_table_name(interface_id, dataset_id))
-            st = self._share_tables[key] = (
-                ShareTable(Path(uri.removeprefix("file://")))
-                if self.store is None
-                else S3ShareTable(uri, self.store)
-            )
+            st = self._share_tables[key] = self.table_class.at(uri, self.store)
         return st
 
     def _tables(self, interface: Interface) -> list[dict[str, Any]]:
