@@ -769,3 +769,5 @@ def test_snapshot_and_log_statistics_give_the_same_ranges():
     assert _stat_ranges(snapshot) == expected
     assert _log_stats(log) == (7, expected)
     assert _log_stats({"stats": '{"numRecords": 1, "minValues": [1]}'}) == (None, {})
+    assert _log_stats({"stats": '{"numRecords": "many"}'}) == (None, {})
+    assert _log_stats({"stats": '{"numRecords": [1]}'}) == (None, {})

@@ -447,11 +447,11 @@ def _log_stats(action: dict[str, Any]) -> tuple[int | None, dict[str, tuple[str,
     try:
         stats = json.loads(action.get("stats") or "{}")
         n = stats.get("numRecords")
+        records = int(n) if n is not None else None
         lows, highs = stats.get("minValues") or {}, stats.get("maxValues") or {}
-        ranges = _ranges(lows, highs)
-    except (ValueError, AttributeError):
+        return records, _ranges(lows, highs)
+    except (ValueError, TypeError, AttributeError):  # stats a writer got wrong: none used
         return None, {}
-    return (int(n) if n is not None else None), ranges
 
 
 @dataclass(frozen=True)
