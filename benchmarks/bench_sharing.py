@@ -211,14 +211,16 @@ def _tree_cpu(pid: int) -> float:
 class Window:
     """One measurement window: a process per interface plus one baseline process."""
 
-    def __init__(self, base: str, tokens: dict[str, str], tables: dict[str, list[str]]) -> None:
-        self.base, self.tokens, self.tables = base, tokens, tables
+    def __init__(
+        self, base: str, tokens: dict[str, str], tables: dict[str, list[str]], share: Path
+    ) -> None:
+        self.base, self.tokens, self.tables, self.share = base, tokens, tables, share
         self.times: dict[str, list[float]] = defaultdict(list)
         self.status: Counter = Counter()
         #: (rows, seconds) of every page answered 200.
         self.pages: list[tuple[int, float]] = []
         self.cpu: dict[str, float] = {}
-        #: Commits to share tables (replaces, compactions) while the window ran.
+        #: Commits to share tables (replaces, compactions) while the window was open.
         self.share_commits = 0
 
     def run(self, seconds: float, clients: int, service_pid: int) -> None:
@@ -249,6 +251,7 @@ class Window:
             p.start()
         time.sleep(max(0.0, start - time.time()))
         machine0, service0 = _busy_seconds(), _tree_cpu(service_pid)
+        commits0 = _share_commits(self.share)
         client_cpu = 0.0
         for _ in procs:
             times, status, pages, cpu = out.get(timeout=seconds + 120)
@@ -258,6 +261,7 @@ class Window:
             self.pages += pages
             client_cpu += cpu
         machine, service = _busy_seconds() - machine0, _tree_cpu(service_pid) - service0
+        self.share_commits = _share_commits(self.share) - commits0
         self.cpu = {
             "capacity": (os.cpu_count() or 1) * seconds,
             "busy": machine,
@@ -367,10 +371,8 @@ def main() -> None:
                         _wait_for_share_commit(share, load)
                     else:
                         time.sleep(45)  # past start-up: the loads are running
-                window = Window(f"http://127.0.0.1:{port}/delta-sharing", tokens, tables)
-                commits0 = _share_commits(share)
+                window = Window(f"http://127.0.0.1:{port}/delta-sharing", tokens, tables, share)
                 window.run(args.seconds, args.clients, serve.pid)
-                window.share_commits = _share_commits(share) - commits0
                 results.append(window)
                 during = "no load" if args.without_load else f"while loading {day}"
                 _report(f"window {i + 1} ({during})", window, load)
