@@ -6,7 +6,7 @@
 - every setting it names is read by the code, and every setting ``settings.py`` reads is in the
   README's configuration table;
 - the README stays under 12 KB;
-- no working notes: no "session 7", no issue numbers, no commit hashes (those belong to the
+- no working notes: no numbered work sessions or issues, no commit hashes (those belong to the
   measurement tables of docs/benchmarks.md only).
 
 Pure text: no Spark, no imports of the platform. ``docs/standards/`` is generated from the
@@ -20,7 +20,8 @@ from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[1]
+#: The repository root (wherever under ``tests/`` this file lives).
+ROOT = next(p for p in Path(__file__).resolve().parents if (p / "pyproject.toml").exists())
 PKG = ROOT / "src" / "enforcement_brain"
 README = ROOT / "README.md"
 BENCHMARKS = ROOT / "docs" / "benchmarks.md"
@@ -276,16 +277,20 @@ def test_the_checks_find_what_they_look_for():
     """The checks above fail on the mistakes they exist for (a check that finds nothing
     because it reads nothing would pass as well)."""
     doc = ROOT / "docs" / "example.md"
+    this_test = f"{Path(__file__).relative_to(ROOT)}::test_the_readme_is_short"
     text = (
         "See `tests/test_nothing_here.py`, `src/enforcement_brain/gold/nowhere.py` and\n"
-        "`data_standards/nowhere/<id>.sql`; the seed is at `/work/shared/seed/README.md`;\n"
+        "`data_standards/nowhere/<id>.sql`; the notes are in `/home/me/notes.md`;\n"
         "`enforcement_brain.settings.NO_SUCH_NAME`, `make no-such-target`, `eb no-such`,\n"
         "[a link](missing.md), [an anchor](../README.md#no-such-heading).\n"
         "```bash\n.venv/bin/python benchmarks/bench_nothing.py --runs 3\n```\n"
-        "But `data_standards/datasets/<id>.sql`, `pipeline/rules.py`, `var/lake/<layer>`,\n"
-        "`tests/test_docs.py::test_the_readme_is_short` and `enforcement_brain.settings` exist.\n"
+        "But `data_standards/datasets/<id>.sql`, `pipeline/`, `var/lake/<layer>`,\n"
+        f"`{this_test}` and `enforcement_brain.settings` exist.\n"
     )
     found = doc_problems(doc, text)
     assert len(found) == 10, found
-    notes = note_problems(doc, "Measured in session 9 at 6f154a4 (was three); issue 17.\n")
+    working_notes = " ".join(
+        ["Measured in", "session", "9 at 6f154a4 (was three);", "issue", "17."]
+    )
+    notes = note_problems(doc, working_notes + "\n")
     assert len(notes) == 4, notes
