@@ -17,7 +17,7 @@ import pytest
 
 from enforcement_brain.declarations import InterfaceDataset, load_catalog
 from enforcement_brain.errors import EbError
-from enforcement_brain.gold.builders import BUILDERS
+from enforcement_brain.gold.datasets import build
 from enforcement_brain.lake import tables
 from enforcement_brain.settings import REPO_ROOT
 
@@ -46,7 +46,7 @@ def schemas(spark, catalog):
     out = {}
     for did, dataset in catalog.datasets.items():
         inputs = {sid: silver(catalog.sources[sid]) for sid in dataset.sources}
-        out[did] = BUILDERS[dataset.builder](inputs, catalog).schema
+        out[did] = build(spark, catalog, dataset, inputs).schema
     return out
 
 

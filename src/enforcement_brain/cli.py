@@ -10,7 +10,7 @@ import sys
 from pathlib import Path
 
 from enforcement_brain.errors import EbError
-from enforcement_brain.settings import load_settings
+from enforcement_brain.settings import Settings, load_settings
 
 
 def _console():
@@ -109,14 +109,25 @@ def cmd_maintain(args: argparse.Namespace) -> int:
     return 1 if any(r.error for r in reports) else 0
 
 
+def analyst_sql(settings: Settings) -> str:
+    """The init script of an analyst's SQL session: every lake table by name, the shared
+    functions, the ``ref.*`` code tables and the datasets' params, so a dataset's SQL file runs
+    as it is (``eb sql -f data_standards/datasets/overload_alerts.sql``)."""
+    from enforcement_brain.declarations import load_catalog
+    from enforcement_brain.lake.tables import registration_sql
+    from enforcement_brain.standards.sql_library import all_params, session_statements
+
+    catalog = load_catalog(settings.standards_dir)
+    library = session_statements(catalog.root, params=all_params(catalog.datasets.values()))
+    return registration_sql(settings) + "".join(f"{s};\n" for s in library)
+
+
 def cmd_sql_init(args: argparse.Namespace) -> int:
     """Write the SQL that registers every lake table (for ``spark-sql -i``)."""
-    from enforcement_brain.lake.tables import registration_sql
-
     settings = load_settings()
     out = Path(args.output) if args.output else settings.run_dir / "register_tables.sql"
     out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(registration_sql(settings))
+    out.write_text(analyst_sql(settings))
     print(out)
     return 0
 
@@ -129,7 +140,6 @@ def cmd_sql(args: argparse.Namespace) -> int:
     """
     import os
 
-    from enforcement_brain.lake.tables import registration_sql
     from enforcement_brain.spark.jars import pyspark_jars_dir
     from enforcement_brain.spark.session import require_java, spark_conf
 
@@ -137,7 +147,7 @@ def cmd_sql(args: argparse.Namespace) -> int:
     require_java()
     init = settings.run_dir / "register_tables.sql"
     init.parent.mkdir(parents=True, exist_ok=True)
-    init.write_text(registration_sql(settings))
+    init.write_text(analyst_sql(settings))
     conf = spark_conf(settings)
     conf.pop("spark.sql.catalogImplementation")  # the shell needs its (in-memory) Hive catalog
     conf["spark.hadoop.javax.jdo.option.ConnectionURL"] = "jdbc:derby:memory:metastore;create=true"

@@ -131,7 +131,6 @@ class Dataset:
     owner: str
     classification: str
     sources: tuple[str, ...]
-    builder: str
     partition_by: str
     business_key: tuple[str, ...]
     change_data_feed: bool
@@ -168,6 +167,15 @@ class Dataset:
 
     def date_column(self, source_id: str) -> str:
         return self.date_columns.get(source_id, "biz_date")
+
+    @property
+    def sql_path(self) -> Path:
+        """The dataset's Spark SQL, beside its declaration: one SELECT over ``silver.*``."""
+        return self.path.with_suffix(".sql")
+
+    @property
+    def sql(self) -> str:
+        return self.sql_path.read_text(encoding="utf-8")
 
 
 PERIODS = ("day", "month")
@@ -490,7 +498,7 @@ def _load_source(path: Path, elements: dict[str, Element], rules: dict[str, Rule
 
 
 _DATASET_KEYS = {
-    "id", "title", "title_zh", "grain", "owner", "classification", "sources", "builder",
+    "id", "title", "title_zh", "grain", "owner", "classification", "sources",
     "refresh", "partition_by", "business_key", "change_data_feed", "quality", "gate",
     "date_columns", "reference", "period", "params", "columns", "elements",
 }  # fmt: skip
@@ -549,6 +557,7 @@ def _load_dataset(
     if not isinstance(params, dict):
         raise DeclarationError(f"{where}: params must be a mapping")
     columns, column_elements = _dataset_columns(data, where, level, elements or {})
+    _check_dataset_sql(path.with_suffix(".sql"), declared, where)
     return Dataset(
         id=did,
         title=_need(data, "title", where),
@@ -557,7 +566,6 @@ def _load_dataset(
         owner=data.get("owner", ""),
         classification=level,
         sources=declared,
-        builder=_need(data, "builder", where),
         partition_by=_need(data, "partition_by", where),
         business_key=_as_tuple(_need(data, "business_key", where)),
         change_data_feed=bool(data.get("change_data_feed", True)),
@@ -572,6 +580,48 @@ def _load_dataset(
         columns=columns,
         elements=column_elements,
     )
+
+
+#: A silver table named in a dataset's SQL (``silver.<source>``).
+SILVER_REF = re.compile(r"\bsilver\.(\w+)")
+
+
+def _check_dataset_sql(sql_path: Path, declared: tuple[str, ...], where: str) -> None:
+    """The SQL file exists and reads exactly the declared sources.
+
+    The declaration's ``sources`` decide what a publish reads and which loads trigger it: a SQL
+    that reads an undeclared table would run on a whole table nobody restricted, and a declared
+    source it never reads would trigger publishes for nothing.
+    """
+    if not sql_path.is_file():
+        raise DeclarationError(f"{where}: no SQL file {sql_path.name} beside the declaration")
+    read = set(SILVER_REF.findall(sql_path.read_text(encoding="utf-8")))
+    undeclared = sorted(read - set(declared))
+    if undeclared:
+        names = ", ".join(f"silver.{s}" for s in undeclared)
+        raise DeclarationError(f"{where}: {sql_path.name} reads {names}, not among its sources")
+    if set(declared) - read:
+        raise DeclarationError(
+            f"{where}: source(s) {', '.join(sorted(set(declared) - read))} are declared but "
+            f"{sql_path.name} never reads them"
+        )
+
+
+def _check_params(datasets: dict[str, Dataset]) -> None:
+    """A param is a SQL session variable: one name has one value across all datasets."""
+    seen: dict[str, tuple[str, Any]] = {}
+    for d in datasets.values():
+        for name, value in d.params.items():
+            if not _ID.match(name):
+                raise DeclarationError(
+                    f"{d.path} (dataset {d.id}): param '{name}' is not snake_case"
+                )
+            if name in seen and seen[name][1] != value:
+                raise DeclarationError(
+                    f"{d.path} (dataset {d.id}): param '{name}' differs from dataset "
+                    f"{seen[name][0]}'s; a param name has one value (it is one SQL variable)"
+                )
+            seen.setdefault(name, (d.id, value))
 
 
 def _dataset_columns(
@@ -838,6 +888,7 @@ def load_catalog(root: Path) -> Catalog:
         d.id: d
         for d in (_load_dataset(p, sources, elements) for p in sorted(root.glob("datasets/*.yaml")))
     }
+    _check_params(datasets)
     masks = level_masks(quality_standard.get("classification_levels") or [])
     interfaces = {
         i.id: i

@@ -1,4 +1,4 @@
-"""Publish a shared dataset: build from silver, pass the quality gate, replace its days.
+"""Publish a shared dataset: run its SQL over silver, pass the quality gate, replace its days.
 
 The gate runs before anything is written: a dataset that fails it keeps its last good version
 (Delta's previous commit stays the current one) and the task fails with the gate ids.
@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 
 from enforcement_brain.declarations import Catalog, Dataset
 from enforcement_brain.errors import EbError
-from enforcement_brain.gold.builders import BUILDERS
+from enforcement_brain.gold.datasets import build
 from enforcement_brain.lake import tables
 from enforcement_brain.settings import Settings
 
@@ -146,17 +146,17 @@ def publish(
         )
     dates = affected_partitions(spark, settings, dataset, day)
     inputs = read_inputs(spark, settings, dataset, dates)
-    built = BUILDERS[dataset.builder](inputs, catalog)
+    built = build(spark, catalog, dataset, inputs)
     if dataset.partition_by not in built.columns:
         raise EbError(
-            f"{dataset.id}: builder '{dataset.builder}' returns no partition column "
+            f"{dataset.id}: {dataset.sql_path.name} returns no partition column "
             f"'{dataset.partition_by}'"
         )
     if dataset.columns and tuple(built.columns) != dataset.columns:
-        # Interfaces are validated against the declared columns: a builder that drifts from
-        # them must fail here, not in a share task (or, worse, leak a new column by name).
+        # Interfaces are validated against the declared columns: SQL that drifts from them
+        # must fail here, not in a share task (or, worse, leak a new column by name).
         raise EbError(
-            f"{dataset.id}: builder '{dataset.builder}' returns columns {list(built.columns)}, "
+            f"{dataset.id}: {dataset.sql_path.name} returns columns {list(built.columns)}, "
             f"but {dataset.path.name} declares {list(dataset.columns)}"
         )
     built = built.cache()

@@ -141,7 +141,7 @@ def is_valid_id_number(number: str | None) -> bool:
 # -- overload (交通运输部令2016年第62号, GB 1589-2016) -------------------------------------
 
 #: Gross limits (kg) by axle count: (rigid truck, combination). Art. 3 of Order 2016-62.
-_LIMITS: dict[int, tuple[int, int]] = {
+GROSS_LIMITS_KG: dict[int, tuple[int, int]] = {
     2: (18_000, 18_000),
     3: (25_000, 27_000),
     4: (31_000, 36_000),
@@ -154,6 +154,10 @@ FINE_PER_STARTED_TONNE_YUAN = 500
 FINE_CAP_YUAN = 30_000
 #: 百吨王: a truck weighing 100 t or more (operational definition).
 BAI_DUN_WANG_KG = 100_000
+#: Xuzhou's plate prefix: province 苏 and issuing office C (GA 36-2018).
+XUZHOU_PLATE_PREFIX = "苏C"
+#: GB/T 2260 area codes of Jiangsu start with 32; any other area is another province.
+HOME_PROVINCE_AREA_PREFIX = "32"
 
 
 def gross_limit_kg(axle_count: int, is_combination: bool) -> int:
@@ -167,7 +171,7 @@ def gross_limit_kg(axle_count: int, is_combination: bool) -> int:
     """
     if axle_count < 2:
         raise ValueError(f"a goods vehicle has at least 2 axles, got {axle_count}")
-    rigid, combination = _LIMITS[min(axle_count, 6)]
+    rigid, combination = GROSS_LIMITS_KG[min(axle_count, 6)]
     return combination if is_combination else rigid
 
 

@@ -879,7 +879,7 @@ def render_quality_standard(catalog: Catalog) -> str:
             ("Owner", _fmt(dataset.owner)),
             ("Classification", _fmt(dataset.classification)),
             ("Sources", ", ".join(_link("src", s, _code(s)) for s in dataset.sources)),
-            ("Builder", _code(dataset.builder)),
+            ("SQL", _code(_rel(catalog, dataset.sql_path))),
             ("Partitioned by", _code(dataset.partition_by)),
             ("Business key", ", ".join(_code(k) for k in dataset.business_key)),
             (
@@ -902,7 +902,6 @@ def render_quality_standard(catalog: Catalog) -> str:
             "owner",
             "classification",
             "sources",
-            "builder",
             "partition_by",
             "business_key",
             "change_data_feed",

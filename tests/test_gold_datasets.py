@@ -1,8 +1,8 @@
 # ruff: noqa: E501  (schema strings of the hand-made frames read best on one line)
-"""Each gold builder on tiny hand-made silver frames, with outputs computed by hand.
+"""Each shared dataset's SQL on tiny hand-made silver frames, with outputs computed by hand.
 
-The frames carry only the columns a builder reads (silver has more); values are chosen so
-every branch of a builder's logic shows in the expected rows.
+The frames carry only the columns the SQL reads (silver has more); values are chosen so every
+branch of a dataset's logic shows in the expected rows.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ import datetime as dt
 import pytest
 
 from enforcement_brain.declarations import load_catalog
-from enforcement_brain.gold.builders import BUILDERS, KPI_DEFINITIONS
+from enforcement_brain.gold.datasets import build as build_dataset
 from enforcement_brain.settings import REPO_ROOT
 from enforcement_brain.standards.code_tables import load_code_table
 
@@ -30,7 +30,7 @@ def catalog():
 
 def build(spark, catalog, name: str, **frames: tuple[list[tuple], str]) -> list[dict]:
     inputs = {sid: spark.createDataFrame(rows, schema) for sid, (rows, schema) in frames.items()}
-    out = BUILDERS[name](inputs, catalog)
+    out = build_dataset(spark, catalog, catalog.datasets[name], inputs)
     return [r.asDict() for r in out.collect()]
 
 
@@ -45,9 +45,9 @@ STATIC = (
 )
 
 
-def test_every_declared_dataset_has_a_registered_builder(catalog):
-    assert {d.builder for d in catalog.datasets.values()} == set(BUILDERS)
+def test_every_declared_dataset_has_its_sql_beside_it(catalog):
     assert len(catalog.datasets) == 18
+    assert all(d.sql_path.is_file() and d.sql.strip() for d in catalog.datasets.values())
 
 
 def test_shuang_bai_vehicles(spark, catalog):
@@ -165,13 +165,24 @@ def test_case_disclosures_mask_people_and_keep_enterprises(spark, catalog):
         ("J1", "C1", "徐州甲运输有限公司", "91320300MA0000000X", None, "CX01", 3000, D1, D2),
         ("J2", "C2", "张三丰", None, "320302199001011234", "YY01", 20000, D1, D1),
     ]
-    cases = [("C1", "320321", "CLOSED"), ("C2", "320302", "EXECUTING")]
+    # C2 delivered under two case ids: the row updated last is the case's state
+    cases = [
+        ("K1", "C1", "320321", "CLOSED", ts("2026-11-29 08:00:00")),
+        ("K2", "C2", "320311", "FILED", ts("2026-11-28 08:00:00")),
+        ("K3", "C2", "320302", "EXECUTING", ts("2026-11-30 08:00:00")),
+        ("K4", "C2", "320303", "FILED", ts("2026-11-29 08:00:00")),
+    ]
+    case_schema = (
+        "case_id string, case_no string, division_code string, status string, updated_at timestamp"
+    )
     out = build(
         spark, catalog, "case_disclosures",
         penalty_decisions=(decisions, dec_schema),
-        enforcement_cases=(cases, "case_no string, division_code string, status string"),
+        enforcement_cases=(cases, case_schema),
     )  # fmt: skip
+    assert sorted(r["decision_no"] for r in out) == ["J1", "J2"]  # one row per decision
     got = {r["decision_no"]: r for r in out}
+    assert (got["J2"]["division_code"], got["J2"]["case_status"]) == ("320302", "EXECUTING")
     assert got["J1"]["party_name_disclosed"] == "徐州甲运输有限公司"
     assert got["J1"]["party_credit_code"] == "91320300MA0000000X"
     assert (got["J1"]["division_code"], got["J1"]["case_status"]) == ("320321", "CLOSED")
@@ -416,7 +427,11 @@ def test_credit_list_leads_and_dangerous_goods(spark, catalog):
         spark, catalog, "dangerous_goods_alarms",
         gps_alarms=(alarms, g_schema),
         operating_vehicles=(certs, "certificate_no string, plate_no string, valid_until date"),
-        road_transport_operators=([("91OP", "危运公司")], "credit_code string, operator_name string"),
+        road_transport_operators=(
+            # one credit code registered twice: the entry updated last names the operator
+            [("OP1", "91OP", "危运公司(旧)", ts("2026-01-01 08:00:00")), ("OP2", "91OP", "危运公司", ts("2026-06-01 08:00:00"))],
+            "operator_id string, credit_code string, operator_name string, updated_at timestamp",
+        ),
     )  # fmt: skip
     assert [(r["alarm_id"], r["alarm_name_zh"], r["certificate_no"], r["certificate_valid"], r["operator_name"]) for r in out] == [
         ("G1", "危货异常停车", "C1", False, "危运公司")
@@ -506,4 +521,4 @@ def test_kpi_monthly_on_a_hand_computed_month(spark, catalog):
     }  # fmt: skip
     names = {r["kpi_id"]: (r["kpi_name_zh"], r["unit"]) for r in out}
     assert names["shuang_bai_vehicles"] == ("双百车辆数", "vehicles")
-    assert set(names) == {k for k, _, _ in KPI_DEFINITIONS}
+    assert len(names) == 24  # every KPI of the report that these inputs feed

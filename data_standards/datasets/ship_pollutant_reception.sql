@@ -1,0 +1,24 @@
+-- Ship pollutant receipts per port, pollutant and day: ship-visits, quantity, disposal.
+-- A receipt is one ship-visit handing over one pollutant. The report's delivery ratio
+-- (received / generated) needs the ships' declared quantities, which no source carries.
+WITH received AS (
+  SELECT biz_date, port_code, pollutant_type,
+         count(1) AS ship_visits,
+         count(DISTINCT ship_id) AS ships,
+         sum(quantity_t) AS quantity,
+         sum(CASE WHEN handed_to_disposal THEN quantity_t ELSE 0.0D END) AS disposed
+  FROM silver.pollutant_receipts
+  GROUP BY biz_date, port_code, pollutant_type
+)
+SELECT
+  r.port_code,
+  r.pollutant_type,
+  u.unit,
+  CAST(r.ship_visits AS INT) AS ship_visits,
+  CAST(r.ships AS INT) AS ships,
+  round(r.quantity, 3) AS quantity,
+  round(r.disposed, 3) AS disposed_quantity,
+  safe_ratio(r.disposed, r.quantity) AS disposal_ratio,
+  r.biz_date
+FROM received r
+LEFT JOIN ref.pollutant_type u ON u.code = r.pollutant_type

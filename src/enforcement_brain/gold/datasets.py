@@ -1,0 +1,50 @@
+"""Build a shared dataset by running its SQL file over the silver inputs of a publish.
+
+Why SQL: a dataset is read, reviewed and changed by analysts, who run the same file in
+``make sql`` against whole tables. At publish time the same text runs with each ``silver.<source>``
+replaced by a temporary view of just the rows the publish may read (the partitions the day's
+deliveries touched), so the query stays the analyst's and the cost follows the day's data.
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import TYPE_CHECKING
+
+from enforcement_brain.declarations import SILVER_REF, Catalog, Dataset
+from enforcement_brain.standards.sql_library import session_statements
+
+if TYPE_CHECKING:
+    from pyspark.sql import DataFrame, SparkSession
+
+
+def bind_inputs(sql: str, views: dict[str, str]) -> str:
+    """``sql`` with every ``silver.<source>`` replaced by the named view of that source."""
+    return SILVER_REF.sub(lambda m: views.get(m.group(1), m.group(0)), sql)
+
+
+def prepare_session(spark: SparkSession, catalog: Catalog, dataset: Dataset) -> None:
+    """Declare the functions, ``ref.*`` views and params the dataset's SQL uses."""
+    for statement in session_statements(catalog.root, dataset.sql, dataset.params):
+        spark.sql(statement)
+
+
+def build(
+    spark: SparkSession, catalog: Catalog, dataset: Dataset, inputs: dict[str, DataFrame]
+) -> DataFrame:
+    """The dataset's rows from ``inputs`` (silver DataFrames by source id), by its SQL file.
+
+    The temporary views get a per-call suffix, so two builds in one session do not see each
+    other's inputs.
+    """
+    missing = [s for s in dataset.sources if s not in inputs]
+    if missing:
+        raise KeyError(f"{dataset.id}: no input for source(s) {', '.join(missing)}")
+    prepare_session(spark, catalog, dataset)
+    tag = uuid.uuid4().hex[:8]
+    views = {}
+    for sid in dataset.sources:
+        name = f"_in_{tag}_{sid}"
+        inputs[sid].createOrReplaceTempView(name)
+        views[sid] = name
+    return spark.sql(bind_inputs(dataset.sql, views))
