@@ -1,0 +1,169 @@
+"""The shared datasets' SQL: its declaration checks, the shared functions against Standard 1's
+reference in plain Python, the ``ref.*`` views against the code tables, and params as variables.
+"""
+
+from __future__ import annotations
+
+import shutil
+
+import pytest
+
+from enforcement_brain.declarations import load_catalog
+from enforcement_brain.errors import DeclarationError
+from enforcement_brain.gold.datasets import bind_inputs
+from enforcement_brain.settings import REPO_ROOT
+from enforcement_brain.standards import checks
+from enforcement_brain.standards.code_tables import list_code_tables, load_code_table
+from enforcement_brain.standards.sql_library import (
+    FUNCTIONS,
+    all_params,
+    param_statements,
+    session_statements,
+    sql_literal,
+    used_functions,
+    used_ref_tables,
+)
+
+
+@pytest.fixture
+def standards(tmp_path):
+    root = tmp_path / "data_standards"
+    shutil.copytree(REPO_ROOT / "data_standards", root)
+    return root
+
+
+def _edit(path, old, new):
+    text = path.read_text(encoding="utf-8")
+    assert old in text
+    path.write_text(text.replace(old, new, 1), encoding="utf-8")
+
+
+def test_a_dataset_without_its_sql_is_refused(standards):
+    (standards / "datasets" / "overload_alerts.sql").unlink()
+    with pytest.raises(DeclarationError, match=r"overload_alerts.*no SQL file overload_alerts.sql"):
+        load_catalog(standards)
+
+
+def test_sql_reading_an_undeclared_source_is_refused(standards):
+    _edit(
+        standards / "datasets" / "overload_alerts.sql",
+        "FROM weighed w",
+        "FROM weighed w JOIN silver.anpr_passes a ON a.plate_no = w.plate_no",
+    )
+    with pytest.raises(DeclarationError, match=r"reads silver\.anpr_passes, not among its sources"):
+        load_catalog(standards)
+
+
+def test_a_declared_source_the_sql_never_reads_is_refused(standards):
+    _edit(
+        standards / "datasets" / "overload_alerts.yaml",
+        "sources: [wim_weighings]",
+        "sources: [wim_weighings, anpr_passes]",
+    )
+    with pytest.raises(DeclarationError, match=r"anpr_passes are declared but .* never reads them"):
+        load_catalog(standards)
+
+
+def test_one_param_name_has_one_value_across_datasets(standards):
+    _edit(
+        standards / "datasets" / "enforcement_activity.yaml",
+        "special_task_types: [OVERLOAD, ILLEGAL_OP, DANGEROUS]",
+        "special_task_types: [OVERLOAD]",
+    )
+    with pytest.raises(DeclarationError, match="param 'special_task_types' differs from dataset"):
+        load_catalog(standards)
+
+
+def test_bind_inputs_replaces_only_silver_tables():
+    sql = "SELECT * FROM silver.wim_weighings w JOIN ref.wim_sites s ON s.code = w.site_code"
+    assert bind_inputs(sql, {"wim_weighings": "_in_wim"}) == (
+        "SELECT * FROM _in_wim w JOIN ref.wim_sites s ON s.code = w.site_code"
+    )
+
+
+def test_a_dataset_declares_only_what_its_sql_uses():
+    catalog = load_catalog(REPO_ROOT / "data_standards")
+    sql = catalog.datasets["overload_alerts"].sql
+    assert [f.name for f in used_functions(sql)] == [
+        "is_combination_type", "legal_limit_kg", "fine_yuan", "is_bai_dun_wang", "is_shuang_bai",
+    ]  # fmt: skip
+    assert used_ref_tables(sql) == ["wim_sites"]
+    statements = session_statements(catalog.root, sql)
+    assert len(statements) == 5 + 2  # functions, the schema, one view
+
+
+def test_literals_and_params():
+    assert sql_literal("Pan'an \\ x") == "'Pan\\'an \\\\ x'"
+    assert sql_literal([1, "a"]) == "array(1, 'a')"
+    assert sql_literal(True) == "TRUE"
+    assert param_statements({"n": 6, "m": {"320321": ["济宁", "枣庄"]}}) == [
+        "DECLARE OR REPLACE VARIABLE n DEFAULT 6",
+        "DECLARE OR REPLACE VARIABLE m DEFAULT map('320321', '济宁,枣庄')",
+    ]
+
+
+def test_shared_functions_agree_with_the_standards_reference(spark):
+    """Every function on a grid of inputs, against checks.py (the standard's plain reference)."""
+    for f in FUNCTIONS:
+        spark.sql(f.statement())
+    limits = spark.sql(
+        "SELECT a, c, legal_limit_kg(a, c) AS v FROM VALUES (2), (3), (4), (5), (6), (7), (9) "
+        "AS x(a) CROSS JOIN VALUES (true), (false) AS y(c)"
+    ).collect()
+    assert {(r.a, r.c): r.v for r in limits} == {
+        (a, c): checks.gross_limit_kg(a, c) for a in (2, 3, 4, 5, 6, 7, 9) for c in (True, False)
+    }
+    excesses = [0, 1, 999, 1000, 1001, 1999, 2000, 2001, 30000, 59000, 59001, 120000]
+    fines = spark.sql(
+        "SELECT e, fine_yuan(e) AS v FROM VALUES "
+        + ", ".join(f"({e})" for e in excesses)
+        + " AS t(e)"
+    ).collect()
+    assert {r.e: r.v for r in fines} == {e: checks.fine_yuan(e) for e in excesses}
+    pairs = [(99999, 49000), (100000, 49000), (98000, 49000), (97999, 49000), (36000, 18000)]
+    flags = spark.sql(
+        "SELECT g, l, is_shuang_bai(g, l) AS sb, is_bai_dun_wang(g) AS bdw FROM VALUES "
+        + ", ".join(f"({g}, {lim})" for g, lim in pairs)
+        + " AS t(g, l)"
+    ).collect()
+    assert {(r.g, r.l): (r.sb, r.bdw) for r in flags} == {
+        (g, lim): (checks.is_shuang_bai(g, lim), checks.is_bai_dun_wang(g)) for g, lim in pairs
+    }
+    row = spark.sql(
+        "SELECT is_xuzhou_plate('苏C12345') a, is_xuzhou_plate('苏A12345') b, "
+        "plate_region('苏C12345') c, is_recognised_plate(' - ') d, is_recognised_plate(NULL) e, "
+        "is_recognised_plate('鲁Q8888挂') f, is_out_of_province('340100') g, "
+        "is_out_of_province('320300') h, safe_ratio(1, 3) i, safe_ratio(1, 0) j, "
+        "valid_on(DATE'2026-11-29', NULL, DATE'2026-11-29') k, "
+        "valid_on(DATE'2026-11-29', DATE'2026-11-30', NULL) l, "
+        "is_combination_type('Q11') m, is_combination_type(NULL) n"
+    ).first()
+    assert tuple(row) == (
+        True, False, "苏C", False, False, True, True, False, 0.3333, None, True, False, True, False,
+    )  # fmt: skip
+
+
+def test_ref_views_hold_every_code_table_entry(spark):
+    root = REPO_ROOT / "data_standards"
+    spark.sql("CREATE SCHEMA IF NOT EXISTS ref")
+    for table in list_code_tables(root):
+        spark.sql(session_statements(root, f"SELECT * FROM ref.{table}")[-1])
+        codes = [e["code"] for e in load_code_table(root, table).codes]
+        got = [r.code for r in spark.sql(f"SELECT code FROM ref.{table}").collect()]
+        assert got == codes, table
+    channel = spark.sql(
+        "SELECT lon, ai_events, site_code FROM ref.video_channels WHERE code = 'VC3203210003'"
+    ).first()
+    assert (channel.lon, channel.ai_events, channel.site_code) == (116.605, "", None)
+    kinds = dict(spark.table("ref.list_type").dtypes)
+    assert kinds["is_restrictive"] == "boolean"
+
+
+def test_params_of_every_dataset_are_session_variables(spark):
+    catalog = load_catalog(REPO_ROOT / "data_standards")
+    for statement in param_statements(all_params(catalog.datasets.values())):
+        spark.sql(statement)
+    row = spark.sql(
+        "SELECT min_anpr_passes, neighbours['320322'] AS n, array_contains(event_types, 'CROWD') e"
+    ).first()
+    assert tuple(row) == (6, "济宁,枣庄", True)
