@@ -6,12 +6,12 @@ from __future__ import annotations
 import random
 
 from enforcement_brain.generate.fleet import make_credit_code, make_id_number
-from enforcement_brain.pipeline.rules import (
+from enforcement_brain.standards import checks
+from enforcement_brain.standards.rule_kinds.sql import (
     credit_code_valid_sql,
     id_number_valid_sql,
     ship_id_valid_sql,
 )
-from enforcement_brain.standards import checks
 
 
 def _corrupt(rng: random.Random, value: str, alphabet: str) -> str:

@@ -314,12 +314,9 @@ def _load_elements(path: Path) -> tuple[dict[str, Any], dict[str, Element]]:
     return header, out
 
 
-#: Row rules that read named elements through their parameters rather than ``element``.
-_PAIR_PARAMS = ("lon", "lat", "site")
-
-
 def _load_rules(path: Path, elements: dict[str, Element]) -> tuple[dict[str, Any], dict[str, Rule]]:
-    from enforcement_brain.standards import checks
+    # Each check kind reads and validates its own parameters (standards/rule_kinds).
+    from enforcement_brain.standards.rule_kinds import kind_named
 
     data = _read(path)
     out: dict[str, Rule] = {}
@@ -336,33 +333,13 @@ def _load_rules(path: Path, elements: dict[str, Element]) -> tuple[dict[str, Any
         kind = check.pop("kind", None)
         if not kind:
             raise DeclarationError(f"{where}: check needs a 'kind'")
-        named = [check[k] for k in _PAIR_PARAMS if k in check]
-        if kind == "expr":
-            named = list(dict.fromkeys(re.findall(r"\{([a-z_0-9]+)\}", check.get("sql", ""))))
-            if not named:
-                raise DeclarationError(f"{where}: an expr check needs 'sql' naming {{elements}}")
-            if check.get("derived") and check["derived"] not in named:
-                raise DeclarationError(f"{where}: derived '{check['derived']}' is not in its sql")
+        rule_kind = kind_named(kind, where)
+        named = rule_kind.named_elements(check, where)
         for element in (*_as_tuple(raw.get("element")), *named):
             if element not in elements:
                 raise DeclarationError(f"{where}: unknown element '{element}'")
-        if kind == "regex":
-            patterns = {}
-            if check.get("pattern"):
-                name = check["pattern"]
-                patterns[None] = getattr(checks, name, name)
-            else:  # each element's own pattern
-                for element in _as_tuple(raw.get("element")):
-                    if not elements[element].pattern:
-                        raise DeclarationError(f"{where}: element '{element}' has no pattern")
-                    patterns[element] = elements[element].pattern
-            for pattern in patterns.values():
-                try:
-                    re.compile(pattern)
-                except re.error as exc:
-                    raise DeclarationError(f"{where}: regex does not compile ({exc})") from None
-            if None in patterns:
-                check["regex"] = patterns[None]
+        declared = [elements[e] for e in _as_tuple(raw.get("element"))]
+        check = rule_kind.resolve_params(check, declared, where)
         out[rid] = Rule(
             id=rid,
             title=_need(raw, "title", where),

@@ -21,7 +21,6 @@ import numpy as np
 
 from enforcement_brain.declarations import Source
 from enforcement_brain.errors import DeclarationError
-from enforcement_brain.standards.checks import is_valid_plate
 
 #: Share of clean rows whose event time falls on the previous day (delivered late, loaded).
 LATE_SHARE = 0.002
@@ -87,45 +86,6 @@ def tenths_strings(tenths: np.ndarray) -> np.ndarray:
     for i in np.flatnonzero(~inside):
         out[i] = f"{tenths[i] / 10:.1f}"
     return out
-
-
-def bad_time_value(rng: np.random.Generator, day: dt.date) -> str:
-    """A timestamp no parser with the declared pattern ``yyyy-MM-dd HH:mm:ss`` accepts."""
-    # Never blank: a blank time is a missing value (R_REQUIRED_PRESENT), not a bad one.
-    choices = (
-        f"{day.year}-13-45 25:61:00",
-        f"{day.isoformat()} 25:61:00",
-        f"{day.year}-02-30 {HMS[int(rng.integers(0, 86_400))]}",
-        "0000-00-00 00:00:00",
-    )
-    return choices[int(rng.integers(0, len(choices)))]
-
-
-def bad_plate_value(rng: np.random.Generator, plate: str) -> str:
-    """A malformed variant of ``plate`` (never ``-``, which is a legitimate value).
-
-    The variants are the ones recognition and keying errors produce: I or O in the serial, a
-    character lost or doubled, lower case, a province character that is not one.
-    """
-    base = plate if len(plate) >= 7 else "苏C12345"
-    for _ in range(20):
-        kind = int(rng.integers(0, 5))
-        if kind == 0:  # I/O where a 1/0 should be
-            pos = int(rng.integers(2, len(base)))
-            bad = base[:pos] + "IO"[int(rng.integers(0, 2))] + base[pos + 1 :]
-        elif kind == 1:  # a character lost
-            pos = int(rng.integers(2, len(base)))
-            bad = base[:pos] + base[pos + 1 :]
-        elif kind == 2:  # a character doubled
-            pos = int(rng.integers(2, len(base)))
-            bad = base[:pos] + base[pos] + base[pos:]
-        elif kind == 3:  # lower case office letter
-            bad = base[0] + base[1].lower() + base[2:]
-        else:  # the city's name keyed instead of the province character
-            bad = "徐" + base[1:]
-        if not is_valid_plate(bad):
-            return bad
-    return base[:3] + "I" + base[4:]  # unreachable in practice; still invalid
 
 
 def unknown_code(rng: np.random.Generator, prefix: str, known: frozenset[str]) -> str:

@@ -15,8 +15,6 @@ from enforcement_brain.generate._common import (
     CAR_HOURS,
     TRUCK_HOURS,
     UNRECOGNISED_SHARE,
-    bad_plate_value,
-    bad_time_value,
     hour_seconds,
     ordered,
     pick_labels,
@@ -29,6 +27,7 @@ from enforcement_brain.generate.context import ANPR, DayContext
 from enforcement_brain.generate.delivery import FileDelivery, assemble
 from enforcement_brain.generate.wim import WimLink
 from enforcement_brain.standards.checks import UNRECOGNISED_PLATE
+from enforcement_brain.standards.rule_kinds.defects import bad_plate_value, bad_time_value
 
 #: Share of the passes not linked to a weighing that are trucks.
 TRUCK_SHARE = 0.25

@@ -28,11 +28,12 @@ import sqlalchemy as sa
 
 from enforcement_brain.declarations import Source
 from enforcement_brain.errors import DeclarationError
-from enforcement_brain.generate._common import HMS, TruthRow, bad_plate_value
+from enforcement_brain.generate._common import HMS, TruthRow
 from enforcement_brain.generate.context import CASES, DayContext
 from enforcement_brain.generate.fleet import N_XUZHOU_ENTERPRISES
 from enforcement_brain.generate.wim import overload_events
 from enforcement_brain.standards.checks import CREDIT_CODE_ALPHABET, fine_yuan
+from enforcement_brain.standards.rule_kinds.defects import bad_plate_value
 
 LOOKBACK_DAYS = 60
 #: Average distinct days on which a case changes (filing ... closure): turns the declared rows

@@ -10,10 +10,10 @@ not a new generator:
   row's registered site (video channel, port, toll station) or inside Xuzhou, quantities inside
   the element's range. ``specs.py`` may refine a few columns per source where the business makes
   values depend on each other (net = gross − tare, excess = gross − limit);
-- **defects** come from the *rules* the source lists: each rule kind has a way to break a value
-  so that exactly that rule catches it (a wrong GB 32100 check character for R_CREDIT_CODE_CHECK,
-  a position shifted into GCJ-02 for R_DATUM_WGS84, ...). The ground truth names the defect and
-  the rule that must flag it;
+- **defects** come from the *rules* the source lists: each rule kind (``standards/rule_kinds``)
+  has a way to break a value so that exactly that rule catches it (a wrong GB 32100 check
+  character for R_CREDIT_CODE_CHECK, a position shifted into GCJ-02 for R_DATUM_WGS84, ...). The
+  ground truth names the defect and the rule that must flag it;
 - **delivery** follows the declaration: CSV (in the declared encoding, GBK included) or JSON
   lines as files in landing or as objects under a bucket prefix, or rows in the front database.
 """
@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
-import re
 from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
@@ -35,8 +34,6 @@ from enforcement_brain.generate._common import (
     CAR_HOURS,
     TRUCK_HOURS,
     TruthRow,
-    bad_plate_value,
-    bad_time_value,
     hour_seconds,
     pick_labels,
     rows_for,
@@ -45,32 +42,10 @@ from enforcement_brain.generate._common import (
 from enforcement_brain.generate.context import DayContext
 from enforcement_brain.generate.delivery import FileDelivery, assemble
 from enforcement_brain.generate.pools import Pools
-from enforcement_brain.standards.checks import (
-    CREDIT_CODE_ALPHABET,
-    gcj02_to_bd09,
-    numpy_math,
-    wgs84_to_gcj02,
-)
+from enforcement_brain.standards.checks import gcj02_to_bd09, numpy_math, wgs84_to_gcj02
 from enforcement_brain.standards.code_tables import load_code_table
+from enforcement_brain.standards.rule_kinds import Planting, kind_of
 
-#: Defect kind that breaks each rule kind (column rules), or the whole record (row rules).
-DEFECT_FOR_KIND = {
-    "regex": "bad_format",
-    "in_code_table": "unknown_code",
-    "range": "out_of_range",
-    "parses": "bad_value",
-    "credit_code": "bad_credit_code",
-    "id_number": "bad_id_number",
-    "ship_id": "bad_ship_id",
-    "in_area": "outside_area",
-    "datum_offset": "wrong_datum",
-    "expr": "inconsistent",
-    "required_present": "missing_required",
-    "record_parses": "broken_line",
-    "no_unexpected_fields": "unexpected_column",
-}
-#: Rule kinds that judge a whole row: one defect slot per rule, not per column.
-ROW_KINDS = ("record_parses", "no_unexpected_fields", "in_area", "datum_offset", "expr")
 #: Office hours: tasks, decisions, registrations, complaints.
 OFFICE_HOURS = np.array(
     [0.05, 0.02, 0.02, 0.02, 0.02, 0.05, 0.2, 1.0, 4.0, 6.0, 6.0, 5.0,
@@ -387,132 +362,21 @@ class DefectSlot:
 
 
 def defect_slots(ctx: DayContext, source: Source) -> list[DefectSlot]:
-    """Every (defect kind, rule, column) the generator can inject for this source."""
-    slots: list[DefectSlot] = []
-    file_delivery = source.delivery.kind != "database"
-    for rule in ctx.catalog.rules_for(source):
-        kind = DEFECT_FOR_KIND.get(rule.kind)
-        if rule.kind in ("record_parses",) and not file_delivery:
-            continue
-        if rule.kind == "no_unexpected_fields" and source.delivery.format != "jsonl":
-            continue
-        if rule.kind == "key_present":
-            continue
-        if rule.kind == "required_present":
-            required = [
-                c for c in source.columns if c.required and c.name not in source.business_key
-            ]
-            if required:
-                slots.append(DefectSlot(kind, rule, None))  # type: ignore[arg-type]
-            continue
-        if rule.kind in (
-            "record_parses",
-            "no_unexpected_fields",
-            "in_area",
-            "datum_offset",
-            "expr",
-        ):
-            slots.append(DefectSlot(kind, rule, None))  # type: ignore[arg-type]
-            continue
-        for col in source.columns:
-            if col.element in rule.elements and col.name not in source.business_key:
-                k = "bad_plate" if col.element == "plate_no" else kind
-                if rule.kind == "parses" and col.type == "timestamp":
-                    k = "bad_time"
-                slots.append(DefectSlot(k, rule, col))  # type: ignore[arg-type]
-    return slots
-
-
-def _break_regex(value: str, pattern: str, rng: np.random.Generator) -> str:
-    for _ in range(30):
-        pos = int(rng.integers(0, max(1, len(value))))
-        choice = int(rng.integers(0, 3))
-        if choice == 0:
-            bad = value[:pos] + value[pos + 1 :]
-        elif choice == 1:
-            bad = value[:pos] + "O" + value[pos:]
-        else:
-            bad = value + "-X"
-        if re.fullmatch(pattern, bad) is None and bad.strip():
-            return bad
-    return "??" + value
+    """Every (defect kind, rule, column) the generator can inject for this source, in rule and
+    column order; each rule's kind says how its rule can be broken."""
+    return [
+        DefectSlot(defect, rule, column)
+        for rule in ctx.catalog.rules_for(source)
+        for defect, column in kind_of(rule).defect_slots(source, rule)
+    ]
 
 
 def apply_defect(d: Draw, i: int, slot: DefectSlot, rng: np.random.Generator) -> None:
-    """Break row ``i`` of ``d.values`` as ``slot`` says (in place)."""
-    v, ctx, src = d.values, d.ctx, d.source
-    col = slot.column
-    kind = slot.kind
-    if kind in ("broken_line", "unexpected_column", "duplicate"):
-        return  # done by the delivery
-    if kind == "missing_required":
-        required = [c for c in src.columns if c.required and c.name not in src.business_key]
-        target = required[int(rng.integers(0, len(required)))]
-        v[target.name][i] = ""
-        return
-    if kind == "bad_plate":
-        v[col.name][i] = bad_plate_value(rng, str(v[col.name][i]))
-    elif kind == "bad_format":
-        pattern = slot.rule.params.get("regex") or ctx.elements[col.element].pattern
-        v[col.name][i] = _break_regex(str(v[col.name][i]), pattern, rng)
-    elif kind == "unknown_code":
-        v[col.name][i] = "ZX" + str(int(rng.integers(100, 999)))
-    elif kind == "out_of_range":
-        el = ctx.elements[col.element]
-        lo = slot.rule.params.get("min", el.min)
-        hi = slot.rule.params.get("max", el.max)
-        bad = hi + (hi - lo) + 1 if rng.random() < 0.6 else lo - (hi - lo) - 1
-        v[col.name][i] = str(int(bad)) if col.type in ("int", "bigint") else f"{bad:.2f}"
-    elif kind == "bad_time":
-        v[col.name][i] = bad_time_value(rng, ctx.day)
-    elif kind == "bad_value":
-        bad = "2026-02-30" if col.type == "date" else "maybe"
-        numeric = col.type in ("int", "bigint", "double")
-        # JSON numbers are written bare: a bad one is a JSON string, so the line still parses.
-        v[col.name][i] = f'"{bad}"' if numeric and src.delivery.format == "jsonl" else bad
-    elif kind == "bad_credit_code":
-        code = str(v[col.name][i])
-        wrong = [c for c in CREDIT_CODE_ALPHABET if c != code[17]]
-        v[col.name][i] = code[:17] + wrong[int(rng.integers(0, len(wrong)))]
-    elif kind == "bad_id_number":
-        number = str(v[col.name][i])
-        if rng.random() < 0.5:
-            wrong = [c for c in "0123456789X" if c != number[17]]
-            v[col.name][i] = number[:17] + wrong[int(rng.integers(0, len(wrong)))]
-        else:  # 31 February: a birth date that does not exist
-            v[col.name][i] = number[:6] + number[6:10] + "0231" + number[14:]
-    elif kind == "bad_ship_id":
-        sid = str(v[col.name][i])
-        v[col.name][i] = sid[:2] + "2999" + sid[6:] if rng.random() < 0.5 else sid[:-1]
-    elif kind == "outside_area":
-        lon = _col_of(src, ctx, slot.rule.params["lon"])
-        lat = _col_of(src, ctx, slot.rule.params["lat"])
-        v[lon][i] = f"{rng.uniform(119.5, 121.5):.6f}"  # the coast, far east of Xuzhou
-        v[lat][i] = f"{rng.uniform(31.0, 32.5):.6f}"
-    elif kind == "wrong_datum":
-        site = _col_of(src, ctx, slot.rule.params["site"])
-        lon = _col_of(src, ctx, slot.rule.params["lon"])
-        lat = _col_of(src, ctx, slot.rule.params["lat"])
-        entry = load_code_table(
-            ctx.standards_dir, ctx.elements[slot.rule.params["site"]].code_table
-        ).get(str(v[site][i]))
-        gx, gy = wgs84_to_gcj02(entry["lon"], entry["lat"])
-        v[lon][i], v[lat][i] = f"{gx:.6f}", f"{gy:.6f}"
-    elif kind == "inconsistent":
-        req = slot.rule.requires
-        if "valid_from" in req and "valid_until" in req:
-            a, b = _col_of(src, ctx, "valid_from"), _col_of(src, ctx, "valid_until")
-            start = np.datetime64(str(v[a][i]))
-            v[b][i] = str(start - np.timedelta64(int(rng.integers(1, 400)), "D"))
-        else:
-            target = _col_of(src, ctx, slot.rule.params.get("derived", req[0]))
-            v[target][i] = str(int(v[target][i]) + int(rng.integers(1, 9)) * 997)
-    else:
-        raise ValueError(f"unknown defect kind {kind}")
-
-
-def _col_of(source: Source, ctx: DayContext, element: str) -> str:
-    return next(c.name for c in source.columns if c.element == element)
+    """Break row ``i`` of ``d.values`` as ``slot`` says (in place), as the rule's kind plants it."""
+    at = Planting(
+        d.ctx.catalog, d.source, d.values, i, d.ctx.day, slot.rule, slot.column, slot.kind, rng
+    )
+    kind_of(slot.rule).plant(at)
 
 
 # -- a whole source ----------------------------------------------------------------------------

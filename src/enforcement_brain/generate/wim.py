@@ -17,8 +17,6 @@ import numpy as np
 from enforcement_brain.generate._common import (
     TRUCK_HOURS,
     UNRECOGNISED_SHARE,
-    bad_plate_value,
-    bad_time_value,
     hour_seconds,
     ordered,
     pick_labels,
@@ -30,6 +28,7 @@ from enforcement_brain.generate._common import (
 from enforcement_brain.generate.context import WIM, DayContext
 from enforcement_brain.generate.delivery import FileDelivery, assemble
 from enforcement_brain.standards.checks import BAI_DUN_WANG_KG, UNRECOGNISED_PLATE
+from enforcement_brain.standards.rule_kinds.defects import bad_plate_value, bad_time_value
 
 #: Share of weighings over the legal limit (the brief's 3-8 %).
 OVERLOAD_SHARE = 0.05

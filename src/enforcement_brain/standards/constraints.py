@@ -8,9 +8,9 @@ it: rules that quarantine or fail (never ``warn``: those rows load, flagged), an
 where a blocking rule makes a NULL impossible. Otherwise a constraint would turn a quarantined
 row into a failed load.
 
-Every expression is the rule's own SQL from :mod:`enforcement_brain.pipeline.rules`, evaluated on
-the silver columns (the typed values; silver keeps no delivered text). What Delta 4.4.0 does with
-them was checked on a real table (see ``tests/test_standards_build.py``):
+Every expression is the rule's own SQL from :mod:`enforcement_brain.standards.rule_kinds`,
+evaluated on the silver columns (the typed values; silver keeps no delivered text). What Delta
+4.4.0 does with them was checked on a real table (see ``tests/test_standards_build.py``):
 
 - ``ALTER TABLE ... ALTER COLUMN c SET NOT NULL`` is refused on a nullable column ("Cannot change
   nullable column to non-nullable", Spark 4.2), so NOT NULL is a named CHECK ``c IS NOT NULL``.
@@ -19,8 +19,8 @@ them was checked on a real table (see ``tests/test_standards_build.py``):
   (``aggregate(sequence(1, 17), 0, (acc, i) -> acc + ...)``) are therefore unrolled into a plain
   sum of 17 terms, which is the same arithmetic.
 - ``current_date()`` is accepted and evaluated at each write. It is kept only for rule kinds that
-  compare a value with today as an upper bound (:data:`CLOCK_SAFE_KINDS`): such a check can only
-  go from false to true as time passes, so a row accepted once is accepted on every rewrite.
+  compare a value with today as an upper bound (``Delta.clock_safe``): such a check can only go
+  from false to true as time passes, so a row accepted once is accepted on every rewrite.
 - ``rand()`` is accepted by ``ADD CONSTRAINT`` but then breaks every write; non-deterministic
   functions are never emitted.
 - A CHECK whose result is NULL rejects the row, so every expression is made NULL-free.
@@ -34,7 +34,13 @@ from typing import TYPE_CHECKING
 
 from enforcement_brain.declarations import Catalog, Column, Rule, Source
 from enforcement_brain.errors import EbError
-from enforcement_brain.pipeline import rules as rules_sql
+from enforcement_brain.standards.rule_kinds import (
+    column_violation_sql,
+    compile_checks,
+    kind_of,
+    row_violation_sql,
+)
+from enforcement_brain.standards.rule_kinds.sql import ident, sql_string
 
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
@@ -43,15 +49,6 @@ if TYPE_CHECKING:
 PREFIX = "dqs_"
 #: Row rules whose SQL reads the delivered record rather than the conformed columns.
 _BRONZE_MARKERS = ("_raw.", "_corrupt_record", "_rescued_data")
-#: Column rules that check the text -> type conversion itself: on silver the typed value is NULL
-#: exactly when the text was missing or did not parse, so the check cannot be restated there.
-CONVERSION_KINDS = frozenset({"parses"})
-#: Rule kinds whose only use of the clock is "not after today": monotone in time, so safe in a
-#: Delta constraint that is re-evaluated on every later write.
-CLOCK_SAFE_KINDS = frozenset({"id_number", "ship_id"})
-#: Column rule kinds that break when the text is present but the typed value is NULL (did not
-#: convert): ``parses`` by definition, ``range`` because NULL is not BETWEEN anything.
-NULL_REJECTING_KINDS = frozenset({"parses", "range"})
 _CLOCK = re.compile(
     r"\b(current_date|current_timestamp|now|curdate|localtimestamp|current_timezone)\b"
     r"|\bunix_timestamp\s*\(\s*\)",
@@ -77,7 +74,7 @@ class ConstraintError(EbError):
 
 @dataclass(frozen=True)
 class SilverCheck:
-    """One (rule, column) check of :func:`~enforcement_brain.pipeline.rules.compile_checks`.
+    """One (rule, column) check of :func:`~enforcement_brain.standards.rule_kinds.compile_checks`.
 
     ``pipeline_sql`` is the pipeline's own text (on the conformed row, true when broken);
     ``silver_sql`` the same check on the silver columns, or None with ``note`` saying why it
@@ -102,7 +99,7 @@ def _reads_text(catalog: Catalog, rule: Rule, column: Column) -> bool:
     whether a value is present; reading it again (a regex, a code list, a checksum) or never
     reading the typed value means the check is about the text. Works for kinds added later.
     """
-    sql = rules_sql.column_violation_sql(catalog, rule, column, _RAW_SENTINEL, _VALUE_SENTINEL)
+    sql = column_violation_sql(catalog, rule, column, _RAW_SENTINEL, _VALUE_SENTINEL)
     return sql.count(_RAW_SENTINEL) > 1 or _VALUE_SENTINEL not in sql
 
 
@@ -113,25 +110,22 @@ def silver_checks(catalog: Catalog, source: Source) -> list[SilverCheck]:
     suites, the constraints and the rendered standard can never apply a different set.
     """
     out: list[SilverCheck] = []
-    for check in rules_sql.compile_checks(catalog, source):
+    for check in compile_checks(catalog, source):
         rule = check.rule
+        delta = kind_of(rule).delta
         if check.column is None:
-            row_sql = rules_sql.row_violation_sql(catalog, source, rule) or ""
+            row_sql = row_violation_sql(catalog, source, rule) or ""
             if any(marker in row_sql for marker in _BRONZE_MARKERS):
                 note = "checked before silver: reads the delivered record"
-                if rule.kind in ("key_present", "required_present"):
+                if delta.not_null:
                     note += "; on silver its columns are NOT NULL"
                 out.append(SilverCheck(rule, None, check.sql, None, note))
             else:
                 out.append(SilverCheck(rule, None, check.sql, f"coalesce({row_sql}, true)"))
             continue
         column = source.column(check.column)
-        if rule.kind in CONVERSION_KINDS:
-            note = (
-                "checked before silver: on silver the typed value is NULL exactly when the "
-                "delivered text was missing or did not parse"
-            )
-            out.append(SilverCheck(rule, column.name, check.sql, None, note))
+        if delta.before_silver:
+            out.append(SilverCheck(rule, column.name, check.sql, None, delta.before_silver))
             continue
         if column.type != "string" and _reads_text(catalog, rule, column):
             note = (
@@ -140,15 +134,21 @@ def silver_checks(catalog: Catalog, source: Source) -> list[SilverCheck]:
             )
             out.append(SilverCheck(rule, column.name, check.sql, None, note))
             continue
-        ref = rules_sql.ident(column.name)
-        sql = rules_sql.column_violation_sql(catalog, rule, column, ref, ref)
+        ref = ident(column.name)
+        sql = column_violation_sql(catalog, rule, column, ref, ref)
         out.append(SilverCheck(rule, column.name, check.sql, f"coalesce({sql}, true)"))
     return out
 
 
-def presence_rule(catalog: Catalog, source: Source, kind: str) -> Rule | None:
-    """The rule of ``kind`` (``key_present`` / ``required_present``) applied to ``source``."""
-    return next((r for r in catalog.rules_for(source) if r.kind == kind), None)
+def presence_rules(catalog: Catalog, source: Source) -> dict[str, Rule]:
+    """The first rule applied to ``source`` that guarantees each basis of presence
+    (``business_key``, ``required``: the kinds' ``Delta.not_null``)."""
+    out: dict[str, Rule] = {}
+    for rule in catalog.rules_for(source):
+        basis = kind_of(rule).delta.not_null
+        if basis:
+            out.setdefault(basis, rule)
+    return out
 
 
 def not_null_columns(catalog: Catalog, source: Source) -> list[tuple[Column, Rule | None, str]]:
@@ -158,14 +158,13 @@ def not_null_columns(catalog: Catalog, source: Source) -> list[tuple[Column, Rul
     once, as key. The rule is the one that enforces presence in the pipeline (None if the
     source has none).
     """
-    key_rule = presence_rule(catalog, source, "key_present")
-    req_rule = presence_rule(catalog, source, "required_present")
+    rules = presence_rules(catalog, source)
     out = []
     for column in source.columns:
         if column.name in source.business_key:
-            out.append((column, key_rule, "business_key"))
+            out.append((column, rules.get("business_key"), "business_key"))
         elif column.required:
-            out.append((column, req_rule, "required"))
+            out.append((column, rules.get("required"), "required"))
     return out
 
 
@@ -319,7 +318,7 @@ def _constraint_expr(check: SilverCheck) -> tuple[str | None, str]:
         return None, "non-deterministic: a Delta constraint must give the same answer every write"
     if _SUBQUERY.search(code):
         return None, "uses a subquery, which a Delta constraint cannot hold"
-    if _CLOCK.search(code) and check.rule.kind not in CLOCK_SAFE_KINDS:
+    if _CLOCK.search(code) and not kind_of(check.rule).delta.clock_safe:
         return None, "reads the clock: a row accepted today could be refused on a later rewrite"
     return f"NOT ({sql})", ""
 
@@ -328,14 +327,14 @@ def _typed_value_guaranteed(checks: list[SilverCheck], column: Column) -> bool:
     """True when a row whose text is present can never load with a NULL typed value.
 
     Strings: the typed value *is* the trimmed text. Other types: a blocking check on the column
-    must reject text that does not convert (:data:`NULL_REJECTING_KINDS`).
+    must reject text that does not convert (``Delta.rejects_unconverted``).
     """
     if column.type == "string":
         return True
     return any(
         check.column == column.name
         and check.rule.severity != "warn"
-        and check.rule.kind in NULL_REJECTING_KINDS
+        and kind_of(check.rule).delta.rejects_unconverted
         for check in checks
     )
 
@@ -369,11 +368,11 @@ def plan_constraints(catalog: Catalog, source: Source) -> ConstraintPlan:
     seen: set[str] = set()
     for check in checks:
         rule = check.rule
-        if rule.kind in ("key_present", "required_present"):
+        if kind_of(rule).delta.not_null:
             columns = not_null.get(rule.id, [])
             name = constraint_name(rule.id, None)
             if columns and name not in seen:
-                expr = " AND ".join(f"{rules_sql.ident(c)} IS NOT NULL" for c in columns)
+                expr = " AND ".join(f"{ident(c)} IS NOT NULL" for c in columns)
                 constraints.append(Constraint(name, expr, rule.id, None, tuple(columns)))
                 seen.add(name)
             continue
@@ -397,10 +396,6 @@ def constraint_statements(catalog: Catalog, source: Source, table_ref: str) -> l
     ]
 
 
-def _sql_string(text: str) -> str:
-    return "'" + text.replace("\\", "\\\\").replace("'", "\\'") + "'"
-
-
 def create_table_statement(
     catalog: Catalog, source: Source, table_ref: str, columns_ddl: str, partition_by: str
 ) -> str:
@@ -411,7 +406,7 @@ def create_table_statement(
     ``ALTER TABLE ... ADD CONSTRAINT`` per rule: a new source's first load saves 15-20 s.
     """
     props = ", ".join(
-        f"{_sql_string('delta.constraints.' + c.name)} = {_sql_string(c.expr)}"
+        f"{sql_string('delta.constraints.' + c.name)} = {sql_string(c.expr)}"
         for c in plan_constraints(catalog, source).constraints
     )
     return (

@@ -6,12 +6,13 @@ One suite per source, ``expectations/<source>.json``, holding the checks of
 
 - business-key and required columns -> ``expect_column_values_to_not_be_null``; the business key
   -> ``expect_column_values_to_be_unique`` / ``expect_compound_columns_to_be_unique``;
-- ``regex`` -> ``expect_column_values_to_match_regex`` (an ``allow`` list folded into the regex),
-  ``in_code_table`` -> ``expect_column_values_to_be_in_set``, ``range`` ->
-  ``expect_column_values_to_be_between``, each only when it provably says what the pipeline's SQL
-  says (the regex, codes and bounds are found in that SQL text); otherwise, and for every check GX
-  has no native expectation for (credit code, ID number, ship id, area, datum, expr...),
-  ``unexpected_rows_expectation`` with the rule's own SQL;
+- a native expectation where the rule's kind has one (``RuleKind.gx_expectation``: ``regex`` ->
+  ``expect_column_values_to_match_regex``, ``in_code_table`` ->
+  ``expect_column_values_to_be_in_set``, ``range`` -> ``expect_column_values_to_be_between``),
+  each only when it provably says what the pipeline's SQL says (the regex, codes and bounds are
+  found in that SQL text); otherwise, and for every check GX has no native expectation for
+  (credit code, ID number, ship id, area, datum, expr...), ``unexpected_rows_expectation`` with
+  the rule's own SQL;
 - checks that only exist before silver (the record parses, no unexpected fields, the text
   converts) are listed in the suite's ``meta.checked_before_silver``.
 
@@ -29,7 +30,6 @@ from __future__ import annotations
 
 import json
 import logging
-import re
 from dataclasses import asdict, dataclass, field
 from functools import lru_cache
 from pathlib import Path
@@ -37,9 +37,9 @@ from typing import TYPE_CHECKING, Any
 
 from enforcement_brain.declarations import Catalog, Rule, Source
 from enforcement_brain.errors import EbError
-from enforcement_brain.pipeline import rules as rules_sql
-from enforcement_brain.standards.code_tables import load_code_table
 from enforcement_brain.standards.constraints import SilverCheck, not_null_columns, silver_checks
+from enforcement_brain.standards.rule_kinds import ColumnCheck, kind_of
+from enforcement_brain.standards.rule_kinds.sql import ident
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame
@@ -76,11 +76,6 @@ def suite_path(repo_dir: Path, source_id: str) -> Path:
     return Path(repo_dir) / EXPECTATIONS_DIR / f"{source_id}.json"
 
 
-def _regex_literal(text: str) -> str:
-    """``text`` as a regex matching itself, in the syntax Python ``re`` and Java share."""
-    return re.escape(text)
-
-
 def _expectation(
     type_: str,
     kwargs: dict[str, Any],
@@ -112,51 +107,16 @@ def _rule_meta(catalog: Catalog, rule: Rule, column: str | None) -> dict[str, An
 def _native(catalog: Catalog, source: Source, check: SilverCheck) -> tuple[str, dict] | None:
     """A native GX expectation saying exactly what ``check.silver_sql`` says, or None.
 
-    "Exactly" is verified against the SQL text rules.py produced: the regex, the code list or
-    the bounds used here must appear in it verbatim. If rules.py changes how a kind is checked,
-    the suite falls back to that SQL instead of silently drifting.
+    "Exactly" is verified by the rule's kind against the SQL text it compiled: the regex, the
+    code list or the bounds used must appear in it verbatim. If a kind changes how it is
+    checked, the suite falls back to that SQL instead of silently drifting.
     """
     if check.column is None or check.silver_sql is None:
         return None
     column = source.column(check.column)
-    element = catalog.elements[column.element]
-    rule, params, sql = check.rule, check.rule.params, check.silver_sql
-    ref = rules_sql.ident(column.name)
-    if (column.type == "string") == (rule.kind == "range"):
-        return None  # text rules need the text; GX compares ranges on numbers and dates only
-    if rule.kind == "regex":
-        regex = params.get("regex") or getattr(element, "pattern", None)
-        if not regex or f"{ref} rlike {rules_sql.sql_string(regex)}" not in sql:
-            return None
-        allow = [str(a) for a in params.get("allow") or []]
-        if allow:
-            listed = ", ".join(rules_sql.sql_string(a) for a in allow)
-            if f"{ref} IN ({listed})" not in sql:
-                return None
-            alternatives = "|".join(_regex_literal(a) for a in allow)
-            regex = f"(?:{regex})|^(?:{alternatives})$"
-        return "expect_column_values_to_match_regex", {"column": column.name, "regex": regex}
-    if rule.kind == "in_code_table":
-        if not element.code_table:
-            return None
-        codes = sorted(load_code_table(catalog.root, element.code_table).code_set())
-        listed = ", ".join(rules_sql.sql_string(c) for c in codes)
-        if f"{ref} IN ({listed})" not in sql:
-            return None
-        return "expect_column_values_to_be_in_set", {"column": column.name, "value_set": codes}
-    if rule.kind == "range":
-        lo = params.get("min", element.min)
-        hi = params.get("max", element.max)
-        numbers = all(isinstance(b, (int, float)) and not isinstance(b, bool) for b in (lo, hi))
-        if not numbers or f"({ref} BETWEEN {lo} AND {hi})" not in sql:
-            return None
-        # GX holds the bounds as floats; written so, the file is what GX itself would write.
-        return "expect_column_values_to_be_between", {
-            "column": column.name,
-            "min_value": float(lo),
-            "max_value": float(hi),
-        }
-    return None
+    ref = ident(column.name)  # on silver the text and the typed value are the same column
+    on_silver = ColumnCheck(catalog, check.rule, column, catalog.elements[column.element], ref, ref)
+    return kind_of(check.rule).gx_expectation(on_silver, check.silver_sql)
 
 
 def unexpected_rows_query(silver_sql: str) -> str:

@@ -13,7 +13,7 @@ fields over time: optional ones are read with defaults, and fields this module d
 still rendered (as "other attributes"), so nothing declared is silently left out.
 
 Deterministic output: declared order where the YAML has one, sorted otherwise; no timestamps and
-no absolute paths. No Spark: rules.py builds SQL text.
+no absolute paths. No Spark: the rule kinds build SQL text, and describe themselves.
 """
 
 from __future__ import annotations
@@ -25,11 +25,12 @@ from typing import Any
 import yaml
 
 from enforcement_brain.declarations import Catalog, Element, Rule, Source
-from enforcement_brain.pipeline import rules as rules_sql
-from enforcement_brain.standards import checks as std_checks
 from enforcement_brain.standards import constraints as cons
 from enforcement_brain.standards import gx_suites
 from enforcement_brain.standards.code_tables import list_code_tables, load_code_table
+from enforcement_brain.standards.rule_kinds import code_span as _code
+from enforcement_brain.standards.rule_kinds import column_violation_sql, compile_checks, kind_of
+from enforcement_brain.standards.rule_kinds.sql import raw_ref, typed_ref
 
 ELEMENT_DOC = "docs/standards/data-element-standard.md"
 QUALITY_DOC = "docs/standards/data-quality-and-sharing-standard.md"
@@ -66,13 +67,6 @@ def _fmt(value: Any) -> str:
 
 def _count(n: int, noun: str) -> str:
     return f"{n} {noun}" + ("" if n == 1 else "s")
-
-
-def _code(text: Any) -> str:
-    text = str(text)
-    fence = "``" if "`" in text else "`"
-    pad = " " if fence == "``" else ""
-    return f"{fence}{pad}{text}{pad}{fence}"
 
 
 def _cell(text: str) -> str:
@@ -398,98 +392,6 @@ def render_element_standard(catalog: Catalog) -> str:
 # -- Standard 2 ------------------------------------------------------------------------------------
 
 
-def _regex_words(rule: Rule, element: Element | None) -> str:
-    params = rule.params
-    if params.get("pattern"):
-        name = params["pattern"]
-        value = params.get("regex", name)
-        where = f"{_code(name)} = {_code(value)}" if value != name else _code(value)
-        text = f"The delivered text (trimmed) matches the regular expression {where}"
-    else:
-        text = "The delivered text (trimmed) matches its element's pattern (Standard 1)"
-    if params.get("allow"):
-        text += f"; these values are also accepted: {', '.join(_code(a) for a in params['allow'])}"
-    return text + "."
-
-
-def describe_rule(catalog: Catalog, rule: Rule) -> str:
-    """What a rule checks, in words, from its kind and parameters."""
-    kind, p = rule.kind, rule.params
-    if kind == "key_present":
-        return "Every business-key column of the source is present: not missing, not blank."
-    if kind == "required_present":
-        return "Every column the source declares `required` is present: not missing, not blank."
-    if kind == "record_parses":
-        return (
-            "The delivered line or record parses in the source's declared format; a broken line "
-            "is kept whole (`_corrupt_record`) with its file and line number."
-        )
-    if kind == "no_unexpected_fields":
-        return (
-            "The record carries no field the source's declaration does not list; unknown fields "
-            "are kept in `_rescued_data`."
-        )
-    if kind == "regex":
-        return _regex_words(rule, None)
-    if kind == "in_code_table":
-        return "The delivered text is a code of the element's code table (Standard 1, §5)."
-    if kind == "range":
-        bounds = [f"{k} {p[k]}" for k in ("min", "max") if k in p]
-        own = f" ({', '.join(bounds)})" if bounds else " (the element's valid range, Standard 1)"
-        return (
-            f"The typed value lies within its range{own}, bounds included; a delivered value that "
-            "does not convert to the element's type counts as outside."
-        )
-    if kind == "parses":
-        return (
-            "The delivered text converts to the element's type in the element's format; a value "
-            "that does not convert breaks the rule."
-        )
-    if kind == "credit_code":
-        return (
-            "GB 32100-2015: 18 characters of the code alphabet (0-9, A-Y without I O S V Z) and "
-            "a correct check character: 31 − (Σ value × 3^(i−1) mod 31 over the first 17), "
-            "31 written as 0."
-        )
-    if kind == "id_number":
-        return (
-            "GB 11643-1999: 17 digits and a check character (0-9 or X); the birth date "
-            "(digits 7-14) is a real date from 1900-01-01 to today; the check character is "
-            "'10X98765432'[Σ digit × weight mod 11], weights "
-            f"{' '.join(str(w) for w in std_checks.ID_WEIGHTS)}."
-        )
-    if kind == "ship_id":
-        return (
-            "CN + 11 digits; digits 1-4 (the keel year) lie between 1900 and this year. The "
-            "11th digit is a check digit whose algorithm was not found: it is not checked."
-        )
-    if kind == "in_area":
-        (x0, x1), (y0, y1) = std_checks.XUZHOU_BBOX
-        pad = p.get("buffer_deg", 0.05)
-        return (
-            f"The position (element {_code(p.get('lon'))}, element {_code(p.get('lat'))}) lies "
-            f"inside Xuzhou, longitude {x0}–{x1} and latitude {y0}–{y1} (WGS-84), widened by "
-            f"{pad}°. Rows with a missing coordinate are not judged."
-        )
-    if kind == "datum_offset":
-        dlon = p.get("dlon", list(std_checks.GCJ_OFFSET_DLON))
-        dlat = p.get("dlat", list(std_checks.GCJ_OFFSET_DLAT))
-        return (
-            f"For a registered fixed site (element {_code(p.get('site'))}, whose code table holds "
-            f"its WGS-84 position), the reported position (elements {_code(p.get('lon'))}, "
-            f"{_code(p.get('lat'))}) is not offset from the register by {dlon[0]}–{dlon[1]}° in "
-            f"longitude and {dlat[0]}–{dlat[1]}° in latitude: that offset is a GCJ-02 position "
-            "delivered as WGS-84."
-        )
-    if kind == "expr":
-        return (
-            f"The condition {_code(p.get('sql'))} holds, each `{{element}}` read as the source's "
-            "typed column of that element. Rows where an operand is missing are not judged."
-        )
-    shown = ", ".join(f"{k}: {_fmt(v)}" for k, v in sorted(p.items()))
-    return f"Check of kind {_code(kind)}" + (f" with {shown}." if shown else ".")
-
-
 def _rule_sources(catalog: Catalog, rule: Rule) -> list[str]:
     if rule.always:
         return ["every source (always on)"]
@@ -500,9 +402,7 @@ def _placeholder_sql(catalog: Catalog, rule: Rule, element: Element) -> str:
     from enforcement_brain.declarations import Column
 
     column = Column(name="<column>", type=element.type, element=element.id)
-    sql = rules_sql.column_violation_sql(
-        catalog, rule, column, rules_sql.raw_ref(column.name), rules_sql.typed_ref(column.name)
-    )
+    sql = column_violation_sql(catalog, rule, column, raw_ref(column.name), typed_ref(column.name))
     return f"coalesce({sql}, true)"
 
 
@@ -524,11 +424,11 @@ def _rule_section(catalog: Catalog, rule: Rule, n: int) -> list[str]:
             "; ".join(f"{k}: {_fmt(v)}" for k, v in rule.params.items() if k != "regex") or "—",
         ),
         ("Applies to", ", ".join(_code(s) if " " not in s else s for s in sources) or "no source"),
-        ("The check", describe_rule(catalog, rule)),
+        ("The check", kind_of(rule).describe(rule)),
     ]
     extra = _extra(rule, {"id", "title", "severity", "kind", "params", "elements", "always"})
     out += _attributes(rows + [r for r in extra if r[0] != "requires"])
-    if not _is_row_rule(catalog, rule):
+    if not kind_of(rule).row:
         out += [
             "SQL (from `pipeline/rules.py`), per element, on the conformed row; true when a row "
             "breaks the rule. `_raw.<column>` is the delivered text, `<column>` the typed value. "
@@ -538,10 +438,7 @@ def _rule_section(catalog: Catalog, rule: Rule, n: int) -> list[str]:
         for eid in rule.elements:
             element = catalog.elements[eid]
             extra_words = getattr(element, "check", None)
-            pattern = getattr(element, "pattern", None)
-            label = f"element `{eid}`"
-            if rule.kind == "regex" and not rule.params.get("regex") and pattern:
-                label += f" (pattern {_code(pattern)})"
+            label = f"element `{eid}`" + kind_of(rule).element_note(rule, element)
             if extra_words:
                 label += f": {extra_words}"
             out += [f"- {label}", "", "  ```sql"]
@@ -553,26 +450,6 @@ def _rule_section(catalog: Catalog, rule: Rule, n: int) -> list[str]:
             "",
         ]
     return out
-
-
-def _is_row_rule(catalog: Catalog, rule: Rule) -> bool:
-    """Whether a rule reads several columns of a row (as rules.py compiles it for a source that
-    applies it), rather than one column at a time."""
-    for source in catalog.sources.values():
-        if rule.always or rule.id in source.rule_ids:
-            return rules_sql.row_violation_sql(catalog, source, rule) is not None
-    return rule.kind in _ROW_KINDS or not rule.elements
-
-
-_ROW_KINDS = {
-    "key_present",
-    "required_present",
-    "record_parses",
-    "no_unexpected_fields",
-    "in_area",
-    "datum_offset",
-    "expr",
-}
 
 
 def _delivery(source: Source) -> str:
@@ -679,7 +556,7 @@ def _source_section(
 
     def gx_cell(check: cons.SilverCheck) -> str:
         if check.silver_sql is None:
-            if check.rule.kind in ("key_present", "required_present"):
+            if kind_of(check.rule).delta.not_null:
                 cols = [
                     e["kwargs"]["column"]
                     for e in exps
@@ -696,7 +573,7 @@ def _source_section(
         return ", ".join(_code(t) for t in dict.fromkeys(found)) or "—"
 
     def delta_cell(check: cons.SilverCheck) -> str:
-        if check.rule.kind in ("key_present", "required_present"):
+        if kind_of(check.rule).delta.not_null:
             cols = [n for c in plan.constraints if c.rule_id == check.rule.id for n in c.not_null]
             left = [
                 s.column
@@ -857,7 +734,7 @@ def render_quality_standard(catalog: Catalog) -> str:
                 _fmt(s.system),
                 f"{s.delivery.kind} {_fmt(s.delivery.format) if s.delivery.format else ''}",
                 _fmt(s.delivery.cadence),
-                str(len(rules_sql.compile_checks(catalog, s))),
+                str(len(compile_checks(catalog, s))),
             ]
             for s in catalog.sources.values()
         ],

@@ -1,0 +1,253 @@
+"""The row rule kinds: each judges a whole row, reading several columns or the delivered record.
+
+One check per rule. Those that read the delivered record (``_raw``, ``_corrupt_record``,
+``_rescued_data``) can only be checked before silver; the others are restated on silver as they
+are.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from enforcement_brain.errors import DeclarationError
+from enforcement_brain.standards import checks as std_checks
+from enforcement_brain.standards.code_tables import load_code_table
+from enforcement_brain.standards.rule_kinds.base import (
+    Delta,
+    Planting,
+    RowKind,
+    code_span,
+    non_key_required,
+    rule_kind,
+)
+from enforcement_brain.standards.rule_kinds.sql import ident, raw_ref, sql_string
+
+if TYPE_CHECKING:
+    from enforcement_brain.declarations import Catalog, Column, Rule, Source
+
+
+def _pair(source: Source, rule: Rule, key: str) -> Column:
+    """The one column of ``source`` holding the element that parameter ``key`` names."""
+    element = rule.params[key]
+    found = [c for c in source.columns if c.element == element]
+    if len(found) != 1:
+        raise DeclarationError(
+            f"rule {rule.id}: source {source.id} needs exactly one column of element {element}"
+        )
+    return found[0]
+
+
+class _DeliveredRecord(RowKind):
+    """A check of the delivered record as a whole, which the reader flags in a column of its
+    own. Its defect is written by the delivery (a broken line, an extra field), not by editing
+    the row's values: ``generate/delivery.py`` damages the rows labelled with it."""
+
+    #: The reader's column that holds what did not fit the declaration.
+    record_column: ClassVar[str]
+
+    def violation_sql(self, catalog: Catalog, source: Source, rule: Rule) -> str:
+        return f"{self.record_column} IS NOT NULL"
+
+    def plant(self, at: Planting) -> None:
+        return None
+
+
+@rule_kind
+class KeyPresent(RowKind):
+    """Every business-key column is present."""
+
+    name = "key_present"
+    delta = Delta(not_null="business_key")
+    # No defect: a row without its key cannot be told apart from another in the ground truth.
+
+    words = "Every business-key column of the source is present: not missing, not blank."
+
+    def violation_sql(self, catalog: Catalog, source: Source, rule: Rule) -> str:
+        return " OR ".join(f"{raw_ref(k)} IS NULL" for k in source.business_key)
+
+
+@rule_kind
+class RequiredPresent(RowKind):
+    """Every column the source declares ``required`` is present."""
+
+    name = "required_present"
+    delta = Delta(not_null="required")
+    defect = "missing_required"
+
+    words = "Every column the source declares `required` is present: not missing, not blank."
+
+    def violation_sql(self, catalog: Catalog, source: Source, rule: Rule) -> str:
+        req = [f"{raw_ref(c.name)} IS NULL" for c in source.columns if c.required]
+        return " OR ".join(req) if req else "false"
+
+    def plantable(self, source: Source) -> bool:
+        return bool(non_key_required(source))
+
+    def plant(self, at: Planting) -> None:
+        required = non_key_required(at.source)
+        at.set(required[int(at.rng.integers(0, len(required)))].name, "")
+
+
+@rule_kind
+class RecordParses(_DeliveredRecord):
+    """The delivered line or record parses in the declared format."""
+
+    name = "record_parses"
+    defect = "broken_line"
+    record_column = "_corrupt_record"
+    words = (
+        "The delivered line or record parses in the source's declared format; a broken line "
+        "is kept whole (`_corrupt_record`) with its file and line number."
+    )
+
+    def plantable(self, source: Source) -> bool:
+        return source.delivery.kind != "database"  # rows in a database have no lines to break
+
+
+@rule_kind
+class NoUnexpectedFields(_DeliveredRecord):
+    """The record carries no field the declaration does not list."""
+
+    name = "no_unexpected_fields"
+    defect = "unexpected_column"
+    record_column = "_rescued_data"
+    words = (
+        "The record carries no field the source's declaration does not list; unknown fields "
+        "are kept in `_rescued_data`."
+    )
+
+    def plantable(self, source: Source) -> bool:
+        return source.delivery.format == "jsonl"  # a CSV line has no field names to add
+
+
+@rule_kind
+class InArea(RowKind):
+    """The position (``lon``, ``lat`` elements) lies inside Xuzhou, widened by ``buffer_deg``."""
+
+    name = "in_area"
+    defect = "outside_area"
+    element_params = ("lon", "lat")
+
+    def violation_sql(self, catalog: Catalog, source: Source, rule: Rule) -> str:
+        lon = ident(_pair(source, rule, "lon").name)
+        lat = ident(_pair(source, rule, "lat").name)
+        (x0, x1), (y0, y1) = std_checks.XUZHOU_BBOX
+        pad = float(rule.params.get("buffer_deg", 0.05))
+        ok = (
+            f"{lon} BETWEEN {x0 - pad:.3f} AND {x1 + pad:.3f} "
+            f"AND {lat} BETWEEN {y0 - pad:.3f} AND {y1 + pad:.3f}"
+        )
+        return f"({lon} IS NOT NULL AND {lat} IS NOT NULL AND NOT coalesce({ok}, false))"
+
+    def describe(self, rule: Rule) -> str:
+        p = rule.params
+        (x0, x1), (y0, y1) = std_checks.XUZHOU_BBOX
+        pad = p.get("buffer_deg", 0.05)
+        return (
+            f"The position (element {code_span(p.get('lon'))}, element {code_span(p.get('lat'))})"
+            f" lies inside Xuzhou, longitude {x0}–{x1} and latitude {y0}–{y1} (WGS-84), widened "
+            f"by {pad}°. Rows with a missing coordinate are not judged."
+        )
+
+    def plant(self, at: Planting) -> None:
+        lon, lat = at.column_of(at.rule.params["lon"]), at.column_of(at.rule.params["lat"])
+        at.set(lon, f"{at.rng.uniform(119.5, 121.5):.6f}")  # the coast, far east of Xuzhou
+        at.set(lat, f"{at.rng.uniform(31.0, 32.5):.6f}")
+
+
+@rule_kind
+class DatumOffset(RowKind):
+    """A registered fixed site's position is not offset from the register as GCJ-02 is."""
+
+    name = "datum_offset"
+    defect = "wrong_datum"
+    element_params = ("lon", "lat", "site")
+
+    def violation_sql(self, catalog: Catalog, source: Source, rule: Rule) -> str:
+        # A position reported for a registered fixed site that sits ~500 m east-south-east of
+        # the register (WGS-84): the feed wrote GCJ-02. The band is Standard 1's.
+        params = rule.params
+        site_col = _pair(source, rule, "site")
+        lon = ident(_pair(source, rule, "lon").name)
+        lat = ident(_pair(source, rule, "lat").name)
+        site_el = catalog.elements[site_col.element]
+        table = load_code_table(catalog.root, site_el.code_table or "")
+        pairs = [(c["code"], c["lon"], c["lat"]) for c in table.codes if "lon" in c]
+        lon_map = "map(" + ", ".join(f"{sql_string(c)}, {x}D" for c, x, _ in pairs) + ")"
+        lat_map = "map(" + ", ".join(f"{sql_string(c)}, {y}D" for c, _, y in pairs) + ")"
+        site = ident(site_col.name)
+        dlon = f"({lon} - element_at({lon_map}, {site}))"
+        dlat = f"({lat} - element_at({lat_map}, {site}))"
+        lo_x, hi_x = params.get("dlon", list(std_checks.GCJ_OFFSET_DLON))
+        lo_y, hi_y = params.get("dlat", list(std_checks.GCJ_OFFSET_DLAT))
+        return (
+            f"coalesce({dlon} BETWEEN {lo_x} AND {hi_x} AND {dlat} BETWEEN {lo_y} AND {hi_y}, "
+            "false)"
+        )
+
+    def describe(self, rule: Rule) -> str:
+        p = rule.params
+        dlon = p.get("dlon", list(std_checks.GCJ_OFFSET_DLON))
+        dlat = p.get("dlat", list(std_checks.GCJ_OFFSET_DLAT))
+        return (
+            f"For a registered fixed site (element {code_span(p.get('site'))}, whose code table "
+            f"holds its WGS-84 position), the reported position (elements "
+            f"{code_span(p.get('lon'))}, {code_span(p.get('lat'))}) is not offset from the "
+            f"register by {dlon[0]}–{dlon[1]}° in longitude and {dlat[0]}–{dlat[1]}° in "
+            "latitude: that offset is a GCJ-02 position delivered as WGS-84."
+        )
+
+    def plant(self, at: Planting) -> None:
+        site = at.column_of(at.rule.params["site"])
+        lon, lat = at.column_of(at.rule.params["lon"]), at.column_of(at.rule.params["lat"])
+        table = at.catalog.elements[at.rule.params["site"]].code_table or ""
+        entry = load_code_table(at.catalog.root, table).get(at.get(site))
+        gx, gy = std_checks.wgs84_to_gcj02(entry["lon"], entry["lat"])
+        at.set(lon, f"{gx:.6f}")
+        at.set(lat, f"{gy:.6f}")
+
+
+@rule_kind
+class Expr(RowKind):
+    """A consistency condition in SQL over ``{element}`` placeholders; ``derived`` names the
+    element computed from the others (the one a planted defect changes)."""
+
+    name = "expr"
+    defect = "inconsistent"
+
+    def named_elements(self, params: dict[str, Any], where: str) -> list[str]:
+        named = list(dict.fromkeys(re.findall(r"\{([a-z_0-9]+)\}", params.get("sql", ""))))
+        if not named:
+            raise DeclarationError(f"{where}: an expr check needs 'sql' naming {{elements}}")
+        if params.get("derived") and params["derived"] not in named:
+            raise DeclarationError(f"{where}: derived '{params['derived']}' is not in its sql")
+        return named
+
+    def violation_sql(self, catalog: Catalog, source: Source, rule: Rule) -> str:
+        # Each {element} becomes the source's typed column of that element. Rows where an
+        # operand is missing are not judged.
+        sql = rule.params["sql"]
+        for element in rule.requires:
+            column = next(c for c in source.columns if c.element == element)
+            sql = sql.replace("{" + element + "}", ident(column.name))
+        return f"NOT coalesce({sql}, true)"
+
+    def describe(self, rule: Rule) -> str:
+        return (
+            f"The condition {code_span(rule.params.get('sql'))} holds, each `{{element}}` read "
+            "as the source's typed column of that element. Rows where an operand is missing are "
+            "not judged."
+        )
+
+    def plant(self, at: Planting) -> None:
+        import numpy as np
+
+        req = at.rule.requires
+        if "valid_from" in req and "valid_until" in req:  # a validity period that ends first
+            a, b = at.column_of("valid_from"), at.column_of("valid_until")
+            start = np.datetime64(at.get(a))
+            at.set(b, str(start - np.timedelta64(int(at.rng.integers(1, 400)), "D")))
+        else:  # a derived quantity off by a multiple of 997 kg
+            target = at.column_of(at.rule.params.get("derived", req[0]))
+            at.set(target, str(int(at.get(target)) + int(at.rng.integers(1, 9)) * 997))
