@@ -1,6 +1,6 @@
 """Benchmark: one full-scale day of all 28 sources through Airflow, end to end (``eb run``).
 
-Target (issue 4): at most 10 minutes on 2 cores (stretch: 5). Each run is exactly ``make run``
+Target: at most 10 minutes on 2 cores (stretch: 5). Each run is exactly ``make run``
 (``eb run``) in a fresh temporary lake: generate the day, start Spark Connect and Airflow, let
 the scheduler load the 28 sources and the Assets trigger publish and share, read the summary.
 Reported: the median of ``--runs`` runs for the whole job and for each stage, and a baseline

@@ -1,6 +1,6 @@
 """Benchmark: generate one full-scale day (scale 1.0, ~1 M rows, 28 sources).
 
-Target (issue 3): under 2 minutes on 2 cores. Reported as the median of ``--runs`` runs, with a
+Target: under 2 minutes on 2 cores. Reported as the median of ``--runs`` runs, with a
 baseline measured in the same run so a noisy shared machine shows up in both: the baseline
 writes the same number of bytes to the same disk (the floor any generator pays for I/O).
 

@@ -1,4 +1,4 @@
-"""Benchmark: the partner interfaces under load, while a daily load runs (issue 6).
+"""Benchmark: the partner interfaces under load, while a daily load runs.
 
 Every declared interface × ``--clients`` concurrent clients for ``--seconds`` against the real
 service (``eb serve``, separate processes; ``EB_SHARING_WORKERS`` of them), each interface's
@@ -393,8 +393,8 @@ def _start_from_pristine(tmp: Path) -> bool:
 
     Why: windows with a load each add a day to the lake they run on, so a kept lake used
     as-is grows from one run to the next and its pages (files per query) grow with it; runs
-    on different days of the same folder would not be comparable. A lake already in ``var``
-    without a pristine copy (kept by an older version of this script) becomes the pristine.
+    on different days of the same folder would not be comparable. With no pristine copy yet,
+    the lake in ``var`` becomes the pristine (after the loads that built or deepened it).
     """
     var, pristine = tmp / "var", tmp / "pristine" / "var"
     if not pristine.is_dir():
