@@ -162,9 +162,9 @@ def together(
     or on disk) and record each one's own time plus the wall time of the whole.
 
     Generating the day, starting the Connect server's JVM and starting Airflow's three
-    processes share nothing: at full scale their own times add up to ~70 s and together they
-    take ~37 s (benchmark medians). Every step runs to its end even if another fails, so
-    nothing is left half started without the caller knowing; then the first error is raised.
+    processes share nothing, so they need not wait for each other. Every step runs to its end
+    even if another fails, so nothing is left half started without the caller knowing; then
+    the first error is raised.
     """
     from concurrent.futures import ThreadPoolExecutor, as_completed
 

@@ -606,7 +606,7 @@ class SignedFileRoute:
     Why: a page is one query and then one request per file it names, so file requests are
     most of the traffic, and FastAPI's per-request machinery (matching some twenty routes,
     solving the handler's parameters, its exception and exit-stack layers) cost more than the
-    file itself (py-spy, under the sharing benchmark). This sits inside
+    file itself. This sits inside
     :class:`AuditMiddleware`, so a file request is audited and logged as before; errors are the
     same JSON bodies; the route stays declared on the app for the OpenAPI page, and a path
     this does not recognise goes on to it.
@@ -640,8 +640,8 @@ class AuditMiddleware:
     """One audit row and one JSON log line per request; a bug answers a generic 500.
 
     A plain ASGI middleware rather than ``@app.middleware("http")``: Starlette's
-    ``BaseHTTPMiddleware`` runs every request through an extra task and memory streams, which
-    cost ~1 ms a request here. The audit row is committed when the response starts, before the
+    ``BaseHTTPMiddleware`` runs every request through an extra task and memory streams, a cost
+    paid on every file request. The audit row is committed when the response starts, before the
     partner sees its status, so "who read what" is in the table by the time they have it.
     """
 

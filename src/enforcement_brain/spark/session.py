@@ -2,7 +2,8 @@
 
 - ``EB_SPARK_REMOTE`` set (``sc://host:port``): attach to a running Spark Connect server. This is
   how Airflow tasks run: the platform starts one long-lived server, and each task attaches in
-  about a second instead of paying 7-10 s for a JVM of its own (measured; see README "Spark").
+  about a second instead of paying several seconds for a JVM of its own (docs/design.md, "One
+  Spark Connect server, thin tasks").
 - otherwise: an in-process session on ``EB_SPARK_MASTER`` (``local[*]`` by default), used by tests,
   the ``jobs/`` entry points under ``spark-submit``, and ad-hoc work.
 
@@ -48,7 +49,7 @@ def spark_conf(settings: Settings, *, ui: bool = False) -> dict[str, str]:
         "spark.databricks.delta.snapshotPartitions": "2",
         # Delta re-derives a table's whole file list after every commit when the session time
         # zone is not UTC, to guard timestamp *partition* values. Ours are dates and strings, and
-        # the check tripled the cost of a small commit (1.05 s → 0.37 s measured).
+        # the check costs a small commit most of its time.
         "spark.databricks.delta.allFilesInCrc.verificationMode.forceOnNonUTC.enabled": "false",
         "spark.sql.warehouse.dir": str(settings.var_dir / "warehouse"),
         "spark.driver.memory": settings.spark_driver_memory,
@@ -56,8 +57,7 @@ def spark_conf(settings: Settings, *, ui: bool = False) -> dict[str, str]:
         "spark.ui.showConsoleProgress": "false",
         "spark.jars": ",".join(str(j) for j in cached_jars(settings.jar_dir)),
         # The throughput collector: a day is batch work on two cores, where G1's concurrent
-        # threads buy short pauses nobody waits for (its own gain was within the noise of one
-        # in-process comparison: 164 s of JVM CPU against G1 runs at 181 and 149 s).
+        # threads buy short pauses nobody waits for and cost CPU the loads need.
         "spark.driver.extraJavaOptions": (
             f"-XX:+UseParallelGC -Dderby.system.home={settings.var_dir / 'derby'}"
         ),
