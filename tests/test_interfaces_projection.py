@@ -368,15 +368,16 @@ def test_projection_takes_the_partitions_its_publish_recorded_while_gold_is_unch
     assert sorted(r["decision_no"] for r in share.collect()) == ["J1", "J2", "J3"]
 
 
-def test_share_tables_are_unpartitioned_compacted_and_their_change_feed_stays_exact(
+def test_share_tables_are_compacted_and_their_change_feed_stays_exact(
     spark, tmp_path, catalog, schemas
 ):
-    """A share table an older version made partitioned is rewritten once without partitions;
-    past ``EB_SHARE_MAX_FILES`` files it is compacted; a day replaced by predicate reports only
-    that day's rows, though Delta rewrote a file holding other days too; and the change feed
-    after a compaction holds exactly the replaced day's deletes and inserts."""
+    """A share table past ``EB_SHARE_MAX_FILES`` files is compacted and stays unpartitioned; a
+    day replaced by predicate reports only that day's rows, though Delta rewrote a file holding
+    other days too; and the change feed after a compaction holds exactly the replaced day's
+    deletes and inserts."""
     from conftest import make_settings
     from deltalake import DeltaTable
+    from pyspark.sql import functions as F
 
     from enforcement_brain.gold.publish import PUBLISH_LOG_SCHEMA
     from enforcement_brain.share.project import project, project_interface
@@ -405,13 +406,15 @@ def test_share_tables_are_unpartitioned_compacted_and_their_change_feed_stays_ex
 
     publish([("J1", days[0]), ("J2", days[1]), ("J3", days[2])])
     uri = settings.table_uri("share", "market_regulation__case_disclosures")
-    old = project(
+    history = project(
         spark.read.format("delta").load(settings.table_uri("gold", "case_disclosures")), entry
     )
-    old.write.format("delta").partitionBy("decided_on").option(
-        "delta.enableChangeDataFeed", "true"
-    ).save(uri)
-    assert len(DeltaTable(uri).file_uris()) == 3  # the old layout: a file per day
+    for day in days:  # an unpartitioned share table of a file per day, as daily loads leave it
+        history.where(F.col("decided_on") == day).write.format("delta").mode("append").option(
+            "delta.enableChangeDataFeed", "true"
+        ).save(uri)
+    assert len(DeltaTable(uri).file_uris()) == 3
+    assert DeltaTable(uri).metadata().partition_columns == []
 
     report = projected()
     table = DeltaTable(uri)

@@ -13,8 +13,7 @@ they hold that day, and writes change files for the rows it deletes and inserts,
 feed stays exact), written as few files as the data needs (Delta's optimized write), and the
 table is compacted (``OPTIMIZE``, a commit that changes no data) as soon as it holds more than
 ``EB_SHARE_MAX_FILES`` files. The service prunes files by their min/max day statistics instead
-of partition values. A share table made partitioned by an older version is rewritten once,
-unpartitioned, by its next projection (a full replace in its change feed).
+of partition values.
 """
 
 from __future__ import annotations
@@ -112,7 +111,6 @@ def project_interface(
         gold = gold.where(F.col(dataset.partition_by).isin(*dates))
         projected = project(gold, entry)
         uri = settings.table_uri("share", name)
-        _unpartition(spark, settings, name)
         tables.replace_where(
             projected,
             settings,
@@ -160,23 +158,3 @@ def compact(spark: SparkSession, settings: Settings, uri: str, files: int) -> tu
         return files, False
     tables.optimize(spark, uri)
     return len(DeltaTable(uri).file_uris()), True
-
-
-def _unpartition(spark: SparkSession, settings: Settings, name: str) -> None:
-    """Rewrite a share table an older version made partitioned, once, without partitions."""
-    from deltalake import DeltaTable
-
-    if not tables.is_delta_table(settings, "share", name):
-        return
-    uri = settings.table_uri("share", name)
-    if not DeltaTable(uri).metadata().partition_columns:
-        return
-    # Delta reads a snapshot and only marks its files removed: overwriting from it is safe
-    current = spark.read.format("delta").load(uri)
-    (
-        current.write.format("delta")
-        .mode("overwrite")
-        .option("overwriteSchema", "true")
-        .option("optimizeWrite", "true")
-        .save(uri)
-    )
