@@ -77,7 +77,7 @@ def _audit_db(path: Path, served: list[tuple[dt.datetime, str, int, int]]):
     return engine
 
 
-def _rows_outcome(quotas: Quotas, rows: int, per_day: int) -> int | str:
+def _rows_outcome(quotas: Quotas, rows: int, per_day: int | None) -> int | str:
     """0 when ``rows`` are counted, else the refusal as "Retry-After: message"."""
     try:
         quotas.take_rows("quota_probe", rows, per_day)
@@ -204,11 +204,28 @@ def test_the_days_rows_start_afresh_at_utc_midnight(tmp_path):
     engine.dispose()
 
 
-def test_no_rows_limit_counts_nothing_and_reads_no_audit():
-    quotas = Quotas(None)  # type: ignore[arg-type]  # any read of the audit would fail
+def test_no_rows_limit_counts_nothing_and_reads_no_audit(tmp_path):
+    """Requests without a rows-per-day limit (none, or 0) leave the audit unread and the day's
+    count untouched: the first limited request afterwards reads the audit once and starts from
+    its rows alone."""
+    from sqlalchemy import event
+
+    today = NOON_ISH.replace(hour=0, minute=0, second=0, microsecond=0)
+    engine = _audit_db(tmp_path / "gov.db", [(today.replace(hour=9), "quota_probe", 200, 2)])
+    statements: list[str] = []
+    event.listen(engine, "before_cursor_execute", lambda *a: statements.append(a[2]))
+    quotas = Quotas(engine, MinuteWindows.local(wall=FakeClock(NOON_ISH.timestamp())))
     for _ in range(3):
-        quotas.take_rows("quota_probe", 10**9, None)
-        quotas.take_rows("quota_probe", 10**9, 0)
+        assert _rows_outcome(quotas, 10**9, per_day=None) == 0
+        assert _rows_outcome(quotas, 10**9, per_day=0) == 0
+    assert statements == []  # no read of the audit
+    assert _rows_outcome(quotas, 3, per_day=5) == 0  # 2 from the audit + 3: nothing counted above
+    assert len(statements) == 1  # the audit, read once for the day
+    assert _rows_outcome(quotas, 1, per_day=5) == (
+        "30600: quota of 5 rows per day for quota_probe: 5 served today, this request would serve 1"
+    )
+    assert len(statements) == 1
+    engine.dispose()
 
 
 def test_the_audit_is_read_outside_the_locks_and_a_day_set_meanwhile_is_kept(tmp_path):
