@@ -159,8 +159,8 @@ def test_every_shared_dataset_publishes_and_the_analyst_queries_run(env, first_r
     Delta table with the change data feed on, partitioned as declared, keyed as declared; and
     the documented analyst queries run by table name against this lake, through the Spark
     Connect server the run left up, from this separate process."""
+    from analyst_queries_support import analyst_queries
     from deltalake import DeltaTable
-    from test_gold_publish import analyst_queries
 
     summary, _ = first_run
     catalog = load_catalog(REPO_ROOT / "data_standards")
