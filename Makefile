@@ -8,11 +8,12 @@ DATE ?= $(shell date -d yesterday +%F)
 SCALE ?= 0.05
 export PYTHONDONTWRITEBYTECODE := 1
 
-.PHONY: setup run test test-all lint format standards sql sql-server sql-server-stop maintain airflow stop clean help serve
+.PHONY: setup run test test-fast lint format standards sql sql-server sql-server-stop maintain airflow stop clean help serve
 
 help:
 	@echo "make run   [DATE=YYYY-MM-DD] [SCALE=0.05]  one day through the whole pipeline"
 	@echo "make test                               the tests (what CI runs)"
+	@echo "make test-fast                          the tests that need no JVM, Airflow or server (<1 min)"
 	@echo "make standards                          regenerate docs/standards/ and expectations/"
 	@echo "make sql                                 Spark SQL shell over every lake table"
 	@echo "make sql-server                          JDBC/ODBC endpoint on EB_SQL_PORT (docs/sql-endpoint.md)"
@@ -21,11 +22,13 @@ help:
 	@echo "make stop                                stop the Spark Connect server"
 	@echo "make serve                               partner Delta Sharing service (docs/sharing.md)"
 
-$(STAMP): pyproject.toml
+# Installs exactly the versions in uv.lock (as CI does); --locked stops if pyproject.toml changed
+# without `$(BIN)/uv lock`, --inexact keeps the venv's own pip and uv.
+$(STAMP): pyproject.toml uv.lock
 	@command -v java >/dev/null || { echo "error: Java 17 is not installed: apt-get install openjdk-17-jre-headless"; exit 2; }
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	@$(BIN)/python -m pip install -q --disable-pip-version-check "uv==0.13.8"
-	$(BIN)/uv pip install --python $(BIN)/python -q -e ".[dev]"
+	UV_PROJECT_ENVIRONMENT=$(VENV) $(BIN)/uv sync -q --locked --inexact --extra dev --python $(BIN)/python
 	@touch $(STAMP)
 
 setup: $(STAMP)
@@ -36,6 +39,14 @@ run: setup
 
 test: setup
 	$(BIN)/pytest -q
+
+# The tests that start no JVM, Airflow or Spark Connect server (the only list of them).
+FAST_TESTS := $(addprefix tests/,test_bad_input.py test_business_date.py test_checks.py \
+	test_declarations.py test_docs.py test_generate.py test_interfaces.py test_lint.py \
+	test_server_launch.py test_settings.py test_sharing_snapshot.py test_startup.py)
+
+test-fast: setup
+	$(BIN)/pytest -q $(FAST_TESTS)
 
 lint: $(STAMP)
 	$(BIN)/ruff check . && $(BIN)/ruff format --check .
