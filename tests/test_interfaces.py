@@ -19,7 +19,7 @@ from enforcement_brain.declarations import (
 from enforcement_brain.errors import ConfigError, DeclarationError
 from enforcement_brain.settings import REPO_ROOT
 
-#: interface -> datasets it shares, as decided in issue 6 (one interface = one consumer).
+#: interface -> the datasets it must share (one interface = one consumer).
 EXPECTED = {
     "city_overload_platform": [
         "overload_alerts", "shuang_bai_vehicles", "source_enterprise_overloads",

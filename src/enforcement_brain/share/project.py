@@ -150,7 +150,7 @@ def compact(spark: SparkSession, settings: Settings, uri: str, files: int) -> tu
     Compaction commits with ``dataChange = false``: the change feed, the extract API's
     incremental pulls and partners' time travel see the same rows. Delta bin-packs only files
     smaller than its ``optimize.minFileSize``, so a large table should rewrite its small tail,
-    not its history (by Delta's documentation; not measured at full scale).
+    not its history (by Delta's documentation).
     """
     from deltalake import DeltaTable
 
