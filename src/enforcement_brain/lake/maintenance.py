@@ -42,6 +42,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from enforcement_brain.lake import tables
+from enforcement_brain.ops.schemas import MAINTENANCE_LOG_SCHEMA, column_names
 from enforcement_brain.settings import Settings
 
 if TYPE_CHECKING:
@@ -49,12 +50,6 @@ if TYPE_CHECKING:
 
     from enforcement_brain.declarations import Catalog
 
-MAINTENANCE_SCHEMA = (
-    "run_id string, table_name string, action string, files_before bigint, files_after bigint, "
-    "bytes_before bigint, bytes_after bigint, files_removed bigint, bytes_removed bigint, "
-    "version_before bigint, version_after bigint, retention_days int, retention_basis string, "
-    "checkpoint_status string, log_commits bigint, seconds double, error string"
-)
 #: A ``*.tmp`` file in ``_delta_log`` older than this belongs to a commit that died.
 ORPHAN_TMP_SECONDS = 3600
 RETENTION_CHECK = "spark.databricks.delta.retentionDurationCheck.enabled"
@@ -296,10 +291,10 @@ def maintain_lake(
 
 def record(spark: SparkSession, settings: Settings, reports: list[TableReport]) -> None:
     """Append the run's rows to ``ops.maintenance_log`` (a history: one row per table per run)."""
-    columns = [c.split()[0] for c in MAINTENANCE_SCHEMA.split(", ")]
+    columns = column_names(MAINTENANCE_LOG_SCHEMA)
     rows = [tuple(asdict(r)[c] for c in columns) for r in reports]
     tables.append_rows(
-        spark, settings, "ops", "maintenance_log", rows, MAINTENANCE_SCHEMA, recorded_at=True
+        spark, settings, "ops", "maintenance_log", rows, MAINTENANCE_LOG_SCHEMA, recorded_at=True
     )
 
 

@@ -15,27 +15,18 @@ import datetime as dt
 from typing import TYPE_CHECKING, Any
 
 from enforcement_brain.lake import tables
+from enforcement_brain.ops.schemas import (
+    BATCH_LOG_SCHEMA,
+    DQ_LEDGER_SCHEMA,
+    RUN_LOG_SCHEMA,
+    column_names,
+)
 from enforcement_brain.settings import Settings
 
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
 
     from enforcement_brain.pipeline.silver import BatchReport
-
-LEDGER_SCHEMA = (
-    "source string, delivery_date date, batch_id string, rule_id string, rule_title string, "
-    "severity string, action string, checked bigint, failed bigint, standard_version string, "
-    "run_id string"
-)
-BATCH_SCHEMA = (
-    "source string, delivery_date date, batch_id string, rows_in bigint, inserted bigint, "
-    "updated bigint, unchanged bigint, duplicates_dropped bigint, quarantined bigint, "
-    "warned bigint, reconciles boolean, run_id string"
-)
-RUN_SCHEMA = (
-    "run_id string, dag_id string, task string, subject string, delivery_date date, "
-    "started_at timestamp, finished_at timestamp, seconds double, status string, detail string"
-)
 
 
 #: The ledger as it stands: each source and day's rows from its latest load.
@@ -60,15 +51,17 @@ def record_batch(
         settings,
         "ops",
         "dq_ledger",
-        [tuple(r[c.split()[0]] for c in LEDGER_SCHEMA.split(", ")) for r in ledger_rows],
-        LEDGER_SCHEMA,
+        [tuple(r[c] for c in column_names(DQ_LEDGER_SCHEMA)) for r in ledger_rows],
+        DQ_LEDGER_SCHEMA,
         partition_by=["source"],
         recorded_at=True,
     )
     values = {**report.as_dict(), "delivery_date": day, "reconciles": report.reconciles()}
     values["run_id"] = run_id
-    batch = [tuple(values[c.split()[0]] for c in BATCH_SCHEMA.split(", "))]
-    tables.append_rows(spark, settings, "ops", "batch_log", batch, BATCH_SCHEMA, recorded_at=True)
+    batch = [tuple(values[c] for c in column_names(BATCH_LOG_SCHEMA))]
+    tables.append_rows(
+        spark, settings, "ops", "batch_log", batch, BATCH_LOG_SCHEMA, recorded_at=True
+    )
 
 
 def record_run(
@@ -98,4 +91,4 @@ def record_run(
         status,
         detail[:2000],
     )
-    tables.append_rows(spark, settings, "ops", "run_log", [row], RUN_SCHEMA)
+    tables.append_rows(spark, settings, "ops", "run_log", [row], RUN_LOG_SCHEMA)

@@ -57,18 +57,12 @@ from typing import TYPE_CHECKING
 from enforcement_brain.declarations import Source
 from enforcement_brain.errors import DeliveryError, SchemaDriftError
 from enforcement_brain.lake import tables
+from enforcement_brain.ops.schemas import DB_PULLS_SCHEMA
 from enforcement_brain.pipeline.bronze import batch_id
 from enforcement_brain.settings import Settings
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
-
-#: Columns of ``ops.db_pulls``: one row per watermark window a pull read (plus ``recorded_at``).
-PULLS_SCHEMA = (
-    "source string, delivery_date date, batch_id string, window_day date, pull string, "
-    "window_start string, window_end string, row_count bigint, high_water string, "
-    "rows_pulled bigint, run_id string"
-)
 
 DAY, SWEEP = "day", "sweep"
 
@@ -268,4 +262,4 @@ def record(spark: SparkSession, settings: Settings, pulled: DbPull, run_id: str)
         )
         for w in pulled.windows
     ]
-    tables.append_rows(spark, settings, "ops", "db_pulls", rows, PULLS_SCHEMA, recorded_at=True)
+    tables.append_rows(spark, settings, "ops", "db_pulls", rows, DB_PULLS_SCHEMA, recorded_at=True)

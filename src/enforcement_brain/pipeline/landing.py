@@ -31,6 +31,7 @@ from typing import TYPE_CHECKING, Any
 
 from enforcement_brain.declarations import Source
 from enforcement_brain.errors import ConfigError, DeliveryError, LandingChecksumError
+from enforcement_brain.ops.schemas import LANDING_LOG_SCHEMA
 from enforcement_brain.pipeline import bronze
 from enforcement_brain.settings import Settings
 
@@ -39,12 +40,6 @@ if TYPE_CHECKING:
 
 #: The manifest's name inside a delivery folder; ``_`` keeps it out of every delivery pattern.
 MANIFEST = "_manifest.json"
-
-#: Columns of ``ops.landing_log``, one row per version of a landed file.
-LANDING_LOG_SCHEMA = (
-    "source string, delivery_date date, file string, bytes bigint, sha256 string, "
-    "origin string, etag string, landed_at timestamp, run_id string"
-)
 
 _CHUNK = 1 << 20
 

@@ -35,6 +35,7 @@ from typing import TYPE_CHECKING, Any
 from enforcement_brain.declarations import Catalog
 from enforcement_brain.errors import ConfigError
 from enforcement_brain.lake import tables
+from enforcement_brain.ops.schemas import GX_RESULTS_SCHEMA
 from enforcement_brain.pipeline.bronze import batch_id
 from enforcement_brain.settings import Settings
 from enforcement_brain.standards.gx_suites import (
@@ -57,13 +58,6 @@ BATCH_DEFINITION = "increment"
 #: numbers into the Data Docs, a plain-file site outside the lake's access rules; the failing
 #: rows themselves are in the quarantine tables with their rule ids.
 RESULT_FORMAT = {"result_format": "BASIC", "partial_unexpected_count": 0}
-
-RESULTS_SCHEMA = (
-    "source string, delivery_date date, batch_id string, suite string, "
-    "expectation_type string, column_name string, rule_id string, severity string, "
-    "success boolean, unexpected_count bigint, element_count bigint, error string, "
-    "standard_version string, run_id string, validated_at timestamp"
-)
 
 
 @dataclass(frozen=True)
@@ -210,7 +204,7 @@ def _increment(spark: SparkSession, settings: Settings, source_id: str, day: dt.
 def results_rows(
     increment: IncrementResult, standard_version: str, run_id: str, validated_at: dt.datetime
 ) -> list[tuple[Any, ...]]:
-    """The ``ops.gx_results`` rows of one source, in :data:`RESULTS_SCHEMA` order."""
+    """The ``ops.gx_results`` rows of one source, in ``GX_RESULTS_SCHEMA`` order."""
     return [
         (
             increment.source,
@@ -282,7 +276,7 @@ def validate_increments(
         for row in results_rows(increment, catalog.standard_version, run_id, validated_at)
     ]
     tables.append_rows(
-        spark, settings, "ops", "gx_results", out, RESULTS_SCHEMA, partition_by=["source"]
+        spark, settings, "ops", "gx_results", out, GX_RESULTS_SCHEMA, partition_by=["source"]
     )
     return [increment.summary() for increment in done]
 
