@@ -196,10 +196,41 @@ def silver_columns(conformed: DataFrame, source: Source) -> list[str]:
     return [c for c in conformed.columns if c not in skip]
 
 
+#: The event time of a record kept in its latest state: a new version of the record may carry
+#: another date than the old one, so its MERGE looks for the old version in every partition.
+UPDATE_TIME = "updated_at"
+
+
+def date_bound(source: Source, dates: list[dt.date], null_date: bool) -> str:
+    """The ON clause that keeps a MERGE inside the partitions the batch's rows belong to.
+
+    An event (a weighing, a pass) keeps its date for good, so the existing version of a batch
+    row can only sit in a partition of the batch's own dates (late rows included): Delta then
+    reads and rewrites those partitions and nothing else, however long the history. A record
+    kept in its latest state moves to the date of its last update, so its MERGE is unbounded
+    (those registers are small).
+    """
+    if source.event_time == UPDATE_TIME:
+        return ""
+    terms = []
+    if dates:
+        terms.append(f"t.biz_date IN ({', '.join(repr(d.isoformat()) for d in dates)})")
+    if null_date:
+        terms.append("t.biz_date IS NULL")
+    return f" AND ({' OR '.join(terms) or 'false'})"
+
+
 def _merge(
-    spark: SparkSession, settings: Settings, catalog: Catalog, source: Source, batch: DataFrame
+    spark: SparkSession,
+    settings: Settings,
+    catalog: Catalog,
+    source: Source,
+    batch: DataFrame,
+    bound: str = "",
 ) -> tuple[int, int]:
-    """MERGE the batch into ``silver.<source>``; returns (inserted, updated)."""
+    """MERGE the batch into ``silver.<source>``; returns (inserted, updated).
+
+    ``bound`` (from :func:`date_bound`) restricts the target to the batch's partitions."""
     uri = settings.table_uri("silver", source.id)
     from enforcement_brain.standards.constraints import apply_constraints, create_table_statement
 
@@ -214,7 +245,7 @@ def _merge(
     apply_constraints(spark, table_ref, catalog, source)
     view = f"_batch_{source.id}"
     batch.createOrReplaceTempView(view)
-    on = " AND ".join(f"t.`{k}` = s.`{k}`" for k in source.business_key)
+    on = " AND ".join(f"t.`{k}` = s.`{k}`" for k in source.business_key) + bound
     ev = source.event_time
     # Out-of-order arrivals: an older version of a row never replaces a newer one.
     result = spark.sql(
@@ -320,8 +351,14 @@ def load_batch(
             *keep, row_hash(business).alias("_row_hash"), F.current_timestamp().alias("_loaded_at")
         ).cache()
         try:
-            unique_rows = batch.count()
-            inserted, updated = _merge(spark, settings, catalog, source, batch)
+            shape = batch.agg(
+                F.count(F.lit(1)).alias("rows"),
+                F.collect_set("biz_date").alias("dates"),
+                F.sum(F.col("biz_date").isNull().cast("int")).alias("null_dates"),
+            ).first()
+            unique_rows = int(shape["rows"])
+            bound = date_bound(source, sorted(shape["dates"]), bool(shape["null_dates"]))
+            inserted, updated = _merge(spark, settings, catalog, source, batch, bound)
         finally:
             batch.unpersist()
         good_rows = rows_in - quarantined

@@ -1,0 +1,93 @@
+"""A day's silver MERGE stays inside its own dates however long the history: read from Delta's
+commit metrics (files considered after skipping, files rewritten), not from wall time."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import re
+
+import pytest
+
+from enforcement_brain.declarations import load_catalog
+from enforcement_brain.orchestration.runtime import JobContext
+from enforcement_brain.pipeline.silver import date_bound
+from enforcement_brain.settings import REPO_ROOT
+from jobs import bronze_to_silver, land_to_bronze
+
+HEADER = (
+    "record_id,site_code,plate_no,plate_color_code,vehicle_type_code,axle_count,"
+    "gross_weight_kg,speed_kmh,lane_no,weigh_time"
+)
+FIRST = dt.date(2026, 11, 20)
+
+
+@pytest.fixture
+def ctx(settings, spark):
+    return JobContext(settings, load_catalog(settings.standards_dir))
+
+
+def deliver(settings, day: dt.date, lines: list[str]) -> None:
+    from enforcement_brain.standards.code_tables import load_code_table
+
+    site = load_code_table(settings.standards_dir, "wim_sites").codes[0]["code"]
+    folder = settings.local_lake / "landing" / "wim_weighings" / day.isoformat()
+    folder.mkdir(parents=True, exist_ok=True)
+    body = [line.format(site=site) for line in lines]
+    (folder / f"wim_A_{day:%Y%m%d}.csv").write_text("\n".join([HEADER, *body]) + "\n")
+
+
+def merges(settings) -> list[tuple[str, dict[str, int]]]:
+    """(condition, operationMetrics) of every MERGE into silver.wim_weighings, oldest first."""
+    log = settings.local_lake / "silver" / "wim_weighings" / "_delta_log"
+    out = []
+    for path in sorted(log.glob("*.json")):
+        for line in path.read_text().splitlines():
+            info = json.loads(line).get("commitInfo")
+            if info and info.get("operation") == "MERGE":
+                metrics = {k: int(v) for k, v in info["operationMetrics"].items()}
+                out.append((info["operationParameters"]["predicate"], metrics))
+    return out
+
+
+def test_a_days_merge_reads_and_rewrites_only_the_files_of_its_own_dates(ctx):
+    """Each MERGE's condition bounds the target to the batch's dates (Delta prunes every other
+    partition before it reads a file), and what it rewrites is the file of the one record it
+    updates, while the table grows by a file a day."""
+    settings = ctx.settings
+    days = [FIRST + dt.timedelta(days=i) for i in range(4)]
+    for i, day in enumerate(days):
+        lines = [
+            f"{day:%m%d}{n},{{site}},苏C1{i}{n:03d},2,H11,2,15000,50,1,{day} 0{n}:00:00"
+            for n in range(1, 4)
+        ]
+        if i == len(days) - 1:  # the last day also brings a corrected record of day 2
+            lines.append(f"{days[1]:%m%d}1,{{site}},苏C11001,2,H11,2,16000,50,1,{days[1]} 01:00:00")
+        deliver(settings, day, lines)
+        land_to_bronze.run(ctx, "wim_weighings", day, "test-run")
+        bronze_to_silver.run(ctx, "wim_weighings", day, "test-run")
+
+    commits = merges(settings)
+    assert len(commits) == len(days)
+    bounds = [sorted(set(re.findall(r"\d{4}-\d{2}-\d{2}", pred))) for pred, _ in commits]
+    assert bounds == [[d.isoformat()] for d in days[:-1]] + [
+        [days[1].isoformat(), days[-1].isoformat()]
+    ]
+    assert all("biz_date" in pred for pred, _ in commits)
+    metrics = [m for _, m in commits]
+    assert [m["numTargetFilesRemoved"] for m in metrics] == [0, 0, 0, 1]
+    last = metrics[-1]
+    assert (last["numTargetRowsInserted"], last["numTargetRowsUpdated"]) == (3, 1)
+    assert last["numTargetRowsCopied"] == 2  # day 2's other rows, nothing of other days
+
+
+def test_records_kept_in_their_latest_state_merge_unbounded():
+    catalog = load_catalog(REPO_ROOT / "data_standards")
+    wim, cases = catalog.sources["wim_weighings"], catalog.sources["enforcement_cases"]
+    days = [dt.date(2026, 11, 28), dt.date(2026, 11, 29)]
+    assert date_bound(wim, days, False) == " AND (t.biz_date IN ('2026-11-28', '2026-11-29'))"
+    assert date_bound(wim, days[:1], True) == (
+        " AND (t.biz_date IN ('2026-11-28') OR t.biz_date IS NULL)"
+    )
+    assert date_bound(wim, [], False) == " AND (false)"
+    assert date_bound(cases, days, False) == ""
