@@ -129,6 +129,15 @@ def test_sql_endpoint_serves_the_lake_by_name_while_it_is_written(tmp_path: Path
         versions = {ln.split(",", 1)[0] for ln in lines if ln[:1].isdigit()}
         assert versions == {"0", "1"}, lines
 
+        # The shared functions, code tables and params, in another client session.
+        res = beeline(
+            port,
+            "select 'fn', legal_limit_kg(6, true), fine_yuan(1001), min_anpr_passes; "
+            "select 'ref', count(*) from ref.wim_sites where code like 'WIM32%'",
+        )
+        assert res.returncode == 0, res.stderr[-2000:]
+        assert {"fn,49000,1000,6", "ref,18"} <= set(_lines(res.stdout)), _lines(res.stdout)
+
         # A writer process appends one row at a time; readers see each commit whole.
         writer = subprocess.Popen(
             [

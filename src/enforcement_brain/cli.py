@@ -113,12 +113,10 @@ def analyst_sql(settings: Settings) -> str:
     """The init script of an analyst's SQL session: every lake table by name, the shared
     functions, the ``ref.*`` code tables and the datasets' params, so a dataset's SQL file runs
     as it is (``eb sql -f data_standards/datasets/overload_alerts.sql``)."""
-    from enforcement_brain.declarations import load_catalog
     from enforcement_brain.lake.tables import registration_sql
-    from enforcement_brain.standards.sql_library import all_params, session_statements
+    from enforcement_brain.spark.sql_server import analyst_statements
 
-    catalog = load_catalog(settings.standards_dir)
-    library = session_statements(catalog.root, params=all_params(catalog.datasets.values()))
+    library = analyst_statements(settings)
     return registration_sql(settings) + "".join(f"{s};\n" for s in library)
 
 

@@ -103,6 +103,9 @@ def thrift_conf(settings: Settings) -> dict[str, str]:
     # Queries run as the endpoint's own user: there is no Kerberos to impersonate anyone with,
     # and the lake is read with the server's file permissions either way.
     conf["spark.hadoop.hive.server2.enable.doAs"] = "false"
+    # One SQL session for every connection: the shared functions and the datasets' params are
+    # session objects, declared once at start-up. A client's USE or SET is then seen by all.
+    conf["spark.sql.hive.thriftServer.singleSession"] = "true"
     conf["spark.app.name"] = "enforcement-brain-sql"
     return conf
 
@@ -211,6 +214,16 @@ def sync_catalog(spark: SparkSession, settings: Settings, known: set[str]) -> tu
     return added, dropped
 
 
+def analyst_statements(settings: Settings) -> list[str]:
+    """The shared SQL functions, ``ref.*`` code tables and dataset params, so a dataset's SQL
+    file runs here as it is."""
+    from enforcement_brain.declarations import load_catalog
+    from enforcement_brain.standards.sql_library import all_params, session_statements
+
+    catalog = load_catalog(settings.standards_dir)
+    return session_statements(catalog.root, params=all_params(catalog.datasets.values()))
+
+
 def serve(settings: Settings) -> None:
     """Run the endpoint in this process until SIGTERM (the ``serve`` entry point)."""
     from pyspark.sql import SparkSession
@@ -231,6 +244,8 @@ def serve(settings: Settings) -> None:
     spark.sparkContext.setLogLevel("WARN")
     for layer in TABLE_LAYERS:  # every schema exists, even before its first table
         spark.sql(f"CREATE SCHEMA IF NOT EXISTS {layer}")
+    for statement in analyst_statements(settings):
+        spark.sql(statement)
     known: set[str] = set()
     added, _ = sync_catalog(spark, settings, known)
     print(f"sql-server: {added} lake tables registered", flush=True)
