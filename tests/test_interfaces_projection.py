@@ -327,7 +327,7 @@ def test_projection_takes_the_partitions_its_publish_recorded_while_gold_is_unch
     """The publish of a day records the partitions it replaced in ``ops.publish_log``; the
     projection of that day replaces those (no silver read). Once gold has moved on, the record
     no longer describes it, and the partitions are derived from silver again."""
-    from enforcement_brain.gold.publish import PUBLISH_LOG_SCHEMA
+    from enforcement_brain.ops.schemas import PUBLISH_LOG_SCHEMA
     from enforcement_brain.share.project import project_interface
 
     today = dt.date(2026, 11, 30)
@@ -379,7 +379,7 @@ def test_share_tables_are_compacted_and_their_change_feed_stays_exact(
     from deltalake import DeltaTable
     from pyspark.sql import functions as F
 
-    from enforcement_brain.gold.publish import PUBLISH_LOG_SCHEMA
+    from enforcement_brain.ops.schemas import PUBLISH_LOG_SCHEMA
     from enforcement_brain.share.project import project, project_interface
 
     settings = make_settings(tmp_path / "var", EB_SHARE_MAX_FILES="1")

@@ -14,19 +14,11 @@ from enforcement_brain.declarations import Catalog, Dataset
 from enforcement_brain.errors import EbError
 from enforcement_brain.gold.datasets import build
 from enforcement_brain.lake import tables
+from enforcement_brain.ops.schemas import PUBLISH_LOG_SCHEMA
 from enforcement_brain.settings import Settings
 
 if TYPE_CHECKING:
     from pyspark.sql import Column, DataFrame, SparkSession
-
-
-#: ``ops.publish_log``: one row per publish of a dataset for a delivery day, naming the partitions
-#: it replaced (ISO dates, comma-separated). The share projections of that day read it rather
-#: than re-deriving the partitions from silver (one Spark job per driving source).
-PUBLISH_LOG_SCHEMA = (
-    "dataset string, delivery_date date, partitions string, rows bigint, gold_version bigint, "
-    "run_id string"
-)
 
 
 class GateFailed(EbError):

@@ -60,3 +60,12 @@ MAINTENANCE_LOG_SCHEMA = (
 def column_names(schema: str) -> list[str]:
     """The column names of a schema, in order: writers build their row tuples in this order."""
     return [c.split()[0] for c in schema.split(", ")]
+
+
+#: ``ops.publish_log``: one row per publish of a dataset for a delivery day, naming the partitions
+#: it replaced (ISO dates, comma-separated). The share projections of that day read it rather
+#: than re-deriving the partitions from silver (one Spark job per driving source).
+PUBLISH_LOG_SCHEMA = (
+    "dataset string, delivery_date date, partitions string, rows bigint, gold_version bigint, "
+    "run_id string"
+)
