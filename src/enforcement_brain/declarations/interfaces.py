@@ -1,0 +1,249 @@
+"""Interfaces (``data_standards/interfaces/<id>.yaml``): what a consumer may receive.
+
+An interface lists datasets, the columns shared, their masks and row filters, checked against the
+datasets and Standard 2 here, so a leak is a declaration error and not a shared file.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from enforcement_brain.declarations.datasets import Dataset
+from enforcement_brain.declarations.elements import Element
+from enforcement_brain.declarations.reading import (
+    CLASSIFICATION_LEVELS,
+    ID,
+    as_tuple,
+    level_rank,
+    need,
+    read_yaml,
+)
+from enforcement_brain.errors import DeclarationError
+
+
+@dataclass(frozen=True)
+class InterfaceDataset:
+    """One dataset as an interface shares it: columns, masks, clear columns and row filter."""
+
+    dataset: str
+    columns: tuple[str, ...]
+    masks: dict[str, str]
+    row_filter: str | None
+    #: Columns of an L2 element shared in clear, each with the purpose that needs it (Standard 2,
+    #: L2: "masked unless the interface's purpose needs them in clear").
+    clear: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Interface:
+    """One consumer's interface: its datasets, quota, token lifetime and clearance."""
+
+    id: str
+    title: str
+    title_zh: str
+    consumer: str
+    datasets: tuple[InterfaceDataset, ...]
+    quota: dict[str, int]
+    token_lifetime_days: int
+    path: Path
+    #: The highest classification level the consumer may receive (L1-L4).
+    clearance: str = "L1"
+
+
+#: Levels whose elements an interface may receive in clear when its purpose needs them. Standard
+#: 2, L2: "plates and precise positions are masked unless the interface's purpose needs them in
+#: clear"; L3 (names, phones) has no such exception, L4 is "never shared in clear".
+CLEAR_ALLOWED_LEVELS = ("L2",)
+_INTERFACE_KEYS = {
+    "id", "title", "title_zh", "consumer", "clearance", "datasets", "quota", "token_lifetime_days",
+}  # fmt: skip
+_ENTRY_KEYS = {"dataset", "columns", "masks", "clear", "row_filter"}
+_QUOTA_KEYS = ("requests_per_minute", "rows_per_day")
+#: Words of Spark SQL a row filter may use besides column names (functions are followed by "(").
+_SQL_WORDS = frozenset({
+    "and", "or", "not", "in", "is", "null", "like", "rlike", "ilike", "regexp", "between", "true",
+    "false", "case", "when", "then", "else", "end", "distinct", "date", "timestamp", "interval",
+    "as", "cast", "string", "int", "bigint", "double", "boolean",
+})  # fmt: skip
+_SQL_STRING = re.compile(r"'(?:[^']|'')*'")
+_SQL_NAME = re.compile(r"(?<![\w.])([A-Za-z_][A-Za-z0-9_]*)(\s*\()?")
+
+
+def filter_columns(expr: str) -> set[str]:
+    """Column names a row filter reads: identifiers that are neither SQL words, functions nor
+    inside string literals. Pure Python, so a typo fails the declaration, not a nightly task."""
+    bare = _SQL_STRING.sub("''", expr)
+    return {
+        m.group(1)
+        for m in _SQL_NAME.finditer(bare)
+        if not m.group(2) and m.group(1).lower() not in _SQL_WORDS
+    }
+
+
+def load_interface(
+    path: Path,
+    datasets: dict[str, Dataset],
+    elements: dict[str, Element] | None = None,
+    masks_by_element: dict[str, str] | None = None,
+) -> Interface:
+    """One interface declaration, checked against the datasets and Standard 2.
+
+    Every check here is one that would otherwise surface as a leak or a failed share task: a
+    column the dataset does not have, a mask nobody implements, a dataset above the
+    consumer's clearance, personal data left in clear, a projection that cannot be replaced
+    by partition.
+    """
+    from enforcement_brain.share.masking import MASKS
+
+    elements = elements or {}
+    masks_by_element = masks_by_element or {}
+    data = read_yaml(path)
+    iid = need(data, "id", str(path))
+    where = f"{path} (interface {iid})"
+    if not ID.match(str(iid)) or iid != path.stem:
+        raise DeclarationError(f"{where}: id must be snake_case and equal the file name")
+    unknown = set(data) - _INTERFACE_KEYS
+    if unknown:
+        raise DeclarationError(f"{where}: unknown keys {sorted(unknown)}")
+    clearance = need(data, "clearance", where)
+    if clearance not in CLASSIFICATION_LEVELS:
+        raise DeclarationError(
+            f"{where}: clearance must be one of {', '.join(CLASSIFICATION_LEVELS)}"
+        )
+    quota = dict(data.get("quota") or {})
+    for key in _QUOTA_KEYS:
+        value = quota.get(key)
+        if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
+            raise DeclarationError(f"{where}: quota.{key} must be a positive integer")
+    if set(quota) - set(_QUOTA_KEYS):
+        raise DeclarationError(
+            f"{where}: unknown quota keys {sorted(set(quota) - set(_QUOTA_KEYS))}"
+        )
+    lifetime = data.get("token_lifetime_days", 90)
+    if not isinstance(lifetime, int) or isinstance(lifetime, bool) or not 0 < lifetime <= 366:
+        raise DeclarationError(f"{where}: token_lifetime_days must be an integer from 1 to 366")
+    entries = []
+    seen: set[str] = set()
+    for raw in need(data, "datasets", where):
+        entries.append(
+            _interface_entry(raw, where, clearance, datasets, elements, masks_by_element, MASKS)
+        )
+        if entries[-1].dataset in seen:
+            raise DeclarationError(f"{where}: dataset '{entries[-1].dataset}' is listed twice")
+        seen.add(entries[-1].dataset)
+    return Interface(
+        id=iid,
+        title=need(data, "title", where),
+        title_zh=data.get("title_zh", ""),
+        consumer=need(data, "consumer", where),
+        datasets=tuple(entries),
+        quota=quota,
+        token_lifetime_days=lifetime,
+        path=path,
+        clearance=clearance,
+    )
+
+
+def _interface_entry(
+    raw: dict[str, Any],
+    where: str,
+    clearance: str,
+    datasets: dict[str, Dataset],
+    elements: dict[str, Element],
+    masks_by_element: dict[str, str],
+    known_masks: frozenset[str],
+) -> InterfaceDataset:
+    """One ``datasets:`` entry of an interface, checked against its dataset and Standard 2."""
+    if not isinstance(raw, dict) or raw.get("dataset") not in datasets:
+        name = raw.get("dataset") if isinstance(raw, dict) else raw
+        raise DeclarationError(f"{where}: unknown dataset '{name}'")
+    dataset = datasets[raw["dataset"]]
+    where = f"{where}: dataset {dataset.id}"
+    unknown = set(raw) - _ENTRY_KEYS
+    if unknown:
+        raise DeclarationError(f"{where}: unknown keys {sorted(unknown)}")
+    if level_rank(dataset.classification) > level_rank(clearance):
+        raise DeclarationError(
+            f"{where}: classified {dataset.classification}, above the interface's clearance "
+            f"{clearance}"
+        )
+    columns = as_tuple(need(raw, "columns", where))
+    if len(set(columns)) != len(columns):
+        raise DeclarationError(f"{where}: a column is listed twice")
+    if dataset.columns:
+        for column in columns:
+            if column not in dataset.columns:
+                raise DeclarationError(
+                    f"{where}: column '{column}' is not a column of dataset {dataset.id}"
+                )
+    if dataset.partition_by not in columns:
+        raise DeclarationError(
+            f"{where}: columns must include the partition column '{dataset.partition_by}' "
+            "(increments are replaced by partition)"
+        )
+    masks = dict(raw.get("masks") or {})
+    for column, mask in masks.items():
+        if mask not in known_masks:
+            raise DeclarationError(
+                f"{where}: unknown mask '{mask}' for column {column}; "
+                f"masks are {sorted(known_masks)}"
+            )
+        if column not in columns:
+            raise DeclarationError(f"{where}: masked column {column} is not in the allowlist")
+    clear = {str(k): str(v or "").strip() for k, v in (raw.get("clear") or {}).items()}
+    for column, purpose in clear.items():
+        if column not in columns:
+            raise DeclarationError(f"{where}: clear column {column} is not in the allowlist")
+        if column in masks:
+            raise DeclarationError(f"{where}: column {column} is both masked and clear")
+        if not purpose:
+            raise DeclarationError(
+                f"{where}: clear column {column} needs the purpose that needs it"
+            )
+    for column in columns:
+        element = dataset.element_of(column, elements)
+        level = element.classification if element else None
+        if level_rank(level) < 2 or element is None:
+            if column in clear:
+                raise DeclarationError(
+                    f"{where}: column {column} is not personal data; 'clear' is for L2 columns"
+                )
+            continue
+        if column in clear:
+            if level not in CLEAR_ALLOWED_LEVELS:
+                raise DeclarationError(
+                    f"{where}: column {column} ({element.id}, {level}) may never be shared in "
+                    f"clear (Standard 2: only {', '.join(CLEAR_ALLOWED_LEVELS)} for a purpose)"
+                )
+            continue
+        want = masks_by_element.get(element.id)
+        if column not in masks:
+            raise DeclarationError(
+                f"{where}: column {column} ({element.id}, {level}) must be masked with "
+                f"'{want}' or left out"
+                + (
+                    " (or listed under clear: with its purpose)"
+                    if level in CLEAR_ALLOWED_LEVELS
+                    else ""
+                )
+            )
+        if want and masks[column] not in (want, "redact"):
+            raise DeclarationError(
+                f"{where}: column {column} ({element.id}, {level}) needs mask '{want}' or "
+                f"'redact', not '{masks[column]}'"
+            )
+    row_filter = raw.get("row_filter")
+    if row_filter is not None:
+        if not isinstance(row_filter, str) or not row_filter.strip():
+            raise DeclarationError(f"{where}: row_filter must be a SQL condition")
+        if dataset.columns:
+            stray = sorted(filter_columns(row_filter) - set(dataset.columns))
+            if stray:
+                raise DeclarationError(
+                    f"{where}: row_filter reads {', '.join(repr(c) for c in stray)}, not a "
+                    f"column of dataset {dataset.id}"
+                )
+    return InterfaceDataset(dataset.id, columns, masks, row_filter, clear)

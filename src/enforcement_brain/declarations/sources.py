@@ -1,0 +1,164 @@
+"""Sources (``data_standards/sources/<id>.yaml``): a feed, its delivery, columns and rules.
+
+A source's file is all it takes to add a feed: its ingest DAG, checks and silver table follow
+from what is declared and checked here.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from enforcement_brain.declarations.elements import TYPES, Element
+from enforcement_brain.declarations.reading import ID, as_tuple, need, quality_block, read_yaml
+from enforcement_brain.declarations.rules import Rule
+from enforcement_brain.errors import DeclarationError
+
+
+@dataclass(frozen=True)
+class Column:
+    """A source column and the data element it carries."""
+
+    name: str
+    type: str
+    element: str
+    required: bool = False
+
+
+@dataclass(frozen=True)
+class Delivery:
+    """How and where the source system delivers: files, database rows or objects."""
+
+    kind: str  # file | database | objects
+    format: str | None = None  # csv | jsonl (files and objects)
+    encoding: str = "utf-8"
+    pattern: str = "*"
+    bucket: str | None = None  # objects: the bucket the source system writes to
+    prefix: str | None = None  # objects: key prefix, with {yyyy} {mm} {dd} for the day
+    table: str | None = None  # database table
+    watermark: str | None = None  # database incremental column
+    cadence: str = "daily"
+
+
+@dataclass(frozen=True)
+class Source:
+    """One declared feed: its delivery, columns, key, event time and rules."""
+
+    id: str
+    title: str
+    title_zh: str
+    system: str
+    owner: str
+    delivery: Delivery
+    schedule: str
+    grain: str
+    business_key: tuple[str, ...]
+    event_time: str
+    expected_daily_rows: int
+    columns: tuple[Column, ...]
+    rule_ids: tuple[str, ...]
+    path: Path
+    quality: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def column_names(self) -> list[str]:
+        """The declared column names, in file order."""
+        return [c.name for c in self.columns]
+
+    def column(self, name: str) -> Column:
+        """The declared column called ``name``."""
+        return next(c for c in self.columns if c.name == name)
+
+    def datum_columns(self) -> tuple[str, list[tuple[str, str]]] | None:
+        """The column flagging the datum of the positions (element ``coord_system``) and the
+        (longitude, latitude) pairs it covers, k-th with k-th; None without a flag."""
+        by_element: dict[str, list[str]] = {}
+        for c in self.columns:
+            by_element.setdefault(c.element, []).append(c.name)
+        if "coord_system" not in by_element:
+            return None
+        lons, lats = by_element.get("longitude", []), by_element.get("latitude", [])
+        return by_element["coord_system"][0], list(zip(lons, lats, strict=False))
+
+
+def load_source(path: Path, elements: dict[str, Element], rules: dict[str, Rule]) -> Source:
+    """One source declaration, checked against the elements and rules it names.
+
+    Key, event time and watermark must be declared columns, and every rule must find the
+    elements it checks: otherwise the ingest DAG would fail on the first delivery.
+    """
+    data = read_yaml(path)
+    sid = need(data, "id", str(path))
+    where = f"{path} (source {sid})"
+    if not ID.match(sid) or sid != path.stem:
+        raise DeclarationError(f"{where}: id must be snake_case and equal the file name")
+    columns = []
+    for raw in need(data, "columns", where):
+        cwhere = f"{where}: column {raw.get('name')}"
+        if raw.get("element") not in elements:
+            raise DeclarationError(f"{cwhere}: unknown element '{raw.get('element')}'")
+        if raw.get("type") not in TYPES:
+            raise DeclarationError(f"{cwhere}: type must be one of {', '.join(TYPES)}")
+        columns.append(Column(raw["name"], raw["type"], raw["element"], bool(raw.get("required"))))
+    names = [c.name for c in columns]
+    if len(set(names)) != len(names):
+        raise DeclarationError(f"{where}: a column is declared twice")
+    key = as_tuple(need(data, "business_key", where))
+    for k in (*key, need(data, "event_time", where)):
+        if k not in names:
+            raise DeclarationError(f"{where}: '{k}' is not a declared column")
+    rule_ids = as_tuple(data.get("rules"))
+    for rid in rule_ids:
+        if rid not in rules:
+            raise DeclarationError(f"{where}: unknown rule '{rid}'")
+        rule = rules[rid]
+        used = {c.element for c in columns}
+        if rule.elements and not used.intersection(rule.elements):
+            raise DeclarationError(
+                f"{where}: rule {rid} checks {rule.elements}, not in this source"
+            )
+        for element in rule.requires:
+            if sum(c.element == element for c in columns) != 1:
+                raise DeclarationError(
+                    f"{where}: rule {rid} needs exactly one column of element '{element}'"
+                )
+    delivery = dict(need(data, "delivery", where))
+    if delivery.get("kind") not in ("file", "database", "objects"):
+        raise DeclarationError(f"{where}: delivery.kind must be file, database or objects")
+    if delivery["kind"] != "database" and delivery.get("format") not in ("csv", "jsonl"):
+        raise DeclarationError(f"{where}: delivery.format must be csv or jsonl")
+    if delivery["kind"] == "objects" and not (delivery.get("bucket") and delivery.get("prefix")):
+        raise DeclarationError(f"{where}: an objects delivery needs 'bucket' and 'prefix'")
+    unknown = set(delivery) - set(Delivery.__dataclass_fields__)
+    if unknown:
+        raise DeclarationError(f"{where}: unknown delivery keys {sorted(unknown)}")
+    try:
+        "".encode(delivery.get("encoding", "utf-8"))
+    except LookupError:
+        raise DeclarationError(f"{where}: unknown encoding '{delivery['encoding']}'") from None
+    quality = quality_block(data, where)
+    if delivery["kind"] == "database" and not (delivery.get("table") and delivery.get("watermark")):
+        raise DeclarationError(f"{where}: a database delivery needs 'table' and 'watermark'")
+    if delivery["kind"] == "database" and delivery["watermark"] not in names:
+        # The late-row sweep tells row versions apart by (business key, watermark) in bronze.
+        raise DeclarationError(
+            f"{where}: watermark '{delivery['watermark']}' is not a declared column"
+        )
+    return Source(
+        id=sid,
+        title=need(data, "title", where),
+        title_zh=data.get("title_zh", ""),
+        system=need(data, "system", where),
+        owner=data.get("owner", ""),
+        delivery=Delivery(**delivery),
+        schedule=data.get("schedule", "@daily"),
+        grain=need(data, "grain", where),
+        business_key=key,
+        event_time=data["event_time"],
+        expected_daily_rows=int(data.get("expected_daily_rows", 0)),
+        columns=tuple(columns),
+        rule_ids=rule_ids,
+        path=path,
+        quality=quality,
+    )
