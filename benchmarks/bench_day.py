@@ -69,7 +69,7 @@ from pathlib import Path
 from enforcement_brain.declarations import load_catalog
 from enforcement_brain.settings import load_settings
 from enforcement_brain.spark.session import get_spark
-from enforcement_brain.pipeline.bronze import delivery_dir
+from enforcement_brain.pipeline.delivery import delivery_dir
 import datetime as dt
 settings = load_settings()
 spark = get_spark(settings)

@@ -9,13 +9,11 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
-import fnmatch
-import hashlib
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 from enforcement_brain.declarations import Source
 from enforcement_brain.errors import DeliveryError, SchemaDriftError
+from enforcement_brain.pipeline.delivery import batch_id, landing_files
 from enforcement_brain.settings import Settings
 
 if TYPE_CHECKING:
@@ -26,48 +24,6 @@ if TYPE_CHECKING:
     from enforcement_brain.pipeline.front_db import DbPull
 
 META_COLUMNS = ("_rescued_data", "_corrupt_record", "_source_file", "_source_line")
-
-
-def batch_id(source_id: str, day: dt.date) -> str:
-    """Deterministic id of one source's delivery for one day: reruns keep the same id."""
-    digest = hashlib.sha1(f"{source_id}/{day.isoformat()}".encode()).hexdigest()[:12]
-    return f"{source_id}-{day:%Y%m%d}-{digest}"
-
-
-def delivery_dir(settings: Settings, source: Source, day: dt.date) -> str:
-    """Where a day's file delivery is read from: ``<lake>/landing/<source>/<day>``.
-
-    Object sources too: :mod:`enforcement_brain.pipeline.landing` fetches their objects here
-    first, so bronze reads only what landing holds (and its manifest vouches for).
-    """
-    return f"{settings.landing_uri}/{source.id}/{day.isoformat()}"
-
-
-def landing_files(settings: Settings, source: Source, day: dt.date) -> list[str]:
-    """The day's delivered files for a file source, sorted; an error names what is missing.
-
-    Names starting with ``_`` or ``.`` (the manifest, a fetch in progress) are never delivery.
-    """
-    folder = Path(delivery_dir(settings, source, day).removeprefix("file://"))
-    if not folder.is_dir():
-        raise DeliveryError(f"{source.id}: no delivery for {day} (expected folder {folder})")
-    files = sorted(
-        str(p)
-        for p in folder.iterdir()
-        if p.is_file()
-        and not p.name.startswith(("_", "."))
-        and fnmatch.fnmatch(p.name, source.delivery.pattern)
-    )
-    if not files:
-        raise DeliveryError(
-            f"{source.id}: delivery folder {folder} has no file matching {source.delivery.pattern}"
-        )
-    empty = [f for f in files if Path(f).stat().st_size == 0]
-    if empty:
-        raise DeliveryError(
-            f"{source.id}: empty delivery file(s) {', '.join(empty)}; left in landing"
-        )
-    return files
 
 
 @contextlib.contextmanager

@@ -58,7 +58,7 @@ from enforcement_brain.declarations import Source
 from enforcement_brain.errors import DeliveryError, SchemaDriftError
 from enforcement_brain.lake import tables
 from enforcement_brain.ops.schemas import DB_PULLS_SCHEMA
-from enforcement_brain.pipeline.bronze import batch_id
+from enforcement_brain.pipeline.delivery import batch_id
 from enforcement_brain.settings import Settings
 
 if TYPE_CHECKING:

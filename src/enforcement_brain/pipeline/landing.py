@@ -32,7 +32,12 @@ from typing import TYPE_CHECKING, Any
 from enforcement_brain.declarations import Source
 from enforcement_brain.errors import ConfigError, DeliveryError, LandingChecksumError
 from enforcement_brain.ops.schemas import LANDING_LOG_SCHEMA
-from enforcement_brain.pipeline import bronze
+from enforcement_brain.pipeline.delivery import (
+    delivery_dir,
+    delivery_location,
+    landing_files,
+    object_prefix,
+)
 from enforcement_brain.settings import Settings
 
 if TYPE_CHECKING:
@@ -83,20 +88,6 @@ class _Object:
     open_chunks: Callable[[], Iterator[bytes]]
 
 
-def object_prefix(source: Source, day: dt.date) -> str:
-    """The declared key prefix for the day, ``/``-terminated (``alarms/2026/11/29/``)."""
-    prefix = (source.delivery.prefix or "").format(yyyy=f"{day:%Y}", mm=f"{day:%m}", dd=f"{day:%d}")
-    return prefix.rstrip("/") + "/" if prefix.strip("/") else ""
-
-
-def delivery_location(settings: Settings, source: Source, day: dt.date) -> str:
-    """Where an object source's delivery is fetched from, as error messages name it."""
-    prefix = object_prefix(source, day)
-    if settings.objects_url:
-        return f"s3://{source.delivery.bucket}/{prefix}"
-    return str(settings.objects_root / str(source.delivery.bucket) / prefix)
-
-
 def land(settings: Settings, source: Source, day: dt.date, run_id: str) -> Landing | None:
     """Land the day's delivery of ``source`` and write its manifest; None for a database source.
 
@@ -108,16 +99,16 @@ def land(settings: Settings, source: Source, day: dt.date, run_id: str) -> Landi
         return None
     if not settings.lake_is_local:
         raise ConfigError(f"{source.id}: landing into an s3a:// lake is not supported yet")
-    folder = Path(bronze.delivery_dir(settings, source, day).removeprefix("file://"))
+    folder = Path(delivery_dir(settings, source, day).removeprefix("file://"))
     previous = {e.file: e for e in read_manifest(folder)}
     if source.delivery.kind == "objects":
         location = delivery_location(settings, source, day)
         objects = _list_objects(settings, source, day, location)
         entries, changed = _fetch(source, day, folder, objects, previous, run_id)
-        bronze.landing_files(settings, source, day)  # empty objects fail as empty files do
+        landing_files(settings, source, day)  # empty objects fail as empty files do
     else:
         location = str(folder)
-        files = bronze.landing_files(settings, source, day)  # missing / empty: the usual errors
+        files = landing_files(settings, source, day)  # missing / empty: the usual errors
         entries, changed = _check_drops(source, day, [Path(f) for f in files], previous, run_id)
     write_manifest(folder, source, day, location, entries)
     return Landing(source.id, day, folder, location, tuple(entries), tuple(changed))

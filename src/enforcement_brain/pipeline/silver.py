@@ -14,7 +14,8 @@ from typing import TYPE_CHECKING
 from enforcement_brain.declarations import Catalog, Source
 from enforcement_brain.errors import DeliveryError, SchemaDriftError
 from enforcement_brain.lake import tables
-from enforcement_brain.pipeline.bronze import META_COLUMNS, batch_id
+from enforcement_brain.pipeline.bronze import META_COLUMNS
+from enforcement_brain.pipeline.delivery import batch_id
 from enforcement_brain.pipeline.rules import compile_checks, typed, violations_column
 from enforcement_brain.settings import Settings
 from enforcement_brain.standards.code_tables import load_code_table

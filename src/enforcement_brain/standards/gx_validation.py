@@ -36,7 +36,7 @@ from enforcement_brain.declarations import Catalog
 from enforcement_brain.errors import ConfigError
 from enforcement_brain.lake import tables
 from enforcement_brain.ops.schemas import GX_RESULTS_SCHEMA
-from enforcement_brain.pipeline.bronze import batch_id
+from enforcement_brain.pipeline.delivery import batch_id
 from enforcement_brain.settings import Settings
 from enforcement_brain.standards.gx_suites import (
     EXPECTATIONS_DIR,
