@@ -682,7 +682,8 @@ def test_workers_share_one_signing_key(env):
 
 def test_files_of_a_table_not_partitioned_are_pruned_by_their_day_ranges():
     """Share tables are not partitioned (fewer files per query): min/max statistics prune."""
-    from enforcement_brain.sharing.protocol import FileEntry, prune
+    from enforcement_brain.sharing.delta_log import FileEntry
+    from enforcement_brain.sharing.pruning import prune
 
     d1, d2 = str(D1), str(D2)
     files = [
@@ -728,7 +729,7 @@ def test_snapshot_and_log_statistics_give_the_same_ranges():
     """The snapshot (delta-rs values) and the change feed (the log's JSON) must bound the same
     columns the same way, or a file would be pruned from one answer and kept in the other.
     Only days and integers bound a range: truncated strings, timestamps and booleans do not."""
-    from enforcement_brain.sharing.protocol import _log_stats, _stat_ranges
+    from enforcement_brain.sharing.delta_log import _log_stats, _stat_ranges
 
     expected = {"biz_date": ("2026-11-28", "2026-11-29"), "axles": ("2", "6")}
     snapshot = {

@@ -40,7 +40,7 @@ from sharing_support import (
 from enforcement_brain.declarations import load_catalog
 from enforcement_brain.lake.s3 import LakeStore, s3_client
 from enforcement_brain.settings import REPO_ROOT
-from enforcement_brain.sharing.protocol import ProtocolError
+from enforcement_brain.sharing.errors import ProtocolError
 from enforcement_brain.sharing.s3 import S3ShareTable
 
 BUCKET = "agency-lake"

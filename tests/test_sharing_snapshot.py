@@ -7,7 +7,7 @@ import shutil
 import pyarrow as pa
 from deltalake import write_deltalake
 
-from enforcement_brain.sharing.protocol import ShareTable
+from enforcement_brain.sharing.delta_log import ShareTable
 
 
 def test_snapshots_follow_new_versions_and_recreated_tables(tmp_path):
@@ -37,7 +37,7 @@ def test_a_snapshot_is_peeked_from_memory_only_once_read(tmp_path) -> None:
     import pyarrow as pa
     from deltalake import write_deltalake
 
-    from enforcement_brain.sharing.protocol import ShareTable
+    from enforcement_brain.sharing.delta_log import ShareTable
 
     root = tmp_path / "t"
     write_deltalake(str(root), pa.table({"x": [1]}))
@@ -66,7 +66,7 @@ def test_the_log_is_listed_again_only_when_it_may_have_changed(tmp_path, monkeyp
         listed.append(str(path))
         return real_listdir(path)
 
-    monkeypatch.setattr("enforcement_brain.sharing.protocol.os.listdir", counting_listdir)
+    monkeypatch.setattr("enforcement_brain.sharing.delta_log.os.listdir", counting_listdir)
     st = ShareTable(root)
 
     old = log.stat().st_mtime_ns - 10**10  # a change 10 s ago
@@ -82,7 +82,7 @@ def test_the_log_is_listed_again_only_when_it_may_have_changed(tmp_path, monkeyp
     now = log.stat().st_mtime_ns
     os.utime(log, ns=(now, now))
     fresh = time_ns_after(now)
-    monkeypatch.setattr("enforcement_brain.sharing.protocol.time.time_ns", lambda: fresh)
+    monkeypatch.setattr("enforcement_brain.sharing.delta_log.time.time_ns", lambda: fresh)
     assert st.commit_versions() == [0, 1]
     write_deltalake(str(root), pa.table({"x": [3]}), mode="append")
     os.utime(log, ns=(now, now))

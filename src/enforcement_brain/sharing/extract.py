@@ -27,7 +27,8 @@ import json
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from enforcement_brain.sharing.protocol import ShareTable, bad_request
+from enforcement_brain.sharing.delta_log import ShareTable
+from enforcement_brain.sharing.errors import bad_request
 
 if TYPE_CHECKING:
     import pyarrow as pa

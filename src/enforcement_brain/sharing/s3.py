@@ -18,12 +18,8 @@ import logging
 from typing import Any, BinaryIO
 
 from enforcement_brain.lake.s3 import LakeStore, S3Location
-from enforcement_brain.sharing.protocol import (
-    _COMMIT,
-    ProtocolError,
-    ShareTable,
-    plain_data_path,
-)
+from enforcement_brain.sharing.delta_log import COMMIT_NAME, ShareTable, plain_data_path
+from enforcement_brain.sharing.errors import ProtocolError
 
 LOG = logging.getLogger("enforcement_brain.sharing")
 
@@ -69,7 +65,7 @@ class S3ShareTable(ShareTable):
         for page in pages:
             for obj in page.get("Contents", []):
                 name = obj["Key"][len(self._log_prefix) :]
-                if _COMMIT.fullmatch(name):
+                if COMMIT_NAME.fullmatch(name):
                     stamps[int(name[:20])] = int(obj["LastModified"].timestamp() * 1e9)
         self._stamps = stamps  # one assignment: a concurrent reader sees the old or the new
         return sorted(stamps)
@@ -109,7 +105,7 @@ class S3ShareTable(ShareTable):
     # -- the files ---------------------------------------------------------------------------
     def key(self, rel_path: str) -> str:
         """The object key of a data file named by the log, which must stay under this table's
-        prefix (:func:`~enforcement_brain.sharing.protocol.plain_data_path`)."""
+        prefix (:func:`~enforcement_brain.sharing.delta_log.plain_data_path`)."""
         if not plain_data_path(rel_path):
             # The path goes to the operator's log only: the partner is not told other names.
             LOG.warning(

@@ -36,17 +36,14 @@ from enforcement_brain.lake.s3 import LakeStore
 from enforcement_brain.settings import Settings
 from enforcement_brain.share.project import share_table_name
 from enforcement_brain.sharing import audit, credentials
-from enforcement_brain.sharing.protocol import (
+from enforcement_brain.sharing.delta_log import (
     PROTOCOL_LINE,
     FileEntry,
-    ProtocolError,
     ShareTable,
-    bad_request,
-    not_found,
-    parse_json_predicate,
     plain_data_path,
-    prune,
 )
+from enforcement_brain.sharing.errors import ProtocolError, bad_request, not_found
+from enforcement_brain.sharing.pruning import parse_json_predicate, prune
 from enforcement_brain.sharing.s3 import S3ShareTable
 from enforcement_brain.sharing.signing import SignatureError, Signer
 from enforcement_brain.sharing.window import ENV as QUOTA_FILE_ENV
