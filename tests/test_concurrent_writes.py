@@ -9,7 +9,7 @@ import threading
 
 from enforcement_brain.lake import tables
 from enforcement_brain.ops import ledger
-from enforcement_brain.pipeline.silver import BatchReport
+from enforcement_brain.ops.ledger import BatchReport
 
 
 def test_parallel_replace_where_on_disjoint_partitions(spark, settings) -> None:

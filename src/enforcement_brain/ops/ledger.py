@@ -12,6 +12,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Any
 
 from enforcement_brain.lake import tables
@@ -26,15 +27,39 @@ from enforcement_brain.settings import Settings
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
 
-    from enforcement_brain.pipeline.silver import BatchReport
-
-
 #: The ledger as it stands: each source and day's rows from its latest load.
 LATEST_LEDGER_SQL = """
 SELECT * FROM ops.dq_ledger l
 WHERE recorded_at = (SELECT max(recorded_at) FROM ops.dq_ledger m
                      WHERE m.source = l.source AND m.delivery_date = l.delivery_date)
 """
+
+
+@dataclass(frozen=True)
+class BatchReport:
+    """What one source's batch did; the run summary and ``ops.batch_log`` print this.
+
+    It lives with the ledger, not with silver, because the job that loads a batch is what
+    records it: silver computes the report, the job appends it (:func:`record_batch`).
+    """
+
+    source: str
+    delivery_date: str
+    batch_id: str
+    rows_in: int
+    inserted: int
+    updated: int
+    unchanged: int
+    duplicates_dropped: int
+    quarantined: int
+    warned: int
+
+    def reconciles(self) -> bool:
+        out = self.inserted + self.updated + self.unchanged + self.duplicates_dropped
+        return out + self.quarantined == self.rows_in
+
+    def as_dict(self) -> dict[str, object]:
+        return asdict(self)
 
 
 def record_batch(

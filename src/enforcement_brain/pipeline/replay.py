@@ -17,8 +17,9 @@ from typing import TYPE_CHECKING
 from enforcement_brain.declarations import Catalog, Source
 from enforcement_brain.errors import DeliveryError
 from enforcement_brain.lake import tables
+from enforcement_brain.ops.ledger import BatchReport, record_batch
 from enforcement_brain.pipeline.bronze import META_COLUMNS
-from enforcement_brain.pipeline.silver import BatchReport, load_batch
+from enforcement_brain.pipeline.silver import load_batch
 from enforcement_brain.settings import Settings
 
 if TYPE_CHECKING:
@@ -45,7 +46,8 @@ def replay(
     day: dt.date,
     run_id: str,
 ) -> BatchReport:
-    """Re-check the day's quarantine of ``source``; returns the replay batch's report."""
+    """Re-check the day's quarantine of ``source``, record the replay batch in the ledger and
+    the batch log as a load's job does, and return its report."""
     if not tables.is_delta_table(settings, "quarantine", source.id):
         raise DeliveryError(f"{source.id}: nothing to replay, no quarantine table yet")
     rows = quarantined_as_bronze(spark, settings, source, day)
@@ -53,4 +55,6 @@ def replay(
         raise DeliveryError(f"{source.id}: nothing to replay, no row quarantined for {day}")
     # Materialised first: the replay rewrites the very quarantine slice it reads.
     rows = rows.localCheckpoint()
-    return load_batch(spark, settings, catalog, source, day, run_id, bronze=rows)
+    report, ledger = load_batch(spark, settings, catalog, source, day, run_id, bronze=rows)
+    record_batch(spark, settings, report, ledger, run_id)
+    return report

@@ -1,19 +1,21 @@
 """Bronze → silver: conform to Standard 1, check against Standard 2, quarantine, MERGE.
 
 Pure transforms (``conform``, ``dedupe``) take and return DataFrames; ``load_batch`` does the
-writes. Every batch reconciles: rows in = inserted + updated + unchanged + duplicates dropped
-+ quarantined, and the ledger records each term and each rule's count.
+writes to silver and quarantine. Every batch reconciles: rows in = inserted + updated + unchanged
++ duplicates dropped + quarantined. ``load_batch`` returns those terms and each rule's count; the
+job that ran it records them in ``ops`` (:func:`enforcement_brain.ops.ledger.record_batch`), so
+silver writes only the data it conforms.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import asdict, dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from enforcement_brain.declarations import Catalog, Source
 from enforcement_brain.errors import DeliveryError, SchemaDriftError
 from enforcement_brain.lake import tables
+from enforcement_brain.ops.ledger import BatchReport
 from enforcement_brain.pipeline.bronze import META_COLUMNS
 from enforcement_brain.pipeline.delivery import batch_id
 from enforcement_brain.pipeline.rules import compile_checks, typed, violations_column
@@ -22,29 +24,6 @@ from enforcement_brain.standards.code_tables import load_code_table
 
 if TYPE_CHECKING:
     from pyspark.sql import Column, DataFrame, SparkSession
-
-
-@dataclass(frozen=True)
-class BatchReport:
-    """What one source's batch did; the run summary and ``ops.batch_log`` print this."""
-
-    source: str
-    delivery_date: str
-    batch_id: str
-    rows_in: int
-    inserted: int
-    updated: int
-    unchanged: int
-    duplicates_dropped: int
-    quarantined: int
-    warned: int
-
-    def reconciles(self) -> bool:
-        out = self.inserted + self.updated + self.unchanged + self.duplicates_dropped
-        return out + self.quarantined == self.rows_in
-
-    def as_dict(self) -> dict[str, object]:
-        return asdict(self)
 
 
 def canonical_columns(catalog: Catalog, source: Source) -> list[Column]:
@@ -268,8 +247,11 @@ def load_batch(
     day: dt.date,
     run_id: str,
     bronze: DataFrame | None = None,
-) -> BatchReport:
+) -> tuple[BatchReport, list[dict[str, Any]]]:
     """Conform one delivered day of a source from bronze into silver and quarantine.
+
+    Returns the batch's report and its ``ops.dq_ledger`` rows (one per rule) for the caller to
+    record with :func:`enforcement_brain.ops.ledger.record_batch` once the load has committed.
 
     ``bronze`` replaces the day's bronze rows as input: the quarantine replay passes the
     quarantined rows (corrected or not) to go through the same checks again.
@@ -393,9 +375,6 @@ def load_batch(
             }
             for c in {c.rule.id: c for c in checks}.values()
         ]
-        from enforcement_brain.ops import ledger as ops_ledger
-
-        ops_ledger.record_batch(spark, settings, report, ledger, run_id)
-        return report
+        return report, ledger
     finally:
         conformed.unpersist()
