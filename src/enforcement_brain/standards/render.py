@@ -6,6 +6,11 @@ the sources, the shared datasets and the interfaces. The documents are *outputs*
 committed so a change to a declaration shows up in review as a change to the text a person signs,
 and the build test fails when they drift.
 
+The fixed prose (headings, contents, the sentences around each table) is in ``templates/``, one
+Jinja2 template per document and a partial per section both share, so the text can be read and
+edited as the document it becomes. This module builds the tables and the values the templates
+fill in.
+
 What each source section lists is computed by the same code the pipeline runs
 (``compile_checks``), with what the silver table's Delta constraints and GX suite make of each
 check, so the document cannot promise a check the platform does not run. Declarations gain
@@ -19,32 +24,71 @@ no absolute paths. No Spark: the rule kinds build SQL text, and describe themsel
 from __future__ import annotations
 
 import dataclasses
+from functools import cache
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import yaml
 
-from enforcement_brain.declarations import Catalog, Element, Rule, Source
+from enforcement_brain.declarations import (
+    Catalog,
+    Column,
+    Dataset,
+    Element,
+    Interface,
+    Rule,
+    Source,
+)
 from enforcement_brain.standards import constraints as cons
 from enforcement_brain.standards import gx_suites
-from enforcement_brain.standards.code_tables import list_code_tables, load_code_table
+from enforcement_brain.standards.code_tables import CodeTable, list_code_tables, load_code_table
 from enforcement_brain.standards.rule_kinds import code_span as _code
 from enforcement_brain.standards.rule_kinds import column_violation_sql, compile_checks, kind_of
 from enforcement_brain.standards.rule_kinds.sql import raw_ref, typed_ref
 
+if TYPE_CHECKING:
+    import jinja2
+
 ELEMENT_DOC = "docs/standards/data-element-standard.md"
 QUALITY_DOC = "docs/standards/data-quality-and-sharing-standard.md"
-GENERATED = (
-    "> Generated from `data_standards/` by `make standards` "
-    "(`python -m enforcement_brain.standards build`). Do not edit: change the declarations, "
-    "regenerate, and commit both. CI fails when this file and the declarations disagree."
-)
+#: The Jinja2 templates of the documents: ``<document name>.md`` and the ``_*.md`` partials.
+TEMPLATES = Path(__file__).with_name("templates")
 _ACTIONS = {
     "warn": "the row loads, flagged (its rule ids in `_warnings`)",
     "quarantine": "the row goes to `quarantine.<source>` with the rule ids and standard version",
     "fail": "the load stops: nothing of the batch is written and the delivery stays in landing",
 }
 _HEADER_KEYS = {"standard", "title", "title_zh", "version", "changelog", "references"}
+
+
+# -- templates -------------------------------------------------------------------------------------
+
+
+@cache
+def _environment() -> jinja2.Environment:
+    """The templates' environment, built on first use (Jinja2 is not imported with the module).
+
+    Block tags on their own line leave no blank line behind (``trim_blocks``, ``lstrip_blocks``),
+    so a line of text that ends in a block tag ends it with ``+%}`` to keep its newline; an
+    undefined name is an error rather than an empty string; no HTML escaping: this is Markdown.
+    """
+    import jinja2
+
+    env = jinja2.Environment(
+        loader=jinja2.FileSystemLoader(TEMPLATES),
+        trim_blocks=True,
+        lstrip_blocks=True,
+        keep_trailing_newline=True,
+        undefined=jinja2.StrictUndefined,
+        autoescape=False,
+    )
+    env.filters["code"] = _code
+    return env
+
+
+def _render(template: str, **context: Any) -> str:
+    """A document from its template, ending in exactly one newline."""
+    return _environment().get_template(template).render(**context).rstrip() + "\n"
 
 
 # -- small Markdown helpers ------------------------------------------------------------------------
@@ -74,22 +118,24 @@ def _cell(text: str) -> str:
     return " ".join(str(text).replace("|", "\\|").split()) or "—"
 
 
-def _table(header: list[str], rows: list[list[str]]) -> list[str]:
+def _table(header: list[str], rows: list[list[str]]) -> str:
+    """A GFM table, without the blank line that follows it (the templates place tables)."""
     out = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     out += ["| " + " | ".join(_cell(c) for c in row) + " |" for row in rows]
-    return [*out, ""]
+    return "\n".join(out)
 
 
-def _attributes(rows: list[tuple[str, str]]) -> list[str]:
+def _attributes(rows: list[tuple[str, str]]) -> str:
     return _table(["attribute", "value"], [[k, v] for k, v in rows])
-
-
-def _anchor(kind: str, ident: str) -> str:
-    return f'<a id="{kind}-{ident}"></a>'
 
 
 def _link(kind: str, ident: str, text: str | None = None) -> str:
     return f"[{text or _code(ident)}](#{kind}-{ident})"
+
+
+def _title(title: str, title_zh: str) -> str:
+    """A declaration's heading title: the Chinese title with the English one, when it has one."""
+    return f"{title_zh} ({title})" if title_zh else title
 
 
 def _rel(catalog: Catalog, path: Path | None) -> str:
@@ -129,65 +175,56 @@ def _header(catalog: Catalog, which: str) -> dict[str, Any]:
     return merged
 
 
-def _front(header: dict[str, Any], default_zh: str, default_en: str, version: str) -> list[str]:
+def _common(
+    header: dict[str, Any],
+    default_zh: str,
+    default_en: str,
+    version: str,
+    cited: dict[str, list[str]],
+    known: set[str],
+) -> dict[str, Any]:
+    """What the shared partials fill in: the front matter, change log, references and the
+    top-level keys nobody taught this module about (rendered rather than dropped)."""
     title_zh = header.get("title_zh") or default_zh
     title = header.get("title") or default_en
-    out = [f"# {title_zh} — {title}", "", GENERATED, ""]
-    out += _attributes(
-        [
-            ("Standard", _code(header.get("standard", "—"))),
-            ("Title", f"{title_zh} ({title})"),
-            ("Version", version),
-        ]
-    )
-    return out
-
-
-def _changelog(header: dict[str, Any], number: int) -> list[str]:
-    out = [f"## {number}. Change log", ""]
-    entries = header.get("changelog") or []
-    if not entries:
-        return [*out, "No change log is declared.", ""]
-    for entry in entries:
-        date = entry.get("date")
-        out.append(f"### {entry.get('version', '?')}" + (f" ({date})" if date else ""))
-        out.append("")
+    changelog = []
+    for entry in header.get("changelog") or []:
         changes = entry.get("changes") or []
-        out += [f"- {_fmt(c)}" for c in (changes if isinstance(changes, list) else [changes])]
+        notes = [_fmt(c) for c in (changes if isinstance(changes, list) else [changes])]
         extra = {k: v for k, v in entry.items() if k not in ("version", "date", "changes")}
-        out += [f"- {k}: {_fmt(v)}" for k, v in extra.items()]
-        out.append("")
-    return out
-
-
-def _references(header: dict[str, Any], cited: dict[str, list[str]], number: int) -> list[str]:
-    out = [f"## {number}. Normative references", ""]
-    refs = header.get("references") or []
-    if refs:
-        out += ["The standards this standard follows:", ""]
-        out += [f"- {_fmt(r)}" for r in refs] + [""]
-    else:
-        out += ["No references are declared at the top level.", ""]
+        notes += [f"{k}: {_fmt(v)}" for k, v in extra.items()]
+        changelog.append(
+            {"version": entry.get("version", "?"), "date": entry.get("date"), "notes": notes}
+        )
+    cited_table = ""
     if cited:
-        out += ["Cited by individual entries (`follows` / `standard` fields):", ""]
-        out += _table(
+        cited_table = _table(
             ["cited standard", "cited by"],
             [[text, ", ".join(users)] for text, users in sorted(cited.items())],
         )
-    return out
-
-
-def _other_keys(header: dict[str, Any], known: set[str], number: int) -> list[str]:
-    """Top-level keys nobody taught this module about: rendered rather than dropped."""
     rest = {k: v for k, v in header.items() if k not in known}
-    if not rest:
-        return []
-    out = [f"## {number}. Other declarations", ""]
-    for key in sorted(rest):
-        out += [f"### `{key}`", "", "```yaml"]
-        out += yaml.safe_dump(rest[key], allow_unicode=True, sort_keys=False).splitlines()
-        out += ["```", ""]
-    return out
+    other = [
+        (
+            key,
+            "\n".join(yaml.safe_dump(rest[key], allow_unicode=True, sort_keys=False).splitlines()),
+        )
+        for key in sorted(rest)
+    ]
+    return {
+        "title_zh": title_zh,
+        "title": title,
+        "attributes": _attributes(
+            [
+                ("Standard", _code(header.get("standard", "—"))),
+                ("Title", f"{title_zh} ({title})"),
+                ("Version", version),
+            ]
+        ),
+        "changelog": changelog,
+        "references": [_fmt(r) for r in header.get("references") or []],
+        "cited_table": cited_table,
+        "other": other,
+    }
 
 
 # -- Standard 1 ------------------------------------------------------------------------------------
@@ -239,10 +276,53 @@ _ELEMENT_KNOWN = {
 }
 
 
+def _element_attributes(
+    element: Element, rules: list[Rule], users: list[str], tables: dict[str, CodeTable]
+) -> str:
+    name_en = getattr(element, "name_en", None)
+    code_table = (
+        _link("ct", element.code_table, _code(element.code_table))
+        if element.code_table and element.code_table in tables
+        else _fmt(element.code_table)
+    )
+    rows = [
+        ("Identifier", _code(element.id)),
+        ("Chinese name", element.name_zh),
+        ("English name", _fmt(name_en)),
+        ("Data type", element.type),
+        ("Unit", _fmt(element.unit)),
+        ("Format", _fmt(element.format)),
+        ("Pattern", _code(element.pattern) if getattr(element, "pattern", None) else "—"),
+        ("Check algorithm", _fmt(getattr(element, "check", None))),
+        ("Code table", code_table),
+        ("Valid range", _range(element)),
+        ("Classification", _fmt(element.classification)),
+        ("Follows", _fmt(element.follows)),
+        ("Description", _fmt(element.description)),
+        (
+            "Checked by",
+            ", ".join(f"{_link('rule', r.id, _code(r.id))} ({r.severity})" for r in rules) or "—",
+        ),
+        ("Used by", ", ".join(_code(u) for u in users) or "—"),
+    ]
+    return _attributes(rows + _extra(element, _ELEMENT_KNOWN))
+
+
+def _code_table_codes(table: CodeTable) -> str:
+    """A code table's codes, with every key any of its entries declares."""
+    keys = ["code", "name_zh", "name"]
+    for entry in table.codes:
+        keys += [k for k in entry if k not in keys]
+    present = [k for k in keys if any(k in e for e in table.codes)]
+    return _table(
+        present,
+        [[_fmt(e.get(k)) if k != "code" else _code(e[k]) for k in present] for e in table.codes],
+    )
+
+
 def render_element_standard(catalog: Catalog) -> str:
     """Standard 1 (数据元标准) as Markdown."""
     header = _header(catalog, "elements")
-    out = _front(header, "数据元标准", "Data Element Standard", catalog.element_version)
     users = _element_users(catalog)
     by_element = _element_rules(catalog)
     table_ids = list_code_tables(catalog.root)
@@ -258,135 +338,93 @@ def render_element_standard(catalog: Catalog) -> str:
         if term.get("follows"):
             cited.setdefault(_fmt(term["follows"]), []).append(f"definition {_code(term['id'])}")
 
-    out += [
-        "## Contents",
-        "",
-        "1. Change log",
-        "2. Normative references",
-        "3. Definitions",
-        "4. Data elements",
-        "5. Code tables",
-        "",
-    ]
-    out += _changelog(header, 1)
-    out += _references(header, cited, 2)
-
-    out += ["## 3. Definitions", ""]
-    terms = header.get("definitions") or []
-    if not terms:
-        out += ["No definitions are declared.", ""]
-    for term in terms:
+    definitions = []
+    for term in header.get("definitions") or []:
         tid = term.get("id", "?")
         names = " / ".join(x for x in (term.get("term_zh"), term.get("term")) if x)
-        out += [_anchor("def", tid), f"### {names or tid} ({_code(tid)})", ""]
-        out += [_fmt(term.get("definition")), ""]
-        if term.get("follows"):
-            out += [f"Follows: {_fmt(term['follows'])}.", ""]
         extra = {
             k: v
             for k, v in term.items()
             if k not in ("id", "term", "term_zh", "definition", "follows")
         }
-        out += [f"- {k}: {_fmt(v)}" for k, v in extra.items()] + ([""] if extra else [])
-
-    out += ["## 4. Data elements", ""]
-    out += [
-        f"{len(catalog.elements)} elements, in declared order. Every column of every source is "
-        "typed by one of them; a column's element decides its type, its checks and its "
-        "classification.",
-        "",
-    ]
-    out += _table(
-        ["id", "中文名称", "type", "unit", "range", "code table", "level"],
-        [
-            [
-                _link("el", e.id),
-                e.name_zh,
-                e.type,
-                _fmt(e.unit),
-                _range(e),
-                _fmt(e.code_table),
-                _fmt(e.classification),
-            ]
-            for e in catalog.elements.values()
-        ],
-    )
-    for n, element in enumerate(catalog.elements.values(), start=1):
-        name_en = getattr(element, "name_en", None)
-        title = f"{element.name_zh}" + (f" ({name_en})" if name_en else "")
-        out += [_anchor("el", element.id), f"### 4.{n} {_code(element.id)} {title}", ""]
-        rules = by_element.get(element.id, [])
-        code_table = (
-            _link("ct", element.code_table, _code(element.code_table))
-            if element.code_table and element.code_table in tables
-            else _fmt(element.code_table)
+        definitions.append(
+            {
+                "id": tid,
+                "names": names or tid,
+                "definition": _fmt(term.get("definition")),
+                "follows": _fmt(term["follows"]) if term.get("follows") else None,
+                "notes": [f"{k}: {_fmt(v)}" for k, v in extra.items()],
+            }
         )
-        rows = [
-            ("Identifier", _code(element.id)),
-            ("Chinese name", element.name_zh),
-            ("English name", _fmt(name_en)),
-            ("Data type", element.type),
-            ("Unit", _fmt(element.unit)),
-            ("Format", _fmt(element.format)),
-            ("Pattern", _code(element.pattern) if getattr(element, "pattern", None) else "—"),
-            ("Check algorithm", _fmt(getattr(element, "check", None))),
-            ("Code table", code_table),
-            ("Valid range", _range(element)),
-            ("Classification", _fmt(element.classification)),
-            ("Follows", _fmt(element.follows)),
-            ("Description", _fmt(element.description)),
-            (
-                "Checked by",
-                ", ".join(f"{_link('rule', r.id, _code(r.id))} ({r.severity})" for r in rules)
-                or "—",
-            ),
-            ("Used by", ", ".join(_code(u) for u in users.get(element.id, [])) or "—"),
-        ]
-        out += _attributes(rows + _extra(element, _ELEMENT_KNOWN))
 
-    out += ["## 5. Code tables", ""]
     used_by: dict[str, list[str]] = {}
     for element in catalog.elements.values():
         if element.code_table:
             used_by.setdefault(element.code_table, []).append(element.id)
-    out += _table(
-        ["id", "中文名称", "title", "codes", "used by elements"],
-        [
+
+    return _render(
+        "data-element-standard.md",
+        **_common(
+            header,
+            "数据元标准",
+            "Data Element Standard",
+            catalog.element_version,
+            cited,
+            _HEADER_KEYS | {"definitions"},
+        ),
+        definitions=definitions,
+        elements_table=_table(
+            ["id", "中文名称", "type", "unit", "range", "code table", "level"],
             [
-                _link("ct", t.id),
-                t.title_zh,
-                t.title,
-                str(len(t.codes)),
-                ", ".join(_code(e) for e in used_by.get(t.id, [])) or "—",
-            ]
+                [
+                    _link("el", e.id),
+                    e.name_zh,
+                    e.type,
+                    _fmt(e.unit),
+                    _range(e),
+                    _fmt(e.code_table),
+                    _fmt(e.classification),
+                ]
+                for e in catalog.elements.values()
+            ],
+        ),
+        elements=[
+            {
+                "id": e.id,
+                "name_zh": e.name_zh,
+                "name_en": getattr(e, "name_en", None),
+                "attributes": _element_attributes(
+                    e, by_element.get(e.id, []), users.get(e.id, []), tables
+                ),
+            }
+            for e in catalog.elements.values()
+        ],
+        code_tables_table=_table(
+            ["id", "中文名称", "title", "codes", "used by elements"],
+            [
+                [
+                    _link("ct", t.id),
+                    t.title_zh,
+                    t.title,
+                    str(len(t.codes)),
+                    ", ".join(_code(e) for e in used_by.get(t.id, [])) or "—",
+                ]
+                for t in tables.values()
+            ],
+        ),
+        code_tables=[
+            {
+                "id": t.id,
+                "title_zh": t.title_zh,
+                "title": t.title,
+                "standard": _fmt(t.standard),
+                "path": f"{catalog.root.name}/code_tables/{t.id}.yaml",
+                "count": len(t.codes),
+                "codes": _code_table_codes(t),
+            }
             for t in tables.values()
         ],
     )
-    for n, table in enumerate(tables.values(), start=1):
-        out += [
-            _anchor("ct", table.id),
-            f"### 5.{n} {_code(table.id)} {table.title_zh} ({table.title})",
-            "",
-        ]
-        out += [f"Standard: {_fmt(table.standard)}", ""]
-        out += [
-            f"Declared in `{catalog.root.name}/code_tables/{table.id}.yaml`; "
-            f"{len(table.codes)} codes.",
-            "",
-        ]
-        keys = ["code", "name_zh", "name"]
-        for entry in table.codes:
-            keys += [k for k in entry if k not in keys]
-        present = [k for k in keys if any(k in e for e in table.codes)]
-        out += _table(
-            present,
-            [
-                [_fmt(e.get(k)) if k != "code" else _code(e[k]) for k in present]
-                for e in table.codes
-            ],
-        )
-    out += _other_keys(header, _HEADER_KEYS | {"definitions"}, 6)
-    return "\n".join(out).rstrip() + "\n"
 
 
 # -- Standard 2 ------------------------------------------------------------------------------------
@@ -399,15 +437,13 @@ def _rule_sources(catalog: Catalog, rule: Rule) -> list[str]:
 
 
 def _placeholder_sql(catalog: Catalog, rule: Rule, element: Element) -> str:
-    from enforcement_brain.declarations import Column
-
     column = Column(name="<column>", type=element.type, element=element.id)
     sql = column_violation_sql(catalog, rule, column, raw_ref(column.name), typed_ref(column.name))
     return f"coalesce({sql}, true)"
 
 
-def _rule_section(catalog: Catalog, rule: Rule, n: int) -> list[str]:
-    out = [_anchor("rule", rule.id), f"### 4.{n} {_code(rule.id)} — {rule.title}", ""]
+def _rule_context(catalog: Catalog, rule: Rule) -> dict[str, Any]:
+    """A rule's section: its attributes and, for a column rule, its SQL on each element."""
     elements = list(dict.fromkeys((*rule.elements, *getattr(rule, "requires", ()))))
     sources = _rule_sources(catalog, rule)
     rows = [
@@ -427,29 +463,23 @@ def _rule_section(catalog: Catalog, rule: Rule, n: int) -> list[str]:
         ("The check", kind_of(rule).describe(rule)),
     ]
     extra = _extra(rule, {"id", "title", "severity", "kind", "params", "elements", "always"})
-    out += _attributes(rows + [r for r in extra if r[0] != "requires"])
-    if not kind_of(rule).row:
-        out += [
-            "SQL (from `pipeline/rules.py`), per element, on the conformed row; true when a row "
-            "breaks the rule. `_raw.<column>` is the delivered text, `<column>` the typed value. "
-            "A missing value never breaks a column rule: presence is the presence rules' job.",
-            "",
-        ]
+    kind = kind_of(rule)
+    element_sql = []
+    if not kind.row:
         for eid in rule.elements:
             element = catalog.elements[eid]
             extra_words = getattr(element, "check", None)
-            label = f"element `{eid}`" + kind_of(rule).element_note(rule, element)
+            label = f"element `{eid}`" + kind.element_note(rule, element)
             if extra_words:
                 label += f": {extra_words}"
-            out += [f"- {label}", "", "  ```sql"]
-            out += [f"  {_placeholder_sql(catalog, rule, element)}", "  ```", ""]
-    else:
-        out += [
-            "SQL: it reads several columns of a row, so its exact text is given in each "
-            "source's section (§5).",
-            "",
-        ]
-    return out
+            element_sql.append((label, _placeholder_sql(catalog, rule, element)))
+    return {
+        "id": rule.id,
+        "title": rule.title,
+        "attributes": _attributes(rows + [r for r in extra if r[0] != "requires"]),
+        "row": kind.row,
+        "element_sql": element_sql,
+    }
 
 
 def _delivery(source: Source) -> str:
@@ -478,11 +508,28 @@ def _quality_value(key: str, value: Any) -> str:
     return _fmt(value)
 
 
-def _source_section(
-    catalog: Catalog, source: Source, n: int, suite: dict[str, Any], plan: cons.ConstraintPlan
-) -> list[str]:
-    title = f"{source.title_zh} ({source.title})" if source.title_zh else source.title
-    out = [_anchor("src", source.id), f"### 5.{n} {_code(source.id)} {title}", ""]
+_SOURCE_KNOWN = {
+    "id",
+    "title",
+    "title_zh",
+    "system",
+    "owner",
+    "delivery",
+    "schedule",
+    "grain",
+    "business_key",
+    "event_time",
+    "expected_daily_rows",
+    "columns",
+    "rule_ids",
+    "quality",
+}
+
+
+def _source_context(catalog: Catalog, source: Source) -> dict[str, Any]:
+    """A source's section: attributes, quality settings, columns, checks and row-check SQL."""
+    suite = gx_suites.suite_dict(catalog, source)
+    plan = cons.plan_constraints(catalog, source)
     rows = [
         ("Source", _code(source.id)),
         ("System", _fmt(source.system)),
@@ -498,27 +545,10 @@ def _source_section(
         ("Tables", f"`silver.{source.id}`, `quarantine.{source.id}`"),
         ("GX suite", _code(f"{gx_suites.EXPECTATIONS_DIR}/{source.id}.json")),
     ]
-    known = {
-        "id",
-        "title",
-        "title_zh",
-        "system",
-        "owner",
-        "delivery",
-        "schedule",
-        "grain",
-        "business_key",
-        "event_time",
-        "expected_daily_rows",
-        "columns",
-        "rule_ids",
-        "quality",
-    }
-    out += _attributes(rows + _extra(source, known))
     quality = dict(getattr(source, "quality", None) or {})
+    quality_table = ""
     if quality:
-        out += ["Quality settings (Standard 2, per source):", ""]
-        out += _table(
+        quality_table = _table(
             ["setting", "value"],
             [[_QUALITY_LABELS.get(k, k), _quality_value(k, v)] for k, v in quality.items()],
         )
@@ -535,8 +565,7 @@ def _source_section(
             per_column.setdefault(column, [])
             if label not in per_column[column]:
                 per_column[column].append(label)
-    out += ["Columns and the rules applied to each:", ""]
-    out += _table(
+    columns_table = _table(
         ["column", "type", "element", "中文名称", "required", "level", "rules"],
         [
             [
@@ -551,67 +580,7 @@ def _source_section(
             for c in source.columns
         ],
     )
-    delta_by_name = {c.name: c for c in plan.constraints}
-    exps = suite["expectations"]
-
-    def gx_cell(check: cons.SilverCheck) -> str:
-        if check.silver_sql is None:
-            if kind_of(check.rule).delta.not_null:
-                cols = [
-                    e["kwargs"]["column"]
-                    for e in exps
-                    if e["type"] == "expect_column_values_to_not_be_null"
-                    and e["meta"].get("rule_id") == check.rule.id
-                ]
-                return f"not null: {', '.join(_code(c) for c in cols)}" if cols else "—"
-            return "— (checked before silver)"
-        found = [
-            e["type"]
-            for e in exps
-            if e["meta"].get("rule_id") == check.rule.id and e["meta"].get("column") == check.column
-        ]
-        return ", ".join(_code(t) for t in dict.fromkeys(found)) or "—"
-
-    def delta_cell(check: cons.SilverCheck) -> str:
-        if kind_of(check.rule).delta.not_null:
-            cols = [n for c in plan.constraints if c.rule_id == check.rule.id for n in c.not_null]
-            left = [
-                s.column
-                for s in plan.skipped
-                if s.rule_id == check.rule.id and s.column is not None
-            ]
-            name = cons.constraint_name(check.rule.id, None)
-            text = (
-                f"CHECK {_code(name)}: {', '.join(_code(c) for c in cols)} NOT NULL"
-                if cols
-                else "—"
-            )
-            if left:
-                text += f"; not on {', '.join(_code(c) for c in left)} (see below)"
-            return text
-        name = cons.constraint_name(check.rule.id, check.column)
-        if name in delta_by_name:
-            return f"CHECK {_code(name)}"
-        if check.rule.severity == "warn":
-            return "— (warn: rows load)"
-        why = next(
-            (
-                s.reason
-                for s in plan.skipped
-                if (s.rule_id, s.column) == (check.rule.id, check.column)
-            ),
-            check.note,
-        )
-        return f"— ({why})"
-
-    out += [
-        "Checks, as the pipeline compiles them (`compile_checks`), in evaluation order. A row "
-        "that breaks a check: "
-        + "; ".join(f"**{k}**: {v.replace('<source>', source.id)}" for k, v in _ACTIONS.items())
-        + ".",
-        "",
-    ]
-    out += _table(
+    checks_table = _table(
         ["#", "rule", "severity", "column", "Delta constraint on silver", "GX expectation"],
         [
             [
@@ -619,27 +588,73 @@ def _source_section(
                 _code(check.rule.id),
                 check.rule.severity,
                 _code(check.column) if check.column else "— (row)",
-                delta_cell(check),
-                gx_cell(check),
+                _delta_cell(check, plan),
+                _gx_cell(check, suite["expectations"]),
             ]
             for i, check in enumerate(checks, start=1)
         ],
     )
-    notes = [s for s in plan.skipped if s.reason.startswith("NOT NULL")]
-    if notes:
-        out += ["Columns left without a NOT NULL constraint:", ""]
-        out += [f"- {_code(s.column)}: {s.reason.removeprefix('NOT NULL: ')}" for s in notes]
-        out.append("")
-    row_checks = [c for c in checks if c.column is None]
-    if row_checks:
-        out += ["Row-level checks, exact SQL on the conformed row (true when broken):", ""]
-        for check in row_checks:
-            out += [f"- {_code(check.rule.id)}", "", "  ```sql", f"  {check.pipeline_sql}", "  ```"]
-            out.append("")
-    return out
+    return {
+        "id": source.id,
+        "title": _title(source.title, source.title_zh),
+        "attributes": _attributes(rows + _extra(source, _SOURCE_KNOWN)),
+        "quality_table": quality_table,
+        "columns_table": columns_table,
+        "checks_table": checks_table,
+        "not_null_notes": [
+            (s.column, s.reason.removeprefix("NOT NULL: "))
+            for s in plan.skipped
+            if s.reason.startswith("NOT NULL")
+        ],
+        "row_checks": [(c.rule.id, c.pipeline_sql) for c in checks if c.column is None],
+    }
 
 
-def _level_rows(levels: list[dict[str, Any]], catalog: Catalog) -> list[str]:
+def _gx_cell(check: cons.SilverCheck, exps: list[dict[str, Any]]) -> str:
+    """The GX expectation(s) a check becomes in the source's suite."""
+    if check.silver_sql is None:
+        if kind_of(check.rule).delta.not_null:
+            cols = [
+                e["kwargs"]["column"]
+                for e in exps
+                if e["type"] == "expect_column_values_to_not_be_null"
+                and e["meta"].get("rule_id") == check.rule.id
+            ]
+            return f"not null: {', '.join(_code(c) for c in cols)}" if cols else "—"
+        return "— (checked before silver)"
+    found = [
+        e["type"]
+        for e in exps
+        if e["meta"].get("rule_id") == check.rule.id and e["meta"].get("column") == check.column
+    ]
+    return ", ".join(_code(t) for t in dict.fromkeys(found)) or "—"
+
+
+def _delta_cell(check: cons.SilverCheck, plan: cons.ConstraintPlan) -> str:
+    """The Delta constraint a check becomes on silver, or why it has none."""
+    if kind_of(check.rule).delta.not_null:
+        cols = [n for c in plan.constraints if c.rule_id == check.rule.id for n in c.not_null]
+        left = [
+            s.column for s in plan.skipped if s.rule_id == check.rule.id and s.column is not None
+        ]
+        name = cons.constraint_name(check.rule.id, None)
+        text = f"CHECK {_code(name)}: {', '.join(_code(c) for c in cols)} NOT NULL" if cols else "—"
+        if left:
+            text += f"; not on {', '.join(_code(c) for c in left)} (see below)"
+        return text
+    name = cons.constraint_name(check.rule.id, check.column)
+    if name in {c.name for c in plan.constraints}:
+        return f"CHECK {_code(name)}"
+    if check.rule.severity == "warn":
+        return "— (warn: rows load)"
+    why = next(
+        (s.reason for s in plan.skipped if (s.rule_id, s.column) == (check.rule.id, check.column)),
+        check.note,
+    )
+    return f"— ({why})"
+
+
+def _levels_table(levels: list[dict[str, Any]], catalog: Catalog) -> str:
     keys = ["level", "name_zh", "name", "description", "share_mask"]
     for level in levels:
         keys += [k for k in level if k not in keys]
@@ -656,192 +671,171 @@ def _level_rows(levels: list[dict[str, Any]], catalog: Catalog) -> list[str]:
     return _table(header, rows)
 
 
+_DATASET_KNOWN = {
+    "id",
+    "title",
+    "title_zh",
+    "grain",
+    "owner",
+    "classification",
+    "sources",
+    "partition_by",
+    "business_key",
+    "change_data_feed",
+    "gate",
+    "columns",
+    "elements",
+}
+
+
+def _dataset_context(catalog: Catalog, dataset: Dataset) -> dict[str, Any]:
+    """A shared dataset's section: its attributes and its quality gate."""
+    rows = [
+        ("Dataset", _code(dataset.id)),
+        ("Grain", _fmt(dataset.grain)),
+        ("Owner", _fmt(dataset.owner)),
+        ("Classification", _fmt(dataset.classification)),
+        ("Sources", ", ".join(_link("src", s, _code(s)) for s in dataset.sources)),
+        ("SQL", _code(_rel(catalog, dataset.sql_path))),
+        ("Partitioned by", _code(dataset.partition_by)),
+        ("Business key", ", ".join(_code(k) for k in dataset.business_key)),
+        (
+            "Columns",
+            ", ".join(
+                _code(c) + (f" ({_code(dataset.elements[c])})" if c in dataset.elements else "")
+                for c in dataset.columns
+            )
+            or "not declared",
+        ),
+        ("Change data feed", _fmt(dataset.change_data_feed)),
+        ("Table", f"`gold.{dataset.id}`"),
+        ("Declared in", _code(_rel(catalog, dataset.path))),
+    ]
+    gate_table = ""
+    if dataset.gate:
+        gate_table = _table(
+            ["gate check", "title", "condition"],
+            [[_code(g.id), g.title, _code(g.expr)] for g in dataset.gate],
+        )
+    return {
+        "id": dataset.id,
+        "title": _title(dataset.title, dataset.title_zh),
+        "attributes": _attributes(rows + _extra(dataset, _DATASET_KNOWN)),
+        "gate_table": gate_table,
+    }
+
+
+_INTERFACE_KNOWN = {
+    "id", "title", "title_zh", "consumer", "clearance", "datasets", "quota", "token_lifetime_days",
+}  # fmt: skip
+
+
+def _interface_context(catalog: Catalog, iface: Interface) -> dict[str, Any]:
+    """An interface's section: its attributes and what it shares of each dataset."""
+    rows = [
+        ("Interface", _code(iface.id)),
+        ("Consumer", _fmt(iface.consumer)),
+        ("Clearance", _fmt(iface.clearance)),
+        ("Quota", _fmt(iface.quota)),
+        ("Token lifetime (days)", _fmt(iface.token_lifetime_days)),
+        ("Declared in", _code(_rel(catalog, iface.path))),
+    ]
+    entries = []
+    for entry in iface.datasets:
+        dataset = catalog.datasets.get(entry.dataset)
+        attributes = [
+            ("Columns shared", ", ".join(_code(c) for c in entry.columns)),
+            (
+                "Masks",
+                ", ".join(f"{_code(c)} → {_code(m)}" for c, m in entry.masks.items()) or "none",
+            ),
+            (
+                "In clear, for",
+                "; ".join(f"{_code(c)}: {_fmt(p)}" for c, p in entry.clear.items()) or "none",
+            ),
+            ("Row filter", _code(entry.row_filter) if entry.row_filter else "none"),
+            *_extra(entry, {"dataset", "columns", "masks", "row_filter", "clear"}),
+        ]
+        entries.append(
+            {
+                "dataset": entry.dataset,
+                "classification": dataset.classification if dataset else None,
+                "attributes": _attributes(attributes),
+            }
+        )
+    return {
+        "id": iface.id,
+        "title": _title(iface.title, iface.title_zh),
+        "attributes": _attributes(rows + _extra(iface, _INTERFACE_KNOWN)),
+        "entries": entries,
+    }
+
+
 def render_quality_standard(catalog: Catalog) -> str:
     """Standard 2 (数据质量与共享标准) as Markdown."""
     header = _header(catalog, "quality")
-    out = _front(
-        header, "数据质量与共享标准", "Data Quality and Sharing Standard", catalog.quality_version
-    )
-    out += [
-        f"Standard version label recorded with every ledger and quarantine row: "
-        f"`{catalog.standard_version}`.",
-        "",
-        "## Contents",
-        "",
-        "1. Change log",
-        "2. Normative references",
-        "3. Classification levels and masking when shared",
-        "4. Row rules",
-        "5. Sources",
-        "6. Shared datasets",
-        "7. Interfaces",
-        "",
-    ]
-    out += _changelog(header, 1)
-    cited: dict[str, list[str]] = {}
-    out += _references(header, cited, 2)
-
-    out += ["## 3. Classification levels and masking when shared", ""]
     levels = header.get("classification_levels") or []
-    if levels:
-        out += _level_rows(levels, catalog)
-    else:
-        out += ["No classification levels are declared.", ""]
     dims = header.get("quality_dimensions") or []
-    if dims:
-        out += [
-            "### Quality dimensions",
-            "",
-            "What the thresholds in each source's and dataset's quality settings measure, "
-            "per daily batch:",
-            "",
-        ]
-        out += _table(
+    return _render(
+        "data-quality-and-sharing-standard.md",
+        **_common(
+            header,
+            "数据质量与共享标准",
+            "Data Quality and Sharing Standard",
+            catalog.quality_version,
+            {},
+            _HEADER_KEYS | {"classification_levels", "quality_dimensions"},
+        ),
+        standard_version=catalog.standard_version,
+        levels_table=_levels_table(levels, catalog) if levels else "",
+        dimensions_table=_table(
             ["dimension", "名称", "definition"],
             [[_code(d["id"]), _fmt(d.get("name_zh")), _fmt(d.get("definition"))] for d in dims],
         )
-
-    out += ["## 4. Row rules", ""]
-    out += [
-        "Every row of every source is checked against the rules that apply to it in one pass. "
-        "What a violation does is set by the rule's severity:",
-        "",
-    ]
-    out += _table(["severity", "what a violation does"], [[k, v] for k, v in _ACTIONS.items()])
-    out += _table(
-        ["rule", "severity", "kind", "title", "applies to"],
-        [
+        if dims
+        else "",
+        actions=list(_ACTIONS.items()),
+        severities_table=_table(
+            ["severity", "what a violation does"], [[k, v] for k, v in _ACTIONS.items()]
+        ),
+        rules_table=_table(
+            ["rule", "severity", "kind", "title", "applies to"],
             [
-                _link("rule", r.id),
-                r.severity,
-                _code(r.kind),
-                r.title,
-                "always" if r.always else _count(len(_rule_sources(catalog, r)), "source"),
-            ]
-            for r in catalog.rules.values()
-        ],
-    )
-    for n, rule in enumerate(catalog.rules.values(), start=1):
-        out += _rule_section(catalog, rule, n)
-
-    out += ["## 5. Sources", ""]
-    out += _table(
-        ["source", "中文名称", "system", "delivery", "cadence", "checks"],
-        [
-            [
-                _link("src", s.id),
-                s.title_zh,
-                _fmt(s.system),
-                f"{s.delivery.kind} {_fmt(s.delivery.format) if s.delivery.format else ''}",
-                _fmt(s.delivery.cadence),
-                str(len(compile_checks(catalog, s))),
-            ]
-            for s in catalog.sources.values()
-        ],
-    )
-    for n, source in enumerate(catalog.sources.values(), start=1):
-        suite = gx_suites.suite_dict(catalog, source)
-        plan = cons.plan_constraints(catalog, source)
-        out += _source_section(catalog, source, n, suite, plan)
-
-    out += ["## 6. Shared datasets", ""]
-    if not catalog.datasets:
-        out += ["No shared datasets are declared.", ""]
-    for n, dataset in enumerate(sorted(catalog.datasets.values(), key=lambda d: d.id), start=1):
-        title = f"{dataset.title_zh} ({dataset.title})" if dataset.title_zh else dataset.title
-        out += [_anchor("ds", dataset.id), f"### 6.{n} {_code(dataset.id)} {title}", ""]
-        rows = [
-            ("Dataset", _code(dataset.id)),
-            ("Grain", _fmt(dataset.grain)),
-            ("Owner", _fmt(dataset.owner)),
-            ("Classification", _fmt(dataset.classification)),
-            ("Sources", ", ".join(_link("src", s, _code(s)) for s in dataset.sources)),
-            ("SQL", _code(_rel(catalog, dataset.sql_path))),
-            ("Partitioned by", _code(dataset.partition_by)),
-            ("Business key", ", ".join(_code(k) for k in dataset.business_key)),
-            (
-                "Columns",
-                ", ".join(
-                    _code(c) + (f" ({_code(dataset.elements[c])})" if c in dataset.elements else "")
-                    for c in dataset.columns
-                )
-                or "not declared",
-            ),
-            ("Change data feed", _fmt(dataset.change_data_feed)),
-            ("Table", f"`gold.{dataset.id}`"),
-            ("Declared in", _code(_rel(catalog, dataset.path))),
-        ]
-        known = {
-            "id",
-            "title",
-            "title_zh",
-            "grain",
-            "owner",
-            "classification",
-            "sources",
-            "partition_by",
-            "business_key",
-            "change_data_feed",
-            "gate",
-            "columns",
-            "elements",
-        }
-        out += _attributes(rows + _extra(dataset, known))
-        if dataset.gate:
-            out += [
-                "Quality gate: every check must hold on every row before a publish replaces the "
-                "dataset; a publish that fails keeps the last good version.",
-                "",
-            ]
-            out += _table(
-                ["gate check", "title", "condition"],
-                [[_code(g.id), g.title, _code(g.expr)] for g in dataset.gate],
-            )
-        else:
-            out += ["No quality gate is declared.", ""]
-
-    out += ["## 7. Interfaces", ""]
-    if not catalog.interfaces:
-        out += ["No interfaces are declared.", ""]
-    for n, iface in enumerate(sorted(catalog.interfaces.values(), key=lambda i: i.id), start=1):
-        title = f"{iface.title_zh} ({iface.title})" if iface.title_zh else iface.title
-        out += [_anchor("if", iface.id), f"### 7.{n} {_code(iface.id)} {title}", ""]
-        rows = [
-            ("Interface", _code(iface.id)),
-            ("Consumer", _fmt(iface.consumer)),
-            ("Clearance", _fmt(iface.clearance)),
-            ("Quota", _fmt(iface.quota)),
-            ("Token lifetime (days)", _fmt(iface.token_lifetime_days)),
-            ("Declared in", _code(_rel(catalog, iface.path))),
-        ]
-        known = {
-            "id", "title", "title_zh", "consumer", "clearance", "datasets", "quota",
-            "token_lifetime_days",
-        }  # fmt: skip
-        out += _attributes(rows + _extra(iface, known))
-        for entry in iface.datasets:
-            dataset = catalog.datasets.get(entry.dataset)
-            level = f" (classification {dataset.classification})" if dataset else ""
-            out += [f"Dataset {_link('ds', entry.dataset, _code(entry.dataset))}{level}:", ""]
-            out += _attributes(
                 [
-                    ("Columns shared", ", ".join(_code(c) for c in entry.columns)),
-                    (
-                        "Masks",
-                        ", ".join(f"{_code(c)} → {_code(m)}" for c, m in entry.masks.items())
-                        or "none",
-                    ),
-                    (
-                        "In clear, for",
-                        "; ".join(f"{_code(c)}: {_fmt(p)}" for c, p in entry.clear.items())
-                        or "none",
-                    ),
-                    ("Row filter", _code(entry.row_filter) if entry.row_filter else "none"),
-                    *_extra(entry, {"dataset", "columns", "masks", "row_filter", "clear"}),
+                    _link("rule", r.id),
+                    r.severity,
+                    _code(r.kind),
+                    r.title,
+                    "always" if r.always else _count(len(_rule_sources(catalog, r)), "source"),
                 ]
-            )
-    out += _other_keys(header, _HEADER_KEYS | {"classification_levels", "quality_dimensions"}, 8)
-    return "\n".join(out).rstrip() + "\n"
+                for r in catalog.rules.values()
+            ],
+        ),
+        rules=[_rule_context(catalog, r) for r in catalog.rules.values()],
+        sources_table=_table(
+            ["source", "中文名称", "system", "delivery", "cadence", "checks"],
+            [
+                [
+                    _link("src", s.id),
+                    s.title_zh,
+                    _fmt(s.system),
+                    f"{s.delivery.kind} {_fmt(s.delivery.format) if s.delivery.format else ''}",
+                    _fmt(s.delivery.cadence),
+                    str(len(compile_checks(catalog, s))),
+                ]
+                for s in catalog.sources.values()
+            ],
+        ),
+        sources=[_source_context(catalog, s) for s in catalog.sources.values()],
+        datasets=[
+            _dataset_context(catalog, d)
+            for d in sorted(catalog.datasets.values(), key=lambda d: d.id)
+        ],
+        interfaces=[
+            _interface_context(catalog, i)
+            for i in sorted(catalog.interfaces.values(), key=lambda i: i.id)
+        ],
+    )
 
 
 def render_all(catalog: Catalog) -> dict[str, str]:
