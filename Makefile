@@ -8,10 +8,11 @@ DATE ?= $(shell date -d yesterday +%F)
 SCALE ?= 0.05
 export PYTHONDONTWRITEBYTECODE := 1
 
-.PHONY: setup run test test-fast lint format standards sql sql-server sql-server-stop maintain airflow stop clean help serve
+.PHONY: setup run backfill bench test test-fast lint format standards sql sql-server sql-server-stop maintain airflow stop clean help serve
 
 help:
 	@echo "make run   [DATE=YYYY-MM-DD] [SCALE=0.05]  one day through the whole pipeline"
+	@echo "make backfill FROM=YYYY-MM-DD TO=YYYY-MM-DD [SCALE=0.05]  many days in one process"
 	@echo "make test                               the tests (what CI runs)"
 	@echo "make test-fast                          the tests that need no JVM, Airflow or server (<1 min)"
 	@echo "make standards                          regenerate docs/standards/ and expectations/"
@@ -21,6 +22,7 @@ help:
 	@echo "make airflow                             Airflow UI on http://localhost:8080"
 	@echo "make stop                                stop the Spark Connect server"
 	@echo "make serve                               partner Delta Sharing service (docs/sharing.md)"
+	@echo "make bench                               the benchmarks (docs/benchmarks.md; hours at full scale)"
 
 # Installs exactly the versions in uv.lock (as CI does); --locked stops if pyproject.toml changed
 # without `$(BIN)/uv lock`, --inexact keeps the venv's own pip and uv.
@@ -36,6 +38,16 @@ setup: $(STAMP)
 
 run: setup
 	@$(BIN)/eb run --date "$(DATE)" --scale "$(SCALE)"
+
+backfill: setup
+	@$(BIN)/eb backfill --from "$(FROM)" --to "$(TO)" --scale "$(SCALE)"
+
+# The benchmarks with their documented settings (docs/benchmarks.md): full scale, median of 3.
+bench: setup
+	$(BIN)/python benchmarks/bench_day.py --runs 3 --scale 1.0
+	$(BIN)/python benchmarks/bench_history.py --runs 3 --history 60 --scale 1.0
+	$(BIN)/python benchmarks/bench_backfill.py --runs 3 --days 30 --scale 1.0
+	$(BIN)/python benchmarks/bench_sharing.py --runs 3
 
 test: setup
 	$(BIN)/pytest -q

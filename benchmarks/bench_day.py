@@ -26,6 +26,10 @@ from collections import defaultdict
 from pathlib import Path
 
 DAY = "2026-11-28"
+_COST_ORDER = [
+    "tasks", "wait_seconds", "startup_seconds", "attach_seconds", "run_seconds", "spark_jobs",
+    "spark_job_seconds", "delta_commits",
+]  # fmt: skip
 REPO = Path(__file__).resolve().parents[1]
 
 
@@ -92,11 +96,12 @@ print(time.perf_counter() - started)
 """
 
 
-def _baseline(var: Path) -> float:
+def baseline(var: Path, day: str = DAY) -> float:
+    """Seconds of a plain Spark copy of ``day``'s delivered files (no checks, no Delta)."""
     env = {k: v for k, v in os.environ.items() if k != "EB_SPARK_REMOTE"}
     env["EB_VAR_DIR"] = str(var)
     proc = subprocess.run(
-        [sys.executable, "-c", _BASELINE, DAY, str(var / "baseline")],
+        [sys.executable, "-c", _BASELINE, day, str(var / "baseline")],
         env=env,
         cwd=REPO,
         capture_output=True,
@@ -114,6 +119,7 @@ def main() -> None:
     totals, baselines, rows = [], [], 0
     stages: dict[str, list[float]] = defaultdict(list)
     dags: dict[str, list[float]] = defaultdict(list)
+    costs: dict[tuple[str, str], list[float]] = defaultdict(list)
     for i in range(args.runs):
         with tempfile.TemporaryDirectory(prefix="eb-bench-day-") as tmp:
             seconds, summary = _eb_run(Path(tmp), args.scale)
@@ -130,8 +136,11 @@ def main() -> None:
                 for key in ("bronze_seconds", "silver_seconds"):
                     if key in r["result"]:
                         dags[f"{r['dag_id']} {key.split('_')[0]}"].append(r["result"][key])
+            for kind, row in summary.get("breakdown", {}).items():
+                for name, value in row.items():
+                    costs[(kind, name)].append(value)
             rows = sum(summary["generated"].values())
-            baselines.append(_baseline(Path(tmp)))
+            baselines.append(baseline(Path(tmp)))
             print(
                 f"run {i + 1}: {seconds:.0f} s end to end for {rows:,} rows; "
                 f"baseline {baselines[-1]:.0f} s",
@@ -144,6 +153,15 @@ def main() -> None:
     print("  per DAG run (median s; ingest: whole run incl. queueing, bronze, silver):")
     for name, values in sorted(dags.items()):
         print(f"    {name:<60} {statistics.median(values):7.1f}")
+    print("  where a task's time goes (median per task over the runs' medians; s):")
+    names = sorted({name for _, name in costs}, key=_COST_ORDER.index)
+    print(f"    {'DAGs':<10}" + "".join(f"{n.removesuffix('_seconds'):>18}" for n in names))
+    for kind in sorted({k for k, _ in costs}):
+        cells = [costs.get((kind, n)) for n in names]
+        print(
+            f"    {kind:<10}"
+            + "".join(f"{statistics.median(c):>18.2f}" if c else f"{'—':>18}" for c in cells)
+        )
     print(
         f"\none full-scale day end to end: median {total:.0f} s ({total / 60:.1f} min); "
         f"baseline (plain Spark copy of the same files) {base:.0f} s; ratio {total / base:.1f}x; "

@@ -106,6 +106,21 @@ def test_day_runs_through_airflow_and_reconciles(env, first_run):
         assert b["rows_in"] == summary["generated"][source], b  # every delivered row counted
 
 
+def test_the_summary_says_where_each_tasks_time_went(first_run):
+    """Every task recorded its phases; the Connect server's jobs and the tables' commits are
+    attributed to it: the breakdown that tells fixed cost from data cost."""
+    summary, _ = first_run
+    breakdown = summary["breakdown"]
+    assert set(breakdown) == {"ingest", "validate", "publish", "share"}
+    ingest = breakdown["ingest"]
+    assert ingest["tasks"] == 28
+    for phase in ("wait_seconds", "startup_seconds", "attach_seconds", "run_seconds"):
+        assert ingest[phase] >= 0, phase
+    # a load commits bronze, quarantine, silver and its ledger rows, and runs Spark jobs
+    assert ingest["delta_commits"] >= 4 and ingest["spark_jobs"] > 0, ingest
+    assert breakdown["publish"]["delta_commits"] >= 2  # the gold replace and its log row
+
+
 def test_batches_agree_with_the_ground_truth(env, first_run):
     """Each injected defect is quarantined (quarantine-level rule) or flagged (warn-level),
     each duplicate dropped, and no clean row touched (late and out-of-order rows are clean)."""

@@ -190,6 +190,51 @@ def cmd_run(args: argparse.Namespace) -> int:
     return 0 if run.ok else 1
 
 
+def cmd_backfill(args: argparse.Namespace) -> int:
+    """Many days in one process: generate (unless told not to), load, validate, publish, share."""
+    import dataclasses
+    import datetime as dt
+    import json
+
+    from enforcement_brain.orchestration.backfill import backfill, days_between
+    from enforcement_brain.orchestration.runtime import job_context, parse_date
+
+    _exit_on_sigterm()
+    ctx = job_context()
+    days = days_between(parse_date(args.date_from), parse_date(args.date_to))
+    sources = tuple(s for s in (args.sources or "").split(",") if s)
+    run_id = f"backfill__{days[0]}__{days[-1]}__{dt.datetime.now(dt.UTC):%Y%m%dT%H%M%S}"
+    print(f"backfill {days[0]} … {days[-1]} ({len(days)} day(s)), run {run_id}", flush=True)
+    if not args.no_generate:
+        from enforcement_brain.generate.day import generate_day
+
+        for day in days:
+            generate_day(ctx.settings, day, scale=args.scale)
+        print(f"  generated {len(days)} day(s) of deliveries into landing", flush=True)
+    report = backfill(
+        ctx,
+        days,
+        run_id,
+        sources=sources,
+        validate=not args.skip_validation,
+        say=lambda line: print(line, flush=True),
+    )
+    rows = sum(int(r.get("rows_in", 0)) for r in report.loads)
+    seconds = report.seconds["total"]
+    print(
+        f"backfill done: {rows:,} rows in {seconds:.0f} s "
+        f"({', '.join(f'{k} {v:.0f} s' for k, v in report.seconds.items() if k != 'total')})"
+    )
+    out = ctx.settings.run_dir / f"backfill-{days[0]}-{days[-1]}.json"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    body = dataclasses.asdict(report)
+    out.write_text(json.dumps(body, default=str, indent=2, ensure_ascii=False))
+    print(f"report: {out}")
+    for line in report.errors:
+        print(f"error: {line}", file=sys.stderr)
+    return 0 if report.ok else 1
+
+
 def cmd_replay(args: argparse.Namespace) -> int:
     """Re-check a day's quarantine of one source (after fixing the standards or the rows)."""
     import datetime as dt
@@ -285,6 +330,17 @@ def print_summary(console, settings, run) -> None:
         bronze, silver = r.result.get("bronze_seconds"), r.result.get("silver_seconds")
         dt_.add_row(r.dag_id, state, seconds, f"{bronze or ''}", f"{silver or ''}")
     console.print(dt_)
+    breakdown = run.summary.get("breakdown") or {}
+    if breakdown:
+        bt = Table(title="Where a task's time goes (median per task, s)", title_justify="left")
+        cols = ("tasks", "wait_seconds", "startup_seconds", "attach_seconds", "run_seconds")
+        cols += ("spark_jobs", "spark_job_seconds", "delta_commits")
+        bt.add_column("DAGs")
+        for col in cols:
+            bt.add_column(col.removesuffix("_seconds").replace("_", " "), justify="right")
+        for kind, row in breakdown.items():
+            bt.add_row(kind, *[f"{row[c]:g}" if c in row else "—" for c in cols])
+        console.print(bt)
     from rich.markup import escape
 
     for r in run.dag_runs:
@@ -330,6 +386,14 @@ def main(argv: list[str] | None = None) -> int:
     r.add_argument("--date", required=True)
     r.add_argument("--scale", type=float, default=None)
     r.set_defaults(fn=cmd_run)
+    b = sub.add_parser("backfill", help="many days in one process: load, publish, share once")
+    b.add_argument("--from", dest="date_from", required=True, help="first day, YYYY-MM-DD")
+    b.add_argument("--to", dest="date_to", required=True, help="last day, YYYY-MM-DD")
+    b.add_argument("--scale", type=float, default=None, help="generator scale (default EB_SCALE)")
+    b.add_argument("--no-generate", action="store_true", help="load what landing already holds")
+    b.add_argument("--sources", default="", help="only these sources (comma-separated)")
+    b.add_argument("--skip-validation", action="store_true", help="no GX run (rules still apply)")
+    b.set_defaults(fn=cmd_backfill)
     rp = sub.add_parser("replay", help="re-check a day's quarantine of a source once fixed")
     rp.add_argument("--source", required=True)
     rp.add_argument("--date", required=True)

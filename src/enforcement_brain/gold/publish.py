@@ -7,6 +7,7 @@ The gate runs before anything is written: a dataset that fails it keeps its last
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -62,9 +63,14 @@ def partition_value(column: Column, period: str) -> Column:
 
 
 def affected_partitions(
-    spark: SparkSession, settings: Settings, dataset: Dataset, day: dt.date
+    spark: SparkSession,
+    settings: Settings,
+    dataset: Dataset,
+    day: dt.date,
+    days: Sequence[dt.date] = (),
 ) -> list[dt.date]:
-    """Partitions of ``dataset`` touched by its driving sources' deliveries of ``day``.
+    """Partitions of ``dataset`` touched by its driving sources' deliveries of ``day`` (and of
+    every day in ``days``: a backfill publishes many delivery days at once).
 
     Like :func:`affected_biz_dates`, but each source's rows are placed by the dataset's declared
     date column (a case by its decision date, not the day it was last updated) and, for a
@@ -72,14 +78,14 @@ def affected_partitions(
     """
     from pyspark.sql import functions as F
 
-    first = day.replace(day=1) if dataset.period == "month" else day
-    found = {first}
+    delivered = sorted({day, *days})
+    found = {d.replace(day=1) if dataset.period == "month" else d for d in delivered}
     for sid in dataset.driving_sources:
         if not tables.is_delta_table(settings, "silver", sid):
             continue
         silver = spark.read.format("delta").load(settings.table_uri("silver", sid))
         value = partition_value(F.col(dataset.date_column(sid)), dataset.period).alias("p")
-        rows = silver.where(F.col("_delivery_date") == F.lit(day)).select(value).distinct()
+        rows = silver.where(F.col("_delivery_date").isin(*delivered)).select(value).distinct()
         found |= {r["p"] for r in rows.collect() if r["p"] is not None}
     return sorted(found)
 
@@ -127,16 +133,20 @@ def publish(
     dataset: Dataset,
     day: dt.date,
     run_id: str = "manual",
+    days: Sequence[dt.date] = (),
 ) -> PublishReport:
     """Rebuild the dataset's partitions touched by ``day``'s deliveries; record them in
-    ``ops.publish_log`` once committed."""
+    ``ops.publish_log`` once committed.
+
+    ``days``: more delivery days published in the same commit (a backfill); each gets its row in
+    the log, naming the same partitions, so a share projection of any of them finds them."""
     missing = [s for s in dataset.sources if not tables.is_delta_table(settings, "silver", s)]
     if missing:
         raise EbError(
             f"{dataset.id}: upstream table(s) {', '.join('silver.' + m for m in missing)} do not "
             "exist yet: load those sources first"
         )
-    dates = affected_partitions(spark, settings, dataset, day)
+    dates = affected_partitions(spark, settings, dataset, day, days)
     inputs = read_inputs(spark, settings, dataset, dates)
     built = build(spark, catalog, dataset, inputs)
     if dataset.partition_by not in built.columns:
@@ -174,16 +184,14 @@ def publish(
         )
     finally:
         built.unpersist()
-    row = (
-        dataset.id,
-        day,
-        ",".join(d.isoformat() for d in dates),
-        rows,
-        tables.latest_version(settings, "gold", dataset.id),
-        run_id,
-    )
+    version = tables.latest_version(settings, "gold", dataset.id)
+    partitions = ",".join(d.isoformat() for d in dates)
+    log_rows = [
+        (dataset.id, delivered, partitions, rows, version, run_id)
+        for delivered in sorted({day, *days})
+    ]
     tables.append_rows(
-        spark, settings, "ops", "publish_log", [row], PUBLISH_LOG_SCHEMA, recorded_at=True
+        spark, settings, "ops", "publish_log", log_rows, PUBLISH_LOG_SCHEMA, recorded_at=True
     )
     return PublishReport(dataset.id, day.isoformat(), [d.isoformat() for d in dates], rows, gate)
 

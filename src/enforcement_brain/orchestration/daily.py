@@ -228,7 +228,13 @@ def collect_summary(settings: Settings, catalog: Catalog, day: dt.date) -> dict[
         if n is None:
             n = spark.read.format("delta").load(settings.table_uri(layer, table)).count()
         counts[f"{layer}.{table}"] = n
-    return {"batches": batches, "tables": counts}
+    from enforcement_brain.orchestration.breakdown import summarise, task_costs
+
+    return {
+        "batches": batches,
+        "tables": counts,
+        "breakdown": summarise(task_costs(settings, day)),
+    }
 
 
 def _with_remote(settings: Settings, remote: str) -> Settings:

@@ -8,12 +8,17 @@ from __future__ import annotations
 
 import datetime as dt
 import importlib
+import json
 import logging
+import time
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from enforcement_brain.errors import EbError
 from enforcement_brain.orchestration.runtime import job_context, parse_date
+
+if TYPE_CHECKING:
+    from pyspark.sql import SparkSession
 
 LOCAL_TZ = "Asia/Shanghai"
 log = logging.getLogger(__name__)
@@ -49,6 +54,32 @@ def business_date(context: Mapping[str, Any]) -> dt.date:
     return pendulum.instance(logical).in_timezone(LOCAL_TZ).date()
 
 
+def task_timings(context: Mapping[str, Any], started: dt.datetime) -> dict[str, float]:
+    """Where a task's time went before its job started: waiting for a slot, then the task
+    process's start and imports. Read from Airflow's task instance and the process's clock."""
+    import psutil
+
+    out: dict[str, float] = {}
+    ti = context.get("ti")
+    queued, begun = getattr(ti, "queued_dttm", None), getattr(ti, "start_date", None)
+    if queued is not None and begun is not None:
+        out["wait_seconds"] = round(max(0.0, (begun - queued).total_seconds()), 3)
+    born = dt.datetime.fromtimestamp(psutil.Process().create_time(), dt.UTC)
+    out["startup_seconds"] = round(max(0.0, (started - born).total_seconds()), 3)
+    return out
+
+
+def attach_session(spark: SparkSession, label: str) -> str:
+    """Attach to Spark and label the task's work there.
+
+    Every Delta commit the task makes carries ``label`` as its user metadata, so the commits of
+    a task can be counted from the tables' logs; the Spark Connect session id (empty for a local
+    session) tells the server's jobs of this task from the others'.
+    """
+    spark.conf.set("spark.databricks.delta.commitInfo.userMetadata", label)
+    return str(getattr(spark, "session_id", "") or "")
+
+
 def run_job(job: str, subject: str, context: Mapping[str, Any]) -> dict[str, Any]:
     """Run ``jobs.<job>.run`` for ``subject`` on the context's day; record it in ``ops.run_log``.
 
@@ -64,12 +95,19 @@ def run_job(job: str, subject: str, context: Mapping[str, Any]) -> dict[str, Any
     dag_id = getattr(context.get("dag"), "dag_id", "") or ""
     task_id = getattr(task, "task_id", job)
     started = dt.datetime.now(dt.UTC)
+    timings = task_timings(context, started)
     module = importlib.import_module(f"jobs.{job}")
+    attach = time.monotonic()
+    session = attach_session(ctx.spark, f"{dag_id}:{task_id}:{day}")
+    timings["attach_seconds"] = round(time.monotonic() - attach, 3)
     log.info("%s %s for %s (run %s)", job, subject, day, run_id)
     status, detail = "failed", ""
+    running = time.monotonic()
     try:
         result = module.run(ctx, subject, day, run_id)
-        status, detail = "success", str(result)
+        timings["run_seconds"] = round(time.monotonic() - running, 3)
+        status = "success"
+        detail = json.dumps({**result, "timings": timings, "spark_session": session}, default=str)
     except EbError as exc:
         detail = str(exc)
         raise

@@ -1,0 +1,148 @@
+"""Where each task's time went: fixed cost (slot, process, attach) apart from data cost.
+
+Why: a day's wall time is mostly fixed cost per task at small scales and data cost at large
+ones; tuning either needs them apart. Three records are joined per task:
+
+- ``ops.run_log``: each task writes its phases there (waiting for a slot, process start and
+  imports, the Spark attach, the job), and its Spark Connect session id;
+- the Spark Connect server's own job list (its UI's REST API): the Spark jobs of each session,
+  their count and their time;
+- the tables' Delta logs: every commit carries its task's label as user metadata.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import re
+import statistics
+import urllib.request
+from collections import Counter, defaultdict
+from dataclasses import dataclass
+from typing import Any
+
+from enforcement_brain.settings import Settings
+
+#: The Spark Connect server's log line naming its UI port.
+_UI_PORT = re.compile(r"started service 'SparkUI' on port (\d+)")
+#: The job tag Spark Connect puts on every job of a session's operation.
+_SESSION_TAG = re.compile(r"_Session_([0-9a-f-]{36})_")
+PHASES = ("wait_seconds", "startup_seconds", "attach_seconds", "run_seconds")
+
+
+@dataclass(frozen=True)
+class TaskCost:
+    dag_id: str
+    task: str
+    wait_seconds: float | None
+    startup_seconds: float | None
+    attach_seconds: float | None
+    run_seconds: float | None
+    spark_jobs: int | None
+    spark_job_seconds: float | None
+    delta_commits: int
+
+    @property
+    def kind(self) -> str:
+        """ingest, validate, publish or share: the DAG family."""
+        return self.dag_id.split("_", 1)[0]
+
+
+def ui_url(settings: Settings) -> str | None:
+    """The Connect server's UI, from its log (Spark takes the next free port after 4040)."""
+    log = settings.run_dir / "spark-connect.log"
+    if not log.is_file():
+        return None
+    ports = _UI_PORT.findall(log.read_text(encoding="utf-8", errors="replace"))
+    return f"http://127.0.0.1:{ports[-1]}" if ports else None
+
+
+def jobs_by_session(url: str) -> dict[str, tuple[int, float]]:
+    """Per Connect session id: (Spark jobs, their summed seconds), from the UI's REST API."""
+
+    def get(path: str) -> Any:
+        with urllib.request.urlopen(f"{url}/api/v1{path}", timeout=10) as response:
+            return json.load(response)
+
+    out: dict[str, list[float]] = defaultdict(list)
+    for app in get("/applications"):
+        for job in get(f"/applications/{app['id']}/jobs"):
+            tags = " ".join(job.get("jobTags") or [])
+            found = _SESSION_TAG.search(tags)
+            if not found or not job.get("completionTime"):
+                continue
+            begun = _when(job["submissionTime"])
+            ended = _when(job["completionTime"])
+            out[found.group(1)].append((ended - begun).total_seconds())
+    return {sid: (len(v), round(sum(v), 3)) for sid, v in out.items()}
+
+
+def _when(text: str) -> dt.datetime:
+    return dt.datetime.strptime(text.replace("GMT", "+0000"), "%Y-%m-%dT%H:%M:%S.%f%z")
+
+
+def commits_by_label(settings: Settings) -> Counter[str]:
+    """Delta commits per task label (``commitInfo.userMetadata``), over every lake table."""
+    counts: Counter[str] = Counter()
+    if not settings.lake_is_local:
+        return counts
+    for log in settings.local_lake.glob("*/*/_delta_log/*.json"):
+        for line in log.read_text(encoding="utf-8").splitlines():
+            if '"commitInfo"' in line:
+                info = json.loads(line)["commitInfo"]
+                if info.get("userMetadata"):
+                    counts[info["userMetadata"]] += 1
+    return counts
+
+
+def task_costs(settings: Settings, day: dt.date) -> list[TaskCost]:
+    """One row per task execution of ``day`` that recorded its phases."""
+    import pyarrow.compute as pc
+
+    from enforcement_brain.lake import tables
+
+    runs = tables.read_rows(settings, "ops", "run_log", pc.field("delivery_date") == day)
+    url = ui_url(settings)
+    try:
+        jobs = jobs_by_session(url) if url else {}
+    except (OSError, ValueError, KeyError):  # the server is gone or answers oddly: the phases
+        jobs = {}  # and commits still tell most of it
+    commits = commits_by_label(settings)
+    out = []
+    for run in runs:
+        try:
+            detail = json.loads(run["detail"] or "")
+        except ValueError:
+            continue
+        if not isinstance(detail, dict) or "timings" not in detail:
+            continue
+        timings = detail["timings"]
+        n_jobs, job_seconds = jobs.get(detail.get("spark_session") or "", (None, None))
+        label = f"{run['dag_id']}:{run['task']}:{day}"
+        out.append(
+            TaskCost(
+                run["dag_id"],
+                run["task"],
+                *[timings.get(p) for p in PHASES],
+                n_jobs,
+                job_seconds,
+                commits.get(label, 0),
+            )
+        )
+    return out
+
+
+def summarise(costs: list[TaskCost]) -> dict[str, dict[str, float]]:
+    """Per DAG family: tasks, and the median of each phase, Spark jobs and commits per task."""
+    by_kind: dict[str, list[TaskCost]] = defaultdict(list)
+    for cost in costs:
+        by_kind[cost.kind].append(cost)
+    out = {}
+    for kind, group in sorted(by_kind.items()):
+        row: dict[str, float] = {"tasks": len(group)}
+        for name in (*PHASES, "spark_jobs", "spark_job_seconds", "delta_commits"):
+            values = [getattr(c, name) for c in group if getattr(c, name) is not None]
+            if values:
+                row[name] = round(statistics.median(values), 2)
+        out[kind] = row
+    return out
