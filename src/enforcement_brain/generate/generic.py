@@ -23,7 +23,9 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from operator import attrgetter
 from typing import Any
 
 import numpy as np
@@ -136,7 +138,7 @@ def _earlier_times(day: dt.date, seconds: np.ndarray, rng: np.random.Generator) 
     return out
 
 
-#: Default draws for quantities (inside each element's range; specs refine).
+#: Default draws for quantities (inside each element's range; specs refine): low, high, digits.
 _QUANTITY = {
     "score": (55.0, 99.0, 1),
     "confidence": (0.55, 0.99, 2),
@@ -149,7 +151,6 @@ _QUANTITY = {
     "width_m": (2.5, 4.5, 2),
     "height_m": (3.0, 4.8, 2),
     "fine_yuan": (200, 30_000, 0),
-    "gross_tonnage": (200, 3_000, 0),
     "speed_kmh": (0.0, 90.0, 1),
     # placeholders that specs.refine replaces with values that agree with each other
     "tare_weight_kg": (3_000, 15_000, 0),
@@ -158,136 +159,278 @@ _QUANTITY = {
     "excess_kg": (0, 1, 0),
 }
 
+#: Draws a column's clean text values: ``(rows being built, column, business keys) -> texts``.
+ValueDraw = Callable[[Draw, Column, np.ndarray], np.ndarray]
+
 
 def column_values(d: Draw, col: Column, key: np.ndarray) -> np.ndarray:
-    """Clean text values for one column, from its element (see the module docstring)."""
-    ctx, p, f, n, r, src = d.ctx, d.pools, d.pools.fleet, d.n, d.rng, d.source
-    el = ctx.elements[col.element]
-    eid = el.id
-    spec = ctx_spec(src)
-    if col.name in src.business_key:
+    """Clean text values for one column, from its element (see the module docstring).
+
+    A key column takes the keys; otherwise the element's entry in :data:`VALUE_DRAWS` draws the
+    values, and an element without one is drawn from its code table.
+    """
+    if col.name in d.source.business_key:
         return key
-    if eid == "plate_no":
-        if spec.get("vehicles") == "car":
-            return f.car_plate[d.subject("car")]
-        return f.truck_plate[d.subject("truck")]
-    if eid == "plate_color_transport":
-        if spec.get("vehicles") == "car":
-            return np.where(f.car_nev[d.subject("car")], "5", "1").astype(object)
-        return np.where(f.truck_nev[d.subject("truck")], "93", "2").astype(object)
-    if eid == "vehicle_type":
-        return f.truck_vtype[d.subject("truck")]
-    if eid == "axle_count":
-        return f.truck_axles[d.subject("truck")].astype(str).astype(object)
-    if eid == "gross_weight_kg":
-        t = d.subject("truck")
-        frac = np.clip(r.normal(0.78, 0.12, n), 0.35, 0.99)
-        return (
-            (f.truck_capacity_kg[t] * frac // 10 * 10).astype(np.int64).astype(str).astype(object)
-        )
-    if eid == "credit_code":
-        return f.ent_credit_code[d.subject("enterprise")]
-    if eid == "enterprise_name":
-        return f.ent_name[d.subject("enterprise")]
-    if eid in ("person_name", "party_name"):
-        if spec.get("people") == "officer":
-            return p.person_name[p.officer_person[d.subject("officer")]]
-        return p.person_name[d.subject("person")]
-    if eid in ("id_number", "qualification_cert_no"):
-        if spec.get("people") == "officer":
-            return p.person_id[p.officer_person[d.subject("officer")]]
-        return p.person_id[d.subject("person")]
-    if eid == "phone_no":
-        return p.person_phone[d.subject("person")]
-    if eid == "ship_id":
-        return p.ship_id[d.subject("ship")]
-    if eid == "ship_name":
-        return p.ship_name[d.subject("ship")]
-    if eid == "mmsi":
-        return p.ship_mmsi[d.subject("ship")]
-    if eid == "gross_tonnage":
-        return p.ship_tonnage[d.subject("ship")].astype(str).astype(object)
-    if eid == "officer_code":
-        return p.officer_code[d.subject("officer")]
-    if eid == "terminal_code":
-        return p.officer_terminal[d.subject("officer")]
-    if eid == "org_code" and spec.get("people") == "officer":
-        return p.officer_org[d.subject("officer")]
-    if eid == "division_code" and spec.get("people") == "officer":
-        return p.officer_division[d.subject("officer")]
-    if eid == "area_code":
-        return np.array(_CITIES_AREA, dtype=object)[r.integers(0, len(_CITIES_AREA), n)]
+    el = d.ctx.elements[col.element]
+    draw = VALUE_DRAWS.get(el.id)
+    if draw is not None:
+        return draw(d, col, key)
     if el.code_table:
-        codes, w = _codes(ctx, el.code_table)
-        idx = r.choice(len(codes), n, p=w)
-        d._subjects.setdefault(f"code:{el.code_table}", idx)
-        return np.array([c["code"] for c in codes], dtype=object)[idx]
-    if eid == "local_time":
-        if col.name == src.event_time:
-            return time_strings(ctx.day, d.seconds)
-        return _earlier_times(ctx.day, d.seconds, r)
-    if eid == "valid_from":
-        return _date_strings(ctx.day, -r.integers(0, 3 * 365, n))
-    if eid == "valid_until":
-        start = d.values.get("valid_from")
-        offsets = r.integers(365, 6 * 365, n)
-        if start is not None:
-            base = np.array(start, dtype="datetime64[D]")
-            return (base + offsets.astype("timedelta64[D]")).astype(str).astype(object)
-        return _date_strings(ctx.day, offsets)
-    if eid == "local_date":
-        return _date_strings(ctx.day, r.integers(-3, 8, n))
-    if eid == "flag":
-        yes = r.random(n) < 0.6
-        if src.delivery.format == "csv":
-            return np.where(yes, "1", "0").astype(object)
-        return np.where(yes, "true", "false").astype(object)
-    if eid in ("longitude", "latitude"):
-        return _positions(d)[0 if eid == "longitude" else 1]
-    if eid == "coord_system":
-        return np.full(n, "2", dtype=object)
-    if eid == "sha256":
-        return np.array(
-            [hashlib.sha256(f"{ctx.seed}/{k}".encode()).hexdigest() for k in key], dtype=object
-        )
-    if eid == "object_key":
-        bucket = src.delivery.bucket or src.id
-        return np.array([f"{bucket}/{ctx.ymd}/{k}.mp4" for k in key], dtype=object)
-    if eid == "remark":
-        return np.array(_REMARKS, dtype=object)[r.integers(0, len(_REMARKS), n)]
-    if eid == "wim_record_id":
-        site = np.array([s["code"] for s in ctx.wim_sites], dtype=object)
-        return site[r.integers(0, len(site), n)] + ctx.ymd + _seq(r.integers(1, 9_000, n), 5)
-    if eid == "case_no":
-        return f"徐交执案〔{ctx.day.year}〕" + _seq(r.integers(1, 20_000, n), 5) + "号"
-    if eid == "task_id":
-        return "RW" + ctx.ymd + _seq(r.integers(1, 60, n), 6)
-    if eid in _QUANTITY:
-        lo, hi, digits = _QUANTITY[eid]
-        v = r.uniform(lo, hi, n)
-        if digits == 0:
-            return v.astype(np.int64).astype(str).astype(object)
-        return _fmt_float(v, digits)
-    if eid == "road_code":
-        return np.array(list(ROADS), dtype=object)[r.integers(0, len(ROADS), n)]
-    if eid == "stake_no":
-        km = r.integers(0, 900, n)
-        return "K" + km.astype(str).astype(object) + "+" + _seq(r.integers(0, 1000, n), 3)
-    if eid == "operating_licence_no":
-        area = np.array(_HOME_DIVISIONS, dtype=object)[r.integers(0, len(_HOME_DIVISIONS), n)]
-        return "苏交运管许可徐字" + area + _seq(r.integers(1, 999_999, n), 6) + "号"
-    if eid == "transport_certificate_no":
-        area = np.array(_HOME_DIVISIONS, dtype=object)[r.integers(0, len(_HOME_DIVISIONS), n)]
-        return area + _seq(r.integers(1, 999_999, n), 6)
-    if eid in ("record_id", "permit_no", "decision_no"):  # a reference to another record
-        return col.name[:2].upper() + ctx.ymd + _seq(r.integers(1, 999_999, n), 6)
-    raise ValueError(f"{src.id}.{col.name}: the generator has no values for element {eid}")
+        return _code_table_values(d, col, key)
+    raise ValueError(f"{d.source.id}.{col.name}: the generator has no values for element {el.id}")
 
 
 def ctx_spec(source: Source) -> dict[str, Any]:
     from enforcement_brain.generate.specs import SPECS
 
     return SPECS.get(source.id, {})
+
+
+# -- value draws, by element -------------------------------------------------------------------
+
+
+def _cars(d: Draw) -> bool:
+    """Whether the source is about cars (taxis, ride-hailing) rather than trucks."""
+    return ctx_spec(d.source).get("vehicles") == "car"
+
+
+def _officers(d: Draw) -> bool:
+    """Whether the people of the source are officers rather than the public."""
+    return ctx_spec(d.source).get("people") == "officer"
+
+
+def _text(values: np.ndarray) -> np.ndarray:
+    return values.astype(str).astype(object)
+
+
+def _member(subject: str, attribute: str, text: bool = False) -> ValueDraw:
+    """A pool attribute of each row's subject: the same truck, enterprise, person or ship in
+    every column of the row (``attribute`` is dotted from the pools, ``fleet.ent_name``)."""
+    get = attrgetter(attribute)
+
+    def draw(d: Draw, col: Column, key: np.ndarray) -> np.ndarray:
+        values = get(d.pools)[d.subject(subject)]
+        return _text(values) if text else values
+
+    return draw
+
+
+def _one_of(choices: tuple[str, ...] | list[str]) -> ValueDraw:
+    """Any of a few fixed texts, uniformly."""
+
+    def draw(d: Draw, col: Column, key: np.ndarray) -> np.ndarray:
+        return np.array(choices, dtype=object)[d.rng.integers(0, len(choices), d.n)]
+
+    return draw
+
+
+def _code_table_values(d: Draw, col: Column, key: np.ndarray) -> np.ndarray:
+    """Codes of the element's table in proportion to their ``weight``; the drawn rows are kept
+    as the subject ``code:<table>`` so positions can follow the code's site."""
+    table = d.ctx.elements[col.element].code_table
+    codes, w = _codes(d.ctx, table)
+    idx = d.rng.choice(len(codes), d.n, p=w)
+    d._subjects.setdefault(f"code:{table}", idx)
+    return np.array([c["code"] for c in codes], dtype=object)[idx]
+
+
+def _plate_no(d: Draw, col: Column, key: np.ndarray) -> np.ndarray:
+    f = d.pools.fleet
+    if _cars(d):
+        return f.car_plate[d.subject("car")]
+    return f.truck_plate[d.subject("truck")]
+
+
+def _plate_color_transport(d: Draw, col: Column, key: np.ndarray) -> np.ndarray:
+    """New-energy vehicles carry green plates (JT/T 697.7 codes: car 5 / 1, truck 93 / 2)."""
+    f = d.pools.fleet
+    if _cars(d):
+        return np.where(f.car_nev[d.subject("car")], "5", "1").astype(object)
+    return np.where(f.truck_nev[d.subject("truck")], "93", "2").astype(object)
+
+
+def _gross_weight_kg(d: Draw, col: Column, key: np.ndarray) -> np.ndarray:
+    """Loaded to 35-99 % of the truck's capacity, mostly around 78 %, to the 10 kg."""
+    t = d.subject("truck")
+    frac = np.clip(d.rng.normal(0.78, 0.12, d.n), 0.35, 0.99)
+    return (
+        (d.pools.fleet.truck_capacity_kg[t] * frac // 10 * 10)
+        .astype(np.int64)
+        .astype(str)
+        .astype(object)
+    )
+
+
+def _person(attribute: str) -> ValueDraw:
+    """A person's attribute: the officer's own for an officers' source, else the public's."""
+
+    def draw(d: Draw, col: Column, key: np.ndarray) -> np.ndarray:
+        p = d.pools
+        values = getattr(p, attribute)
+        if _officers(d):
+            return values[p.officer_person[d.subject("officer")]]
+        return values[d.subject("person")]
+
+    return draw
+
+
+def _officer_or_code(attribute: str) -> ValueDraw:
+    """The officer's own code (organisation, division) for an officers' source; otherwise the
+    element's code table."""
+
+    def draw(d: Draw, col: Column, key: np.ndarray) -> np.ndarray:
+        if _officers(d):
+            return getattr(d.pools, attribute)[d.subject("officer")]
+        return _code_table_values(d, col, key)
+
+    return draw
+
+
+def _local_time(d: Draw, col: Column, key: np.ndarray) -> np.ndarray:
+    """The event time for the event-time column; any other time comes before the event."""
+    if col.name == d.source.event_time:
+        return time_strings(d.ctx.day, d.seconds)
+    return _earlier_times(d.ctx.day, d.seconds, d.rng)
+
+
+def _valid_from(d: Draw, col: Column, key: np.ndarray) -> np.ndarray:
+    return _date_strings(d.ctx.day, -d.rng.integers(0, 3 * 365, d.n))
+
+
+def _valid_until(d: Draw, col: Column, key: np.ndarray) -> np.ndarray:
+    """One to six years after the row's ``valid_from`` (or the day, without one)."""
+    start = d.values.get("valid_from")
+    offsets = d.rng.integers(365, 6 * 365, d.n)
+    if start is not None:
+        base = np.array(start, dtype="datetime64[D]")
+        return (base + offsets.astype("timedelta64[D]")).astype(str).astype(object)
+    return _date_strings(d.ctx.day, offsets)
+
+
+def _local_date(d: Draw, col: Column, key: np.ndarray) -> np.ndarray:
+    return _date_strings(d.ctx.day, d.rng.integers(-3, 8, d.n))
+
+
+def _flag(d: Draw, col: Column, key: np.ndarray) -> np.ndarray:
+    """Yes 60 % of the time, written as CSV and JSON feeds write it."""
+    yes = d.rng.random(d.n) < 0.6
+    if d.source.delivery.format == "csv":
+        return np.where(yes, "1", "0").astype(object)
+    return np.where(yes, "true", "false").astype(object)
+
+
+def _longitude(d: Draw, col: Column, key: np.ndarray) -> np.ndarray:
+    return _positions(d)[0]
+
+
+def _latitude(d: Draw, col: Column, key: np.ndarray) -> np.ndarray:
+    return _positions(d)[1]
+
+
+def _sha256(d: Draw, col: Column, key: np.ndarray) -> np.ndarray:
+    return np.array(
+        [hashlib.sha256(f"{d.ctx.seed}/{k}".encode()).hexdigest() for k in key], dtype=object
+    )
+
+
+def _object_key(d: Draw, col: Column, key: np.ndarray) -> np.ndarray:
+    bucket = d.source.delivery.bucket or d.source.id
+    return np.array([f"{bucket}/{d.ctx.ymd}/{k}.mp4" for k in key], dtype=object)
+
+
+def _wim_record_id(d: Draw, col: Column, key: np.ndarray) -> np.ndarray:
+    """A WIM record of the day at one of the sites: site code, date, sequence."""
+    site = np.array([s["code"] for s in d.ctx.wim_sites], dtype=object)
+    r, n = d.rng, d.n
+    return site[r.integers(0, len(site), n)] + d.ctx.ymd + _seq(r.integers(1, 9_000, n), 5)
+
+
+def _case_no(d: Draw, col: Column, key: np.ndarray) -> np.ndarray:
+    return f"徐交执案〔{d.ctx.day.year}〕" + _seq(d.rng.integers(1, 20_000, d.n), 5) + "号"
+
+
+def _task_id(d: Draw, col: Column, key: np.ndarray) -> np.ndarray:
+    return "RW" + d.ctx.ymd + _seq(d.rng.integers(1, 60, d.n), 6)
+
+
+def _quantity(d: Draw, col: Column, key: np.ndarray) -> np.ndarray:
+    """Uniform inside the element's default range (:data:`_QUANTITY`), to its digits."""
+    lo, hi, digits = _QUANTITY[col.element]
+    v = d.rng.uniform(lo, hi, d.n)
+    if digits == 0:
+        return v.astype(np.int64).astype(str).astype(object)
+    return _fmt_float(v, digits)
+
+
+def _stake_no(d: Draw, col: Column, key: np.ndarray) -> np.ndarray:
+    km = d.rng.integers(0, 900, d.n)
+    return "K" + km.astype(str).astype(object) + "+" + _seq(d.rng.integers(0, 1000, d.n), 3)
+
+
+def _home_division(d: Draw) -> np.ndarray:
+    return np.array(_HOME_DIVISIONS, dtype=object)[d.rng.integers(0, len(_HOME_DIVISIONS), d.n)]
+
+
+def _operating_licence_no(d: Draw, col: Column, key: np.ndarray) -> np.ndarray:
+    area = _home_division(d)
+    return "苏交运管许可徐字" + area + _seq(d.rng.integers(1, 999_999, d.n), 6) + "号"
+
+
+def _transport_certificate_no(d: Draw, col: Column, key: np.ndarray) -> np.ndarray:
+    return _home_division(d) + _seq(d.rng.integers(1, 999_999, d.n), 6)
+
+
+def _reference(d: Draw, col: Column, key: np.ndarray) -> np.ndarray:
+    """A reference to another record: the column's initials, the day, a sequence."""
+    return col.name[:2].upper() + d.ctx.ymd + _seq(d.rng.integers(1, 999_999, d.n), 6)
+
+
+#: Element id -> how its values are drawn. Elements with a code table need no entry (their codes
+#: are drawn by weight); an entry here takes precedence over the code table.
+VALUE_DRAWS: dict[str, ValueDraw] = {
+    **dict.fromkeys(_QUANTITY, _quantity),
+    "plate_no": _plate_no,
+    "plate_color_transport": _plate_color_transport,
+    "vehicle_type": _member("truck", "fleet.truck_vtype"),
+    "axle_count": _member("truck", "fleet.truck_axles", text=True),
+    "gross_weight_kg": _gross_weight_kg,
+    "credit_code": _member("enterprise", "fleet.ent_credit_code"),
+    "enterprise_name": _member("enterprise", "fleet.ent_name"),
+    "person_name": _person("person_name"),
+    "party_name": _person("person_name"),
+    "id_number": _person("person_id"),
+    "qualification_cert_no": _person("person_id"),
+    "phone_no": _member("person", "person_phone"),
+    "ship_id": _member("ship", "ship_id"),
+    "ship_name": _member("ship", "ship_name"),
+    "mmsi": _member("ship", "ship_mmsi"),
+    "gross_tonnage": _member("ship", "ship_tonnage", text=True),
+    "officer_code": _member("officer", "officer_code"),
+    "terminal_code": _member("officer", "officer_terminal"),
+    "org_code": _officer_or_code("officer_org"),
+    "division_code": _officer_or_code("officer_division"),
+    "area_code": _one_of(_CITIES_AREA),
+    "local_time": _local_time,
+    "valid_from": _valid_from,
+    "valid_until": _valid_until,
+    "local_date": _local_date,
+    "flag": _flag,
+    "longitude": _longitude,
+    "latitude": _latitude,
+    "sha256": _sha256,
+    "object_key": _object_key,
+    "remark": _one_of(_REMARKS),
+    "wim_record_id": _wim_record_id,
+    "case_no": _case_no,
+    "task_id": _task_id,
+    "road_code": _one_of(list(ROADS)),
+    "stake_no": _stake_no,
+    "operating_licence_no": _operating_licence_no,
+    "transport_certificate_no": _transport_certificate_no,
+    "record_id": _reference,
+    "permit_no": _reference,
+    "decision_no": _reference,
+}
 
 
 def _seq(values: np.ndarray, width: int) -> np.ndarray:
