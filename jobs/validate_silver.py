@@ -10,7 +10,7 @@ from __future__ import annotations
 import datetime as dt
 
 from enforcement_brain.orchestration.runtime import JobContext, job_main
-from enforcement_brain.standards.gx_validation import data_docs_path, validate_increments
+from enforcement_brain.pipeline.gx_validation import data_docs_path, validate_increments
 
 
 def run(ctx: JobContext, subject: str, day: dt.date, run_id: str) -> dict[str, object]:

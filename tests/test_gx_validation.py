@@ -9,8 +9,8 @@ from test_pipeline_wim import DAY, _site, load_day, rows, write_delivery
 
 from enforcement_brain.declarations import load_catalog
 from enforcement_brain.orchestration.runtime import JobContext
+from enforcement_brain.pipeline import gx_validation
 from enforcement_brain.settings import REPO_ROOT
-from enforcement_brain.standards import gx_validation
 from jobs import validate_silver
 
 SUITE = json.loads((REPO_ROOT / "expectations" / "wim_weighings.json").read_text("utf-8"))

@@ -3,7 +3,8 @@
 After a day's loads, every source's *increment* (the silver rows of that day's batch,
 ``_batch_id == batch_id(source, day)``) is validated with its committed suite
 ``expectations/<source>.json``. Unlike :func:`~enforcement_brain.standards.gx_suites.validate`,
-which answers a question in memory, this is the record:
+which answers a question in memory, this is the record (so it sits in the pipeline, which
+reads silver and writes ``ops``, and not in ``standards``, which only compiles declarations):
 
 - GX runs in one **file** data context at ``<var>/gx``, so each validation result lands in
   GX's validation store and the Data Docs site (``<var>/gx/gx/uncommitted/data_docs/
