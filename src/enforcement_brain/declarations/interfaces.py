@@ -96,7 +96,7 @@ def load_interface(
     consumer's clearance, personal data left in clear, a projection that cannot be replaced
     by partition.
     """
-    from enforcement_brain.share.masking import MASKS
+    from enforcement_brain.standards.masking import MASKS
 
     elements = elements or {}
     masks_by_element = masks_by_element or {}

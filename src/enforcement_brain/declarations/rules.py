@@ -85,7 +85,7 @@ def load_rules(path: Path, elements: dict[str, Element]) -> tuple[dict[str, Any]
         )
     header = standard_header(data, path)
     levels = data.get("classification_levels") or []
-    from enforcement_brain.share.masking import MASKS
+    from enforcement_brain.standards.masking import MASKS
 
     for i, level in enumerate(levels):
         lwhere = f"{path}: classification_levels[{i}]"

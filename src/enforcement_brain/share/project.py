@@ -31,7 +31,7 @@ from enforcement_brain.gold.publish import (
 )
 from enforcement_brain.lake import tables
 from enforcement_brain.settings import Settings
-from enforcement_brain.share.masking import mask_column
+from enforcement_brain.standards.masking import mask_column
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession

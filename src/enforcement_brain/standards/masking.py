@@ -1,7 +1,9 @@
 """Masking functions named by Standard 2's classification levels.
 
 Masks are Spark built-in expressions (no Python UDFs), applied when the share layer is written,
-so a partner never receives a file that holds the clear value.
+so a partner never receives a file that holds the clear value. They live with the standards, not
+with the share layer that applies them, because the declarations name them and are checked
+against :data:`MASKS` when they load.
 """
 
 from __future__ import annotations
