@@ -54,7 +54,7 @@ test: setup
 
 # The tests that start no JVM, Airflow or Spark Connect server (the only list of them).
 FAST_TESTS := $(addprefix tests/,test_bad_input.py test_business_date.py test_checks.py \
-	test_declarations.py test_docs.py test_generate.py test_interfaces.py test_lint.py \
+	test_declarations.py test_docs.py test_generate.py test_interfaces.py test_layers.py test_lint.py \
 	test_server_launch.py test_settings.py test_sharing_snapshot.py test_startup.py)
 
 test-fast: setup
