@@ -5,9 +5,6 @@ table's columns without reading the code that writes it, and so that the writers
 several layers, share no more than these strings. Each schema is Spark DDL; the writers append
 with :func:`enforcement_brain.lake.tables.append_rows`, most adding a ``recorded_at`` timestamp.
 Every table is a history: rows are appended, never replaced.
-
-``ops.publish_log`` (one row per publish of a shared dataset) is still declared beside its
-writer in ``gold/publish.py``.
 """
 
 from __future__ import annotations
