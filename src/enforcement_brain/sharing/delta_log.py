@@ -435,6 +435,8 @@ def _log_stats(action: dict[str, Any]) -> tuple[int | None, dict[str, tuple[str,
 
 @dataclass(frozen=True)
 class Snapshot:
+    """A version of a share table: its files and the metadata the protocol's answers carry."""
+
     version: int
     table_id: str
     schema_string: str
@@ -442,28 +444,9 @@ class Snapshot:
     configuration: dict[str, str]
     files: list[FileEntry]
 
-    def metadata_line(self, *, with_version: bool = False) -> dict[str, Any]:
-        meta: dict[str, Any] = {
-            "id": self.table_id,
-            "format": {"provider": "parquet"},
-            "schemaString": self.schema_string,
-            "partitionColumns": self.partition_columns,
-            "configuration": {
-                k.removeprefix("delta."): v
-                for k, v in self.configuration.items()
-                if k == "delta.enableChangeDataFeed"
-            },
-        }
-        if with_version:
-            meta["version"] = self.version
-        return {"metaData": meta}
-
     @property
     def cdf_enabled(self) -> bool:
         return self.configuration.get("delta.enableChangeDataFeed", "false").lower() == "true"
-
-
-PROTOCOL_LINE = {"protocol": {"minReaderVersion": 1}}
 
 
 def parse_timestamp(text: str) -> int:

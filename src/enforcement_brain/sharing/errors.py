@@ -34,3 +34,21 @@ def bad_request(message: str) -> ProtocolError:
 def not_found(message: str) -> ProtocolError:
     """Something the request names that does not exist, or no longer does (404)."""
     return ProtocolError(404, "RESOURCE_DOES_NOT_EXIST", message)
+
+
+def quoted(value: str) -> str:
+    """A path parameter quoted for a message: bounded, so a partner cannot flood the log."""
+    return repr(value[:80])
+
+
+def int_param(name: str, raw: str | None, *, minimum: int = 0) -> int | None:
+    """A query-string integer (None when absent); anything else is a 400 that names it."""
+    if raw is None:
+        return None
+    try:
+        value = int(raw)
+    except ValueError:
+        raise bad_request(f"{name} must be an integer, got {raw[:40]!r}") from None
+    if value < minimum:
+        raise bad_request(f"{name} must be >= {minimum}, got {value}")
+    return value

@@ -27,11 +27,19 @@ import json
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from enforcement_brain.sharing.delta_log import ShareTable
-from enforcement_brain.sharing.errors import bad_request
+from enforcement_brain.sharing.access import authorize, charge
+from enforcement_brain.sharing.errors import ProtocolError, bad_request, int_param, not_found
+from enforcement_brain.sharing.tables import SCHEMA
 
 if TYPE_CHECKING:
     import pyarrow as pa
+    import pyarrow.compute as pc
+    from starlette.requests import Request
+    from starlette.responses import Response
+
+    from enforcement_brain.sharing import audit
+    from enforcement_brain.sharing.context import Service
+    from enforcement_brain.sharing.delta_log import ShareTable
 
 FORMATS = ("json", "csv", "parquet")
 OPS = ("eq", "ne", "lt", "le", "gt", "ge", "in", "prefix", "isnull", "notnull")
@@ -99,7 +107,7 @@ def _scalar(text: str, kind: pa.DataType, clause: Clause) -> Any:
     raise bad_request(f"filter on {clause.column}: columns of type {kind} cannot be filtered")
 
 
-def expression(clauses: list[Clause], schema: pa.Schema):
+def expression(clauses: list[Clause], schema: pa.Schema) -> pc.Expression | None:
     """The clauses ANDed as one pyarrow expression (None for no clause)."""
     import pyarrow.compute as pc
 
@@ -132,10 +140,12 @@ def expression(clauses: list[Clause], schema: pa.Schema):
 
 
 def fingerprint(*parts: Any) -> str:
+    """What a cursor is bound to (filters, columns, since_version): another query's is refused."""
     return hashlib.sha256(json.dumps(parts, default=str).encode()).hexdigest()[:16]
 
 
 def encode_cursor(version: int, offset: int, query: str) -> str:
+    """The next page's cursor: opaque to the partner, read back by :func:`decode_cursor`."""
     raw = json.dumps({"v": version, "o": offset, "q": query}, separators=(",", ":"))
     return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
 
@@ -155,7 +165,9 @@ def decode_cursor(cursor: str, query: str) -> tuple[int, int]:
     return version, offset
 
 
-def changed_days(st: ShareTable, since: int, version: int, day_column: str, kind: pa.DataType):
+def changed_days(
+    st: ShareTable, since: int, version: int, day_column: str, kind: pa.DataType
+) -> set[Any]:
     """The values of ``day_column`` the data changes of commits ``since+1 .. version`` touched.
 
     Why days and not files: the share layer compacts its tables (``OPTIMIZE``, a commit that
@@ -237,3 +249,75 @@ def json_rows(table: pa.Table) -> list[dict[str, Any]]:
         return v.isoformat() if isinstance(v, (dt.date, dt.datetime)) else v
 
     return [{k: safe(v) for k, v in row.items()} for row in table.to_pylist()]
+
+
+def extract_page(
+    svc: Service, request: Request, share: str, table: str, params: dict[str, Any]
+) -> Response:
+    """One page of rows of a share table as JSON, CSV or Parquet; same tokens, quotas, audit."""
+    from fastapi import Response
+
+    interface = authorize(svc.ctx, request, "extract", share)
+    rec: audit.AuditRecord = request.state.audit
+    rec.params = {k: v for k, v in params.items() if v not in (None, [])}
+    entry, st = svc.tables.table(interface, SCHEMA, table)
+    fmt = (params["format"] or "json").lower()
+    if fmt not in FORMATS:
+        raise bad_request(f"format must be one of {', '.join(FORMATS)}")
+    size = int_param("page_size", params["page_size"], minimum=1) or DEFAULT_PAGE
+    if size > MAX_PAGE:
+        raise bad_request(f"page_size must be at most {MAX_PAGE}")
+    since = int_param("since_version", params["since_version"])
+    columns = list(entry.columns)
+    if params["columns"]:
+        columns = [c.strip() for c in params["columns"].split(",") if c.strip()]
+        unknown = [c for c in columns if c not in entry.columns]
+        if unknown or not columns or len(set(columns)) != len(columns):
+            raise bad_request(f"columns must be distinct columns of the table; not: {unknown[:5]}")
+    clauses = parse_filters(params["filter"], entry.columns)
+    query = fingerprint(params["filter"], columns, since)
+    latest = st.latest_version()
+    if params["cursor"]:
+        version, offset = decode_cursor(params["cursor"], query)
+        if version > latest:
+            raise bad_request("cursor is not one this server issued")
+    else:
+        version, offset = latest, 0
+    if since is not None and since > version:
+        raise bad_request(f"since_version {since} is after the table's version {version}")
+    try:
+        day = svc.ctx.catalog.datasets[entry.dataset].partition_by
+        rows = read_rows(st, version, columns, clauses, since, day)
+    except ProtocolError as exc:
+        if since is not None and exc.status == 404:
+            raise bad_request(
+                f"since_version {since}: {exc.message}; pull the whole table again"
+            ) from None
+        raise
+    except OSError:
+        raise not_found(
+            f"version {version} is no longer readable (files vacuumed): start again"
+        ) from None
+    page = rows.slice(offset, size)
+    more = offset + size < rows.num_rows
+    charge(svc.ctx, interface, rec, page.num_rows, 0)
+    cursor = encode_cursor(version, offset + size, query) if more else None
+    headers = {"X-Table-Version": str(version)}
+    if cursor:
+        headers["X-Next-Cursor"] = cursor
+    if fmt == "json":
+        body = {
+            "share": interface.id,
+            "table": entry.dataset,
+            "version": version,
+            "columns": columns,
+            "rows": json_rows(page),
+            "next_cursor": cursor,
+        }
+        return Response(
+            json.dumps(body, ensure_ascii=False),
+            media_type="application/json",
+            headers=headers,
+        )
+    data, media = render(page, fmt)
+    return Response(data, media_type=media, headers=headers)

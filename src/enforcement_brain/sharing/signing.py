@@ -15,8 +15,16 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import logging
+import secrets
 import time
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from enforcement_brain.settings import Settings
+
+LOG = logging.getLogger("enforcement_brain.sharing")
 
 
 class SignatureError(Exception):
@@ -58,3 +66,16 @@ class Signer:
             raise SignatureError("the URL's signature does not match (tampered or foreign URL)")
         if exp < time.time():
             raise SignatureError("the signed URL has expired: query the table again for new URLs")
+
+
+def signer_for(settings: Settings) -> Signer:
+    """The signer of this service's file URLs: the key ``EB_SHARING_SECRET`` names.
+
+    Every worker process must sign with the same key (a URL signed by one is fetched from
+    another): ``eb serve`` sets one for its workers. Without it, a single process on a local
+    lake signs with a random key of its own, and its URLs die with it.
+    """
+    secret = settings.sharing_secret
+    if secret is None and settings.lake_is_local:
+        LOG.warning({"event": "no EB_SHARING_SECRET: signing with a per-process random key"})
+    return Signer((secret or secrets.token_hex(32)).encode(), settings.sharing_url_ttl_seconds)
