@@ -129,6 +129,26 @@ def _edit(path, old, new):
             r"enforcement_cases.yaml \(source enforcement_cases\): watermark 'modified_at' is "
             "not a declared column",
         ),
+        (
+            "sources/toll_transactions.yaml",
+            "split_by: station_code",
+            "split_by: station",
+            r"toll_transactions.yaml \(source toll_transactions\): generator.split_by 'station' "
+            "is not a declared column",
+        ),
+        (
+            "sources/bodycam_media.yaml",
+            "generator: {people: officer,",
+            "generator: {people: officers,",
+            r"bodycam_media.yaml \(source bodycam_media\): generator.people must be one of "
+            "public, officer",
+        ),
+        (
+            "sources/gps_alarms.yaml",
+            "generator: {key_prefix: AL}",
+            "generator: {key_prefix: AL, vehicle: car}",
+            r"gps_alarms.yaml \(source gps_alarms\): unknown generator keys \['vehicle'\]",
+        ),
     ],
 )
 def test_bad_declarations_name_file_and_entry(standards, file, old, new, message):

@@ -21,11 +21,18 @@ from enforcement_brain.declarations.interfaces import (
 )
 from enforcement_brain.declarations.reading import CLASSIFICATION_LEVELS, QUALITY_KEYS
 from enforcement_brain.declarations.rules import SEVERITIES, Rule, level_masks
-from enforcement_brain.declarations.sources import Column, Delivery, Source
+from enforcement_brain.declarations.sources import (
+    GENERATOR_HOURS,
+    Column,
+    Delivery,
+    GeneratorSettings,
+    Source,
+)
 
 __all__ = [
     "CLASSIFICATION_LEVELS",
     "CLEAR_ALLOWED_LEVELS",
+    "GENERATOR_HOURS",
     "PERIODS",
     "QUALITY_KEYS",
     "SEVERITIES",
@@ -37,6 +44,7 @@ __all__ = [
     "Delivery",
     "Element",
     "GateCheck",
+    "GeneratorSettings",
     "Interface",
     "InterfaceDataset",
     "Rule",

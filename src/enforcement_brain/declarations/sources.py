@@ -1,11 +1,13 @@
 """Sources (``data_standards/sources/<id>.yaml``): a feed, its delivery, columns and rules.
 
 A source's file is all it takes to add a feed: its ingest DAG, checks and silver table follow
-from what is declared and checked here.
+from what is declared and checked here, and so does its synthetic stand-in (the ``generator:``
+block says what the columns cannot: whose vehicles and people, which hours, how files split).
 """
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -41,6 +43,37 @@ class Delivery:
     cadence: str = "daily"
 
 
+#: Traffic profiles of generated event times (the hours of the day rows fall in).
+GENERATOR_HOURS = ("truck", "car", "office")
+_GENERATOR_CHOICES = {
+    "vehicles": ("truck", "car"),
+    "people": ("public", "officer"),
+    "hours": GENERATOR_HOURS,
+}
+_KEY_PREFIX = re.compile(r"^[A-Z]{1,4}$")
+
+
+@dataclass(frozen=True)
+class GeneratorSettings:
+    """How the synthetic generator draws the source where its columns cannot say (``generator:``).
+
+    Declared with the source, so a new feed gets its stand-in without a table in code; every
+    key is optional and the defaults fit a truck-event feed.
+    """
+
+    #: Whose vehicles the rows are about: ``truck`` (the goods fleet) or ``car`` (taxis, hailing).
+    vehicles: str = "truck"
+    #: Whose people the rows name: ``public``, or ``officer`` for the officers' own records.
+    people: str = "public"
+    #: Profile of event times (:data:`GENERATOR_HOURS`); none: ``office`` for a front database,
+    #: ``truck`` otherwise.
+    hours: str | None = None
+    #: Prefix of generated ids; none: the initials of the source id.
+    key_prefix: str | None = None
+    #: A column whose values each get a file of their own (one file per toll station).
+    split_by: str | None = None
+
+
 @dataclass(frozen=True)
 class Source:
     """One declared feed: its delivery, columns, key, event time and rules."""
@@ -60,6 +93,7 @@ class Source:
     rule_ids: tuple[str, ...]
     path: Path
     quality: dict[str, Any] = field(default_factory=dict)
+    generator: GeneratorSettings = field(default_factory=GeneratorSettings)
 
     @property
     def column_names(self) -> list[str]:
@@ -161,4 +195,26 @@ def load_source(path: Path, elements: dict[str, Element], rules: dict[str, Rule]
         rule_ids=rule_ids,
         path=path,
         quality=quality,
+        generator=generator_settings(data, where, names),
     )
+
+
+def generator_settings(data: dict[str, Any], where: str, names: list[str]) -> GeneratorSettings:
+    """A source's ``generator:`` block, checked: a typo would otherwise silently generate the
+    source with the defaults (trucks, the public, one file)."""
+    raw = data.get("generator") or {}
+    if not isinstance(raw, dict):
+        raise DeclarationError(f"{where}: generator must be a mapping")
+    unknown = set(raw) - set(GeneratorSettings.__dataclass_fields__)
+    if unknown:
+        raise DeclarationError(f"{where}: unknown generator keys {sorted(unknown)}")
+    for key, choices in _GENERATOR_CHOICES.items():
+        if key in raw and raw[key] not in choices:
+            raise DeclarationError(f"{where}: generator.{key} must be one of {', '.join(choices)}")
+    prefix = raw.get("key_prefix")
+    if prefix is not None and not _KEY_PREFIX.match(str(prefix)):
+        raise DeclarationError(f"{where}: generator.key_prefix must be 1-4 capital letters")
+    split = raw.get("split_by")
+    if split is not None and split not in names:
+        raise DeclarationError(f"{where}: generator.split_by '{split}' is not a declared column")
+    return GeneratorSettings(**raw)

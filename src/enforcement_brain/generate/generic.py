@@ -8,8 +8,9 @@ not a new generator:
   officers from the standing pools (the same truck, enterprise or person across sources and
   days), codes from the element's code table in proportion to its ``weight``, positions from the
   row's registered site (video channel, port, toll station) or inside Xuzhou, quantities inside
-  the element's range. ``specs.py`` may refine a few columns per source where the business makes
-  values depend on each other (net = gross − tare, excess = gross − limit);
+  the element's range. The source's ``generator:`` block says whose vehicles and people, which
+  hours and how files split; ``specs.py`` may refine a few columns per source where the business
+  makes values depend on each other (net = gross − tare, excess = gross − limit);
 - **defects** come from the *rules* the source lists: each rule kind (``standards/rule_kinds``)
   has a way to break a value so that exactly that rule catches it (a wrong GB 32100 check
   character for R_CREDIT_CODE_CHECK, a position shifted into GCJ-02 for R_DATUM_WGS84, ...). The
@@ -180,23 +181,17 @@ def column_values(d: Draw, col: Column, key: np.ndarray) -> np.ndarray:
     raise ValueError(f"{d.source.id}.{col.name}: the generator has no values for element {el.id}")
 
 
-def ctx_spec(source: Source) -> dict[str, Any]:
-    from enforcement_brain.generate.specs import SPECS
-
-    return SPECS.get(source.id, {})
-
-
 # -- value draws, by element -------------------------------------------------------------------
 
 
 def _cars(d: Draw) -> bool:
     """Whether the source is about cars (taxis, ride-hailing) rather than trucks."""
-    return ctx_spec(d.source).get("vehicles") == "car"
+    return d.source.generator.vehicles == "car"
 
 
 def _officers(d: Draw) -> bool:
     """Whether the people of the source are officers rather than the public."""
-    return ctx_spec(d.source).get("people") == "officer"
+    return d.source.generator.people == "officer"
 
 
 def _text(values: np.ndarray) -> np.ndarray:
@@ -545,10 +540,10 @@ def generate_source(ctx: DayContext, pools: Pools, source: Source) -> GenericOut
     """One day of ``source``: clean rows, then defects and late rows from their own streams."""
     from enforcement_brain.generate import specs
 
-    spec = ctx_spec(source)
+    settings = source.generator
     n = rows_for(source.expected_daily_rows, ctx.scale)
     rng = ctx.rng(source.id, "rows")
-    hours = HOURS[spec.get("hours", "office" if source.delivery.kind == "database" else "truck")]
+    hours = HOURS[settings.hours or ("office" if source.delivery.kind == "database" else "truck")]
     seconds = hour_seconds(rng, n, hours)
     is_db = source.delivery.kind == "database"
     late_rng = None if is_db else ctx.rng(source.id, "late")
@@ -561,7 +556,7 @@ def generate_source(ctx: DayContext, pools: Pools, source: Source) -> GenericOut
     late = labels == "late"
     if late_rng is not None:
         seconds = np.where(late, late_rng.integers(-3600, 0, n), seconds)
-    prefix = spec.get("key_prefix", "".join(w[0] for w in source.id.split("_")).upper())
+    prefix = settings.key_prefix or "".join(w[0] for w in source.id.split("_")).upper()
     key = specs.keys(ctx, source, n, prefix, rng)
     d = Draw(ctx, pools, source, n, rng, seconds)
     for col in source.columns:
@@ -594,10 +589,9 @@ def _file_output(
 ) -> GenericOutput:
     from enforcement_brain.generate import specs
 
-    spec = ctx_spec(source)
     stem = source.delivery.pattern.split("*")[0]
     ext = source.delivery.pattern.rsplit(".", 1)[-1]
-    split = spec.get("split_by")
+    split = source.generator.split_by
     if split:
         groups = d.values[split]
         uniq = sorted(set(groups.tolist()) - {""})

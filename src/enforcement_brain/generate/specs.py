@@ -1,14 +1,14 @@
-"""Per-source refinements of the generic generator: only what the declaration cannot say.
+"""What the generic generator does per source beyond drawing values: keys, folders, refinements.
 
-A source without an entry here is generated from its declaration alone. An entry may say which
-vehicles a source is about (trucks or cars), whose people appear (the public or officers), its
-traffic profile, how files are split, and a ``refine`` step for columns whose values depend on
-each other (the physics of a weighing, the fare of a trip).
+Which vehicles and people a source is about, its traffic profile and how its files split are
+declared with the source (its ``generator:`` block). What stays here is code: business keys
+(event ids, or members of a register's pool), the delivery folder, and a ``refine`` step for the
+sources whose columns depend on each other (the physics of a weighing, the fare of a trip).
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -18,34 +18,6 @@ from enforcement_brain.standards.checks import gross_limit_kg
 if TYPE_CHECKING:
     from enforcement_brain.generate.context import DayContext
     from enforcement_brain.generate.generic import Draw
-
-SPECS: dict[str, dict[str, Any]] = {
-    "road_transport_operators": {"key_prefix": "OP"},
-    "operating_vehicles": {},
-    "practitioners": {"key_prefix": "PQ"},
-    "taxi_vehicles_drivers": {"vehicles": "car", "key_prefix": "TX"},
-    "ride_hailing_permits": {"vehicles": "car", "key_prefix": "WY"},
-    "ride_hailing_orders": {"vehicles": "car", "hours": "car", "key_prefix": "RH"},
-    "gps_alarms": {"key_prefix": "AL"},
-    "static_reweighs": {"key_prefix": "RW"},
-    "source_enterprise_weighings": {"key_prefix": "SE", "split_by": "enterprise_credit_code"},
-    "video_ai_events": {"hours": "car", "key_prefix": "AI"},
-    "bodycam_media": {"people": "officer", "hours": "office", "key_prefix": "BM"},
-    "toll_transactions": {"key_prefix": "TL", "split_by": "station_code"},
-    "enforcement_tasks": {"key_prefix": "RW"},
-    "inspection_records": {"people": "officer", "hours": "office", "key_prefix": "IN"},
-    "penalty_decisions": {},
-    "violation_transfers": {"key_prefix": "CG", "hours": "office"},
-    "credit_lists": {"key_prefix": "CL", "hours": "office"},
-    "complaint_tickets": {"vehicles": "car", "key_prefix": "RX"},
-    "officer_tracks": {"people": "officer", "key_prefix": "PT"},
-    "illegal_operation_leads": {"vehicles": "car", "key_prefix": "LD", "hours": "office"},
-    "oversize_permits": {"key_prefix": "DJ"},
-    "ships_port_operators": {"hours": "office"},
-    "pollutant_receipts": {"key_prefix": "PR", "hours": "office"},
-    "road_network": {"key_prefix": "RS", "hours": "office"},
-    "officers_organisations": {"people": "officer", "hours": "office"},
-}
 
 #: Pools whose members are the business key (a registration change names an existing member).
 _POOL_KEYS = {"ship_id": ("ship", "ship_id"), "officer_code": ("officer", "officer_code")}

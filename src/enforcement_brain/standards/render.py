@@ -523,6 +523,7 @@ _SOURCE_KNOWN = {
     "columns",
     "rule_ids",
     "quality",
+    "generator",  # the synthetic generator's settings: not part of the standard
 }
 
 
