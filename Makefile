@@ -14,7 +14,7 @@ help:
 	@echo "make run   [DATE=YYYY-MM-DD] [SCALE=0.05]  one day through the whole pipeline"
 	@echo "make backfill FROM=YYYY-MM-DD TO=YYYY-MM-DD [SCALE=0.05]  many days in one process"
 	@echo "make test                               the tests (what CI runs)"
-	@echo "make test-fast                          the tests that need no JVM, Airflow or server (<1 min)"
+	@echo "make test-fast                          tests/unit: no JVM, Airflow or Spark (about a minute)"
 	@echo "make standards                          regenerate docs/standards/ and expectations/"
 	@echo "make sql                                 Spark SQL shell over every lake table"
 	@echo "make sql-server                          JDBC/ODBC endpoint on EB_SQL_PORT (docs/sql-endpoint.md)"
@@ -53,12 +53,8 @@ test: setup
 	$(BIN)/pytest -q
 
 # The tests that start no JVM, Airflow or Spark Connect server (the only list of them).
-FAST_TESTS := $(addprefix tests/,test_bad_input.py test_business_date.py test_checks.py \
-	test_declarations.py test_docs.py test_generate.py test_interfaces.py test_layers.py test_lint.py \
-	test_server_launch.py test_settings.py test_sharing_snapshot.py test_startup.py)
-
 test-fast: setup
-	$(BIN)/pytest -q $(FAST_TESTS)
+	$(BIN)/pytest -q tests/unit
 
 lint: $(STAMP)
 	$(BIN)/ruff check . && $(BIN)/ruff format --check .

@@ -23,7 +23,7 @@ share-table commits it met.
 
 Quotas are lifted for the run (a copy of ``data_standards`` with each interface's quota raised)
 so that the service, not the quota, is measured; 429 answers are tested in
-``tests/test_sharing_protocol.py``.
+``tests/integration/test_sharing_protocol.py``.
 
     .venv/bin/python benchmarks/bench_sharing.py --runs 3 [--scale 0.05] [--clients 5]
 """

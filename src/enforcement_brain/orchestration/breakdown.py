@@ -95,8 +95,13 @@ def commits_by_label(settings: Settings) -> Counter[str]:
     return counts
 
 
-def task_costs(settings: Settings, day: dt.date) -> list[TaskCost]:
-    """One row per task execution of ``day`` that recorded its phases."""
+def task_costs(
+    settings: Settings, day: dt.date, waits: dict[str, float | None] | None = None
+) -> list[TaskCost]:
+    """One row per task execution of ``day`` that recorded its phases.
+
+    ``waits``: per DAG id, the slot wait Airflow measured (the task cannot see its own queueing
+    from inside); it stands in where the task recorded none."""
     import pyarrow.compute as pc
 
     from enforcement_brain.lake import tables
@@ -116,7 +121,9 @@ def task_costs(settings: Settings, day: dt.date) -> list[TaskCost]:
             continue
         if not isinstance(detail, dict) or "timings" not in detail:
             continue
-        timings = detail["timings"]
+        timings = dict(detail["timings"])
+        if timings.get("wait_seconds") is None and waits:
+            timings["wait_seconds"] = waits.get(run["dag_id"])
         n_jobs, job_seconds = jobs.get(detail.get("spark_session") or "", (None, None))
         label = f"{run['dag_id']}:{run['task']}:{day}"
         out.append(

@@ -150,7 +150,8 @@ def run_day(
     finally:
         stage("Airflow stop", airflow.stop)
     result.phases = stack.phases(result.dag_runs)
-    result.summary = stage("summary", lambda: collect_summary(settings, catalog, day))
+    waits = {r.dag_id: r.wait_seconds for r in result.dag_runs}
+    result.summary = stage("summary", lambda: collect_summary(settings, catalog, day, waits))
     write_summary_file(settings, result)
     return result
 
@@ -196,7 +197,12 @@ def together(
     return [values[name] for name, _ in steps]
 
 
-def collect_summary(settings: Settings, catalog: Catalog, day: dt.date) -> dict[str, Any]:
+def collect_summary(
+    settings: Settings,
+    catalog: Catalog,
+    day: dt.date,
+    waits: dict[str, float | None] | None = None,
+) -> dict[str, Any]:
     """Read the day's figures back from the lake (ops.batch_log, table counts)."""
     from pyspark.sql import functions as F
 
@@ -233,7 +239,7 @@ def collect_summary(settings: Settings, catalog: Catalog, day: dt.date) -> dict[
     return {
         "batches": batches,
         "tables": counts,
-        "breakdown": summarise(task_costs(settings, day)),
+        "breakdown": summarise(task_costs(settings, day, waits)),
     }
 
 

@@ -106,6 +106,8 @@ class DagRunState:
     end: str = ""
     error: str = ""
     result: dict[str, Any] = field(default_factory=dict)
+    #: Seconds its task waited for an executor slot (queued → started), from Airflow.
+    wait_seconds: float | None = None
 
     @property
     def ok(self) -> bool:
@@ -344,6 +346,22 @@ class AirflowStack:
                 value = json.loads(value)
         return value if isinstance(value, dict) else {}
 
+    def task_wait(self, dag_id: str, run_id: str) -> float | None:
+        """Seconds the run's tasks waited for an executor slot: queued until started."""
+        path = (
+            f"dags/{urllib.parse.quote(dag_id)}/dagRuns/{urllib.parse.quote(run_id)}/taskInstances"
+        )
+        try:
+            instances = self.api("GET", path).get("task_instances") or []
+        except AirflowError:
+            return None
+        waits = [
+            (_instant(ti["start_date"]) - _instant(ti["queued_when"])).total_seconds()
+            for ti in instances
+            if ti.get("start_date") and ti.get("queued_when")
+        ]
+        return round(sum(waits), 3) if waits else None
+
     def task_error(self, dag_id: str, run_id: str) -> str:
         """The first error line of the run's failed task logs (no stack trace)."""
         folder = self.settings.airflow_home / "logs" / f"dag_id={dag_id}" / f"run_id={run_id}"
@@ -444,12 +462,18 @@ def run_dags(
             r.get("start_date") or "",
             r.get("end_date") or "",
         )
+        if state.ok:
+            state.wait_seconds = stack.task_wait(dag_id, state.run_id)
         if state.ok and dag_id.startswith("ingest_"):
             state.result = stack.task_result(dag_id, state.run_id, "load")
         elif not state.ok:
             state.error = stack.task_error(dag_id, state.run_id)
         out.append(state)
     return out
+
+
+def _instant(text: str) -> dt.datetime:
+    return dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
 
 
 def phases(runs: list[DagRunState]) -> dict[str, float]:

@@ -54,19 +54,13 @@ def business_date(context: Mapping[str, Any]) -> dt.date:
     return pendulum.instance(logical).in_timezone(LOCAL_TZ).date()
 
 
-def task_timings(context: Mapping[str, Any], started: dt.datetime) -> dict[str, float]:
-    """Where a task's time went before its job started: waiting for a slot, then the task
-    process's start and imports. Read from Airflow's task instance and the process's clock."""
+def task_timings(started: dt.datetime) -> dict[str, float]:
+    """The task process's start and imports, until its job begins (the slot wait before it is
+    Airflow's to tell: :meth:`~enforcement_brain.orchestration.stack.AirflowStack.task_wait`)."""
     import psutil
 
-    out: dict[str, float] = {}
-    ti = context.get("ti")
-    queued, begun = getattr(ti, "queued_dttm", None), getattr(ti, "start_date", None)
-    if queued is not None and begun is not None:
-        out["wait_seconds"] = round(max(0.0, (begun - queued).total_seconds()), 3)
     born = dt.datetime.fromtimestamp(psutil.Process().create_time(), dt.UTC)
-    out["startup_seconds"] = round(max(0.0, (started - born).total_seconds()), 3)
-    return out
+    return {"startup_seconds": round(max(0.0, (started - born).total_seconds()), 3)}
 
 
 def attach_session(spark: SparkSession, label: str) -> str:
@@ -95,7 +89,7 @@ def run_job(job: str, subject: str, context: Mapping[str, Any]) -> dict[str, Any
     dag_id = getattr(context.get("dag"), "dag_id", "") or ""
     task_id = getattr(task, "task_id", job)
     started = dt.datetime.now(dt.UTC)
-    timings = task_timings(context, started)
+    timings = task_timings(started)
     module = importlib.import_module(f"jobs.{job}")
     attach = time.monotonic()
     session = attach_session(ctx.spark, f"{dag_id}:{task_id}:{day}")

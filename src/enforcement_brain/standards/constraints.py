@@ -10,7 +10,8 @@ row into a failed load.
 
 Every expression is the rule's own SQL from :mod:`enforcement_brain.standards.rule_kinds`,
 evaluated on the silver columns (the typed values; silver keeps no delivered text). What Delta
-4.4.0 does with them was checked on a real table (see ``tests/test_standards_build.py``):
+4.4.0 does with them was checked on a real table
+(see ``tests/integration/test_standards_build.py``):
 
 - ``ALTER TABLE ... ALTER COLUMN c SET NOT NULL`` is refused on a nullable column ("Cannot change
   nullable column to non-nullable", Spark 4.2), so NOT NULL is a named CHECK ``c IS NOT NULL``.

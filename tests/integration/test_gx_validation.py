@@ -5,7 +5,8 @@ from __future__ import annotations
 import json
 
 import pytest
-from test_pipeline_wim import DAY, _site, load_day, rows, write_delivery
+from wim_support import DAY, load_day, rows, write_delivery
+from wim_support import wim_site as _site
 
 from enforcement_brain.declarations import load_catalog
 from enforcement_brain.orchestration.runtime import JobContext

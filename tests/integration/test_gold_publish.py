@@ -3,26 +3,19 @@
 from __future__ import annotations
 
 import datetime as dt
-import re
 
 import pytest
+from analyst_queries_support import analyst_queries
 
 from enforcement_brain.declarations import load_catalog
 from enforcement_brain.gold.publish import GateFailed, publish, published_partitions
 from enforcement_brain.lake import tables
-from enforcement_brain.settings import REPO_ROOT
 
 DAY = dt.date(2026, 11, 29)
 SCHEMA = (
     "transfer_id string, direction string, plate_no string, to_area string, "
     "violation_code string, biz_date date, _delivery_date date"
 )
-
-
-def analyst_queries() -> list[str]:
-    """The ```sql blocks of docs/analyst-queries.md, in order."""
-    text = (REPO_ROOT / "docs" / "analyst-queries.md").read_text(encoding="utf-8")
-    return [b.strip() for b in re.findall(r"```sql\n(.*?)```", text, flags=re.S)]
 
 
 def test_the_analyst_document_has_a_query_per_figure():

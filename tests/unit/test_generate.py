@@ -28,7 +28,7 @@ from enforcement_brain.standards.checks import (
 )
 from enforcement_brain.standards.code_tables import load_code_table
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 STANDARDS = REPO / "data_standards"
 DAY = dt.date(2026, 11, 29)
 SEED = 20250106  # the settings default; its test days hold overload cases

@@ -33,7 +33,7 @@ from enforcement_brain.standards.checks import (
 )
 from enforcement_brain.standards.code_tables import list_code_tables, load_code_table
 
-STANDARDS = Path(__file__).resolve().parents[1] / "data_standards"
+STANDARDS = Path(__file__).resolve().parents[2] / "data_standards"
 XUZHOU_BBOX = (116.366, 118.667, 33.716, 34.967)  # lon min, lon max, lat min, lat max
 
 
