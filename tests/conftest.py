@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shutil
 import socket
 from collections.abc import Iterator
 from pathlib import Path
@@ -35,6 +36,21 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+@pytest.fixture
+def standards(tmp_path: Path) -> Path:
+    """A copy of data_standards/ for a test to edit (see :func:`edit`)."""
+    root = tmp_path / "data_standards"
+    shutil.copytree(REPO_ROOT / "data_standards", root)
+    return root
+
+
+def edit(path: Path, old: str, new: str) -> None:
+    """Replace the first ``old`` in a declaration file; fail if it is not there."""
+    text = path.read_text(encoding="utf-8")
+    assert old in text, (path, old)
+    path.write_text(text.replace(old, new, 1), encoding="utf-8")
 
 
 @pytest.fixture

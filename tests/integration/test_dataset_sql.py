@@ -4,9 +4,8 @@ reference in plain Python, the ``ref.*`` views against the code tables, and para
 
 from __future__ import annotations
 
-import shutil
-
 import pytest
+from conftest import edit
 
 from enforcement_brain.declarations import load_catalog
 from enforcement_brain.errors import DeclarationError
@@ -25,19 +24,6 @@ from enforcement_brain.standards.sql_library import (
 )
 
 
-@pytest.fixture
-def standards(tmp_path):
-    root = tmp_path / "data_standards"
-    shutil.copytree(REPO_ROOT / "data_standards", root)
-    return root
-
-
-def _edit(path, old, new):
-    text = path.read_text(encoding="utf-8")
-    assert old in text
-    path.write_text(text.replace(old, new, 1), encoding="utf-8")
-
-
 def test_a_dataset_without_its_sql_is_refused(standards):
     (standards / "datasets" / "overload_alerts.sql").unlink()
     with pytest.raises(DeclarationError, match=r"overload_alerts.*no SQL file overload_alerts.sql"):
@@ -45,7 +31,7 @@ def test_a_dataset_without_its_sql_is_refused(standards):
 
 
 def test_sql_reading_an_undeclared_source_is_refused(standards):
-    _edit(
+    edit(
         standards / "datasets" / "overload_alerts.sql",
         "FROM weighed w",
         "FROM weighed w JOIN silver.anpr_passes a ON a.plate_no = w.plate_no",
@@ -55,7 +41,7 @@ def test_sql_reading_an_undeclared_source_is_refused(standards):
 
 
 def test_a_declared_source_the_sql_never_reads_is_refused(standards):
-    _edit(
+    edit(
         standards / "datasets" / "overload_alerts.yaml",
         "sources: [wim_weighings]",
         "sources: [wim_weighings, anpr_passes]",
@@ -65,7 +51,7 @@ def test_a_declared_source_the_sql_never_reads_is_refused(standards):
 
 
 def test_one_param_name_has_one_value_across_datasets(standards):
-    _edit(
+    edit(
         standards / "datasets" / "enforcement_activity.yaml",
         "special_task_types: [OVERLOAD, ILLEGAL_OP, DANGEROUS]",
         "special_task_types: [OVERLOAD]",

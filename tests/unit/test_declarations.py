@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-import shutil
-
 import pytest
+from conftest import edit
 
 from enforcement_brain.declarations import load_catalog
 from enforcement_brain.errors import DeclarationError
@@ -16,19 +15,6 @@ def test_repository_declarations_load():
     assert set(catalog.sources) >= {"wim_weighings", "anpr_passes", "enforcement_cases"}
     assert "overload_alerts" in catalog.datasets
     assert catalog.standard_version.startswith("DES-")
-
-
-@pytest.fixture
-def standards(tmp_path):
-    root = tmp_path / "data_standards"
-    shutil.copytree(REPO_ROOT / "data_standards", root)
-    return root
-
-
-def _edit(path, old, new):
-    text = path.read_text(encoding="utf-8")
-    assert old in text
-    path.write_text(text.replace(old, new, 1), encoding="utf-8")
 
 
 @pytest.mark.parametrize(
@@ -152,7 +138,7 @@ def _edit(path, old, new):
     ],
 )
 def test_bad_declarations_name_file_and_entry(standards, file, old, new, message):
-    _edit(standards / file, old, new)
+    edit(standards / file, old, new)
     load_catalog.cache_clear()
     with pytest.raises(DeclarationError, match=message):
         load_catalog(standards)

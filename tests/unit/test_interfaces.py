@@ -6,9 +6,8 @@ Pure Python (no Spark): the projections themselves are in ``test_interfaces_proj
 
 from __future__ import annotations
 
-import shutil
-
 import pytest
+from conftest import edit
 
 from enforcement_brain.declarations import (
     CLEAR_ALLOWED_LEVELS,
@@ -121,19 +120,6 @@ def test_filter_columns_reads_names_not_words_functions_or_literals():
 
 
 # --- bad declarations, each refused with the file and field named ---------------------------
-
-
-@pytest.fixture
-def standards(tmp_path):
-    root = tmp_path / "data_standards"
-    shutil.copytree(REPO_ROOT / "data_standards", root)
-    return root
-
-
-def _edit(path, old, new):
-    text = path.read_text(encoding="utf-8")
-    assert old in text, (path, old)
-    path.write_text(text.replace(old, new, 1), encoding="utf-8")
 
 
 def _refused(root, message):
@@ -249,8 +235,8 @@ def test_l3_and_l4_columns_can_never_be_clear_only_masked(standards):
     """A dataset holding a natural person's phone (L3) and ID number (L4): an interface cleared
     for L4 still gets them masked; 'clear' is refused for them (Standard 2: L2 only)."""
     ds = standards / "datasets" / "credit_supervision_list.yaml"
-    _edit(ds, "classification: L2", "classification: L4")
-    _edit(ds, "elements: {subject_name: enterprise_name}", "elements: {subject_name: id_number}")
+    edit(ds, "classification: L2", "classification: L4")
+    edit(ds, "elements: {subject_name: enterprise_name}", "elements: {subject_name: id_number}")
     (standards / "interfaces" / "credit_platform.yaml").unlink()
     cols = "entry_id, subject_name, biz_date"
     _probe(standards, "credit_supervision_list", cols, "    clear: {subject_name: checks}\n", "L4")
@@ -273,7 +259,7 @@ def test_l3_and_l4_columns_can_never_be_clear_only_masked(standards):
 
 
 def test_a_dataset_above_an_existing_interfaces_clearance_is_refused(standards):
-    _edit(
+    edit(
         standards / "interfaces" / "culture_tourism.yaml",
         "datasets:\n",
         "datasets:\n  - dataset: overload_alerts\n    columns: [alert_id, biz_date]\n",
@@ -339,7 +325,7 @@ def test_a_dataset_above_an_existing_interfaces_clearance_is_refused(standards):
     ],
 )  # fmt: skip
 def test_loader_refuses_bad_shared_files(standards, file, old, new, message):
-    _edit(standards / file, old, new)
+    edit(standards / file, old, new)
     _refused(standards, message)
 
 
