@@ -54,6 +54,10 @@ def spark_conf(settings: Settings, *, ui: bool = False) -> dict[str, str]:
         "spark.sql.warehouse.dir": str(settings.var_dir / "warehouse"),
         "spark.driver.memory": settings.spark_driver_memory,
         "spark.ui.enabled": "true" if ui else "false",
+        # A day runs a few thousand small jobs; the UI keeps them all (Spark keeps 1,000), so a
+        # task's jobs can be counted from the server's job list when the day is done.
+        "spark.ui.retainedJobs": "20000",
+        "spark.ui.retainedStages": "40000",
         "spark.ui.showConsoleProgress": "false",
         "spark.jars": ",".join(str(j) for j in cached_jars(settings.jar_dir)),
         # The throughput collector: a day is batch work on two cores, where G1's concurrent
