@@ -69,6 +69,8 @@ class Dataset:
     #: Data elements of columns not named after their element (``lon: longitude``); a column
     #: named like an element (``plate_no``) carries that element without being listed.
     elements: dict[str, str] = field(default_factory=dict)
+    #: The text of :attr:`sql_path`, read (and checked) once when the declaration loads.
+    sql: str = field(default="", repr=False)
 
     def element_of(self, column: str, known: dict[str, Element]) -> Element | None:
         """The data element a column carries (its classification decides its masking)."""
@@ -88,11 +90,6 @@ class Dataset:
     def sql_path(self) -> Path:
         """The dataset's Spark SQL, beside its declaration: one SELECT over ``silver.*``."""
         return self.path.with_suffix(".sql")
-
-    @property
-    def sql(self) -> str:
-        """The text of :attr:`sql_path`, read when asked: the catalog stays cheap to load."""
-        return self.sql_path.read_text(encoding="utf-8")
 
 
 #: Partition periods a dataset may declare.
@@ -158,7 +155,7 @@ def load_dataset(
     if not isinstance(params, dict):
         raise DeclarationError(f"{where}: params must be a mapping")
     columns, column_elements = dataset_columns(data, where, level, elements or {})
-    check_dataset_sql(path.with_suffix(".sql"), declared, where)
+    sql = read_dataset_sql(path.with_suffix(".sql"), declared, where)
     return Dataset(
         id=did,
         title=need(data, "title", where),
@@ -180,6 +177,7 @@ def load_dataset(
         params=params,
         columns=columns,
         elements=column_elements,
+        sql=sql,
     )
 
 
@@ -187,8 +185,8 @@ def load_dataset(
 SILVER_REF = re.compile(r"\bsilver\.(\w+)")
 
 
-def check_dataset_sql(sql_path: Path, declared: tuple[str, ...], where: str) -> None:
-    """The SQL file exists and reads exactly the declared sources.
+def read_dataset_sql(sql_path: Path, declared: tuple[str, ...], where: str) -> str:
+    """The SQL file's text, once it is found to exist and to read exactly the declared sources.
 
     The declaration's ``sources`` decide what a publish reads and which loads trigger it: a SQL
     that reads an undeclared table would run on a whole table nobody restricted, and a declared
@@ -196,7 +194,8 @@ def check_dataset_sql(sql_path: Path, declared: tuple[str, ...], where: str) -> 
     """
     if not sql_path.is_file():
         raise DeclarationError(f"{where}: no SQL file {sql_path.name} beside the declaration")
-    read = set(SILVER_REF.findall(sql_path.read_text(encoding="utf-8")))
+    text = sql_path.read_text(encoding="utf-8")
+    read = set(SILVER_REF.findall(text))
     undeclared = sorted(read - set(declared))
     if undeclared:
         names = ", ".join(f"silver.{s}" for s in undeclared)
@@ -206,6 +205,7 @@ def check_dataset_sql(sql_path: Path, declared: tuple[str, ...], where: str) -> 
             f"{where}: source(s) {', '.join(sorted(set(declared) - read))} are declared but "
             f"{sql_path.name} never reads them"
         )
+    return text
 
 
 def check_params(datasets: dict[str, Dataset]) -> None:
