@@ -78,7 +78,6 @@ SECOND_D2 = [
 @pytest.fixture(scope="module")
 def env(spark, tmp_path_factory):
     from enforcement_brain.declarations import load_catalog
-    from enforcement_brain.gold.publish import date_predicate
     from enforcement_brain.lake import tables
     from enforcement_brain.share.project import project, share_table_name
 
@@ -96,7 +95,7 @@ def env(spark, tmp_path_factory):
                 settings,
                 "share",
                 share_table_name(iid, "overload_alerts"),
-                date_predicate("biz_date", dates),
+                tables.date_predicate("biz_date", dates),
                 partition_by=["biz_date"],
                 properties={"delta.enableChangeDataFeed": "true"},
             )

@@ -110,10 +110,6 @@ def read_inputs(
     return inputs
 
 
-def date_predicate(column: str, dates: list[dt.date]) -> str:
-    return f"{column} IN ({', '.join(repr(d.isoformat()) for d in dates)})"
-
-
 def evaluate_gate(df: DataFrame, dataset: Dataset) -> dict[str, int]:
     """Rows failing each gate check, in one aggregate."""
     from pyspark.sql import functions as F
@@ -178,7 +174,7 @@ def publish(
             settings,
             "gold",
             dataset.id,
-            date_predicate(dataset.partition_by, dates),
+            tables.date_predicate(dataset.partition_by, dates),
             partition_by=[dataset.partition_by],
             properties=props,
         )

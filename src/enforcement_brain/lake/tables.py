@@ -8,6 +8,7 @@ registration, and no metastore has to be shared between JVMs.
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -187,6 +188,12 @@ def registration_sql(settings: Settings) -> str:
     return "\n".join(lines) + "\n"
 
 
+def date_predicate(column: str, dates: Sequence[dt.date]) -> str:
+    """``column IN ('2026-11-28', ...)``: the literal date list Delta prunes partitions by, for
+    a ``replaceWhere`` and a MERGE condition alike."""
+    return f"{column} IN ({', '.join(repr(d.isoformat()) for d in dates)})"
+
+
 def replace_where(
     df: DataFrame,
     settings: Settings,
@@ -242,7 +249,6 @@ def append_rows(
     day may all *create* ``ops.dq_ledger`` at once; the losers see the winner's first commit
     and append again. ``spark``, when given, gets the ``layer.table`` name registered.
     """
-    import datetime as dt
 
     import pyarrow as pa
     from deltalake import write_deltalake

@@ -194,7 +194,7 @@ def date_bound(source: Source, dates: list[dt.date], null_date: bool) -> str:
         return ""
     terms = []
     if dates:
-        terms.append(f"t.biz_date IN ({', '.join(repr(d.isoformat()) for d in dates)})")
+        terms.append(tables.date_predicate("t.biz_date", dates))
     if null_date:
         terms.append("t.biz_date IS NULL")
     return f" AND ({' OR '.join(terms) or 'false'})"

@@ -24,11 +24,7 @@ from typing import TYPE_CHECKING
 
 from enforcement_brain.declarations import Catalog, Interface, InterfaceDataset
 from enforcement_brain.errors import EbError
-from enforcement_brain.gold.publish import (
-    affected_partitions,
-    date_predicate,
-    published_partitions,
-)
+from enforcement_brain.gold.publish import affected_partitions, published_partitions
 from enforcement_brain.lake import tables
 from enforcement_brain.settings import Settings
 from enforcement_brain.standards.masking import mask_column
@@ -116,7 +112,7 @@ def project_interface(
             settings,
             "share",
             name,
-            date_predicate(dataset.partition_by, dates),
+            tables.date_predicate(dataset.partition_by, dates),
             properties={"delta.enableChangeDataFeed": "true"},
             options={"optimizeWrite": "true"},
         )
