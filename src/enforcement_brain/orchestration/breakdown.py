@@ -81,12 +81,18 @@ def _when(text: str) -> dt.datetime:
     return dt.datetime.strptime(text.replace("GMT", "+0000"), "%Y-%m-%dT%H:%M:%S.%f%z")
 
 
-def commits_by_label(settings: Settings) -> Counter[str]:
-    """Delta commits per task label (``commitInfo.userMetadata``), over every lake table."""
+def commits_by_label(settings: Settings, since: dt.datetime | None = None) -> Counter[str]:
+    """Delta commits per task label (``commitInfo.userMetadata``), over every lake table.
+
+    Only commit files written from ``since`` on are read: the commits of the run, not the whole
+    history of every table."""
     counts: Counter[str] = Counter()
     if not settings.lake_is_local:
         return counts
+    floor = since.timestamp() if since else 0.0
     for log in settings.local_lake.glob("*/*/_delta_log/*.json"):
+        if log.stat().st_mtime < floor:
+            continue
         for line in log.read_text(encoding="utf-8").splitlines():
             if '"commitInfo"' in line:
                 info = json.loads(line)["commitInfo"]
@@ -112,7 +118,8 @@ def task_costs(
         jobs = jobs_by_session(url) if url else {}
     except (OSError, ValueError, KeyError):  # the server is gone or answers oddly: the phases
         jobs = {}  # and commits still tell most of it
-    commits = commits_by_label(settings)
+    starts = [r["started_at"] for r in runs if r.get("started_at")]
+    commits = commits_by_label(settings, min(starts) if starts else None)
     out = []
     for run in runs:
         try:
