@@ -208,9 +208,10 @@ def cmd_backfill(args: argparse.Namespace) -> int:
     if not args.no_generate:
         from enforcement_brain.generate.day import generate_day
 
-        for day in days:
-            generate_day(ctx.settings, day, scale=args.scale)
-        print(f"  generated {len(days)} day(s) of deliveries into landing", flush=True)
+        for n, day in enumerate(days, start=1):
+            made = generate_day(ctx.settings, day, scale=args.scale)
+            rows = sum(made.rows_by_source.values())
+            print(f"  generated {day} ({n}/{len(days)}): {rows:,} rows into landing", flush=True)
     report = backfill(
         ctx,
         days,

@@ -119,7 +119,11 @@ def backfill(
         if not {e.dataset for e in interface.datasets} <= published:
             report.errors.append(f"share {iid}: not run, a dataset of it was not published")
             continue
-        tables = project_interface(ctx.spark, settings, catalog, interface, days[-1])
+        try:
+            tables = project_interface(ctx.spark, settings, catalog, interface, days[-1])
+        except EbError as exc:
+            report.errors.append(f"share {iid}: {exc}")
+            continue
         report.projections.append(
             {"interface": iid, "tables": [dataclasses.asdict(t) for t in tables]}
         )
