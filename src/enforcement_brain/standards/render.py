@@ -674,6 +674,7 @@ def _levels_table(levels: list[dict[str, Any]], catalog: Catalog) -> str:
 
 _DATASET_KNOWN = {
     "id",
+    "sql",
     "title",
     "title_zh",
     "grain",
