@@ -1,5 +1,5 @@
-"""A day's silver MERGE stays inside its own dates however long the history: read from Delta's
-commit metrics (files considered after skipping, files rewritten), not from wall time."""
+"""A day's silver write stays inside its own dates however long the history: read from Delta's
+commit metrics (files rewritten, rows copied), not from wall time."""
 
 from __future__ import annotations
 
@@ -37,25 +37,32 @@ def deliver(settings, day: dt.date, lines: list[str]) -> None:
     (folder / f"wim_A_{day:%Y%m%d}.csv").write_text("\n".join([HEADER, *body]) + "\n")
 
 
-def merges(settings) -> list[tuple[str, dict[str, int]]]:
-    """(condition, operationMetrics) of every MERGE into silver.wim_weighings, oldest first."""
+def commits(settings) -> list[tuple[str, str, dict[str, int]]]:
+    """(operation, MERGE condition, operationMetrics) of every data commit to
+    silver.wim_weighings, oldest first."""
     log = settings.local_lake / "silver" / "wim_weighings" / "_delta_log"
     out = []
     for path in sorted(log.glob("*.json")):
         for line in path.read_text().splitlines():
             info = json.loads(line).get("commitInfo")
-            if info and info.get("operation") == "MERGE":
+            if info and info.get("operation") in ("WRITE", "MERGE"):
                 metrics = {k: int(v) for k, v in info["operationMetrics"].items()}
-                out.append((info["operationParameters"]["predicate"], metrics))
+                predicate = info["operationParameters"].get("predicate", "")
+                out.append((info["operation"], predicate, metrics))
     return out
 
 
-def test_a_days_merge_reads_and_rewrites_only_the_files_of_its_own_dates(ctx):
-    """Each MERGE's condition bounds the target to the batch's dates (Delta prunes every other
-    partition before it reads a file), and what it rewrites is the file of the one record it
-    updates, while the table grows by a file a day."""
+def test_a_day_appends_and_merges_only_the_files_of_its_own_dates(ctx):
+    """New rows are appended (no file of the table is read or rewritten); a changed row is
+    MERGEd with the target bounded to the batch's dates, so Delta rewrites the one file that
+    holds it, while the table grows by a file a day; a rerun commits nothing."""
     settings = ctx.settings
     days = [FIRST + dt.timedelta(days=i) for i in range(4)]
+
+    def load(day):
+        land_to_bronze.run(ctx, "wim_weighings", day, "test-run")
+        return bronze_to_silver.run(ctx, "wim_weighings", day, "test-run")
+
     for i, day in enumerate(days):
         lines = [
             f"{day:%m%d}{n},{{site}},苏C1{i}{n:03d},2,H11,2,15000,50,1,{day} 0{n}:00:00"
@@ -64,21 +71,27 @@ def test_a_days_merge_reads_and_rewrites_only_the_files_of_its_own_dates(ctx):
         if i == len(days) - 1:  # the last day also brings a corrected record of day 2
             lines.append(f"{days[1]:%m%d}1,{{site}},苏C11001,2,H11,2,16000,50,1,{days[1]} 01:00:00")
         deliver(settings, day, lines)
-        land_to_bronze.run(ctx, "wim_weighings", day, "test-run")
-        bronze_to_silver.run(ctx, "wim_weighings", day, "test-run")
+        load(day)
 
-    commits = merges(settings)
-    assert len(commits) == len(days)
-    bounds = [sorted(set(re.findall(r"\d{4}-\d{2}-\d{2}", pred))) for pred, _ in commits]
-    assert bounds == [[d.isoformat()] for d in days[:-1]] + [
-        [days[1].isoformat(), days[-1].isoformat()]
+    made = commits(settings)
+    assert [op for op, _, _ in made] == ["WRITE"] * 4 + ["MERGE"]
+    appends = [m for op, _, m in made if op == "WRITE"]
+    assert [m["numOutputRows"] for m in appends] == [3, 3, 3, 3]
+    assert all(m.get("numRemovedFiles", 0) == 0 for m in appends)
+    _, predicate, merge = made[-1]
+    assert sorted(set(re.findall(r"\d{4}-\d{2}-\d{2}", predicate))) == [
+        days[1].isoformat(),
+        days[-1].isoformat(),
     ]
-    assert all("biz_date" in pred for pred, _ in commits)
-    metrics = [m for _, m in commits]
-    assert [m["numTargetFilesRemoved"] for m in metrics] == [0, 0, 0, 1]
-    last = metrics[-1]
-    assert (last["numTargetRowsInserted"], last["numTargetRowsUpdated"]) == (3, 1)
-    assert last["numTargetRowsCopied"] == 2  # day 2's other rows, nothing of other days
+    assert "biz_date" in predicate
+    assert merge["numSourceRows"] == 1  # the changed row alone, not the day's batch
+    assert (merge["numTargetRowsInserted"], merge["numTargetRowsUpdated"]) == (0, 1)
+    assert merge["numTargetFilesRemoved"] == 1  # day 2's file, nothing of other days
+    assert merge["numTargetRowsCopied"] == 2  # day 2's other rows
+
+    again = load(days[-1])
+    assert commits(settings) == made  # a rerun finds every row the same: no commit
+    assert (again["inserted"], again["updated"], again["unchanged"]) == (0, 0, 4)
 
 
 def test_records_kept_in_their_latest_state_merge_unbounded():

@@ -181,62 +181,153 @@ def silver_columns(conformed: DataFrame, source: Source) -> list[str]:
 UPDATE_TIME = "updated_at"
 
 
-def date_bound(source: Source, dates: list[dt.date], null_date: bool) -> str:
-    """The ON clause that keeps a MERGE inside the partitions the batch's rows belong to.
+def bound_predicate(source: Source, dates: list[dt.date], null_date: bool, column: str) -> str:
+    """The partitions of ``column`` (``biz_date``) the batch's rows belong to, as SQL; empty
+    when the source's records are unbounded.
 
     An event (a weighing, a pass) keeps its date for good, so the existing version of a batch
     row can only sit in a partition of the batch's own dates (late rows included): Delta then
     reads and rewrites those partitions and nothing else, however long the history. A record
-    kept in its latest state moves to the date of its last update, so its MERGE is unbounded
-    (those registers are small).
+    kept in its latest state moves to the date of its last update, so it is looked for in every
+    partition (those registers are small).
     """
     if source.event_time == UPDATE_TIME:
         return ""
     terms = []
     if dates:
-        terms.append(tables.date_predicate("t.biz_date", dates))
+        terms.append(tables.date_predicate(column, dates))
     if null_date:
-        terms.append("t.biz_date IS NULL")
-    return f" AND ({' OR '.join(terms) or 'false'})"
+        terms.append(f"{column} IS NULL")
+    return f"({' OR '.join(terms) or 'false'})"
 
 
-def _merge(
-    spark: SparkSession,
-    settings: Settings,
-    catalog: Catalog,
-    source: Source,
-    batch: DataFrame,
-    bound: str = "",
-) -> tuple[int, int]:
-    """MERGE the batch into ``silver.<source>``; returns (inserted, updated).
+def date_bound(source: Source, dates: list[dt.date], null_date: bool) -> str:
+    """The MERGE's ON clause term (:func:`bound_predicate` on the target ``t``)."""
+    bound = bound_predicate(source, dates, null_date, "t.biz_date")
+    return f" AND {bound}" if bound else ""
 
-    ``bound`` (from :func:`date_bound`) restricts the target to the batch's partitions."""
-    uri = settings.table_uri("silver", source.id)
+
+#: What :func:`classify` finds for a batch row, in ``_change``.
+INSERT, UPDATE, SAME = "insert", "update", "same"
+
+
+def classify(batch: DataFrame, target: DataFrame, source: Source) -> DataFrame:
+    """Each batch row against the silver row of its business key, in ``_change``: ``insert``
+    (no such key), ``update`` (its content changed and it is not older) or ``same``.
+
+    Why before the write: a MERGE rewrites every file holding a matched row, even a row it
+    leaves as it is, so a rerun of a day would rewrite the day's files. Classified first, new
+    rows are appended (no target read at all), changed rows alone are MERGEd, and a batch with
+    nothing new writes nothing. ``target`` is silver already cut to the batch's partitions.
+    """
+    from pyspark.sql import functions as F
+
+    ev = source.event_time
+    keys = list(source.business_key)
+    existing = target.select(
+        *[F.col(k).alias(f"_t_{k}") for k in keys],
+        F.col("_row_hash").alias("_t_hash"),
+        F.col(ev).alias("_t_ev"),
+    )
+    on = [F.col(k) == F.col(f"_t_{k}") for k in keys]
+    joined = batch.join(existing, on, "left")
+    change = (
+        F.when(F.col("_t_hash").isNull(), F.lit(INSERT))
+        .when((F.col("_t_hash") != F.col("_row_hash")) & (F.col(ev) >= F.col("_t_ev")), UPDATE)
+        .otherwise(SAME)
+    )
+    return joined.select(*batch.columns, change.alias("_change"))
+
+
+def _prepare_table(
+    spark: SparkSession, settings: Settings, catalog: Catalog, source: Source, batch: DataFrame
+) -> str:
+    """``silver.<source>``'s location, the table created with every constraint if new.
+
+    The table itself refuses what the standards say must never reach silver: created with
+    every constraint, then kept in line when the standards change (one metadata read when
+    nothing changed).
+    """
     from enforcement_brain.standards.constraints import apply_constraints, create_table_statement
 
-    # The table itself refuses what the standards say must never reach silver: created with
-    # every constraint, then kept in line when the standards change (one metadata read when
-    # nothing changed).
+    uri = settings.table_uri("silver", source.id)
     table_ref = f"delta.`{uri}`"
     if not tables.is_delta_table(settings, "silver", source.id):
         ddl = ", ".join(f"`{f.name}` {f.dataType.simpleString()}" for f in batch.schema.fields)
         spark.sql(create_table_statement(catalog, source, table_ref, ddl, "biz_date"))
     tables.register(spark, settings, "silver", source.id)
     apply_constraints(spark, table_ref, catalog, source)
+    return uri
+
+
+def _merge(
+    spark: SparkSession, uri: str, source: Source, changed: DataFrame, bound: str
+) -> tuple[int, int]:
+    """MERGE the changed rows into silver; returns (inserted, updated).
+
+    ``bound`` (from :func:`date_bound`) restricts the target to the batch's partitions. The
+    clauses still guard as if nothing were classified: an older version of a row never
+    replaces a newer one, and a key that appeared meanwhile is updated, not doubled."""
     view = f"_batch_{source.id}"
-    batch.createOrReplaceTempView(view)
+    changed.createOrReplaceTempView(view)
     on = " AND ".join(f"t.`{k}` = s.`{k}`" for k in source.business_key) + bound
     ev = source.event_time
-    # Out-of-order arrivals: an older version of a row never replaces a newer one.
-    result = spark.sql(
-        f"""
-        MERGE INTO delta.`{uri}` t USING {view} s ON {on}
-        WHEN MATCHED AND t._row_hash <> s._row_hash AND s.`{ev}` >= t.`{ev}` THEN UPDATE SET *
-        WHEN NOT MATCHED THEN INSERT *
-        """
-    ).collect()
+    try:
+        result = spark.sql(
+            f"""
+            MERGE INTO delta.`{uri}` t USING {view} s ON {on}
+            WHEN MATCHED AND t._row_hash <> s._row_hash AND s.`{ev}` >= t.`{ev}` THEN UPDATE SET *
+            WHEN NOT MATCHED THEN INSERT *
+            """
+        ).collect()
+    finally:
+        spark.catalog.dropTempView(view)
     metrics = result[0].asDict() if result else {}
     return int(metrics.get("num_inserted_rows", 0)), int(metrics.get("num_updated_rows", 0))
+
+
+def write_silver(
+    spark: SparkSession,
+    settings: Settings,
+    catalog: Catalog,
+    source: Source,
+    batch: DataFrame,
+    dates: list[dt.date],
+    null_date: bool,
+) -> tuple[int, int, int]:
+    """Write a deduplicated batch into ``silver.<source>``; returns (rows, inserted, updated).
+
+    One aggregate over the classified batch gives every count; new rows are one append, changed
+    rows one MERGE, and each is skipped when it has nothing to write, so a rerun commits nothing.
+    An append and a MERGE are two commits: a crash between them leaves the appended rows, which
+    a retry finds ``same`` and does not write again.
+    """
+    from pyspark.sql import functions as F
+
+    uri = _prepare_table(spark, settings, catalog, source, batch)
+    bound = bound_predicate(source, dates, null_date, "biz_date")
+    target = spark.read.format("delta").load(uri)
+    classified = classify(batch, target.where(bound) if bound else target, source).cache()
+    try:
+        counts = classified.agg(
+            F.count(F.lit(1)).alias("rows"),
+            F.sum((F.col("_change") == INSERT).cast("int")).alias("inserts"),
+            F.sum((F.col("_change") == UPDATE).cast("int")).alias("updates"),
+        ).first()
+        rows, inserts, updates = (int(counts[k] or 0) for k in ("rows", "inserts", "updates"))
+        if inserts:
+            # One file per date partition, as a MERGE writes them (not one per shuffle slice).
+            new = classified.where(F.col("_change") == INSERT).drop("_change")
+            new.repartition("biz_date").write.format("delta").mode("append").save(uri)
+        inserted, updated = 0, 0
+        if updates:
+            changed = classified.where(F.col("_change") == UPDATE).drop("_change")
+            inserted, updated = _merge(
+                spark, uri, source, changed, date_bound(source, dates, null_date)
+            )
+        return rows, inserts + inserted, updated
+    finally:
+        classified.unpersist()
 
 
 def load_batch(
@@ -273,6 +364,9 @@ def load_batch(
             F.sum(
                 F.when((F.size("_violations") == 0) & (F.size("_warnings") > 0), 1).otherwise(0)
             ).alias("warned"),
+            # The dates silver's rows will carry: what the write may read of silver.
+            F.collect_set(F.when(F.size("_violations") == 0, F.col("biz_date"))).alias("_dates"),
+            F.max((F.size("_violations") == 0) & F.col("biz_date").isNull()).alias("_no_date"),
             *[
                 F.sum(F.array_contains("_all_broken", rid).cast("int")).alias(rid)
                 for rid in rule_ids
@@ -332,18 +426,10 @@ def load_batch(
         deduped = dedupe(good.select(*keep), source)
         batch = deduped.select(
             *keep, row_hash(business).alias("_row_hash"), F.current_timestamp().alias("_loaded_at")
-        ).cache()
-        try:
-            shape = batch.agg(
-                F.count(F.lit(1)).alias("rows"),
-                F.collect_set("biz_date").alias("dates"),
-                F.sum(F.col("biz_date").isNull().cast("int")).alias("null_dates"),
-            ).first()
-            unique_rows = int(shape["rows"])
-            bound = date_bound(source, sorted(shape["dates"]), bool(shape["null_dates"]))
-            inserted, updated = _merge(spark, settings, catalog, source, batch, bound)
-        finally:
-            batch.unpersist()
+        )
+        unique_rows, inserted, updated = write_silver(
+            spark, settings, catalog, source, batch, sorted(agg["_dates"]), bool(agg["_no_date"])
+        )
         good_rows = rows_in - quarantined
         report = BatchReport(
             source=source.id,
