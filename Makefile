@@ -47,6 +47,7 @@ bench: setup
 	$(BIN)/python benchmarks/bench_day.py --runs 3 --scale 1.0
 	$(BIN)/python benchmarks/bench_history.py --runs 3 --history 60 --scale 1.0
 	$(BIN)/python benchmarks/bench_backfill.py --runs 3 --days 30 --scale 1.0
+	$(BIN)/python benchmarks/bench_validation.py --runs 3 --scale 1.0
 	$(BIN)/python benchmarks/bench_sharing.py --runs 3
 
 test: setup

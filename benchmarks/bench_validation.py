@@ -198,7 +198,7 @@ def _report(source: Source, rows: int, times: dict[str, list[float]], c: Compari
     items = ", ".join(f"{rid} {n:,}" for rid, n in c.single_only.items())
     print(f"  single-pass only (checked before silver, not in the suite): {items or 'none'}")
     items = ", ".join(
-        f"{label}{f' on {c.columns[label]} columns' if label in c.columns else ''} {n:,}"
+        f"{label}{f' on {c.columns[label]} columns' if c.columns.get(label, 1) > 1 else ''} {n:,}"
         for label, n in c.gx_only.items()
     )
     print(f"  GX only (no rule, or a before-silver rule restated on silver): {items}")
