@@ -1,17 +1,21 @@
 """
 ### Validate: the day's silver increments against the GX suites (`validate_silver`)
 
-Scheduled on the Assets of **all** silver tables: it runs once every source has loaded a day,
-for the delivery day their events carry. One task validates each source's increment (the silver
-rows of that day's batch) with its committed suite in `expectations/`, appends one row per
-expectation to `ops.gx_results` and rebuilds the GX Data Docs (`var/gx/gx/uncommitted/
-data_docs/local_site/index.html`). It reports, it does not block: each rule already acted
-when the rows were loaded (quarantine, warn or stop), and this is the independent record.
+Scheduled on **any** silver table's Asset: it runs as soon as a source has loaded, for the
+sources and delivery days whose events triggered it. While a run is busy, the scheduler keeps
+the events of the loads that finish meanwhile and the next run validates them all, so a day
+takes a few runs, beside the loads and publishes, and never waits for validation after its
+last load. The task validates each source's increment (the silver rows of that day's batch)
+with its committed suite in `expectations/`, appends one row per expectation to
+`ops.gx_results` and updates the GX Data Docs (`var/gx/gx/uncommitted/data_docs/local_site/
+index.html`). Triggered by hand (conf `{"date": "YYYY-MM-DD"}`), it validates every source of
+that day. It reports, it does not block: each rule already acted when the rows were loaded
+(quarantine, warn or stop), and this is the independent record.
 """
 
 from __future__ import annotations
 
-from airflow.sdk import DAG, task
+from airflow.sdk import DAG, AssetAny, task
 
 from enforcement_brain.declarations import load_catalog
 from enforcement_brain.orchestration.assets import table_asset
@@ -23,18 +27,18 @@ with DAG(
     dag_id="validate_silver",
     description="GX suites on the day's silver increments → ops.gx_results + Data Docs",
     doc_md=__doc__,
-    schedule=[table_asset("silver", s) for s in sources],
+    schedule=AssetAny(*[table_asset("silver", s) for s in sources]),
     start_date=START_DATE,
     catchup=CATCHUP,
     default_args=DEFAULT_ARGS,
-    max_active_runs=1,
+    max_active_runs=1,  # events arriving during a run wait for the next one
     tags=["quality", "gx"],
 ):
 
     @task(task_id="validate")
     def validate(**context) -> dict:
-        from enforcement_brain.orchestration.tasks import run_job
+        from enforcement_brain.orchestration.tasks import validate_triggered
 
-        return run_job("validate_silver", "all", context)
+        return validate_triggered(context)
 
     validate()

@@ -20,6 +20,7 @@ def run(ctx: JobContext, subject: str, day: dt.date, run_id: str) -> dict[str, o
     return {
         "day": day.isoformat(),
         "sources": len(summary),
+        "validated": [str(s["source"]) for s in summary],
         "failed_expectations": sum(int(s["failed_expectations"]) for s in summary),
         "data_docs": data_docs_path(ctx.settings),
     }

@@ -2,7 +2,7 @@
 
 The load runs as its own process with its own Spark JVM (``python -m jobs.load_source``), as a
 task would. The test watches the lake and kills the whole process group the moment data files
-of an uncommitted write appear: once during the bronze write, once during the silver MERGE.
+of an uncommitted write appear: once during the bronze write, once during the silver write.
 Each time, files that no Delta commit references must be on disk (the kill really was mid-write);
 after a rerun, bronze, silver and quarantine must equal those of a load that was never killed.
 """
@@ -125,7 +125,7 @@ def test_kill_mid_write_then_rerun_loses_and_doubles_nothing(lakes) -> None:
     lake = killed / "lake"
     # 1. killed while bronze's first files are written, before its first commit
     _kill_when_writing(killed, lake / "bronze" / SOURCE, commits_before=0)
-    # 2. rerun, killed while the MERGE writes silver (created empty, one commit, just before)
+    # 2. rerun, killed while the load writes silver (created empty, one commit, just before)
     silver = lake / "silver" / SOURCE
     _kill_when_writing(killed, silver, commits_before=1)
     # 3. rerun to the end

@@ -33,3 +33,26 @@ def test_logical_date_is_read_in_shanghai():
 def test_no_date_anywhere_is_a_clear_error():
     with pytest.raises(EbError, match="cannot tell which day"):
         business_date({"logical_date": None})
+
+
+def test_a_run_on_any_asset_covers_each_triggering_source_on_its_own_day():
+    from enforcement_brain.orchestration.tasks import triggering_sources
+
+    def event(name: str, day: str | None) -> SimpleNamespace:
+        extra = {"delivery_date": day} if day else {}
+        return SimpleNamespace(asset=SimpleNamespace(name=name), extra=extra)
+
+    events = {
+        "silver.wim_weighings": [event("silver.wim_weighings", "2026-11-21")],
+        "silver.gps_alarms": [
+            event("silver.gps_alarms", "2026-11-20"),
+            event("silver.gps_alarms", "2026-11-21"),
+        ],
+        "gold.overload_alerts": [event("gold.overload_alerts", "2026-11-21")],
+        "silver.toll_transactions": [event("silver.toll_transactions", None)],
+    }
+    assert triggering_sources({"triggering_asset_events": events}, "silver") == {
+        dt.date(2026, 11, 20): ["gps_alarms"],
+        dt.date(2026, 11, 21): ["gps_alarms", "wim_weighings"],
+    }
+    assert triggering_sources({}, "silver") == {}

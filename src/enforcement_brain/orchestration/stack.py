@@ -401,6 +401,12 @@ def running_stack(settings: Settings, spark_remote: str) -> Iterator[AirflowStac
         stack.stop()
 
 
+#: DAGs scheduled on *any* of the silver Assets, with the task whose result lists the sources it
+#: covered: a day takes as many of their runs as it takes, and is covered when every source
+#: that loaded is in some run's result.
+BATCHED = {"validate_silver": "validate"}
+
+
 def run_dags(
     stack: AirflowStack,
     day: dt.date,
@@ -425,18 +431,34 @@ def run_dags(
     say(f"    triggered {len(triggered)} ingest DAG(s) for {day}; {len(downstream)} follow")
     deadline = time.monotonic() + timeout
     reported: set[str] = set()
+    results: dict[tuple[str, str], dict[str, Any]] = {}
     idle_since: float | None = None
     while True:
         stack._check_alive()
-        runs = {r["dag_id"]: r for r in reversed(stack.runs_since(everything, since))}
-        for dag_id, r in sorted(runs.items()):
-            if r["state"] in TERMINAL and dag_id not in reported:
-                reported.add(dag_id)
-                mark = "✓" if r["state"] == "success" else "✗"
-                done = f"({len(reported)}/{len(everything)})"
-                say(f"    {mark} {dag_id} {_seconds(r) or 0:.1f} s {done}")
+        every_run = stack.runs_since(everything, since)
+        runs = {r["dag_id"]: r for r in reversed(every_run)}  # the newest of each DAG
+        loaded = {
+            d.removeprefix("ingest_")
+            for d, r in runs.items()
+            if d.startswith("ingest_") and r["state"] == "success"
+        }
+        done = {
+            d
+            for d in everything
+            if d in runs
+            and (
+                _covered(stack, d, every_run, loaded, results)
+                if d in BATCHED
+                else runs[d]["state"] in TERMINAL
+            )
+        }
+        for dag_id in sorted(done - reported):
+            reported.add(dag_id)
+            r = runs[dag_id]
+            mark = "✓" if r["state"] == "success" else "✗"
+            say(f"    {mark} {dag_id} {_seconds(r) or 0:.1f} s ({len(reported)}/{len(everything)})")
         busy = any(r["state"] not in TERMINAL for r in runs.values())
-        if all(d in runs and runs[d]["state"] in TERMINAL for d in everything):
+        if done == set(everything):
             break
         if busy:
             idle_since = None
@@ -452,6 +474,9 @@ def run_dags(
         r = runs.get(dag_id)
         if r is None:
             out.append(DagRunState(dag_id, "", "not run", None, error="an upstream load failed"))
+            continue
+        if dag_id in BATCHED:
+            out.append(_batched_state(stack, dag_id, every_run, results))
             continue
         state = DagRunState(
             dag_id,
@@ -470,6 +495,77 @@ def run_dags(
             state.error = stack.task_error(dag_id, state.run_id)
         out.append(state)
     return out
+
+
+def _batch_result(
+    stack: AirflowStack, dag_id: str, run: dict[str, Any], results: dict[tuple[str, str], Any]
+) -> dict[str, Any]:
+    """A finished run's task result, asked once."""
+    key = (dag_id, run["dag_run_id"])
+    if key not in results:
+        results[key] = stack.task_result(dag_id, run["dag_run_id"], BATCHED[dag_id])
+    return results[key]
+
+
+def _covered(
+    stack: AirflowStack,
+    dag_id: str,
+    every_run: list[dict[str, Any]],
+    loaded: set[str],
+    results: dict[tuple[str, str], Any],
+) -> bool:
+    """Whether a batched DAG is done for the day: its runs have all ended, and one has failed
+    or together they covered every source that loaded."""
+    mine = [r for r in every_run if r["dag_id"] == dag_id]
+    if not mine or any(r["state"] not in TERMINAL for r in mine):
+        return False
+    if any(r["state"] != "success" for r in mine):
+        return True
+    covered = {
+        s for r in mine for s in _batch_result(stack, dag_id, r, results).get("validated", [])
+    }
+    return loaded <= covered
+
+
+def _batched_state(
+    stack: AirflowStack,
+    dag_id: str,
+    every_run: list[dict[str, Any]],
+    results: dict[tuple[str, str], Any],
+) -> DagRunState:
+    """One state for a batched DAG's runs of the day: failed if one failed; its time is the
+    sum of its runs' (they overlap nothing else of theirs), from the first start to the last end."""
+    mine = sorted(
+        (r for r in every_run if r["dag_id"] == dag_id), key=lambda r: r.get("start_date") or ""
+    )
+    failed = [r for r in mine if r["state"] != "success"]
+    newest = failed[0] if failed else mine[-1]
+    seconds = [x for x in (_seconds(r) for r in mine) if x is not None]
+    waits = [stack.task_wait(dag_id, r["dag_run_id"]) for r in mine if r["state"] == "success"]
+    state = DagRunState(
+        dag_id,
+        newest["dag_run_id"],
+        newest["state"],
+        round(sum(seconds), 3) if seconds else None,
+        str(newest.get("run_type", "")),
+        mine[0].get("start_date") or "",
+        max((r.get("end_date") or "" for r in mine), default=""),
+        wait_seconds=round(sum(w for w in waits if w is not None), 3) if waits else None,
+    )
+    if failed:
+        state.error = stack.task_error(dag_id, newest["dag_run_id"])
+    else:
+        state.result = {
+            "runs": len(mine),
+            "validated": sorted(
+                {
+                    s
+                    for r in mine
+                    for s in _batch_result(stack, dag_id, r, results).get("validated", [])
+                }
+            ),
+        }
+    return state
 
 
 def _instant(text: str) -> dt.datetime:

@@ -54,6 +54,27 @@ def business_date(context: Mapping[str, Any]) -> dt.date:
     return pendulum.instance(logical).in_timezone(LOCAL_TZ).date()
 
 
+def triggering_sources(context: Mapping[str, Any], layer: str) -> dict[dt.date, list[str]]:
+    """Per delivery day, the tables of ``layer`` whose Asset events triggered the run.
+
+    A DAG scheduled on *any* of several Assets runs for whatever has changed since its last
+    run; while one run is busy the scheduler holds the new events and the next run takes them
+    all. Empty for a run not triggered by Assets (a manual trigger or ``airflow dags test``).
+    """
+    out: dict[dt.date, set[str]] = {}
+    events = context.get("triggering_asset_events") or {}
+    for asset, asset_events in events.items():
+        for event in asset_events:
+            ref = getattr(event, "asset", None) or asset
+            name = str(getattr(ref, "name", "") or "")
+            extra = getattr(event, "extra", None) or {}
+            if not name.startswith(f"{layer}.") or not extra.get("delivery_date"):
+                continue
+            day = parse_date(str(extra["delivery_date"]))
+            out.setdefault(day, set()).add(name.removeprefix(f"{layer}."))
+    return {day: sorted(names) for day, names in sorted(out.items())}
+
+
 def task_timings(started: dt.datetime) -> dict[str, float]:
     """The task process's start and imports, until its job begins (the slot wait before it is
     Airflow's to tell: :meth:`~enforcement_brain.orchestration.stack.AirflowStack.task_wait`)."""
@@ -74,8 +95,11 @@ def attach_session(spark: SparkSession, label: str) -> str:
     return str(getattr(spark, "session_id", "") or "")
 
 
-def run_job(job: str, subject: str, context: Mapping[str, Any]) -> dict[str, Any]:
-    """Run ``jobs.<job>.run`` for ``subject`` on the context's day; record it in ``ops.run_log``.
+def run_job(
+    job: str, subject: str, context: Mapping[str, Any], day: dt.date | None = None
+) -> dict[str, Any]:
+    """Run ``jobs.<job>.run`` for ``subject`` on ``day`` (default: the context's day); record
+    it in ``ops.run_log``.
 
     Asset outlets of the task get ``{"delivery_date": ...}`` as extra, so downstream DAGs
     scheduled on those assets process the same day.
@@ -83,7 +107,7 @@ def run_job(job: str, subject: str, context: Mapping[str, Any]) -> dict[str, Any
     from enforcement_brain.ops.ledger import record_run
 
     ctx = job_context()
-    day = business_date(context)
+    day = business_date(context) if day is None else day
     run_id = str(context.get("run_id", "manual"))
     task = context.get("task")
     dag_id = getattr(context.get("dag"), "dag_id", "") or ""
@@ -124,3 +148,23 @@ def run_job(job: str, subject: str, context: Mapping[str, Any]) -> dict[str, Any
             outlet_events[outlet].extra = {"delivery_date": day.isoformat()}
     log.info("%s %s done: %s", job, subject, result)
     return result
+
+
+def validate_triggered(context: Mapping[str, Any]) -> dict[str, Any]:
+    """GX validation of the silver increments whose loads triggered this run, day by day; of
+    every source of the context's day when nothing did (a manual run).
+
+    Why per trigger and not once all sources have loaded: validation then runs beside the
+    loads and publishes, and the day no longer waits for it after its last load.
+    """
+    by_day = triggering_sources(context, "silver")
+    if not by_day:
+        by_day = {business_date(context): ["all"]}
+    results = {
+        day.isoformat(): run_job("validate_silver", ",".join(names), context, day)
+        for day, names in by_day.items()
+    }
+    return {
+        "days": results,
+        "validated": sorted({s for r in results.values() for s in r.get("validated", [])}),
+    }
