@@ -218,6 +218,7 @@ def cmd_backfill(args: argparse.Namespace) -> int:
         run_id,
         sources=sources,
         validate=not args.skip_validation,
+        workers=args.workers,
         say=lambda line: print(line, flush=True),
     )
     rows = sum(int(r.get("rows_in", 0)) for r in report.loads)
@@ -394,6 +395,7 @@ def main(argv: list[str] | None = None) -> int:
     b.add_argument("--no-generate", action="store_true", help="load what landing already holds")
     b.add_argument("--sources", default="", help="only these sources (comma-separated)")
     b.add_argument("--skip-validation", action="store_true", help="no GX run (rules still apply)")
+    b.add_argument("--workers", type=int, default=2, help="sources loading at once (default 2)")
     b.set_defaults(fn=cmd_backfill)
     rp = sub.add_parser("replay", help="re-check a day's quarantine of a source once fixed")
     rp.add_argument("--source", required=True)

@@ -9,6 +9,7 @@ registration, and no metastore has to be shared between JVMs.
 from __future__ import annotations
 
 import datetime as dt
+import threading
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -143,6 +144,7 @@ def rows_written(delta: DeltaTable) -> int | None:
 
 
 _REGISTERED: dict[tuple[int, str], str] = {}
+_REGISTERING = threading.Lock()
 
 
 def register(spark: SparkSession, settings: Settings, layer: str, table: str) -> str:
@@ -154,14 +156,17 @@ def register(spark: SparkSession, settings: Settings, layer: str, table: str) ->
     name = qualified(layer, table)
     uri = _sql_path(settings.table_uri(layer, table))
     key = (id(spark), name)
-    known = _REGISTERED.get(key)
-    if known == uri:
-        return name
-    spark.sql(f"CREATE SCHEMA IF NOT EXISTS {layer}")
-    if known is not None:
-        spark.sql(f"DROP TABLE IF EXISTS {name}")
-    spark.sql(f"CREATE TABLE IF NOT EXISTS {name} USING delta LOCATION '{uri}'")
-    _REGISTERED[key] = uri
+    # Threads of one process share a session (the backfill loads sources side by side), and
+    # "IF NOT EXISTS" is a check, then a create: one thread at a time.
+    with _REGISTERING:
+        known = _REGISTERED.get(key)
+        if known == uri:
+            return name
+        spark.sql(f"CREATE SCHEMA IF NOT EXISTS {layer}")
+        if known is not None:
+            spark.sql(f"DROP TABLE IF EXISTS {name}")
+        spark.sql(f"CREATE TABLE IF NOT EXISTS {name} USING delta LOCATION '{uri}'")
+        _REGISTERED[key] = uri
     return name
 
 

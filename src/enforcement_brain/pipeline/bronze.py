@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import threading
 from typing import TYPE_CHECKING
 
 from enforcement_brain.declarations import Source
@@ -26,6 +27,13 @@ if TYPE_CHECKING:
 META_COLUMNS = ("_rescued_data", "_corrupt_record", "_source_file", "_source_line")
 
 
+#: Blocks inside :func:`whole_files` per session, and the settings they replaced: threads of one
+#: process share a session (the backfill loads sources side by side), so the first block in
+#: sets the keys and the last one out restores them.
+_WHOLE_FILES: dict[int, tuple[int, dict[str, str | None]]] = {}
+_WHOLE_FILES_LOCK = threading.Lock()
+
+
 @contextlib.contextmanager
 def whole_files(spark: SparkSession) -> Iterator[None]:
     """Scan every delivered file as exactly one Spark partition while the block runs.
@@ -37,17 +45,26 @@ def whole_files(spark: SparkSession) -> Iterator[None]:
     two cores busy without the shuffle a line-numbering window would cost.
     """
     keys = {"spark.sql.files.maxPartitionBytes": "1t", "spark.sql.files.openCostInBytes": "1t"}
-    before = {k: spark.conf.get(k, None) for k in keys}
-    for k, v in keys.items():
-        spark.conf.set(k, v)
+    with _WHOLE_FILES_LOCK:
+        depth, before = _WHOLE_FILES.get(id(spark), (0, {}))
+        if depth == 0:
+            before = {k: spark.conf.get(k, None) for k in keys}
+            for k, v in keys.items():
+                spark.conf.set(k, v)
+        _WHOLE_FILES[id(spark)] = (depth + 1, before)
     try:
         yield
     finally:
-        for k, v in before.items():
-            if v is None:
-                spark.conf.unset(k)
+        with _WHOLE_FILES_LOCK:
+            depth, before = _WHOLE_FILES.pop(id(spark))
+            if depth > 1:
+                _WHOLE_FILES[id(spark)] = (depth - 1, before)
             else:
-                spark.conf.set(k, v)
+                for k, v in before.items():
+                    if v is None:
+                        spark.conf.unset(k)
+                    else:
+                        spark.conf.set(k, v)
 
 
 def read_lines(spark: SparkSession, files: list[str], encoding: str) -> DataFrame:
