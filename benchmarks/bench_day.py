@@ -129,7 +129,8 @@ def main() -> None:
             for name, value in summary["stages"]:
                 stages[name].append(value)
             for name, value in summary["phases"].items():
-                stages[f"  {name} DAGs (first start → last end)"].append(value)
+                label = name if " " in name else f"{name} DAGs (first start → last end)"
+                stages[f"  {label}"].append(value)
             for r in summary["dag_runs"]:
                 if r["seconds"] is not None:
                     dags[r["dag_id"]].append(r["seconds"])
