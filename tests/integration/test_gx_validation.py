@@ -82,6 +82,7 @@ def test_increment_is_validated_stored_and_documented(ctx, spark):
     assert report == {
         "day": DAY.isoformat(),
         "sources": 1,
+        "validated": ["wim_weighings"],
         "failed_expectations": 1,
         "data_docs": str(index),
     }
