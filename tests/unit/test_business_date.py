@@ -56,25 +56,3 @@ def test_a_run_on_any_asset_covers_each_triggering_source_on_its_own_day():
         dt.date(2026, 11, 21): ["gps_alarms", "wim_weighings"],
     }
     assert triggering_sources({}, "silver") == {}
-
-
-def test_phases_tell_how_long_validation_went_on_after_the_rest():
-    from enforcement_brain.orchestration.stack import DagRunState, phases
-
-    def run(dag_id: str, start: str, end: str) -> DagRunState:
-        return DagRunState(dag_id, "r", "success", 1.0, start=f"{start}+00:00", end=f"{end}+00:00")
-
-    day = "2026-12-04T10:00"
-    runs = [
-        run("ingest_a", f"{day}:00", f"{day}:30"),
-        run("validate_silver", f"{day}:31", f"{day}:50"),
-        run("publish_x", f"{day}:31", f"{day}:40"),
-    ]
-    assert phases(runs) == {
-        "ingest": 30.0,
-        "validate": 19.0,
-        "publish": 9.0,
-        "validation after the rest": 10.0,
-    }
-    runs[-1] = run("publish_x", f"{day}:31", f"{day}:55")
-    assert phases(runs)["validation after the rest"] == 0.0
