@@ -60,13 +60,9 @@ def _commits_since(settings, source: str, version: int) -> dict[str, int]:
 def _load(ctx, source: str, day: dt.date) -> tuple[float, dict[str, int]]:
     from jobs import load_source
 
-    before = _version(ctx.settings, source) if _has_silver(ctx.settings, source) else -1
+    before = _version(ctx.settings, source)  # -1 before the table exists
     result = load_source.run(ctx, source, day, "bench")
     return float(result["silver_seconds"]), _commits_since(ctx.settings, source, before)
-
-
-def _has_silver(settings, source: str) -> bool:
-    return (settings.local_lake / "silver" / source / "_delta_log").is_dir()
 
 
 def build_history(root: Path, source: str, history: int, scale: float) -> dict[str, float]:

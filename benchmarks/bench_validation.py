@@ -52,12 +52,10 @@ def bronze_day(ctx: JobContext, source: Source, day: dt.date) -> DataFrame:
 
 
 def single_pass(conformed: DataFrame, rule_ids: list[str]) -> dict[str, int]:
-    """Every rule's failures in one aggregate (the expression of ``load_batch``)."""
-    from pyspark.sql import functions as F
+    """Every rule's failures in one aggregate (the columns ``load_batch`` counts with)."""
+    from enforcement_brain.pipeline.rules import rule_counts
 
-    agg = conformed.agg(
-        *[F.sum(F.array_contains("_all_broken", rid).cast("int")).alias(rid) for rid in rule_ids]
-    ).first()
+    agg = conformed.agg(*rule_counts(rule_ids)).first()
     return {rid: int(agg[rid] or 0) for rid in rule_ids}
 
 

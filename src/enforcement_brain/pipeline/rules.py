@@ -20,7 +20,14 @@ from enforcement_brain.standards.rule_kinds.sql import blank_to_null, ident, sql
 if TYPE_CHECKING:
     from pyspark.sql import Column as SparkColumn
 
-__all__ = ["CompiledCheck", "compile_checks", "typed", "typed_sql", "violations_column"]
+__all__ = [
+    "CompiledCheck",
+    "compile_checks",
+    "rule_counts",
+    "typed",
+    "typed_sql",
+    "violations_column",
+]
 
 TIME_FORMAT = "yyyy-MM-dd HH:mm:ss"
 SQL_TYPES = {"int": "int", "bigint": "bigint", "double": "double", "boolean": "boolean"}
@@ -57,3 +64,13 @@ def violations_column(checks: list[CompiledCheck]) -> SparkColumn:
         return F.array().cast("array<string>")
     flags = [F.when(c.violated, F.lit(c.rule.id)) for c in checks]
     return F.array_distinct(F.filter(F.array(*flags), lambda x: x.isNotNull()))
+
+
+def rule_counts(rule_ids: list[str]) -> list[SparkColumn]:
+    """Aggregate columns, one per rule id (named by it): the rows whose ``_all_broken`` holds it.
+
+    Part of the one aggregate that counts a batch for the ledger (and the benchmark against GX).
+    """
+    from pyspark.sql import functions as F
+
+    return [F.sum(F.array_contains("_all_broken", rid).cast("int")).alias(rid) for rid in rule_ids]

@@ -18,7 +18,12 @@ from enforcement_brain.lake import tables
 from enforcement_brain.ops.ledger import BatchReport
 from enforcement_brain.pipeline.bronze import META_COLUMNS
 from enforcement_brain.pipeline.delivery import batch_id
-from enforcement_brain.pipeline.rules import compile_checks, typed, violations_column
+from enforcement_brain.pipeline.rules import (
+    compile_checks,
+    rule_counts,
+    typed,
+    violations_column,
+)
 from enforcement_brain.settings import Settings
 from enforcement_brain.standards.code_tables import load_code_table
 
@@ -216,9 +221,10 @@ def classify(batch: DataFrame, target: DataFrame, source: Source) -> DataFrame:
     (no such key), ``update`` (its content changed and it is not older) or ``same``.
 
     Why before the write: a MERGE rewrites every file holding a matched row, even a row it
-    leaves as it is, so a rerun of a day would rewrite the day's files. Classified first, new
-    rows are appended (no target read at all), changed rows alone are MERGEd, and a batch with
-    nothing new writes nothing. ``target`` is silver already cut to the batch's partitions.
+    leaves as it is, so a rerun of a day would rewrite the day's files. Classified first (one read
+    of the batch's partitions), new rows are appended, changed rows alone are MERGEd, and a
+    batch with nothing new writes nothing. ``target`` is silver already cut to the batch's
+    partitions.
     """
     from pyspark.sql import functions as F
 
@@ -367,10 +373,7 @@ def load_batch(
             # The dates silver's rows will carry: what the write may read of silver.
             F.collect_set(F.when(F.size("_violations") == 0, F.col("biz_date"))).alias("_dates"),
             F.max((F.size("_violations") == 0) & F.col("biz_date").isNull()).alias("_no_date"),
-            *[
-                F.sum(F.array_contains("_all_broken", rid).cast("int")).alias(rid)
-                for rid in rule_ids
-            ],
+            *rule_counts(rule_ids),
             # Per typed column: delivered values, and how many do not parse (retype check).
             *[F.count(_delivered(c)).alias(f"_n{i}") for i, c in enumerate(typed_columns)],
             *[
