@@ -104,3 +104,41 @@ def test_records_kept_in_their_latest_state_merge_unbounded():
     )
     assert date_bound(wim, [], False) == " AND (false)"
     assert date_bound(cases, days, False) == ""
+
+
+def quarantine_versions(settings) -> int:
+    log = settings.local_lake / "quarantine" / "wim_weighings" / "_delta_log"
+    return len(list(log.glob("*.json")))
+
+
+def test_a_clean_day_replaces_quarantine_only_when_it_holds_rows_of_that_day(ctx):
+    """The first load creates the quarantine table; a clean rerun writes nothing to it; a
+    redelivery with a bad row quarantines it, and a clean one after that empties the day."""
+    from deltalake import DeltaTable
+
+    settings = ctx.settings
+    day = FIRST
+    clean = [
+        f"{day:%m%d}{n},{{site}},苏C1{n:04d},2,H11,2,15000,50,1,{day} 0{n}:00:00" for n in (1, 2)
+    ]
+    bad = f"{day:%m%d}9,{{site}},NOTAPLATE,2,H11,2,15000,50,1,{day} 09:00:00"
+
+    def load(lines):
+        folder = settings.local_lake / "landing" / "wim_weighings" / day.isoformat()
+        (folder / "_manifest.json").unlink(missing_ok=True)  # a re-delivery of the day
+        deliver(settings, day, lines)
+        land_to_bronze.run(ctx, "wim_weighings", day, "test-run")
+        return bronze_to_silver.run(ctx, "wim_weighings", day, "test-run")
+
+    def quarantined():
+        table = DeltaTable(str(settings.local_lake / "quarantine" / "wim_weighings"))
+        return table.to_pyarrow_table().num_rows
+
+    assert load(clean)["quarantined"] == 0
+    assert quarantine_versions(settings) == 1 and quarantined() == 0
+    load(clean)
+    assert quarantine_versions(settings) == 1  # nothing of the day to replace: no commit
+    assert load([*clean, bad])["quarantined"] == 1
+    assert quarantine_versions(settings) == 2 and quarantined() == 1
+    assert load(clean)["quarantined"] == 0
+    assert quarantine_versions(settings) == 3 and quarantined() == 0  # the day's row replaced

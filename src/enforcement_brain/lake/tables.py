@@ -122,6 +122,24 @@ def row_count_from_log(settings: Settings, layer: str, table: str) -> int | None
     return int(pc.sum(records).as_py() or 0)
 
 
+def partition_is_empty(settings: Settings, layer: str, table: str, column: str, value: str) -> bool:
+    """True when the table exists and none of its files lies in partition ``column = value``.
+
+    Read from the log with delta-rs (no Spark job). A writer whose slice is empty uses it to
+    skip a ``replaceWhere`` that would replace nothing with nothing: a commit and a planned
+    job in the shared JVM for each clean source load. False for a missing table (the write
+    creates it) and for a remote lake (the write goes ahead).
+    """
+    if not settings.lake_is_local or not is_delta_table(settings, layer, table):
+        return False
+    from deltalake import DeltaTable
+
+    files = DeltaTable(settings.table_uri(layer, table)).file_uris(
+        partition_filters=[(column, "=", value)]
+    )
+    return not files
+
+
 def latest_version(settings: Settings, layer: str, table: str) -> int:
     """The table's current version, read from its log with delta-rs (no Spark job)."""
     from deltalake import DeltaTable

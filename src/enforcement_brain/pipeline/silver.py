@@ -414,14 +414,19 @@ def load_batch(
             F.lit(run_id).alias("_run_id"),
             "_delivery_date",
         )
-        tables.replace_where(
-            bad,
-            settings,
-            "quarantine",
-            source.id,
-            f"_delivery_date = '{day.isoformat()}'",
-            partition_by=["_delivery_date"],
-        )
+        # A clean day on a table that holds nothing of that day has nothing to replace; the
+        # table is still created by the first load, so analysts find it by name.
+        if quarantined or not tables.partition_is_empty(
+            settings, "quarantine", source.id, "_delivery_date", day.isoformat()
+        ):
+            tables.replace_where(
+                bad,
+                settings,
+                "quarantine",
+                source.id,
+                f"_delivery_date = '{day.isoformat()}'",
+                partition_by=["_delivery_date"],
+            )
 
         good = conformed.where(F.size("_violations") == 0)
         keep = silver_columns(conformed, source)
