@@ -120,6 +120,7 @@ def main() -> None:
     stages: dict[str, list[float]] = defaultdict(list)
     dags: dict[str, list[float]] = defaultdict(list)
     costs: dict[tuple[str, str], list[float]] = defaultdict(list)
+    cpu: dict[str, list[float]] = defaultdict(list)
     for i in range(args.runs):
         with tempfile.TemporaryDirectory(prefix="eb-bench-day-") as tmp:
             seconds, summary = _eb_run(Path(tmp), args.scale)
@@ -140,6 +141,8 @@ def main() -> None:
             for kind, row in summary.get("breakdown", {}).items():
                 for name, value in row.items():
                     costs[(kind, name)].append(value)
+            for name, value in (summary.get("cpu") or {}).items():
+                cpu[name].append(value)
             rows = sum(summary["generated"].values())
             baselines.append(baseline(Path(tmp)))
             print(
@@ -162,6 +165,13 @@ def main() -> None:
         print(
             f"    {kind:<10}"
             + "".join(f"{statistics.median(c):>18.2f}" if c else f"{'—':>18}" for c in cells)
+        )
+    if cpu:
+        m = {name: statistics.median(values) for name, values in cpu.items()}
+        print(
+            f"  CPU during the DAG runs (medians): {m['machine_cpu_seconds']:.0f} core-seconds "
+            f"busy of {m['wall_seconds'] * m['cores']:.0f} ({m['busy_share']:.0%}); the Spark "
+            f"Connect server's JVM {m['spark_server_cpu_seconds']:.0f} of them"
         )
     print(
         f"\none full-scale day end to end: median {total:.0f} s ({total / 60:.1f} min); "

@@ -118,6 +118,9 @@ def test_the_summary_says_where_each_tasks_time_went(first_run):
         assert ingest[phase] >= 0, phase
     # a load commits bronze, quarantine, silver and its ledger rows, and runs Spark jobs
     assert ingest["delta_commits"] >= 4 and ingest["spark_jobs"] > 0, ingest
+    cpu = summary["cpu"]  # how busy the cores were while the DAGs ran, and the JVM's share
+    assert 0 < cpu["spark_server_cpu_seconds"] <= cpu["machine_cpu_seconds"] + 1, cpu
+    assert cpu["machine_cpu_seconds"] <= cpu["wall_seconds"] * cpu["cores"] + 1, cpu
     assert breakdown["publish"]["delta_commits"] >= 2  # the gold replace and its log row
 
 

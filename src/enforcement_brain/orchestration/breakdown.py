@@ -160,3 +160,61 @@ def summarise(costs: list[TaskCost]) -> dict[str, dict[str, float]]:
                 row[name] = round(statistics.median(values), 2)
         out[kind] = row
     return out
+
+
+@dataclass(frozen=True)
+class CpuSample:
+    """Cumulative CPU seconds at one moment: the whole machine's busy time and the Spark
+    Connect server's process tree (its JVM)."""
+
+    at: float
+    machine_busy: float
+    spark_server: float
+
+
+def cpu_sample(server_pid: int | None) -> CpuSample:
+    """Read the counters now. Why: at small scales the day is bound by CPU, not by data or
+    waiting; how busy the cores were, and how much of it was the JVM, says which."""
+    import time
+
+    import psutil
+
+    times = psutil.cpu_times()
+    busy = sum(times) - times.idle - getattr(times, "iowait", 0.0)
+    server = 0.0
+    if server_pid is not None:
+        try:
+            root = psutil.Process(server_pid)
+            for proc in [root, *root.children(recursive=True)]:
+                with _gone_ok():
+                    t = proc.cpu_times()
+                    server += t.user + t.system
+        except psutil.Error:
+            pass
+    return CpuSample(time.monotonic(), busy, server)
+
+
+def cpu_use(before: CpuSample, after: CpuSample) -> dict[str, float]:
+    """CPU seconds spent between two samples, and what the cores could have given."""
+    import os
+
+    wall = after.at - before.at
+    cores = os.cpu_count() or 1
+    machine = after.machine_busy - before.machine_busy
+    server = after.spark_server - before.spark_server
+    return {
+        "wall_seconds": round(wall, 1),
+        "cores": cores,
+        "machine_cpu_seconds": round(machine, 1),
+        "spark_server_cpu_seconds": round(server, 1),
+        "busy_share": round(machine / (wall * cores), 3) if wall > 0 else 0.0,
+    }
+
+
+def _gone_ok() -> Any:
+    """Ignore a child process that ended between listing and reading it."""
+    import contextlib
+
+    import psutil
+
+    return contextlib.suppress(psutil.Error)

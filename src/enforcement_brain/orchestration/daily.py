@@ -28,6 +28,7 @@ class DayRun:
     stages: list[tuple[str, float]] = field(default_factory=list)
     dag_runs: list[Any] = field(default_factory=list)
     phases: dict[str, float] = field(default_factory=dict)
+    cpu: dict[str, float] = field(default_factory=dict)
     generated: Any = None
     summary: dict[str, Any] = field(default_factory=dict)
 
@@ -141,10 +142,14 @@ def run_day(
                 say(f"    {sid:<{width}} {n:>9,} rows delivered")
         say(f"    Spark Connect {status.url} (log {status.log})")
         say(f"    Airflow {airflow.base_url} (logs {airflow.log_dir})")
+        from enforcement_brain.orchestration.breakdown import cpu_sample, cpu_use
+
+        before = cpu_sample(status.pid)
         result.dag_runs = stage(
             "Airflow DAG runs",
             lambda: stack.run_dags(airflow, day, triggered, downstream, say=say),
         )
+        result.cpu = cpu_use(before, cpu_sample(status.pid))
     finally:
         stage("Airflow stop", airflow.stop)
     result.phases = stack.phases(result.dag_runs)
@@ -256,6 +261,7 @@ def write_summary_file(settings: Settings, run: DayRun) -> None:
         "ok": run.ok,
         "stages": run.stages,
         "phases": run.phases,
+        "cpu": run.cpu,
         "dag_runs": [
             {
                 "dag_id": r.dag_id,

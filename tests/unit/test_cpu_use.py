@@ -1,0 +1,42 @@
+"""The day's CPU account: how busy the cores were during the DAG runs, and the JVM's share."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+
+from enforcement_brain.orchestration.breakdown import CpuSample, cpu_sample, cpu_use
+
+
+def test_cpu_use_is_the_difference_of_two_samples_against_what_the_cores_could_give():
+    before, after = CpuSample(10.0, 100.0, 40.0), CpuSample(20.0, 112.0, 49.0)
+    use = cpu_use(before, after)
+    cores = os.cpu_count() or 1
+    assert use == {
+        "wall_seconds": 10.0,
+        "cores": cores,
+        "machine_cpu_seconds": 12.0,
+        "spark_server_cpu_seconds": 9.0,
+        "busy_share": round(12.0 / (10.0 * cores), 3),
+    }
+
+
+def test_a_process_tree_is_charged_with_its_childrens_cpu():
+    """A busy child of the sampled process counts, as the JVM under spark-submit does."""
+    burn = "import time\nt = time.time()\nwhile time.time() - t < 4: pass\n"
+    parent_code = f"import subprocess, sys\nsubprocess.run([sys.executable, '-c', {burn!r}])"
+    parent = subprocess.Popen([sys.executable, "-c", parent_code], start_new_session=True)
+    try:
+        time.sleep(0.5)  # the child is started and burning
+        start = cpu_sample(parent.pid)
+        time.sleep(1.5)
+        end = cpu_sample(parent.pid)
+    finally:
+        os.killpg(parent.pid, signal.SIGKILL)
+        parent.wait()
+    assert end.spark_server - start.spark_server >= 0.7  # the child's CPU, not the parent's
+    assert end.machine_busy - start.machine_busy >= 0.7
+    assert cpu_sample(None).spark_server == 0.0
