@@ -45,6 +45,8 @@ backfill: setup
 # The benchmarks with their documented settings (docs/benchmarks.md): full scale, median of 3.
 bench: setup
 	$(BIN)/python benchmarks/bench_day.py --runs 3 --scale 1.0
+	$(BIN)/python benchmarks/bench_day.py --runs 3 --scale 0.01
+	$(BIN)/python benchmarks/bench_load.py --scale 0.002 --days 4
 	$(BIN)/python benchmarks/bench_history.py --runs 3 --history 60 --scale 1.0
 	$(BIN)/python benchmarks/bench_backfill.py --runs 3 --days 30 --scale 1.0
 	$(BIN)/python benchmarks/bench_validation.py --runs 3 --scale 1.0

@@ -170,6 +170,12 @@ def register(spark: SparkSession, settings: Settings, layer: str, table: str) ->
 
     If this process registered the name for another lake before (tests use a lake per test in
     one session), the entry is re-pointed; dropping an external table leaves its data alone.
+
+    Writers call it only when they create a table: the pipeline reads tables by path, and a
+    name costs two statements over Spark Connect, seconds per task when each Airflow task is a
+    new session. Whoever reads by name registers the lake first (``register_lake``: ``eb run``'s
+    summary, ``make sql``, the SQL endpoint); the Connect server's catalog is shared by its
+    sessions, so a table created by one task is named for all.
     """
     name = qualified(layer, table)
     uri = _sql_path(settings.table_uri(layer, table))
@@ -242,10 +248,11 @@ def replace_where(
     if partition_by and not exists:  # partitioning is fixed when the table is created
         writer = writer.partitionBy(*partition_by)
     writer.save(uri)
-    name = register(spark, settings, layer, table)
-    if not exists and properties:
-        props = ", ".join(f"'{k}' = '{v}'" for k, v in properties.items())
-        spark.sql(f"ALTER TABLE {name} SET TBLPROPERTIES ({props})")
+    if not exists:  # the name is given where the table is born (see ``register``)
+        name = register(spark, settings, layer, table)
+        if properties:
+            props = ", ".join(f"'{k}' = '{v}'" for k, v in properties.items())
+            spark.sql(f"ALTER TABLE {name} SET TBLPROPERTIES ({props})")
 
 
 def append_rows(
@@ -270,7 +277,8 @@ def append_rows(
     ``rows`` order; ``recorded_at`` adds a UTC ``recorded_at timestamp`` column with the time
     of the append. Appends never conflict with each other, but on a new lake the 28 loads of a
     day may all *create* ``ops.dq_ledger`` at once; the losers see the winner's first commit
-    and append again. ``spark``, when given, gets the ``layer.table`` name registered.
+    and append again. ``spark``, when given, gets the ``layer.table`` name registered if the
+    append created the table.
     """
 
     import pyarrow as pa
@@ -292,6 +300,7 @@ def append_rows(
         data = [{**d, "recorded_at": now} for d in data]
     arrow = pa.Table.from_pylist(data, schema=pa.schema(fields))
     uri = settings.table_uri(layer, table)
+    existed = is_delta_table(settings, layer, table)
     for attempt in range(5):
         try:
             write_deltalake(
@@ -301,7 +310,7 @@ def append_rows(
         except CommitFailedError:  # lost a race to create the table, or retries ran out
             if attempt == 4:
                 raise
-    if spark is not None:
+    if spark is not None and not existed:
         register(spark, settings, layer, table)
 
 

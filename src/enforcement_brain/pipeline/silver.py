@@ -261,7 +261,7 @@ def _prepare_table(
     if not tables.is_delta_table(settings, "silver", source.id):
         ddl = ", ".join(f"`{f.name}` {f.dataType.simpleString()}" for f in batch.schema.fields)
         spark.sql(create_table_statement(catalog, source, table_ref, ddl, "biz_date"))
-    tables.register(spark, settings, "silver", source.id)
+        tables.register(spark, settings, "silver", source.id)
     apply_constraints(spark, table_ref, catalog, source)
     return uri
 
