@@ -88,7 +88,8 @@ def _bare_write(spark, settings, source, day: dt.date, out: str) -> None:
     folder = str(delivery_dir(settings, source, day))
     df = reader.option("header", True).csv(folder) if source.delivery.format == "csv" else None
     df = df if df is not None else reader.json(folder)
-    df.write.format("delta").mode("overwrite").save(out)
+    # A day's inferred schema may differ from the last day's (a column all null one day).
+    df.write.format("delta").mode("overwrite").option("overwriteSchema", "true").save(out)
 
 
 def main() -> None:
@@ -112,6 +113,7 @@ def main() -> None:
         from enforcement_brain.orchestration.runtime import job_context
         from enforcement_brain.settings import load_settings
         from enforcement_brain.spark import server
+        from enforcement_brain.spark.session import stop_all
 
         settings = load_settings()
         for day in days:
@@ -120,6 +122,7 @@ def main() -> None:
         try:
             loads, bare = _measure(job_context(settings), status.pid, days, sources, Path(tmp))
         finally:
+            stop_all()  # the client's exit hook would otherwise retry a stopped server
             server.stop(settings)
     _report(loads, bare, days, sources, args.scale)
 
@@ -191,8 +194,9 @@ def _report(loads, bare, days, sources, scale) -> None:
         for key in {(k, s) for k, s, _ in r["calls"]}:
             by_site[key].append(per_load[key])
     print("  Spark Connect calls of a steady-state load (seconds per load, median over loads):")
-    for (kind, site), values in sorted(by_site.items(), key=lambda kv: -statistics.median(kv[1])):
+    for values in by_site.values():
         values += [0.0] * (len(steady) - len(values))  # loads that did not make this call
+    for (kind, site), values in sorted(by_site.items(), key=lambda kv: -statistics.median(kv[1])):
         print(f"    {statistics.median(values):6.2f} s  {kind:<8} {site}")
 
 
