@@ -33,7 +33,7 @@ _COST_ORDER = [
 REPO = Path(__file__).resolve().parents[1]
 
 
-def _free_port() -> int:
+def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
@@ -44,8 +44,8 @@ def _eb_run(var: Path, scale: float) -> tuple[float, dict]:
     env.update(
         {
             "EB_VAR_DIR": str(var),
-            "EB_SPARK_CONNECT_PORT": str(_free_port()),
-            "EB_AIRFLOW_PORT": str(_free_port()),
+            "EB_SPARK_CONNECT_PORT": str(free_port()),
+            "EB_AIRFLOW_PORT": str(free_port()),
         }
     )
     started = time.perf_counter()
@@ -167,12 +167,9 @@ def main() -> None:
             + "".join(f"{statistics.median(c):>18.2f}" if c else f"{'—':>18}" for c in cells)
         )
     if cpu:
-        m = {name: statistics.median(values) for name, values in cpu.items()}
-        print(
-            f"  CPU during the DAG runs (medians): {m['machine_cpu_seconds']:.0f} core-seconds "
-            f"busy of {m['wall_seconds'] * m['cores']:.0f} ({m['busy_share']:.0%}); the Spark "
-            f"Connect server's JVM {m['spark_server_cpu_seconds']:.0f} of them"
-        )
+        from enforcement_brain.orchestration.breakdown import describe_cpu
+
+        print(f"  {describe_cpu({k: statistics.median(v) for k, v in cpu.items()})} (medians)")
     print(
         f"\none day at scale {args.scale} end to end: median {total:.0f} s ({total / 60:.1f} min); "
         f"baseline (plain Spark copy of the same files) {base:.0f} s; ratio {total / base:.1f}x; "

@@ -20,7 +20,6 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import os
-import socket
 import statistics
 import sys
 import tempfile
@@ -29,16 +28,12 @@ import traceback
 from collections import defaultdict
 from pathlib import Path
 
+from bench_day import free_port
+
 REPO = Path(__file__).resolve().parents[1]
 LAST = dt.date(2026, 11, 28)
 SOURCES = "wim_weighings,gps_alarms,toll_transactions,anpr_passes,ride_hailing_orders"
 _OURS = (str(REPO / "src"), str(REPO / "jobs"))
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 class CallLog:
@@ -76,9 +71,9 @@ def _caller() -> str:
 
 
 def _jvm_cpu(pid: int | None) -> float:
-    from enforcement_brain.orchestration.breakdown import cpu_sample
+    from enforcement_brain.orchestration.breakdown import process_tree_cpu
 
-    return cpu_sample(pid).spark_server
+    return process_tree_cpu(pid) if pid is not None else 0.0
 
 
 def _bare_write(spark, settings, source, day: dt.date, out: str) -> None:
@@ -101,7 +96,7 @@ def main() -> None:
     days = [LAST - dt.timedelta(days=n) for n in range(args.days - 1, -1, -1)]
     sources = args.sources.split(",")
     with tempfile.TemporaryDirectory(prefix="eb-bench-load-") as tmp:
-        port = _free_port()
+        port = free_port()
         os.environ.update(
             EB_VAR_DIR=tmp,
             EB_SPARK_CONNECT_PORT=str(port),

@@ -31,13 +31,11 @@ so that the service, not the quota, is measured; 429 answers are tested in
 from __future__ import annotations
 
 import argparse
-import contextlib
 import datetime as dt
 import json
 import os
 import shutil
 import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -47,15 +45,13 @@ import time
 from collections import Counter, defaultdict
 from pathlib import Path
 
+from bench_day import free_port
+
+from enforcement_brain.orchestration.breakdown import machine_busy_seconds, process_tree_cpu
+
 REPO = Path(__file__).resolve().parents[1]
 FIRST_DAY = dt.date(2026, 11, 27)
 PAGE_ROWS = 10_000
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _eb(env: dict[str, str], *args: str, **kwargs) -> subprocess.Popen:
@@ -184,30 +180,6 @@ def _baseline_process(base: str, start: float, deadline: float, out) -> None:
     out.put((dict(times), dict(status), [], 0.0))
 
 
-def _busy_seconds() -> float:
-    """CPU seconds the whole machine has spent busy (all cores) since boot."""
-    import psutil
-
-    t = psutil.cpu_times()
-    return t.user + t.nice + t.system + getattr(t, "irq", 0) + getattr(t, "softirq", 0)
-
-
-def _tree_cpu(pid: int) -> float:
-    """CPU seconds of a process and its children (the service's uvicorn workers)."""
-    import psutil
-
-    total = 0.0
-    try:
-        root = psutil.Process(pid)
-        for p in [root, *root.children(recursive=True)]:
-            with contextlib.suppress(psutil.Error):
-                c = p.cpu_times()
-                total += c.user + c.system
-    except psutil.Error:
-        pass
-    return total
-
-
 class Window:
     """One measurement window: a process per interface plus one baseline process."""
 
@@ -250,7 +222,7 @@ class Window:
         for p in procs:
             p.start()
         time.sleep(max(0.0, start - time.time()))
-        machine0, service0 = _busy_seconds(), _tree_cpu(service_pid)
+        machine0, service0 = machine_busy_seconds(), process_tree_cpu(service_pid)
         commits0 = _share_commits(self.share)
         client_cpu = 0.0
         for _ in procs:
@@ -260,7 +232,10 @@ class Window:
             self.status.update(status)
             self.pages += pages
             client_cpu += cpu
-        machine, service = _busy_seconds() - machine0, _tree_cpu(service_pid) - service0
+        machine, service = (
+            machine_busy_seconds() - machine0,
+            process_tree_cpu(service_pid) - service0,
+        )
         self.share_commits = _share_commits(self.share) - commits0
         self.cpu = {
             "capacity": (os.cpu_count() or 1) * seconds,
@@ -319,14 +294,14 @@ def main() -> None:
         tmp = args.keep.resolve() if args.keep else Path(name)
         tmp.mkdir(parents=True, exist_ok=True)
         reuse = _start_from_pristine(tmp) if args.keep else False
-        port = _free_port()
+        port = free_port()
         env = {k: v for k, v in os.environ.items() if k not in {"EB_SPARK_REMOTE", "EB_SOURCES"}}
         env.update(
             {
                 "EB_VAR_DIR": str(tmp / "var"),
                 "EB_STANDARDS_DIR": str(_standards_without_quotas(tmp)),
-                "EB_SPARK_CONNECT_PORT": str(_free_port()),
-                "EB_AIRFLOW_PORT": str(_free_port()),
+                "EB_SPARK_CONNECT_PORT": str(free_port()),
+                "EB_AIRFLOW_PORT": str(free_port()),
                 "EB_SHARING_PORT": str(port),
                 "EB_SHARING_ENDPOINT": f"http://127.0.0.1:{port}/delta-sharing",
                 "EB_SHARING_SECRET": os.urandom(16).hex(),

@@ -344,12 +344,9 @@ def print_summary(console, settings, run) -> None:
             bt.add_row(kind, *[f"{row[c]:g}" if c in row else "—" for c in cols])
         console.print(bt)
     if run.cpu:
-        c = run.cpu
-        console.print(
-            f"CPU during the DAG runs: {c['machine_cpu_seconds']:.0f} of "
-            f"{c['wall_seconds'] * c['cores']:.0f} core-seconds busy "
-            f"({c['busy_share']:.0%}); the Spark Connect server {c['spark_server_cpu_seconds']:.0f}"
-        )
+        from enforcement_brain.orchestration.breakdown import describe_cpu
+
+        console.print(describe_cpu(run.cpu))
     from rich.markup import escape
 
     for r in run.dag_runs:

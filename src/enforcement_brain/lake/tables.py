@@ -172,10 +172,10 @@ def register(spark: SparkSession, settings: Settings, layer: str, table: str) ->
     one session), the entry is re-pointed; dropping an external table leaves its data alone.
 
     Writers call it only when they create a table: the pipeline reads tables by path, and a
-    name costs two statements over Spark Connect, seconds per task when each Airflow task is a
-    new session. Whoever reads by name registers the lake first (``register_lake``: ``eb run``'s
-    summary, ``make sql``, the SQL endpoint); the Connect server's catalog is shared by its
-    sessions, so a table created by one task is named for all.
+    name costs two statements over Spark Connect in every Airflow task, each a new session.
+    Whoever reads by name registers the lake first (``register_lake`` in ``eb run``'s summary
+    and the SQL endpoint, ``registration_sql`` for ``make sql``); the Connect server's catalog
+    is shared by its sessions, so a table created by one task is named for all.
     """
     name = qualified(layer, table)
     uri = _sql_path(settings.table_uri(layer, table))

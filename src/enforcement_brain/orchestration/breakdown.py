@@ -12,10 +12,13 @@ ones; tuning either needs them apart. Three records are joined per task:
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import json
+import os
 import re
 import statistics
+import time
 import urllib.request
 from collections import Counter, defaultdict
 from dataclasses import dataclass
@@ -172,32 +175,41 @@ class CpuSample:
     spark_server: float
 
 
+def machine_busy_seconds() -> float:
+    """CPU seconds the whole machine has spent busy (all cores) since boot: user, nice,
+    system and interrupts; not idle, I/O wait or time the hypervisor stole."""
+    import psutil
+
+    t = psutil.cpu_times()
+    return t.user + t.nice + t.system + getattr(t, "irq", 0) + getattr(t, "softirq", 0)
+
+
+def process_tree_cpu(pid: int) -> float:
+    """CPU seconds of a process and its children (the JVM under ``spark-submit``, the
+    sharing service's workers); 0 for a process that is gone."""
+    import psutil
+
+    total = 0.0
+    try:
+        root = psutil.Process(pid)
+        for proc in [root, *root.children(recursive=True)]:
+            with contextlib.suppress(psutil.Error):  # a child that ended meanwhile
+                t = proc.cpu_times()
+                total += t.user + t.system
+    except psutil.Error:
+        pass
+    return total
+
+
 def cpu_sample(server_pid: int | None) -> CpuSample:
     """Read the counters now. Why: at small scales the day is bound by CPU, not by data or
     waiting; how busy the cores were, and how much of it was the JVM, says which."""
-    import time
-
-    import psutil
-
-    times = psutil.cpu_times()
-    busy = sum(times) - times.idle - getattr(times, "iowait", 0.0)
-    server = 0.0
-    if server_pid is not None:
-        try:
-            root = psutil.Process(server_pid)
-            for proc in [root, *root.children(recursive=True)]:
-                with _gone_ok():
-                    t = proc.cpu_times()
-                    server += t.user + t.system
-        except psutil.Error:
-            pass
-    return CpuSample(time.monotonic(), busy, server)
+    server = process_tree_cpu(server_pid) if server_pid is not None else 0.0
+    return CpuSample(time.monotonic(), machine_busy_seconds(), server)
 
 
 def cpu_use(before: CpuSample, after: CpuSample) -> dict[str, float]:
     """CPU seconds spent between two samples, and what the cores could have given."""
-    import os
-
     wall = after.at - before.at
     cores = os.cpu_count() or 1
     machine = after.machine_busy - before.machine_busy
@@ -211,10 +223,10 @@ def cpu_use(before: CpuSample, after: CpuSample) -> dict[str, float]:
     }
 
 
-def _gone_ok() -> Any:
-    """Ignore a child process that ended between listing and reading it."""
-    import contextlib
-
-    import psutil
-
-    return contextlib.suppress(psutil.Error)
+def describe_cpu(cpu: dict[str, float]) -> str:
+    """One line for people: the cores' busy share over the DAG runs and the JVM's part."""
+    return (
+        f"CPU during the DAG runs: {cpu['machine_cpu_seconds']:.0f} of "
+        f"{cpu['wall_seconds'] * cpu['cores']:.0f} core-seconds busy ({cpu['busy_share']:.0%}); "
+        f"the Spark Connect server's JVM {cpu['spark_server_cpu_seconds']:.0f} of them"
+    )

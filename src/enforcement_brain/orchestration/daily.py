@@ -92,6 +92,7 @@ def run_day(
 ) -> DayRun:
     """Run one day end to end. ``say`` receives one progress line per step."""
     from enforcement_brain.orchestration import stack
+    from enforcement_brain.orchestration.breakdown import cpu_sample, cpu_use
     from enforcement_brain.spark import server
     from enforcement_brain.spark.jars import cached_jars
 
@@ -142,8 +143,6 @@ def run_day(
                 say(f"    {sid:<{width}} {n:>9,} rows delivered")
         say(f"    Spark Connect {status.url} (log {status.log})")
         say(f"    Airflow {airflow.base_url} (logs {airflow.log_dir})")
-        from enforcement_brain.orchestration.breakdown import cpu_sample, cpu_use
-
         before = cpu_sample(status.pid)
         result.dag_runs = stage(
             "Airflow DAG runs",
