@@ -246,6 +246,52 @@ def test_code_table_contents() -> None:
     ).code_set()
 
 
+#: GA 24.4-2018 机动车车辆类型代码, transcribed from a public copy of the code list (the
+#: ``CLLX_MAP`` 车辆类型 dictionary of an open-source traffic-management project, Java package
+#: ``com.juxingtech.helmet``), the codes near the ones the platform declares. B11-B1B agree with
+#: several other public copies of the list.
+GA24_4_REFERENCE = {
+    "B11": "重型普通半挂车", "B12": "重型厢式半挂车", "B13": "重型罐式半挂车",
+    "B14": "重型平板半挂车", "B15": "重型集装箱半挂车", "B16": "重型自卸半挂车",
+    "B17": "重型特殊结构半挂车", "B18": "重型仓栅式半挂车", "B19": "重型旅居半挂车",
+    "B1A": "重型专项作业半挂车", "B1B": "重型低平板半挂车",
+    "G11": "重型普通全挂车", "G12": "重型厢式全挂车", "G13": "重型罐式全挂车",
+    "H11": "重型普通货车", "H12": "重型厢式货车", "H13": "重型封闭货车", "H14": "重型罐式货车",
+    "H15": "重型平板货车", "H16": "重型集装厢车", "H17": "重型自卸货车",
+    "H18": "重型特殊结构货车", "H19": "重型仓栅式货车",
+    "H21": "中型普通货车", "H22": "中型厢式货车", "H27": "中型自卸货车",
+    "H31": "轻型普通货车", "H32": "轻型厢式货车", "H41": "微型普通货车",
+    "K11": "大型普通客车", "K12": "大型双层客车", "K21": "中型普通客车",
+    "K31": "小型普通客车", "K32": "小型越野客车", "K33": "小型轿车", "K39": "小型面包车",
+    "K41": "微型普通客车", "K43": "微型轿车",
+    "M21": "普通二轮摩托车",
+    "Q11": "重型半挂牵引车", "Q12": "重型全挂牵引车", "Q21": "中型半挂牵引车",
+    "X99": "其它",
+    "Z11": "大型非载货专项作业车", "Z12": "大型载货专项作业车",
+}  # fmt: skip
+
+
+def test_vehicle_type_names_follow_ga_24_4() -> None:
+    """Every declared vehicle-type code carries the Chinese name GA 24.4 gives it."""
+    vtypes = load_code_table(STANDARDS, "vehicle_type")
+    assert vtypes.code_set() <= set(GA24_4_REFERENCE)
+    wrong = {
+        c["code"]: (c["name_zh"], GA24_4_REFERENCE[c["code"]])
+        for c in vtypes.codes
+        if c["name_zh"] != GA24_4_REFERENCE[c["code"]]
+    }
+    assert wrong == {}
+    # The semi-trailer bodies the overload feeds carry: tank, flatbed, tipper, special structure.
+    assert {"B13", "B14", "B16", "B17"} <= vtypes.code_set()
+    goods = vtypes.attribute("is_goods")
+    tractor = vtypes.attribute("is_tractor")
+    assert all(goods[c] and not tractor[c] for c in ("B13", "B14", "B16", "B17"))
+    # Prefix rules: every H, Q, B, G type is a goods vehicle, only Q types are tractor units.
+    for code in vtypes.code_set():
+        assert goods[code] == (code[0] in "HQBG"), code
+        assert tractor[code] == (code[0] == "Q"), code
+
+
 @pytest.mark.parametrize(("table_id", "count"), [("wim_sites", 18), ("checkpoints", 42)])
 def test_sites_are_in_xuzhou(table_id: str, count: int) -> None:
     table = load_code_table(STANDARDS, table_id)
