@@ -219,7 +219,7 @@ def test_code_table_contents() -> None:
     police = load_code_table(STANDARDS, "plate_color_police")
     transport = load_code_table(STANDARDS, "plate_color_transport")
     assert police.code_set() == {"0", "1", "2", "3", "4", "5", "9"}
-    assert transport.code_set() == {"1", "2", "3", "4", "5", "9", "91", "92", "93", "94"}
+    assert transport.code_set() == {"0", "1", "2", "3", "4", "5", "9", "91", "92", "93", "94"}
     assert set(police.attribute("canonical").values()) <= canonical
     assert set(transport.attribute("canonical").values()) <= canonical
     assert police.get("1")["canonical"] == transport.get("2")["canonical"] == "yellow"
@@ -244,6 +244,27 @@ def test_code_table_contents() -> None:
     assert {"01", "02", "15", "41", "51", "52"} <= load_code_table(
         STANDARDS, "plate_type"
     ).code_set()
+
+
+def test_plate_colour_code_systems_cite_their_sources() -> None:
+    """Each plate-colour code system names the feed convention it follows.
+
+    GA 24.8 codes body colours (车身颜色), so it cannot be the source of a plate-colour code;
+    JT/T 808 terminals register a vehicle without plates with colour 0.
+    """
+    from enforcement_brain.declarations import load_catalog
+
+    police = load_code_table(STANDARDS, "plate_color_police")
+    assert "GA 24.8" not in police.standard
+    assert "卡口" in police.standard and "vendors differ" in police.standard
+    elements = load_catalog(STANDARDS).elements
+    assert "GA 24.8" not in str(elements["plate_color_police"].follows)
+
+    transport = load_code_table(STANDARDS, "plate_color_transport")
+    assert "JT/T 808" in transport.standard and "未上牌" in transport.standard
+    assert transport.get("0")["name_zh"] == "未上牌"
+    assert transport.get("0")["canonical"] == "unplated"
+    assert "unplated" in load_code_table(STANDARDS, "plate_color").code_set()
 
 
 #: GA 24.4-2018 机动车车辆类型代码, transcribed from a public copy of the code list (the
