@@ -150,3 +150,33 @@ def test_schema_drift_fails_with_a_code_before_anything_is_written(ctx, spark):
     with pytest.raises(SchemaDriftError, match=r"^\[EB-DRIFT-MISSING\] .*speed_kmh"):
         load_day(ctx)
     assert (folder / "wim_A_20261129.csv").exists()  # the delivery stays in landing
+
+
+def test_special_plates_and_an_unplated_vehicle_load(ctx, spark):
+    """Embassy, consulate, armed-police, emergency and test-vehicle plates are real plates, and a
+    transport feed's colour 0 is a vehicle not yet plated: all load, none is flagged.
+    ``使A12345`` (使 taken for a province) is not a plate of any form."""
+    settings = ctx.settings
+    site = _site(settings)
+    lines = [
+        f"S1,{site},224001使,3,K33,2,2000,50,1,2026-11-29 08:00:00",
+        f"S2,{site},沪A1234领,3,K33,2,2000,50,1,2026-11-29 08:01:00",
+        f"S3,{site},WJ苏12345,4,H11,2,12000,50,1,2026-11-29 08:02:00",
+        f"S4,{site},苏X1234应急,4,H11,2,12000,50,1,2026-11-29 08:03:00",
+        f"S5,{site},苏A1234试,2,H11,2,12000,50,1,2026-11-29 08:04:00",
+        f"S6,{site},-,0,H11,2,12000,50,1,2026-11-29 08:05:00",
+        f"S7,{site},使A12345,3,K33,2,2000,50,1,2026-11-29 08:06:00",
+    ]
+    write_delivery(settings, lines)
+    report = load_day(ctx)
+    assert (report["rows_in"], report["inserted"], report["quarantined"]) == (7, 6, 1)
+    assert report["warned"] == 0
+    q = spark.read.format("delta").load(settings.table_uri("quarantine", "wim_weighings"))
+    assert {r["record_id"]: r["_violations"] for r in q.collect()} == {"S7": ["R_PLATE_FORMAT"]}
+    silver = spark.read.format("delta").load(settings.table_uri("silver", "wim_weighings"))
+    by_id = {r["record_id"]: r for r in silver.collect()}
+    assert sorted(by_id) == ["S1", "S2", "S3", "S4", "S5", "S6"]
+    assert all(not r["_warnings"] for r in by_id.values())
+    assert by_id["S6"]["plate_color"] == "unplated"  # transport code 0 = 未上牌
+    assert by_id["S6"]["plate_color_system"] == "plate_color_transport"
+    assert by_id["S1"]["plate_color"] == "black"

@@ -68,3 +68,22 @@ def test_ship_id_sql_agrees(spark) -> None:
     values = [f"CN{rng.randint(1880, year + 5)}{rng.randrange(10**7):07d}" for _ in range(300)]
     values += ["CN2012123456", "CN201212345678", "cn20121234567", ""]
     _agree(spark, values, ship_id_valid_sql, checks.is_valid_ship_id)
+
+
+def test_plate_forms_rlike_agrees(spark) -> None:
+    """Each declared plate form, and their union, match the same strings in Spark as in Python."""
+    import re
+
+    values = sorted({v for f in checks.PLATE_FORMS for v in (*f.valid, *f.invalid)})
+    values += ["苏C12345\n", "", "使A12345", "WJ苏12345 "]
+    df = spark.createDataFrame([(v,) for v in values], "v string")
+    exprs = [f"v rlike '{f.pattern}' AS {f.name}" for f in checks.PLATE_FORMS]
+    rows = df.selectExpr("v", f"v rlike '{checks.PLATE_ANY_RE}' AS any_form", *exprs).collect()
+    for r in rows:
+        for f in checks.PLATE_FORMS:
+            expected = re.search(f.pattern, r["v"]) is not None
+            assert r[f.name] == expected, (f.name, r["v"])
+        assert r["any_form"] == (re.search(checks.PLATE_ANY_RE, r["v"]) is not None), r["v"]
+        # Java's $ also matches before a final newline; only that differs from is_valid_plate.
+        if not r["v"].endswith("\n"):
+            assert r["any_form"] == checks.is_valid_plate(r["v"]), r["v"]

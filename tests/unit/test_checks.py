@@ -50,6 +50,15 @@ XUZHOU_BBOX = (116.366, 118.667, 33.716, 34.967)  # lon min, lon max, lat min, l
         "苏CD12345",  # small NEV, pure electric
         "苏CFA1234",  # small NEV, other energy, a letter after the energy letter
         "苏C12345D",  # large NEV
+        "苏A0123警",  # police
+        "224001使",  # embassy: embassy code, serial, 使
+        "沪A1234领",  # consulate
+        "苏A1234试",  # test vehicle
+        "WJ苏12345",  # armed police, provincial corps
+        "WJ苏1234B",  # armed police, a service letter last
+        "WJ12345",  # armed police headquarters: no province
+        "苏X1234应急",  # emergency rescue, fire-and-rescue team
+        "京12345应急",  # emergency rescue, the ministry's own: no team letter
         "-",  # unrecognised: a legitimate value
     ],
 )
@@ -74,6 +83,16 @@ def test_valid_plates(plate: str) -> None:
         "苏C12345\n",  # fullmatch: a trailing newline is not a plate
         "--",
         "苏C12345挂",  # 挂 replaces the last serial character, it is not added
+        "使A12345",  # 使 and 领 are not province characters
+        "领A12345",
+        "使224001",  # 使 comes last
+        "22400使",
+        "沪A12345领",
+        "苏A12345试",
+        "WJ苏1234",
+        "WJ使12345",
+        "苏A1234应急",  # A is not a rescue-team code (X fire and rescue, S forest fire)
+        "苏X123应急",
     ],
 )
 def test_invalid_plates(plate: str | None) -> None:
@@ -88,8 +107,39 @@ def test_regexes_use_the_python_java_common_subset() -> None:
             re.compile(pattern)
             assert "\\d" not in pattern and "(?P" not in pattern, name
             assert pattern.startswith("^") and pattern.endswith("$"), name
-    assert len(checks.PROVINCE_CHARS) == 33 == len(set(checks.PROVINCE_CHARS))
+    assert len(checks.PROVINCE_CHARS) == 31 == len(set(checks.PROVINCE_CHARS))
     assert re.fullmatch(PLATE_ANY_RE, "-") is None  # "-" is handled apart from the format
+
+
+def test_every_plate_form_is_declared_once_with_source_and_examples() -> None:
+    """Each declared form accepts its valid examples and the union rejects its invalid ones."""
+    forms = checks.PLATE_FORMS
+    names = [f.name for f in forms]
+    assert len(names) == len(set(names))
+    assert {
+        "ordinary", "nev_small", "nev_large", "embassy", "consulate", "test_vehicle",
+        "armed_police", "emergency",
+    } == set(names)  # fmt: skip
+    for form in forms:
+        assert form.source and form.name_zh and form.valid and form.invalid, form.name
+        assert form.pattern.startswith("^") and form.pattern.endswith("$"), form.name
+        for plate in form.valid:
+            assert re.fullmatch(form.pattern, plate), (form.name, plate)
+            assert is_valid_plate(plate), (form.name, plate)
+        for plate in form.invalid:
+            assert not re.fullmatch(form.pattern, plate), (form.name, plate)
+            assert not is_valid_plate(plate), (form.name, plate)
+    assert "^(?:" + "|".join(f.pattern[1:-1] for f in forms) + ")$" == PLATE_ANY_RE
+
+
+@pytest.mark.parametrize("form", checks.PLATE_FORMS, ids=lambda f: f.name)
+def test_plate_form_template_fills_to_the_form(form: checks.PlateForm) -> None:
+    """The generator fills each form's template; every filling is a plate of that form."""
+    from enforcement_brain.generate.fleet import fill_plate_template
+
+    rng = np.random.default_rng(7)
+    for plate in fill_plate_template(rng, form.template, 200):
+        assert re.fullmatch(form.pattern, plate), (form.name, plate)
 
 
 # -- credit code (GB 32100) ----------------------------------------------------------------------

@@ -17,6 +17,8 @@ import numpy as np
 from enforcement_brain.generate._common import rng_for
 from enforcement_brain.standards.checks import (
     CREDIT_CODE_ALPHABET,
+    PLATE_FORMS,
+    PROVINCE_CHARS,
     credit_code_check_char,
     gross_limit_kg,
     id_check_char,
@@ -79,6 +81,12 @@ RIGID_TYPES = {
 }  # fmt: skip
 #: Design gross weight of medium and light trucks: far below the legal limit for 2 axles.
 DESIGN_GROSS_KG = {"H2": 12_000, "H3": 4_500}
+#: Share of cars carrying a special plate (embassy, consulate, test vehicle, armed police,
+#: emergency rescue), one form after another; the forms the fleet builds itself are left out.
+SPECIAL_PLATE_SHARE = 0.002
+SPECIAL_PLATE_FORMS = tuple(
+    f for f in PLATE_FORMS if f.name not in ("ordinary", "nev_small", "nev_large")
+)
 NEV_TRUCK_SHARE = 0.03
 NEV_CAR_SHARE = 0.18
 BUS_SHARE = 0.03
@@ -145,6 +153,27 @@ def _serial(rng: np.random.Generator, k: int, length: int, letter_share: float) 
     return out
 
 
+#: What each placeholder of a :class:`~enforcement_brain.standards.checks.PlateForm` template
+#: stands for.
+_TEMPLATE_CHARS = {
+    "P": PROVINCE_CHARS,
+    "L": _LETTERS,
+    "A": _LETTERS + _DIGITS,
+    "D": _DIGITS,
+    "E": "DABCEFGHJK",
+}
+
+
+def fill_plate_template(rng: np.random.Generator, template: str, k: int) -> np.ndarray:
+    """``k`` plates filled from a plate form's ``template`` (``{P}`` province, ``{L}`` office
+    letter, ``{A}`` letter or digit, ``{D}`` digit, ``{E}`` energy letter; the rest literal)."""
+    out = np.full(k, "", dtype=object)
+    for i, part in enumerate(template.replace("}", "{").split("{")):
+        # Odd pieces sat between braces: placeholders; even pieces are literal text.
+        out = out + (_pick(rng, k, _TEMPLATE_CHARS[part]) if i % 2 else part)
+    return out
+
+
 def digit_strings(rng: np.random.Generator, k: int, length: int) -> np.ndarray:
     """``k`` strings of ``length`` random digits."""
     out = np.full(k, "", dtype=object)
@@ -181,6 +210,21 @@ def _prefixes(rng: np.random.Generator, k: int, origins: tuple) -> tuple[np.ndar
     which = rng.choice(len(origins), size=k, p=shares / shares.sum())
     prefix = np.array([o[0] + o[1] for o in origins], dtype=object)[which]
     return prefix, which
+
+
+def _special_plates(rng: np.random.Generator, plate: np.ndarray, nev: np.ndarray) -> None:
+    """Give :data:`SPECIAL_PLATE_SHARE` of the non-NEV ``plate`` s a special form, in place.
+
+    Its own random stream, so the rest of the fleet is the same with or without them.
+    """
+    idx = np.flatnonzero(~nev)
+    idx = idx[rng.random(len(idx)) < SPECIAL_PLATE_SHARE]
+    taken = set(plate)
+    for i, form in zip(idx, np.resize(np.arange(len(SPECIAL_PLATE_FORMS)), len(idx)), strict=True):
+        template = SPECIAL_PLATE_FORMS[form].template
+        plate[i] = distinct_values(
+            rng, 1, lambda r, k, t=template: fill_plate_template(r, t, k), taken
+        )[0]
 
 
 @functools.lru_cache(maxsize=4)
@@ -279,6 +323,7 @@ def build_fleet(seed: int) -> Fleet:
         ),
     )
     car_plate = car_prefix + np.where(car_nev, car_nev_serial, car_ordinary)
+    _special_plates(rng_for(seed, "fleet", "special_plates"), car_plate, car_nev)
     car_bus = ~car_nev & (rng.random(N_CARS) < BUS_SHARE)
     car_activity = rng.lognormal(0.0, 1.0, N_CARS)
 

@@ -11,7 +11,8 @@ a trailing newline; Java's ``$`` also matches *before* one final line terminator
 ``plate_no rlike PLATE_ANY_RE`` accepts ``"苏C12345\\n"``. Loads that keep raw strings should trim
 or reject control characters first (none of the generated sources carry them).
 
-Sources: GA 36-2018 (plates), GB 32100-2015 (credit code), GB 11643-1999 (resident ID),
+Sources: GA 36-2018 and the special-plate rules cited in :data:`PLATE_FORMS` (plates),
+GB 32100-2015 (credit code), GB 11643-1999 (resident ID),
 交通运输部令2016年第62号 Art. 3 and 43 with GB 1589-2016 (overload). ``[I]`` marks a design
 choice of ours where the rule text leaves room.
 """
@@ -21,31 +22,128 @@ from __future__ import annotations
 import datetime as _dt
 import math
 import re
-from typing import Any
+from typing import Any, NamedTuple
 
-# -- plates (GA 36-2018) ---------------------------------------------------------------------------
+# -- plates (GA 36-2018 and the special plates beside it) ------------------------------------------
 
-#: The 31 province-level characters, then 使 (embassy) and 领 (consulate).
-PROVINCE_CHARS = "京津沪渝冀晋辽吉黑苏浙皖闽赣鲁豫鄂湘粤琼川贵云陕甘青蒙桂藏宁新使领"
+#: The 31 province-level characters. 使 (embassy) and 领 (consulate) are not among them: they end
+#: their plates (see :data:`PLATE_FORMS`).
+PROVINCE_CHARS = "京津沪渝冀晋辽吉黑苏浙皖闽赣鲁豫鄂湘粤琼川贵云陕甘青蒙桂藏宁新"
 
 #: Letters usable after the province character and in serials: A-Z without I and O (GA 36).
 _LETTER = "A-HJ-NP-Z"
 _ALNUM = f"{_LETTER}0-9"
 #: NEV plates: the energy letter. D/A/B/C/E pure electric, F/G/H/J/K other new energy.
 _NEV_LETTER = "DABCEFGHJK"
+_P = f"[{PROVINCE_CHARS}]"
 
-#: Ordinary plate, 7 characters; the last may be 挂 (trailer), 学 (coach), 警, 港, 澳.
-PLATE_ORDINARY_RE = f"^[{PROVINCE_CHARS}][{_LETTER}][{_ALNUM}]{{4}}[{_ALNUM}挂学警港澳]$"
-#: Small new-energy plate, 8 characters: energy letter first in the serial.
-PLATE_NEV_SMALL_RE = f"^[{PROVINCE_CHARS}][{_LETTER}][{_NEV_LETTER}][{_ALNUM}][0-9]{{4}}$"
-#: Large new-energy plate, 8 characters: energy letter last.
-PLATE_NEV_LARGE_RE = f"^[{PROVINCE_CHARS}][{_LETTER}][0-9]{{5}}[{_NEV_LETTER}]$"
-#: Any well-formed plate (not counting the unrecognised value).
-PLATE_ANY_RE = (
-    "^(?:"
-    + "|".join(p[1:-1] for p in (PLATE_ORDINARY_RE, PLATE_NEV_SMALL_RE, PLATE_NEV_LARGE_RE))
-    + ")$"
+
+class PlateForm(NamedTuple):
+    """One form of plate number, declared once: the check, the SQL rule and the generator use it.
+
+    ``pattern`` is anchored and in the Python/Java common subset (it goes to Spark ``rlike``).
+    ``template`` is what the generator fills: ``{P}`` a province character, ``{L}`` an office
+    letter, ``{A}`` a letter or digit, ``{D}`` a digit, ``{E}`` an energy letter; anything else is
+    literal. ``valid`` and ``invalid`` are worked examples the tests hold the pattern to.
+    """
+
+    name: str
+    name_zh: str
+    pattern: str
+    source: str
+    valid: tuple[str, ...]
+    invalid: tuple[str, ...]
+    template: str
+
+
+#: Every plate form the platform accepts. A plate is well formed when it matches one of them.
+PLATE_FORMS: tuple[PlateForm, ...] = (
+    PlateForm(
+        "ordinary",
+        "大型/小型汽车、挂车、教练、警用、港澳入出境号牌",
+        f"^{_P}[{_LETTER}][{_ALNUM}]{{4}}[{_ALNUM}挂学警港澳]$",
+        "GA 36-2018: province, office letter, 5-character serial; the last character may be "
+        "挂 (trailer), 学 (coach), 警 (police), 港/澳 (Hong Kong/Macau entry-exit)",
+        ("苏C12345", "苏CA1234", "皖L1234挂", "苏C1234学", "苏A0123警", "粤Z1234港"),
+        ("苏CI2345", "徐C12345", "使A12345", "苏C12345挂", "苏c12345"),
+        "{P}{L}{A}{A}{A}{A}{A}",
+    ),
+    PlateForm(
+        "nev_small",
+        "小型新能源汽车号牌",
+        f"^{_P}[{_LETTER}][{_NEV_LETTER}][{_ALNUM}][0-9]{{4}}$",
+        "GA 36-2018: province, office letter, 6-character serial starting with the energy letter "
+        "(D/A/B/C/E pure electric, F/G/H/J/K other new energy)",
+        ("苏CD12345", "苏CFA1234"),
+        ("苏CZ12345", "苏CD1234A"),
+        "{P}{L}{E}{A}{D}{D}{D}{D}",
+    ),
+    PlateForm(
+        "nev_large",
+        "大型新能源汽车号牌",
+        f"^{_P}[{_LETTER}][0-9]{{5}}[{_NEV_LETTER}]$",
+        "GA 36-2018: province, office letter, five digits, then the energy letter",
+        ("苏C12345D", "鲁Q12345F"),
+        ("苏C1234Z5", "苏C12345Z"),
+        "{P}{L}{D}{D}{D}{D}{D}{E}",
+    ),
+    PlateForm(
+        "embassy",
+        "使馆汽车号牌",
+        "^[0-9]{6}使$",
+        "GA 36-2018 使馆汽车号牌: 3-digit embassy code, 3-digit serial, then 使 (clause [NF]); "
+        "the older form with 使 first is not accepted [I]",
+        ("224001使", "101123使"),
+        ("使224001", "22400使", "使A12345"),
+        "{D}{D}{D}{D}{D}{D}使",
+    ),
+    PlateForm(
+        "consulate",
+        "领馆汽车号牌",
+        f"^{_P}[{_LETTER}][{_ALNUM}]{{4}}领$",
+        "GA 36-2018 领馆汽车号牌: province, office letter, 4-character serial, then 领 "
+        "(clause [NF]; serial alphabet as for ordinary plates [I])",
+        ("沪A1234领", "粤A0023领"),
+        ("领A12345", "沪A12345领"),
+        "{P}{L}{A}{A}{A}{A}领",
+    ),
+    PlateForm(
+        "test_vehicle",
+        "试验汽车号牌",
+        f"^{_P}[{_LETTER}][{_ALNUM}]{{4}}试$",
+        "GA 36-2018 试验汽车号牌: province, office letter, 4-character serial, then 试 "
+        "(clause [NF]; serial alphabet as for ordinary plates [I])",
+        ("苏A1234试", "苏C0K12试"),
+        ("苏A12345试", "试A1234"),
+        "{P}{L}{A}{A}{A}{A}试",
+    ),
+    PlateForm(
+        "armed_police",
+        "武警号牌",
+        f"^WJ{_P}?[0-9]{{4}}[0-9BDHJSTX]$",
+        "People's Armed Police plates (2012 series), issued by the armed police, not under "
+        "GA 36 [I]: WJ, the province of a provincial corps (none for headquarters), four "
+        "digits, then a digit or a service letter (B, D, H, J, S, T, X) [I: letter set from "
+        "public descriptions, no official text found]",
+        ("WJ苏12345", "WJ苏1234B", "WJ12345", "WJ1234J"),
+        ("WJ苏1234", "WJ使12345", "WJ苏1234O", "WJ苏123456"),
+        "WJ{P}{D}{D}{D}{D}{D}",
+    ),
+    PlateForm(
+        "emergency",
+        "应急救援专用号牌",
+        f"^{_P}(?:[XS][0-9]{{4}}|[0-9]{{5}})应急$",
+        "国务院办公厅 关于国家综合性消防救援车辆悬挂应急救援专用号牌有关事项的通知 (2018-12): "
+        "8 characters, province, rescue-team code (X fire and rescue, S forest fire; none for "
+        "the Ministry of Emergency Management, then five digits), four-digit serial, 应急 "
+        "[V: as publicly described; digits-only serial I]",
+        ("苏X1234应急", "苏S0012应急", "京12345应急"),
+        ("苏A1234应急", "苏X123应急", "应急苏X1234"),
+        "{P}X{D}{D}{D}{D}应急",
+    ),
 )
+#: Any well-formed plate (not counting the unrecognised value): the union of :data:`PLATE_FORMS`.
+PLATE_ANY_RE = "^(?:" + "|".join(f.pattern[1:-1] for f in PLATE_FORMS) + ")$"
 #: What ANPR and WIM cameras write when they cannot read a plate: a legitimate value, not an error.
 UNRECOGNISED_PLATE = "-"
 

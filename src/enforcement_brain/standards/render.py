@@ -39,11 +39,12 @@ from enforcement_brain.declarations import (
     Rule,
     Source,
 )
+from enforcement_brain.standards import checks, gx_suites
 from enforcement_brain.standards import constraints as cons
-from enforcement_brain.standards import gx_suites
 from enforcement_brain.standards.code_tables import CodeTable, list_code_tables, load_code_table
 from enforcement_brain.standards.rule_kinds import code_span as _code
 from enforcement_brain.standards.rule_kinds import column_violation_sql, compile_checks, kind_of
+from enforcement_brain.standards.rule_kinds.base import PLATE_ELEMENT
 from enforcement_brain.standards.rule_kinds.sql import raw_ref, typed_ref
 
 if TYPE_CHECKING:
@@ -308,6 +309,24 @@ def _element_attributes(
     return _attributes(rows + _extra(element, _ELEMENT_KNOWN))
 
 
+def _plate_forms() -> str:
+    """The declared plate forms (``checks.PLATE_FORMS``): what a plate may look like, and why."""
+    return _table(
+        ["form", "中文名称", "pattern", "source", "examples", "not plates"],
+        [
+            [
+                _code(f.name),
+                f.name_zh,
+                _code(f.pattern),
+                f.source,
+                ", ".join(_code(v) for v in f.valid),
+                ", ".join(_code(v) for v in f.invalid),
+            ]
+            for f in checks.PLATE_FORMS
+        ],
+    )
+
+
 def _code_table_codes(table: CodeTable) -> str:
     """A code table's codes, with every key any of its entries declares."""
     keys = ["code", "name_zh", "name"]
@@ -396,6 +415,7 @@ def render_element_standard(catalog: Catalog) -> str:
                 "attributes": _element_attributes(
                     e, by_element.get(e.id, []), users.get(e.id, []), tables
                 ),
+                "forms": _plate_forms() if e.id == PLATE_ELEMENT else None,
             }
             for e in catalog.elements.values()
         ],
