@@ -24,19 +24,41 @@ def test_cpu_use_is_the_difference_of_two_samples_against_what_the_cores_could_g
     }
 
 
-def test_a_process_tree_is_charged_with_its_childrens_cpu():
-    """A busy child of the sampled process counts, as the JVM under spark-submit does."""
-    burn = "import time\nt = time.time()\nwhile time.time() - t < 4: pass\n"
+def test_a_process_tree_is_charged_with_its_childrens_cpu(tmp_path):
+    """A busy child of the sampled process counts, as the JVM under spark-submit does.
+
+    The child burns a fixed amount of its own CPU time between two files, so the figure does
+    not depend on how many other processes share the cores.
+    """
+    go, done = tmp_path / "go", tmp_path / "done"
+    burn = (
+        "import os, time\n"
+        f"while not os.path.exists({str(go)!r}): time.sleep(0.01)\n"
+        "t = time.process_time()\n"
+        "while time.process_time() - t < 1.0: pass\n"
+        f"open({str(done)!r}, 'w').close()\n"
+        "time.sleep(60)\n"
+    )
     parent_code = f"import subprocess, sys\nsubprocess.run([sys.executable, '-c', {burn!r}])"
     parent = subprocess.Popen([sys.executable, "-c", parent_code], start_new_session=True)
     try:
-        time.sleep(0.5)  # the child is started and burning
+        deadline = time.monotonic() + 60
+        while len(_children(parent.pid)) == 0 and time.monotonic() < deadline:
+            time.sleep(0.05)
         start = cpu_sample(parent.pid)
-        time.sleep(1.5)
+        go.touch()
+        while not done.exists() and time.monotonic() < deadline:
+            time.sleep(0.05)
         end = cpu_sample(parent.pid)
     finally:
         os.killpg(parent.pid, signal.SIGKILL)
         parent.wait()
-    assert end.spark_server - start.spark_server >= 0.7  # the child's CPU, not the parent's
-    assert end.machine_busy - start.machine_busy >= 0.7
+    assert done.exists()
+    assert end.spark_server - start.spark_server >= 0.9  # the child's CPU, not the parent's
+    assert end.machine_busy - start.machine_busy >= 0.9
     assert cpu_sample(None).spark_server == 0.0
+
+
+def _children(pid: int) -> list[str]:
+    path = f"/proc/{pid}/task/{pid}/children"
+    return open(path).read().split() if os.path.exists(path) else []
