@@ -150,6 +150,7 @@ def test_params_of_every_dataset_are_session_variables(spark):
     for statement in param_statements(all_params(catalog.datasets.values())):
         spark.sql(statement)
     row = spark.sql(
-        "SELECT min_anpr_passes, neighbours['320322'] AS n, array_contains(event_types, 'CROWD') e"
+        "SELECT min_anpr_passes, array_join(partner_cities, ',') AS n, "
+        "array_contains(event_types, 'CROWD') e"
     ).first()
-    assert tuple(row) == (6, "济宁,枣庄", True)
+    assert tuple(row) == (6, "济宁,枣庄,宿州,宿迁", True)

@@ -322,7 +322,7 @@ EVENTS = "event_id string, channel_code string, event_type string, plate_no stri
 def test_video_event_datasets(spark, catalog):
     t = ts("2026-11-29 08:00:00")
     events = [
-        # Feng County G237 WIM channel (丰县, borders 济宁)
+        # Feng County G237 WIM channel (丰县, borders 济宁 and 宿州)
         ("E1", "VC3203210001", "ROAD_DAMAGE", None, 0.9, 116.61, 34.61, "k1", t, D1),
         ("E2", "VC3203210001", "OVERLOAD_SUSPECT", "苏C1", 0.8, 116.61, 34.61, "k2", t, D1),
         ("E3", "VC3203210001", "COVERED_PLATE", None, 0.7, 116.61, 34.61, "k3", t, D1),
@@ -334,13 +334,36 @@ def test_video_event_datasets(spark, catalog):
     ]
     warnings = build(spark, catalog, "regional_emergency_warnings", **frames)
     assert sorted((r["warning_id"], r["notify_cities"]) for r in warnings) == [
-        ("E1", "济宁"), ("E2", "济宁"),
+        ("E1", "济宁,宿州"), ("E2", "济宁,宿州"),
     ]  # fmt: skip
     cat = {r["channel_code"]: r for r in build(spark, catalog, "video_channel_catalogue", **frames)}
     registered = load_code_table(catalog.root, "video_channels").codes
     assert len(cat) == len(registered) == 40  # every registered channel, for the one day
     assert (cat["VC3203210001"]["events"], cat["VC3203210001"]["event_types_seen"]) == (3, 3)
     assert cat["VC3203220005"]["events"] == 0 and cat["VC3203220005"]["last_event_time"] is None
+
+
+def test_regional_warnings_go_to_the_cities_each_division_borders(spark, catalog):
+    t = ts("2026-11-29 08:00:00")
+    channels = {
+        "VC3203210001": "济宁,宿州",  # 丰县: 鱼台/金乡 (济宁), 砀山/萧县 (宿州)
+        "VC3203220001": "济宁",  # 沛县: 微山湖/微山县 and 鱼台 (济宁); not 枣庄
+        "VC3203120001": "济宁,枣庄,宿州",  # 铜山区: 微山县, 枣庄, 萧县/埇桥/灵璧
+        "VC3203050001": "枣庄",  # 贾汪区
+        "VC3203820001": "枣庄,宿迁",  # 邳州市: 台儿庄区, 宿豫区
+        "VC3203810001": "宿迁",  # 新沂市: 沭阳县 (also 临沂, 连云港: not partners)
+        "VC3203240001": "宿州,宿迁",  # 睢宁县: 泗县/灵璧 (宿州), 宿城/宿豫 (宿迁)
+        "VC3203020001": None,  # 鼓楼区 borders no other city: no warning
+    }
+    events = [
+        (f"E{i}", code, "ROAD_DAMAGE", None, 0.9, 117.2, 34.3, "k", t, D1)
+        for i, code in enumerate(channels)
+    ]
+    warnings = build(
+        spark, catalog, "regional_emergency_warnings", video_ai_events=(events, EVENTS)
+    )
+    got = {r["channel_code"]: r["notify_cities"] for r in warnings}
+    assert got == {code: cities for code, cities in channels.items() if cities}
 
 
 def test_scenic_passenger_vehicles(spark, catalog):

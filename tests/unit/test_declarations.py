@@ -58,11 +58,12 @@ def test_repository_declarations_load():
             r"gps_alarms.yaml \(source gps_alarms\): unknown quality key 'completness'",
         ),
         (
-            "sources/gps_alarms.yaml",
+            "sources/officer_tracks.yaml",
             "  - {name: lat,               type: double,    element: latitude, "
             "          required: true}\n",
             "",
-            r"gps_alarms.yaml \(source gps_alarms\): rule R_IN_XUZHOU needs exactly one column "
+            r"officer_tracks.yaml \(source officer_tracks\): rule R_IN_XUZHOU needs exactly one "
+            r"column "
             r"of element 'latitude'",
         ),
         (
@@ -131,8 +132,8 @@ def test_repository_declarations_load():
         ),
         (
             "sources/gps_alarms.yaml",
-            "generator: {key_prefix: AL}",
-            "generator: {key_prefix: AL, vehicle: car}",
+            "generator: {key_prefix: AL,",
+            "generator: {key_prefix: AL, vehicle: car,",
             r"gps_alarms.yaml \(source gps_alarms\): unknown generator keys \['vehicle'\]",
         ),
     ],

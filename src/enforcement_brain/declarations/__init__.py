@@ -23,9 +23,11 @@ from enforcement_brain.declarations.reading import CLASSIFICATION_LEVELS, QUALIT
 from enforcement_brain.declarations.rules import SEVERITIES, Rule, level_masks
 from enforcement_brain.declarations.sources import (
     GENERATOR_HOURS,
+    POSITION_BOUNDS,
     Column,
     Delivery,
     GeneratorSettings,
+    PositionScope,
     Source,
 )
 
@@ -34,6 +36,7 @@ __all__ = [
     "CLEAR_ALLOWED_LEVELS",
     "GENERATOR_HOURS",
     "PERIODS",
+    "POSITION_BOUNDS",
     "QUALITY_KEYS",
     "SEVERITIES",
     "SILVER_REF",
@@ -47,6 +50,7 @@ __all__ = [
     "GeneratorSettings",
     "Interface",
     "InterfaceDataset",
+    "PositionScope",
     "Rule",
     "Source",
     "filter_columns",

@@ -72,6 +72,24 @@ class GeneratorSettings:
     key_prefix: str | None = None
     #: A column whose values each get a file of their own (one file per toll station).
     split_by: str | None = None
+    #: Share of rows positioned beyond Xuzhou (vehicles on their way to or from other cities);
+    #: only for sources whose positions may lie anywhere (``positions.within: anywhere``).
+    outside_share: float = 0.0
+
+
+#: Where a source's positions may lie: ``xuzhou`` (an ``in_area`` rule quarantines the rest)
+#: or ``anywhere``.
+POSITION_BOUNDS = ("xuzhou", "anywhere")
+
+
+@dataclass(frozen=True)
+class PositionScope:
+    """Where a source's positions may lie and why (``positions:``): declared by every source
+    with coordinates, because a position outside the city is a defect for a fixed site or an
+    officer on duty and data for a vehicle the provincial platform follows wherever it goes."""
+
+    within: str
+    why: str
 
 
 @dataclass(frozen=True)
@@ -94,6 +112,7 @@ class Source:
     path: Path
     quality: dict[str, Any] = field(default_factory=dict)
     generator: GeneratorSettings = field(default_factory=GeneratorSettings)
+    positions: PositionScope | None = None
 
     @property
     def column_names(self) -> list[str]:
@@ -179,6 +198,10 @@ def load_source(path: Path, elements: dict[str, Element], rules: dict[str, Rule]
         raise DeclarationError(
             f"{where}: watermark '{delivery['watermark']}' is not a declared column"
         )
+    positions = position_scope(data, where, columns, [rules[r] for r in rule_ids])
+    generator = generator_settings(data, where, names)
+    if generator.outside_share and (positions is None or positions.within != "anywhere"):
+        raise DeclarationError(f"{where}: generator.outside_share needs positions.within: anywhere")
     return Source(
         id=sid,
         title=need(data, "title", where),
@@ -195,8 +218,51 @@ def load_source(path: Path, elements: dict[str, Element], rules: dict[str, Rule]
         rule_ids=rule_ids,
         path=path,
         quality=quality,
-        generator=generator_settings(data, where, names),
+        generator=generator,
+        positions=positions,
     )
+
+
+def position_scope(
+    data: dict[str, Any], where: str, columns: list[Column], rules: list[Rule]
+) -> PositionScope | None:
+    """A source's ``positions:`` block, checked against its columns and rules.
+
+    A source with coordinates must say where they may lie, and an ``in_area`` rule must apply
+    exactly when it says ``xuzhou``: the rule list and the stated reason cannot drift apart.
+    """
+    raw = data.get("positions")
+    has_coordinates = any(c.element in ("longitude", "latitude") for c in columns)
+    if raw is None:
+        if has_coordinates:
+            raise DeclarationError(
+                f"{where}: longitude/latitude columns need a positions block "
+                f"(within: {' | '.join(POSITION_BOUNDS)}, why: ...)"
+            )
+        return None
+    if not has_coordinates:
+        raise DeclarationError(f"{where}: positions declared without longitude/latitude columns")
+    if not isinstance(raw, dict) or set(raw) != {"within", "why"}:
+        raise DeclarationError(f"{where}: positions needs exactly 'within' and 'why'")
+    if raw["within"] not in POSITION_BOUNDS:
+        raise DeclarationError(
+            f"{where}: positions.within must be one of {', '.join(POSITION_BOUNDS)}"
+        )
+    if not str(raw["why"] or "").strip():
+        raise DeclarationError(f"{where}: positions.why must say why")
+    from enforcement_brain.standards.rule_kinds import kind_of
+
+    area_rules = [r.id for r in rules if kind_of(r).binds_positions]
+    if raw["within"] == "xuzhou" and not area_rules:
+        raise DeclarationError(
+            f"{where}: positions.within is 'xuzhou' but no in_area rule checks it"
+        )
+    if raw["within"] == "anywhere" and area_rules:
+        raise DeclarationError(
+            f"{where}: positions.within is 'anywhere' but rule {area_rules[0]} checks that they "
+            "lie in Xuzhou"
+        )
+    return PositionScope(within=raw["within"], why=str(raw["why"]).strip())
 
 
 def generator_settings(data: dict[str, Any], where: str, names: list[str]) -> GeneratorSettings:
@@ -211,6 +277,9 @@ def generator_settings(data: dict[str, Any], where: str, names: list[str]) -> Ge
     for key, choices in _GENERATOR_CHOICES.items():
         if key in raw and raw[key] not in choices:
             raise DeclarationError(f"{where}: generator.{key} must be one of {', '.join(choices)}")
+    share = raw.get("outside_share", 0.0)
+    if not isinstance(share, (int, float)) or isinstance(share, bool) or not 0 <= share < 1:
+        raise DeclarationError(f"{where}: generator.outside_share must be a number in [0, 1)")
     prefix = raw.get("key_prefix")
     if prefix is not None and not _KEY_PREFIX.match(str(prefix)):
         raise DeclarationError(f"{where}: generator.key_prefix must be 1-4 capital letters")

@@ -57,6 +57,20 @@ OFFICE_HOURS = np.array(
 HOURS = {"truck": TRUCK_HOURS, "car": CAR_HOURS, "office": OFFICE_HOURS}
 #: Inner Xuzhou box for positions without a site (towns and roads, not the border).
 _INNER = ((116.55, 118.45), (33.85, 34.85))
+#: Beyond Xuzhou, WGS-84 (lon, lat): cities on the routes of its trucks and cars, where a source
+#: whose positions may lie anywhere (``generator.outside_share``) places some rows. Each point,
+#: with its jitter, lies outside Xuzhou's extent and buffer.
+_AWAY = (
+    (116.59, 35.41),  # 济宁
+    (118.36, 35.10),  # 临沂
+    (119.22, 34.60),  # 连云港
+    (116.98, 33.60),  # 宿州
+    (115.65, 34.41),  # 商丘
+    (117.12, 36.65),  # 济南
+    (118.80, 32.06),  # 南京
+    (117.39, 32.92),  # 蚌埠
+)
+_AWAY_JITTER = 0.03
 _REMARKS = ("现场已卸载", "驾驶员已签字确认", "车辆已放行", "已责令改正", "复检无异议",
             "沿G104-G310-S250行驶", "经S65-G2513通行", "夜间通行", "")  # fmt: skip
 #: Xuzhou's roads (domain.md) and their class.
@@ -433,7 +447,8 @@ def _seq(values: np.ndarray, width: int) -> np.ndarray:
 
 
 def _positions(d: Draw) -> tuple[np.ndarray, np.ndarray]:
-    """Positions of the rows: at the row's registered site (with < 50 m jitter) or inside Xuzhou."""
+    """Positions of the rows: at the row's registered site (with < 50 m jitter) or inside Xuzhou,
+    except the source's ``outside_share`` of rows, placed in a city beyond it."""
     if d._positions is not None:
         return d._positions
     ctx, r, n = d.ctx, d.rng, d.n
@@ -456,6 +471,13 @@ def _positions(d: Draw) -> tuple[np.ndarray, np.ndarray]:
     else:
         (x0, x1), (y0, y1) = _INNER
         lon, lat = r.uniform(x0, x1, n), r.uniform(y0, y1, n)
+        share = d.source.generator.outside_share
+        if share:
+            away = r.random(n) < share
+            city = np.array(_AWAY)[r.integers(0, len(_AWAY), n)]
+            jitter = r.uniform(-_AWAY_JITTER, _AWAY_JITTER, (n, 2))
+            lon = np.where(away, city[:, 0] + jitter[:, 0], lon)
+            lat = np.where(away, city[:, 1] + jitter[:, 1], lat)
     out = (_fmt_float(lon, 6), _fmt_float(lat, 6))
     d._positions = out
     return out

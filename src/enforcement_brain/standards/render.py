@@ -36,6 +36,7 @@ from enforcement_brain.declarations import (
     Dataset,
     Element,
     Interface,
+    PositionScope,
     Rule,
     Source,
 )
@@ -544,7 +545,17 @@ _SOURCE_KNOWN = {
     "rule_ids",
     "quality",
     "generator",  # the synthetic generator's settings: not part of the standard
+    "positions",
 }
+
+
+def _positions(scope: PositionScope) -> str:
+    """Where a source's positions may lie, and why, in words."""
+    where = {
+        "xuzhou": "inside Xuzhou (checked by the source's `in_area` rule)",
+        "anywhere": "anywhere (a position outside Xuzhou is data; no area check)",
+    }[scope.within]
+    return _fmt(f"{where}. {scope.why}")
 
 
 def _source_context(catalog: Catalog, source: Source) -> dict[str, Any]:
@@ -562,6 +573,7 @@ def _source_context(catalog: Catalog, source: Source) -> dict[str, Any]:
         ("Business key", ", ".join(_code(k) for k in source.business_key)),
         ("Event time", _code(source.event_time)),
         ("Expected rows per day", f"{source.expected_daily_rows:,}"),
+        *([("Positions", _positions(source.positions))] if source.positions else []),
         ("Declared in", _code(_rel(catalog, source.path))),
         ("Tables", f"`silver.{source.id}`, `quarantine.{source.id}`"),
         ("GX suite", _code(f"{gx_suites.EXPECTATIONS_DIR}/{source.id}.json")),

@@ -167,6 +167,9 @@ class RuleKind:
     element_params: ClassVar[tuple[str, ...]] = ()
     #: What the check means, when the words do not depend on the rule's parameters.
     words: ClassVar[str] = ""
+    #: True for a kind that binds a source's positions to the city: a source applies such a
+    #: rule exactly when it declares ``positions: within: xuzhou``.
+    binds_positions: ClassVar[bool] = False
 
     # -- declaration ---------------------------------------------------------------------------
 

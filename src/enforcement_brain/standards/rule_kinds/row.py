@@ -128,6 +128,7 @@ class InArea(RowKind):
     name = "in_area"
     defect = "outside_area"
     element_params = ("lon", "lat")
+    binds_positions = True
 
     def violation_sql(self, catalog: Catalog, source: Source, rule: Rule) -> str:
         lon = ident(_pair(source, rule, "lon").name)
@@ -147,7 +148,9 @@ class InArea(RowKind):
         return (
             f"The position (element {code_span(p.get('lon'))}, element {code_span(p.get('lat'))})"
             f" lies inside Xuzhou, longitude {x0}–{x1} and latitude {y0}–{y1} (WGS-84), widened "
-            f"by {pad}°. Rows with a missing coordinate are not judged."
+            f"by {pad}°. Rows with a missing coordinate are not judged. Only sources whose "
+            "positions are bound to the city (`positions: within: xuzhou`: fixed sites, officers "
+            "on duty) apply it; a moving vehicle's position outside Xuzhou is data."
         )
 
     def plant(self, at: Planting) -> None:
