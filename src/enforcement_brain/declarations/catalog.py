@@ -61,6 +61,16 @@ def load_catalog(root: Path) -> Catalog:
                 load_code_table(root, element.code_table)
             except DeclarationError as exc:
                 raise DeclarationError(f"element {element.id}: {exc}") from None
+        if element.unit_from:
+            try:
+                table = load_code_table(root, element.unit_from)
+            except DeclarationError as exc:
+                raise DeclarationError(f"element {element.id}: unit_from: {exc}") from None
+            without = [e["code"] for e in table.codes if not e.get("unit")]
+            if without:
+                raise DeclarationError(
+                    f"element {element.id}: unit_from {table.id}: codes {without} have no unit"
+                )
     sources = {
         s.id: s
         for s in (load_source(p, elements, rules) for p in sorted(root.glob("sources/*.yaml")))

@@ -232,7 +232,7 @@ def _common(
 
 def _range(element: Element) -> str:
     lo, hi = element.min, element.max
-    unit = f" {element.unit}" if element.unit else ""
+    unit = f" {element.unit}" if element.unit and element.unit != "1" else ""
     if lo is not None and hi is not None:
         return f"{lo} – {hi}{unit} (inclusive)"
     if lo is not None:
@@ -264,6 +264,7 @@ _ELEMENT_KNOWN = {
     "name_en",
     "type",
     "unit",
+    "unit_from",
     "format",
     "pattern",
     "check",
@@ -290,7 +291,7 @@ def _element_attributes(
         ("Chinese name", element.name_zh),
         ("English name", _fmt(name_en)),
         ("Data type", element.type),
-        ("Unit", _fmt(element.unit)),
+        ("Unit", _fmt(element.unit_label)),
         ("Format", _fmt(element.format)),
         ("Pattern", _code(element.pattern) if getattr(element, "pattern", None) else "—"),
         ("Check algorithm", _fmt(getattr(element, "check", None))),
@@ -380,7 +381,7 @@ def render_element_standard(catalog: Catalog) -> str:
                     _link("el", e.id),
                     e.name_zh,
                     e.type,
-                    _fmt(e.unit),
+                    _fmt(e.unit_label),
                     _range(e),
                     _fmt(e.code_table),
                     _fmt(e.classification),
