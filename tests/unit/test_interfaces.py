@@ -47,9 +47,12 @@ def catalog():
 
 
 def test_thirteen_interfaces_each_over_declared_datasets_and_columns(catalog):
-    assert len(catalog.interfaces) == 13
-    got = {i.id: [d.dataset for d in i.datasets] for i in catalog.interfaces.values()}
+    families = catalog.interface_families()
+    assert len(families) == 13
+    got = {f: [d.dataset for d in members[0].datasets] for f, members in families.items()}
     assert got == EXPECTED
+    assert all(len(m) == 1 for f, m in families.items() if f != "transfer_recipients")
+    assert len(families["transfer_recipients"]) == 12  # one per receiving agency
     for interface in catalog.interfaces.values():
         assert interface.consumer and interface.title_zh, interface.id
         assert set(interface.quota) == {"requests_per_minute", "rows_per_day"}, interface.id
@@ -87,7 +90,7 @@ def test_personal_columns_are_masked_by_standard_2_or_clear_for_a_stated_purpose
                 if column in entry.clear:
                     assert level in CLEAR_ALLOWED_LEVELS and entry.clear[column]
                     if element.id == "plate_no":
-                        clear_plates.add(interface.id)
+                        clear_plates.add(interface.family)
                 else:
                     assert entry.masks[column] in (masks[element.id], "redact")
     # plates in clear only where the consumer acts against the vehicle itself
@@ -106,10 +109,15 @@ def test_row_filters_as_declared(catalog):
     assert filters[("neighbour_cities", "violation_transfers_by_destination")] == (
         "direction = 'OUT' and substr(to_area, 1, 4) in ('3708', '3704', '3413', '3213')"
     )
-    assert filters[("transfer_recipients", "shuang_bai_vehicles")] == "not is_xuzhou_plate"
+    assert filters[("transfer_recipients_linyi", "shuang_bai_vehicles")] == (
+        "not is_xuzhou_plate and array_contains(array('鲁Q'), plate_region(plate_no))"
+    )
+    assert filters[("transfer_recipients_suzhou_anhui", "violation_transfers_by_destination")] == (
+        "direction = 'OUT' and left(to_area, 4) = left('341300', 4)"
+    )
     assert filters[("market_regulation", "case_disclosures")] == "party_kind = 'enterprise'"
     assert filters[("highway_centre", "road_asset_incidents")] == "road rlike '^[GS][0-9]{3}$'"
-    assert len(filters) == 14
+    assert len(filters) == 12 + 2 * 12  # each recipient of transfer_recipients has two
 
 
 def test_filter_columns_reads_names_not_words_functions_or_literals():
@@ -333,8 +341,11 @@ def test_the_overview_in_docs_sharing_lists_the_declared_interfaces(catalog):
     """docs/sharing.md's table is a convenience copy: it must name exactly the declarations."""
     import re
 
+    from enforcement_brain.declarations.reading import read_yaml
+
     text = (REPO_ROOT / "docs" / "sharing.md").read_text(encoding="utf-8")
     rows = re.findall(r"^\| `([a-z_]+)` \| ([^|]+) \| (L[1-4]) \|", text, re.M)
     assert {r[0]: (r[1].strip(), r[2]) for r in rows} == {
-        i.id: (i.consumer, i.clearance) for i in catalog.interfaces.values()
+        family: (read_yaml(members[0].path)["consumer"], members[0].clearance)
+        for family, members in catalog.interface_families().items()
     }

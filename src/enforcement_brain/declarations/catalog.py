@@ -13,7 +13,7 @@ from typing import Any
 
 from enforcement_brain.declarations.datasets import Dataset, check_params, load_dataset
 from enforcement_brain.declarations.elements import Element, load_elements
-from enforcement_brain.declarations.interfaces import Interface, load_interface
+from enforcement_brain.declarations.interfaces import Interface, load_interfaces
 from enforcement_brain.declarations.rules import Rule, level_masks, load_rules
 from enforcement_brain.declarations.sources import Source, load_source
 from enforcement_brain.errors import DeclarationError
@@ -38,6 +38,14 @@ class Catalog:
     def standard_version(self) -> str:
         """One label for both standards, recorded with every ledger and quarantine row."""
         return f"DES-{self.element_version}/DQS-{self.quality_version}"
+
+    def interface_families(self) -> dict[str, list[Interface]]:
+        """Interfaces by declaration file: one entry per file, holding the one interface it
+        declares or its recipients' (one share DAG and one projection job per entry)."""
+        out: dict[str, list[Interface]] = {}
+        for interface in self.interfaces.values():
+            out.setdefault(interface.family or interface.id, []).append(interface)
+        return out
 
     def rules_for(self, source: Source) -> list[Rule]:
         """The rules that apply to a source: the always-on ones, then its own, in declared order."""
@@ -81,13 +89,12 @@ def load_catalog(root: Path) -> Catalog:
     }
     check_params(datasets)
     masks = level_masks(quality_standard.get("classification_levels") or [])
-    interfaces = {
-        i.id: i
-        for i in (
-            load_interface(p, datasets, elements, masks)
-            for p in sorted(root.glob("interfaces/*.yaml"))
-        )
-    }
+    interfaces: dict[str, Interface] = {}
+    for p in sorted(root.glob("interfaces/*.yaml")):
+        for i in load_interfaces(p, datasets, elements, masks):
+            if i.id in interfaces:
+                raise DeclarationError(f"{p}: interface id {i.id} is declared twice")
+            interfaces[i.id] = i
     return Catalog(
         str(element_standard["version"]),
         str(quality_standard["version"]),
