@@ -147,13 +147,25 @@ clearance: {clearance}
 datasets:
   - dataset: {dataset}
     columns: [{columns}]
-{extra}quota: {{requests_per_minute: 5, rows_per_day: 100}}
+{share}{extra}quota: {{requests_per_minute: 5, rows_per_day: 100}}
 token_lifetime_days: 7
 """
 
 
-def _probe(root, dataset="overload_alerts", columns="alert_id, biz_date", extra="", clearance="L2"):
-    text = PROBE.format(dataset=dataset, columns=columns, extra=extra, clearance=clearance)
+CONDITIONAL = "    share_type: 有条件共享\n    share_condition: for the probe's duty only\n"
+
+
+def _probe(
+    root,
+    dataset="overload_alerts",
+    columns="alert_id, biz_date",
+    extra="",
+    clearance="L2",
+    share=CONDITIONAL,
+):
+    text = PROBE.format(
+        dataset=dataset, columns=columns, extra=extra, clearance=clearance, share=share
+    )
     (root / "interfaces" / "probe.yaml").write_text(text, encoding="utf-8")
 
 
@@ -349,3 +361,59 @@ def test_the_overview_in_docs_sharing_lists_the_declared_interfaces(catalog):
         family: (read_yaml(members[0].path)["consumer"], members[0].clearance)
         for family, members in catalog.interface_families().items()
     }
+
+
+# --- 共享属性 (国发〔2016〕51号): every shared dataset states its sharing type ----------------
+
+
+def test_every_shared_dataset_states_its_sharing_type_and_conditions(catalog):
+    for interface in catalog.interfaces.values():
+        for entry in interface.datasets:
+            dataset = catalog.datasets[entry.dataset]
+            assert entry.share_type in ("无条件共享", "有条件共享"), (interface.id, dataset.id)
+            if entry.share_type == "有条件共享":
+                assert entry.share_condition, (interface.id, dataset.id)
+            else:  # unconditional: what any government department may receive
+                assert dataset.classification == "L1", (interface.id, dataset.id)
+    types = {
+        (i.family, d.dataset): d.share_type for i in catalog.interfaces.values() for d in i.datasets
+    }
+    assert types[("ship_pollutant_supervision", "ship_pollutant_reception")] == "无条件共享"
+    assert types[("traffic_police", "shuang_bai_vehicles")] == "有条件共享"
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        (
+            "    share_type: 不予共享\n",
+            r"probe.yaml \(interface probe\): dataset overload_alerts: share_type 不予共享: a "
+            r"dataset not to be shared cannot be in an interface",
+        ),
+        (
+            "    share_type: 有条件共享\n",
+            r"dataset overload_alerts: share_type 有条件共享 needs its share_condition",
+        ),
+        (
+            "    share_type: 共享\n",
+            r"dataset overload_alerts: share_type must be one of 无条件共享, 有条件共享, 不予共享",
+        ),
+        (
+            "    share_type: 无条件共享\n",
+            r"dataset overload_alerts: share_type 无条件共享 is for L1 datasets; "
+            r"overload_alerts is L2",
+        ),
+        ("", r"dataset overload_alerts: share_type is required"),
+    ],
+)
+def test_bad_sharing_types_are_refused(standards, extra, message):
+    _probe(standards, share=extra)
+    _refused(standards, message)
+
+
+def test_the_rendered_standard_shows_each_shared_datasets_sharing_type():
+    text = (REPO_ROOT / "docs" / "standards" / "data-quality-and-sharing-standard.md").read_text(
+        encoding="utf-8"
+    )
+    assert "国发〔2016〕51号" in text
+    assert text.count("有条件共享") >= 20 and "无条件共享" in text

@@ -35,6 +35,11 @@ class InterfaceDataset:
     #: Columns of an L2 element shared in clear, each with the purpose that needs it (Standard 2,
     #: L2: "masked unless the interface's purpose needs them in clear").
     clear: dict[str, str] = field(default_factory=dict)
+    #: 共享属性 (《政务信息资源共享管理暂行办法》 国发〔2016〕51号 第九条): 无条件共享 or
+    #: 有条件共享 (不予共享 data is in no interface).
+    share_type: str = ""
+    #: What the consumer must keep to for 有条件共享 (the use it is shared for); else "".
+    share_condition: str = ""
 
 
 @dataclass(frozen=True)
@@ -95,7 +100,13 @@ _RECIPIENT_KEYS = {"id", "consumer", "area", "plate_regions"}
 #: ``{name}`` in a row filter: a value of the recipient the interface is declared for.
 _PLACEHOLDER = re.compile(r"\{([a-z_]+)\}")
 _AREA = re.compile(r"^[1-8][0-9]{5}$")
-_ENTRY_KEYS = {"dataset", "columns", "masks", "clear", "row_filter"}
+_ENTRY_KEYS = {
+    "dataset", "columns", "masks", "clear", "row_filter", "share_type", "share_condition",
+}  # fmt: skip
+#: 共享属性 of 国发〔2016〕51号 第九条: shared with every department / with some, on a condition /
+#: not shared.
+SHARE_TYPES = ("无条件共享", "有条件共享", "不予共享")
+UNCONDITIONAL, CONDITIONAL, NOT_SHARED = SHARE_TYPES
 _QUOTA_KEYS = ("requests_per_minute", "rows_per_day")
 #: Words of Spark SQL a row filter may use besides column names (functions are followed by "(").
 _SQL_WORDS = frozenset({
@@ -361,4 +372,32 @@ def _interface_entry(
                     f"{where}: row_filter reads {', '.join(repr(c) for c in stray)}, not a "
                     f"column of dataset {dataset.id}"
                 )
-    return InterfaceDataset(dataset.id, columns, masks, row_filter, clear)
+    share_type, condition = _share_type(raw, where, dataset)
+    return InterfaceDataset(dataset.id, columns, masks, row_filter, clear, share_type, condition)
+
+
+def _share_type(raw: dict[str, Any], where: str, dataset: Dataset) -> tuple[str, str]:
+    """An entry's 共享属性 and condition, checked: 不予共享 data is never in an interface, a
+    conditional share states its condition, and [I] only public (L1) data is unconditional
+    (personal or internal data goes to a department for its duty, not to every department)."""
+    share_type = raw.get("share_type")
+    if share_type is None:
+        raise DeclarationError(f"{where}: share_type is required ({', '.join(SHARE_TYPES)})")
+    if share_type not in SHARE_TYPES:
+        raise DeclarationError(f"{where}: share_type must be one of {', '.join(SHARE_TYPES)}")
+    condition = str(raw.get("share_condition") or "").strip()
+    if share_type == NOT_SHARED:
+        raise DeclarationError(
+            f"{where}: share_type {NOT_SHARED}: a dataset not to be shared cannot be in an "
+            "interface"
+        )
+    if share_type == CONDITIONAL and not condition:
+        raise DeclarationError(f"{where}: share_type {CONDITIONAL} needs its share_condition")
+    if share_type == UNCONDITIONAL and dataset.classification != "L1":
+        raise DeclarationError(
+            f"{where}: share_type {UNCONDITIONAL} is for L1 datasets; {dataset.id} is "
+            f"{dataset.classification}"
+        )
+    if share_type == UNCONDITIONAL and condition:
+        raise DeclarationError(f"{where}: share_type {UNCONDITIONAL} takes no share_condition")
+    return share_type, condition

@@ -730,6 +730,7 @@ def _dataset_context(catalog: Catalog, dataset: Dataset) -> dict[str, Any]:
 
 _INTERFACE_KNOWN = {
     "id", "title", "title_zh", "consumer", "clearance", "datasets", "quota", "token_lifetime_days",
+    "recipient", "family",
 }  # fmt: skip
 
 
@@ -743,6 +744,14 @@ def _interface_context(catalog: Catalog, iface: Interface) -> dict[str, Any]:
         ("Token lifetime (days)", _fmt(iface.token_lifetime_days)),
         ("Declared in", _code(_rel(catalog, iface.path))),
     ]
+    if iface.recipient:
+        rows.append(
+            (
+                "Recipient (its area)",
+                f"{_code(iface.recipient.id)}: GB/T 2260 {_code(iface.recipient.area)}, plate "
+                f"regions {', '.join(iface.recipient.plate_regions)}",
+            )
+        )
     entries = []
     for entry in iface.datasets:
         dataset = catalog.datasets.get(entry.dataset)
@@ -757,7 +766,20 @@ def _interface_context(catalog: Catalog, iface: Interface) -> dict[str, Any]:
                 "; ".join(f"{_code(c)}: {_fmt(p)}" for c, p in entry.clear.items()) or "none",
             ),
             ("Row filter", _code(entry.row_filter) if entry.row_filter else "none"),
-            *_extra(entry, {"dataset", "columns", "masks", "row_filter", "clear"}),
+            ("共享属性 (国发〔2016〕51号 第九条)", _fmt(entry.share_type)),
+            ("Sharing condition", _fmt(entry.share_condition)),
+            *_extra(
+                entry,
+                {
+                    "dataset",
+                    "columns",
+                    "masks",
+                    "row_filter",
+                    "clear",
+                    "share_type",
+                    "share_condition",
+                },  # fmt: skip
+            ),
         ]
         entries.append(
             {
