@@ -80,7 +80,13 @@ def test_personal_columns_are_masked_by_standard_2_or_clear_for_a_stated_purpose
     for interface in catalog.interfaces.values():
         for entry in interface.datasets:
             dataset = catalog.datasets[entry.dataset]
-            assert dataset.classification <= interface.clearance, (interface.id, dataset.id)
+            # above the clearance only a dataset classified L4 for its tracks, with the
+            # positions masked or the plate masked or left out (Standard 2, personal_tracks)
+            assert (
+                dataset.classification <= interface.clearance
+                or entry.masks.get("lon") == entry.masks.get("lat") == "coordinate_1km"
+                or "plate_no" not in set(entry.columns) - set(entry.masks)
+            ), (interface.id, dataset.id)
             for column in entry.columns:
                 element = dataset.element_of(column, catalog.elements)
                 level = element.classification if element else None
@@ -417,3 +423,92 @@ def test_the_rendered_standard_shows_each_shared_datasets_sharing_type():
     )
     assert "国发〔2016〕51号" in text
     assert text.count("有条件共享") >= 20 and "无条件共享" in text
+
+
+# --- 行踪轨迹: sensitive personal information (PIPL Art. 28), never in clear below L4 ---------
+
+TRACK_SOURCES = (
+    "anpr_passes", "gps_alarms", "officer_tracks", "ride_hailing_orders", "inspection_records",
+    "video_ai_events",
+)  # fmt: skip
+
+
+def test_standard_2_grounds_its_levels_on_gbt_43697(catalog):
+    header = catalog.quality_standard
+    refs = " ".join(header["references"])
+    assert "GB/T 43697-2024" in refs and "JR/T 0197" not in refs
+    assert "个人信息保护法" in refs and "国发〔2016〕51号" in refs
+    levels = {lv["level"]: lv for lv in header["classification_levels"]}
+    assert {lv["grade"] for lv in levels.values()} <= {"一般数据", "重要数据", "核心数据"}
+    assert levels["L3"]["category"] == "个人信息"
+    assert levels["L4"]["category"] == "敏感个人信息"
+    tracks = header["personal_tracks"]
+    assert tracks["level"] == "L4" and "第二十八条" in tracks["follows"]
+
+
+def test_sources_and_datasets_holding_tracks_are_sensitive_personal_information(catalog):
+    for sid in TRACK_SOURCES:
+        assert catalog.sources[sid].quality["classification"] == "L4", sid
+    for did in ("dangerous_goods_alarms", "road_asset_incidents"):
+        assert catalog.datasets[did].classification == "L4", did
+
+
+def test_a_source_holding_tracks_below_l4_is_refused(standards):
+    edit(standards / "sources" / "anpr_passes.yaml", "classification: L4", "classification: L2")
+    _refused(
+        standards,
+        r"anpr_passes: holds 行踪轨迹 \(plate_no with checkpoint_code\): sensitive personal "
+        r"information \(个人信息保护法 第二十八条\), classification L4",
+    )
+
+
+DG_COLS = "alarm_id, plate_no, lon, lat, alarm_time, biz_date"
+
+
+@pytest.mark.parametrize(
+    ("extra", "clearance", "message"),
+    [
+        (
+            "    clear: {plate_no: stop it, lon: go there, lat: go there}\n",
+            "L2",
+            r"dataset dangerous_goods_alarms: shares 行踪轨迹 in clear \(plate_no with lon, lat\): "
+            r"sensitive personal information \(个人信息保护法 第二十八条\) needs clearance L4; "
+            r"or mask the positions \(coordinate_1km\) or the identifier",
+        ),
+        (
+            "    clear: {plate_no: stop it}\n"
+            "    masks: {lon: coordinate_1km, lat: coordinate_1km}\n",
+            "L2",
+            None,
+        ),
+        (
+            "    masks: {plate_no: plate, lon: coordinate_1km, lat: coordinate_1km}\n",
+            "L1",
+            r"dataset dangerous_goods_alarms: classified L2, above the interface's clearance L1",
+        ),
+        ("    clear: {plate_no: stop it, lon: go there, lat: go there}\n", "L4", None),
+    ],
+)
+def test_tracks_reach_an_interface_in_clear_only_at_l4(standards, extra, clearance, message):
+    """A dangerous-goods alarm (plate, position, time) is a track: below L4 an interface gets
+    it with the position at 1 km or the plate masked, and then at the level of what is left."""
+    _probe(standards, "dangerous_goods_alarms", DG_COLS, extra, clearance)
+    if message:
+        _refused(standards, message)
+    else:
+        load_catalog.cache_clear()
+        assert load_catalog(standards).interfaces["probe"].clearance == clearance
+
+
+def test_emergency_management_is_cleared_for_the_tracks_it_receives(catalog):
+    entry = next(
+        d for d in catalog.interfaces["emergency_management"].datasets
+        if d.dataset == "dangerous_goods_alarms"
+    )  # fmt: skip
+    assert {"plate_no", "lon", "lat"} <= set(entry.clear)
+    assert catalog.interfaces["emergency_management"].clearance == "L4"
+    police = next(
+        d for d in catalog.interfaces["traffic_police"].datasets
+        if d.dataset == "dangerous_goods_alarms"
+    )  # fmt: skip
+    assert police.masks == {"lon": "coordinate_1km", "lat": "coordinate_1km"}

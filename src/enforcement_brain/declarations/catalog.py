@@ -14,7 +14,14 @@ from typing import Any
 from enforcement_brain.declarations.datasets import Dataset, check_params, load_dataset
 from enforcement_brain.declarations.elements import Element, load_elements
 from enforcement_brain.declarations.interfaces import Interface, load_interfaces
-from enforcement_brain.declarations.rules import Rule, level_masks, load_rules
+from enforcement_brain.declarations.reading import level_rank
+from enforcement_brain.declarations.rules import (
+    PersonalTracks,
+    Rule,
+    level_masks,
+    load_rules,
+    personal_tracks,
+)
 from enforcement_brain.declarations.sources import Source, load_source
 from enforcement_brain.errors import DeclarationError
 
@@ -53,6 +60,35 @@ class Catalog:
         return always + [self.rules[r] for r in source.rule_ids if not self.rules[r].always]
 
 
+def check_tracks(
+    tracks: PersonalTracks,
+    sources: dict[str, Source],
+    datasets: dict[str, Dataset],
+    elements: dict[str, Element],
+) -> None:
+    """A source or dataset holding 行踪轨迹 (an identifier with a position) is classified at
+    the tracks' level: sensitive personal information is not filed as internal data."""
+    law = tracks.follows.split(";")[0].strip()
+    for source in sources.values():
+        ids, pos = tracks.in_columns({c.name: c.element for c in source.columns})
+        level = source.quality.get("classification")
+        if ids and level_rank(level) < level_rank(tracks.level):
+            raise DeclarationError(
+                f"sources/{source.id}.yaml: source {source.id}: holds 行踪轨迹 "
+                f"({tracks.describe(ids, pos)}): sensitive personal information ({law}), "
+                f"classification {tracks.level} required, not {level}"
+            )
+    for dataset in datasets.values():
+        of = {c: e.id for c in dataset.columns if (e := dataset.element_of(c, elements))}
+        ids, pos = tracks.in_columns(of)
+        if ids and level_rank(dataset.classification) < level_rank(tracks.level):
+            raise DeclarationError(
+                f"datasets/{dataset.id}.yaml: dataset {dataset.id}: holds 行踪轨迹 "
+                f"({tracks.describe(ids, pos)}): sensitive personal information ({law}), "
+                f"classification {tracks.level} required, not {dataset.classification}"
+            )
+
+
 @lru_cache(maxsize=8)
 def load_catalog(root: Path) -> Catalog:
     """Load every declaration under ``root`` (``data_standards/``); cached per folder."""
@@ -88,10 +124,13 @@ def load_catalog(root: Path) -> Catalog:
         for d in (load_dataset(p, sources, elements) for p in sorted(root.glob("datasets/*.yaml")))
     }
     check_params(datasets)
+    tracks = personal_tracks(quality_standard)
+    if tracks:
+        check_tracks(tracks, sources, datasets, elements)
     masks = level_masks(quality_standard.get("classification_levels") or [])
     interfaces: dict[str, Interface] = {}
     for p in sorted(root.glob("interfaces/*.yaml")):
-        for i in load_interfaces(p, datasets, elements, masks):
+        for i in load_interfaces(p, datasets, elements, masks, tracks):
             if i.id in interfaces:
                 raise DeclarationError(f"{p}: interface id {i.id} is declared twice")
             interfaces[i.id] = i

@@ -21,6 +21,7 @@ from enforcement_brain.declarations.reading import (
     need,
     read_yaml,
 )
+from enforcement_brain.declarations.rules import PersonalTracks
 from enforcement_brain.errors import DeclarationError
 
 
@@ -134,9 +135,10 @@ def load_interface(
     datasets: dict[str, Dataset],
     elements: dict[str, Element] | None = None,
     masks_by_element: dict[str, str] | None = None,
+    tracks: PersonalTracks | None = None,
 ) -> Interface:
     """The one interface of a declaration without ``recipients:`` (see :func:`load_interfaces`)."""
-    found = load_interfaces(path, datasets, elements, masks_by_element)
+    found = load_interfaces(path, datasets, elements, masks_by_element, tracks)
     if len(found) != 1:
         raise DeclarationError(f"{path}: declares {len(found)} interfaces (one per recipient)")
     return found[0]
@@ -198,6 +200,7 @@ def load_interfaces(
     datasets: dict[str, Dataset],
     elements: dict[str, Element] | None = None,
     masks_by_element: dict[str, str] | None = None,
+    tracks: PersonalTracks | None = None,
 ) -> list[Interface]:
     """The interfaces one declaration file gives (one per recipient, or the one), checked
     against the datasets and Standard 2.
@@ -246,7 +249,15 @@ def load_interfaces(
         for raw in need(data, "datasets", where):
             entries.append(
                 _interface_entry(
-                    raw, where, clearance, datasets, elements, masks_by_element, MASKS, recipient
+                    raw,
+                    where,
+                    clearance,
+                    datasets,
+                    elements,
+                    masks_by_element,
+                    MASKS,
+                    recipient,
+                    tracks,
                 )
             )
             if entries[-1].dataset in seen:
@@ -280,6 +291,7 @@ def _interface_entry(
     masks_by_element: dict[str, str],
     known_masks: frozenset[str],
     recipient: Recipient | None = None,
+    tracks: PersonalTracks | None = None,
 ) -> InterfaceDataset:
     """One ``datasets:`` entry of an interface, checked against its dataset and Standard 2."""
     if not isinstance(raw, dict) or raw.get("dataset") not in datasets:
@@ -290,12 +302,12 @@ def _interface_entry(
     unknown = set(raw) - _ENTRY_KEYS
     if unknown:
         raise DeclarationError(f"{where}: unknown keys {sorted(unknown)}")
-    if level_rank(dataset.classification) > level_rank(clearance):
-        raise DeclarationError(
-            f"{where}: classified {dataset.classification}, above the interface's clearance "
-            f"{clearance}"
-        )
     columns = as_tuple(need(raw, "columns", where))
+    level = _shared_level(raw, columns, dataset, elements, tracks, clearance, where)
+    if level_rank(level) > level_rank(clearance):
+        raise DeclarationError(
+            f"{where}: classified {level}, above the interface's clearance {clearance}"
+        )
     if len(set(columns)) != len(columns):
         raise DeclarationError(f"{where}: a column is listed twice")
     if dataset.columns:
@@ -374,6 +386,41 @@ def _interface_entry(
                 )
     share_type, condition = _share_type(raw, where, dataset)
     return InterfaceDataset(dataset.id, columns, masks, row_filter, clear, share_type, condition)
+
+
+def _shared_level(
+    raw: dict[str, Any],
+    columns: tuple[str, ...],
+    dataset: Dataset,
+    elements: dict[str, Element],
+    tracks: PersonalTracks | None,
+    clearance: str,
+    where: str,
+) -> str:
+    """The level of what an entry shares. A dataset is classified at the tracks' level (L4)
+    because it holds 行踪轨迹; an entry that masks the positions or the identifier (or leaves
+    them out) shares no track and is at the level of its elements and the dataset's other
+    data. A track in clear needs the tracks' clearance."""
+    if tracks is None:
+        return dataset.classification
+    masked = set((raw.get("masks") or {}).keys())
+    of = {c: e.id for c in dataset.columns if (e := dataset.element_of(c, elements))}
+    ids, pos = tracks.in_columns({c: e for c, e in of.items() if c in columns and c not in masked})
+    if ids:
+        if level_rank(clearance) < level_rank(tracks.level):
+            law = tracks.follows.split(";")[0].strip()
+            raise DeclarationError(
+                f"{where}: shares 行踪轨迹 in clear ({tracks.describe(ids, pos)}): sensitive "
+                f"personal information ({law}) needs clearance {tracks.level}; or mask the "
+                "positions (coordinate_1km) or the identifier"
+            )
+        return dataset.classification
+    if not tracks.in_columns(of)[0]:
+        return dataset.classification  # the dataset holds no track: its own classification
+    # without the track, the dataset is at the level of its elements (L2 at least: it names
+    # vehicles or persons and places)
+    levels = [elements[e].classification for e in of.values() if elements[e].classification]
+    return max(["L2", *levels], key=level_rank)
 
 
 def _share_type(raw: dict[str, Any], where: str, dataset: Dataset) -> tuple[str, str]:

@@ -778,7 +778,7 @@ def _interface_context(catalog: Catalog, iface: Interface) -> dict[str, Any]:
                     "clear",
                     "share_type",
                     "share_condition",
-                },  # fmt: skip
+                },
             ),
         ]
         entries.append(
@@ -796,6 +796,19 @@ def _interface_context(catalog: Catalog, iface: Interface) -> dict[str, Any]:
     }
 
 
+def _tracks(raw: dict[str, Any]) -> dict[str, str] | None:
+    """Standard 2's 行踪轨迹 declaration, its element lists as code."""
+    if not raw:
+        return None
+    return {
+        "name_zh": str(raw.get("name_zh") or ""),
+        "level": str(raw["level"]),
+        "follows": _fmt(raw.get("follows")),
+        "identifiers": ", ".join(_code(e) for e in raw["identifiers"]),
+        "positions": ", ".join(_code(e) for e in raw["positions"]),
+    }
+
+
 def render_quality_standard(catalog: Catalog) -> str:
     """Standard 2 (数据质量与共享标准) as Markdown."""
     header = _header(catalog, "quality")
@@ -809,9 +822,10 @@ def render_quality_standard(catalog: Catalog) -> str:
             "Data Quality and Sharing Standard",
             catalog.quality_version,
             {},
-            _HEADER_KEYS | {"classification_levels", "quality_dimensions"},
+            _HEADER_KEYS | {"classification_levels", "quality_dimensions", "personal_tracks"},
         ),
         standard_version=catalog.standard_version,
+        tracks=_tracks(header.get("personal_tracks") or {}),
         levels_table=_levels_table(levels, catalog) if levels else "",
         dimensions_table=_table(
             ["dimension", "名称", "definition"],
