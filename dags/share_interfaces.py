@@ -1,8 +1,9 @@
 """
 ### Share: one DAG per governed interface (`share_<interface>`)
 
-Generated from `data_standards/interfaces/*.yaml`. Scheduled on the Assets of the gold datasets
-the interface exposes; writes `share.<interface>__<dataset>`: only the allowed columns and rows,
+Generated from `data_standards/interfaces/*.yaml`, one DAG per file (a file with `recipients:`
+projects each recipient's interface). Scheduled on the Assets of the gold datasets the
+interface exposes; writes `share.<interface>__<dataset>`: only the allowed columns and rows,
 masked values already masked, so the interface service can never hand out a file holding
 something the partner may not see.
 """
@@ -16,9 +17,10 @@ from enforcement_brain.orchestration.assets import table_asset
 from enforcement_brain.orchestration.defaults import CATCHUP, DEFAULT_ARGS, START_DATE
 from enforcement_brain.settings import load_settings
 
-for interface in load_catalog(load_settings().standards_dir).interfaces.values():
+for family, members in load_catalog(load_settings().standards_dir).interface_families().items():
+    interface = members[0]  # recipients of one file share its title, datasets and consumer kind
     with DAG(
-        dag_id=f"share_{interface.id}",
+        dag_id=f"share_{family}",
         description=f"{interface.title} ({interface.title_zh}): gold → share",
         doc_md=__doc__,
         schedule=[table_asset("gold", d.dataset) for d in interface.datasets],
@@ -26,11 +28,11 @@ for interface in load_catalog(load_settings().standards_dir).interfaces.values()
         catchup=CATCHUP,
         default_args=DEFAULT_ARGS,
         max_active_runs=1,
-        tags=["share", interface.id],
+        tags=["share", family],
     ):
 
         @task(task_id="project")
-        def project(interface_id: str = interface.id, **context) -> dict:
+        def project(interface_id: str = family, **context) -> dict:
             from enforcement_brain.orchestration.tasks import run_job
 
             return run_job("project_interface", interface_id, context)

@@ -1,4 +1,5 @@
-"""Job: refresh one interface's share tables (projected, filtered, masked) for a day."""
+"""Job: refresh one interface's share tables (projected, filtered, masked) for a day; for an
+interface file with recipients, every recipient's."""
 
 from __future__ import annotations
 
@@ -10,8 +11,11 @@ from enforcement_brain.share.project import project_interface
 
 
 def run(ctx: JobContext, interface_id: str, day: dt.date, run_id: str) -> dict[str, object]:
-    interface = ctx.catalog.interfaces[interface_id]
-    reports = project_interface(ctx.spark, ctx.settings, ctx.catalog, interface, day)
+    reports = [
+        report
+        for interface in ctx.catalog.interface_families()[interface_id]
+        for report in project_interface(ctx.spark, ctx.settings, ctx.catalog, interface, day)
+    ]
     return {"interface": interface_id, "tables": [dataclasses.asdict(r) for r in reports]}
 
 

@@ -34,6 +34,8 @@ datasets:
     columns: [alert_id, plate_no, gross_weight_kg, excess_rate, is_shuang_bai, biz_date]
     clear: {plate_no: intercepts the vehicle}
     row_filter: "is_shuang_bai"
+    share_type: 有条件共享
+    share_condition: the police act on 双百 vehicles only
 quota: {requests_per_minute: 1000, rows_per_day: 1000000}
 token_lifetime_days: 7
 """
@@ -52,6 +54,8 @@ datasets:
   - dataset: overload_alerts
     columns: [alert_id, plate_no, gross_weight_kg, excess_rate, is_shuang_bai, biz_date]
     masks: {{plate_no: plate}}
+    share_type: 有条件共享
+    share_condition: test only
 quota: {{requests_per_minute: {requests_per_minute}, rows_per_day: {rows_per_day}}}
 token_lifetime_days: 1
 """

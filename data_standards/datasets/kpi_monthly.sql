@@ -24,9 +24,9 @@ WITH kpis (kpi_id, kpi_name_zh, unit) AS (
     ('garbage_ship_visits', '船舶垃圾接收艘次', 'ship-visits'),
     ('garbage_t', '船舶垃圾接收量', 't'),
     ('sewage_ship_visits', '生活污水接收艘次', 'ship-visits'),
-    ('sewage_t', '生活污水接收量', 'm3'),
+    ('sewage_t', '生活污水接收量', 't'),
     ('oily_water_ship_visits', '含油污水接收艘次', 'ship-visits'),
-    ('oily_water_t', '含油污水接收量', 'm3'),
+    ('oily_water_t', '含油污水接收量', 't'),
     ('pollutant_disposal_ratio', '污染物转运处置率', 'ratio')
 ),
 tasks AS (
@@ -97,19 +97,27 @@ complaints AS (
   GROUP BY trunc(to_date(t.received_at), 'month')
 ),
 pollutants AS (
-  SELECT trunc(to_date(received_at), 'month') AS month,
-         sum(CASE WHEN pollutant_type = 'GARBAGE' THEN 1 ELSE 0 END) AS garbage_ship_visits,
-         sum(CASE WHEN pollutant_type = 'GARBAGE' THEN quantity_t ELSE 0.0D END) AS garbage_t,
-         sum(CASE WHEN pollutant_type = 'SEWAGE' THEN 1 ELSE 0 END) AS sewage_ship_visits,
-         sum(CASE WHEN pollutant_type = 'SEWAGE' THEN quantity_t ELSE 0.0D END) AS sewage_t,
-         sum(CASE WHEN pollutant_type = 'OILY_WATER' THEN 1 ELSE 0 END) AS oily_water_ship_visits,
-         sum(CASE WHEN pollutant_type = 'OILY_WATER' THEN quantity_t ELSE 0.0D END)
-           AS oily_water_t,
+  -- receipts are written in their pollutant type's unit (m3 for liquids); the _t KPIs and the
+  -- disposal ratio count tonnes, each receipt converted by ref.pollutant_type.t_per_unit
+  SELECT trunc(to_date(p.received_at), 'month') AS month,
+         sum(CASE WHEN p.pollutant_type = 'GARBAGE' THEN 1 ELSE 0 END) AS garbage_ship_visits,
+         sum(CASE WHEN p.pollutant_type = 'GARBAGE' THEN p.quantity * u.t_per_unit ELSE 0.0D END)
+           AS garbage_t,
+         sum(CASE WHEN p.pollutant_type = 'SEWAGE' THEN 1 ELSE 0 END) AS sewage_ship_visits,
+         sum(CASE WHEN p.pollutant_type = 'SEWAGE' THEN p.quantity * u.t_per_unit ELSE 0.0D END)
+           AS sewage_t,
+         sum(CASE WHEN p.pollutant_type = 'OILY_WATER' THEN 1 ELSE 0 END)
+           AS oily_water_ship_visits,
+         sum(
+           CASE WHEN p.pollutant_type = 'OILY_WATER' THEN p.quantity * u.t_per_unit ELSE 0.0D END
+         ) AS oily_water_t,
          safe_ratio(
-           sum(CASE WHEN handed_to_disposal THEN quantity_t ELSE 0.0D END), sum(quantity_t)
+           sum(CASE WHEN p.handed_to_disposal THEN p.quantity * u.t_per_unit ELSE 0.0D END),
+           sum(p.quantity * u.t_per_unit)
          ) AS pollutant_disposal_ratio
-  FROM silver.pollutant_receipts
-  GROUP BY trunc(to_date(received_at), 'month')
+  FROM silver.pollutant_receipts p
+  LEFT JOIN ref.pollutant_type u ON u.code = p.pollutant_type
+  GROUP BY trunc(to_date(p.received_at), 'month')
 ),
 months AS (
   SELECT month FROM tasks UNION SELECT month FROM inspections UNION SELECT month FROM transfers

@@ -1,12 +1,13 @@
 -- Ship pollutant receipts per port, pollutant and day: ship-visits, quantity, disposal.
 -- A receipt is one ship-visit handing over one pollutant. The report's delivery ratio
 -- (received / generated) needs the ships' declared quantities, which no source carries.
+-- Quantities are in the pollutant type's unit (column unit: t or m3).
 WITH received AS (
   SELECT biz_date, port_code, pollutant_type,
          count(1) AS ship_visits,
          count(DISTINCT ship_id) AS ships,
-         sum(quantity_t) AS quantity,
-         sum(CASE WHEN handed_to_disposal THEN quantity_t ELSE 0.0D END) AS disposed
+         sum(quantity) AS quantity,
+         sum(CASE WHEN handed_to_disposal THEN quantity ELSE 0.0D END) AS disposed
   FROM silver.pollutant_receipts
   GROUP BY biz_date, port_code, pollutant_type
 )

@@ -16,11 +16,12 @@ from enforcement_brain.orchestration.runtime import JobContext
 from enforcement_brain.share.project import project_interface, share_table_name
 from jobs import load_source, publish_dataset
 
-#: Three sources, the three datasets built only from them, the interface serving two of them;
+#: Three sources, the three datasets built only from them, one recipient of the interface
+#: serving two of them (the backfill projects every recipient);
 #: none reads a register, so publishing the days at once or one by one must agree row for row.
 SOURCES = ("wim_weighings", "static_reweighs", "violation_transfers")
 DATASETS = ("overload_alerts", "shuang_bai_vehicles", "violation_transfers_by_destination")
-INTERFACE = "transfer_recipients"
+INTERFACE = "transfer_recipients_linyi"
 DAYS = [dt.date(2026, 11, 27), dt.date(2026, 11, 28)]
 #: Columns that record when or where a load ran, not what it loaded.
 VOLATILE = {"_loaded_at", "_ingested_at", "_source_file", "_run_id"}
@@ -51,13 +52,14 @@ def test_days_at_once_equal_days_one_by_one(spark, tmp_path):
     report = backfill(at_once, DAYS, "backfill", sources=SOURCES, validate=False, say=lambda _: 0)
     assert report.ok, report.errors
     assert [p["dataset"] for p in report.publishes] == sorted(DATASETS)
-    assert [p["interface"] for p in report.projections] == [INTERFACE]
+    assert [p["interface"] for p in report.projections] == [interface.family]
 
     tables = [("silver", s) for s in SOURCES] + [("gold", d) for d in DATASETS]
     tables += [("share", share_table_name(INTERFACE, e.dataset)) for e in interface.datasets]
     for layer, table in tables:
         a, b = rows(spark, one_by_one, layer, table), rows(spark, at_once, layer, table)
-        assert a.count() > 0, (layer, table)
+        # one recipient's share may hold nothing at this scale; silver and gold may not
+        assert layer == "share" or a.count() > 0, (layer, table)
         assert (a.exceptAll(b).count(), b.exceptAll(a).count()) == (0, 0), (layer, table)
     late = rows(spark, at_once, "silver", "wim_weighings").where("biz_date < _delivery_date")
     assert late.count() > 0  # the generator's late rows went into earlier days' partitions

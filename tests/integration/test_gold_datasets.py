@@ -8,6 +8,7 @@ branch of a dataset's logic shows in the expected rows.
 from __future__ import annotations
 
 import datetime as dt
+import re
 
 import pytest
 
@@ -243,7 +244,7 @@ def test_ride_hailing_compliance(spark, catalog):
 
 
 def test_ship_pollutant_reception(spark, catalog):
-    schema = "receipt_no string, ship_id string, port_code string, pollutant_type string, quantity_t double, handed_to_disposal boolean, biz_date date"
+    schema = "receipt_no string, ship_id string, port_code string, pollutant_type string, quantity double, handed_to_disposal boolean, biz_date date"
     rows = [
         ("R1", "CN1", "PT320301", "GARBAGE", 2.5, True, D1),
         ("R2", "CN1", "PT320301", "GARBAGE", 1.5, False, D1),
@@ -521,7 +522,7 @@ def test_kpi_monthly_on_a_hand_computed_month(spark, catalog):
                 ("P3", "SEWAGE", 5.0, True, ts("2026-11-29 10:00:00")),
                 ("P4", "OILY_WATER", 2.0, True, ts("2026-11-30 10:00:00")),
             ],
-            "receipt_no string, pollutant_type string, quantity_t double, handed_to_disposal boolean, received_at timestamp",
+            "receipt_no string, pollutant_type string, quantity double, handed_to_disposal boolean, received_at timestamp",
         ),
     }
     out = build(spark, catalog, "kpi_monthly", **frames)
@@ -545,3 +546,47 @@ def test_kpi_monthly_on_a_hand_computed_month(spark, catalog):
     names = {r["kpi_id"]: (r["kpi_name_zh"], r["unit"]) for r in out}
     assert names["shuang_bai_vehicles"] == ("双百车辆数", "vehicles")
     assert len(names) == 24  # every KPI of the report that these inputs feed
+    assert {names[k][1] for k in ("garbage_t", "sewage_t", "oily_water_t")} == {"t"}
+
+
+def test_kpi_monthly_reports_liquid_pollutants_in_tonnes_by_the_declared_factor(spark, tmp_path):
+    """Sewage and oily water are received in m³; the KPIs named ``_t`` sum tonnes, each receipt
+    converted by its pollutant type's ``t_per_unit`` (here set to 1.02 and 0.9 in a copy)."""
+    import shutil
+
+    from conftest import edit
+
+    root = tmp_path / "data_standards"
+    shutil.copytree(REPO_ROOT / "data_standards", root)
+    table = root / "code_tables" / "pollutant_type.yaml"
+    text = table.read_text(encoding="utf-8")
+    for code, factor in (("SEWAGE", "1.02"), ("OILY_WATER", "0.9")):
+        line = next(x for x in text.splitlines() if f'code: "{code}"' in x)
+        edit(table, line, re.sub(r"t_per_unit: [0-9.]+", f"t_per_unit: {factor}", line))
+        text = table.read_text(encoding="utf-8")
+    catalog = load_catalog(root)
+    receipts = [
+        ("P1", "GARBAGE", 2.0, True, ts("2026-11-29 08:00:00")),
+        ("P2", "SEWAGE", 100.0, True, ts("2026-11-29 10:00:00")),
+        ("P3", "SEWAGE", 50.0, False, ts("2026-11-29 11:00:00")),
+        ("P4", "OILY_WATER", 10.0, True, ts("2026-11-29 12:00:00")),
+    ]
+    schema = "receipt_no string, pollutant_type string, quantity double, handed_to_disposal boolean, received_at timestamp"
+    others = {
+        "enforcement_tasks": "task_id string, plan_id string, task_type string, planned_date date, status string, joint_action boolean, officers int",
+        "inspection_records": "inspection_id string, plate_no string, subject_credit_code string, biz_date date",
+        "violation_transfers": "transfer_id string, direction string, to_area string, biz_date date",
+        "wim_weighings": WIM,
+        "static_reweighs": STATIC,
+        "enforcement_cases": "case_id string, violation_code string, filed_at timestamp",
+        "ride_hailing_orders": "order_id string, biz_date date",
+        "complaint_tickets": "ticket_no string, category string, received_at timestamp",
+    }
+    frames = {sid: ([], sch) for sid, sch in others.items()}
+    out = build(spark, catalog, "kpi_monthly", pollutant_receipts=(receipts, schema), **frames)
+    got = {r["kpi_id"]: (r["value"], r["unit"]) for r in out}
+    assert got["garbage_t"] == (2.0, "t")
+    assert got["sewage_t"] == (153.0, "t")  # 150 m³ × 1.02 t/m³
+    assert got["oily_water_t"] == (9.0, "t")  # 10 m³ × 0.9 t/m³
+    # disposed / received, both in tonnes: (2 + 102 + 9) / (2 + 153 + 9)
+    assert got["pollutant_disposal_ratio"] == (round(113 / 164, 4), "ratio")

@@ -128,10 +128,23 @@ def test_neighbour_cities_get_only_transfers_out_to_them(spark, catalog, schemas
         "370811": 1, "341302": 2, "321300": 3, "370400": 4,  # 济宁 宿州 宿迁 枣庄; not 南京, 济南
     }  # fmt: skip
     assert "is_out_of_province" not in got["370811"]
-    recipients = shared(
-        catalog, "transfer_recipients", "violation_transfers_by_destination", frame, "to_area"
+    # each transfer recipient: what went to its own city (or a county of it) only
+    jining = shared(
+        catalog,
+        "transfer_recipients_jining",
+        "violation_transfers_by_destination",
+        frame,
+        "to_area",
     )
-    assert sorted(recipients) == ["320100", "321300", "341302", "370100", "370400", "370811"]
+    assert sorted(jining) == ["370811"]
+    nanjing = shared(
+        catalog,
+        "transfer_recipients_nanjing",
+        "violation_transfers_by_destination",
+        frame,
+        "to_area",
+    )
+    assert sorted(nanjing) == ["320100"]
 
 
 def test_transfer_recipients_get_vehicles_registered_elsewhere_in_clear(spark, catalog, schemas):
@@ -142,15 +155,16 @@ def test_transfer_recipients_get_vehicles_registered_elsewhere_in_clear(spark, c
 
     frame = gold(
         spark, schemas, "shuang_bai_vehicles",
-        [row("WIM:1", "苏C12345", True), row("WIM:2", "鲁Q8888挂", False)],
+        [row("WIM:1", "苏C12345", True), row("WIM:2", "鲁Q8888挂", False),
+         row("WIM:3", "皖L12345", False)],
     )  # fmt: skip
-    got = shared(catalog, "transfer_recipients", "shuang_bai_vehicles", frame, "event_id")
-    assert list(got) == ["WIM:2"]
+    got = shared(catalog, "transfer_recipients_linyi", "shuang_bai_vehicles", frame, "event_id")
+    assert list(got) == ["WIM:2"]  # not Xuzhou's, not Suzhou's (皖L)
     assert got["WIM:2"]["plate_no"] == "鲁Q8888挂"
     assert "record_id" not in got["WIM:2"] and "is_xuzhou_plate" not in got["WIM:2"]
     police = shared(catalog, "traffic_police", "shuang_bai_vehicles", frame, "event_id")
     assert {k: r["plate_no"] for k, r in police.items()} == {
-        "WIM:1": "苏C12345", "WIM:2": "鲁Q8888挂",
+        "WIM:1": "苏C12345", "WIM:2": "鲁Q8888挂", "WIM:3": "皖L12345",
     }  # fmt: skip
 
 

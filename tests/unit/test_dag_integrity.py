@@ -98,7 +98,7 @@ def test_dagbag_has_one_dag_per_declaration_with_required_settings():
     expected = (
         {f"ingest_{s}" for s in catalog.sources}
         | {f"publish_{d}" for d in catalog.datasets}
-        | {f"share_{i}" for i in catalog.interfaces}
+        | {f"share_{i}" for i in catalog.interface_families()}
         | {"validate_silver", "maintain_tables"}
     )
     assert set(bag.dags) == expected

@@ -143,3 +143,43 @@ def test_bad_declarations_name_file_and_entry(standards, file, old, new, message
     load_catalog.cache_clear()
     with pytest.raises(DeclarationError, match=message):
         load_catalog(standards)
+
+
+def test_every_quantity_element_declares_its_unit():
+    """A number without its unit cannot be summed or compared across sources: every numeric
+    element states a unit, or the code table whose ``unit`` gives it row by row."""
+    from enforcement_brain.standards.code_tables import load_code_table
+
+    catalog = load_catalog(REPO_ROOT / "data_standards")
+    numeric = [e for e in catalog.elements.values() if e.type in ("int", "bigint", "double")]
+    assert numeric
+    missing = [e.id for e in numeric if not (e.unit or e.unit_from)]
+    assert missing == []
+    for element in numeric:
+        if element.unit_from:
+            table = load_code_table(REPO_ROOT / "data_standards", element.unit_from)
+            assert all(entry.get("unit") for entry in table.codes), element.id
+
+
+def test_a_numeric_element_without_a_unit_is_refused(standards):
+    edit(
+        standards / "elements.yaml",
+        "type: int,       unit: kg, min: 1000, max: 200000",
+        "type: int,       min: 1000, max: 200000",
+    )
+    with pytest.raises(DeclarationError, match=r"gross_weight_kg.*needs a unit"):
+        load_catalog(standards)
+
+
+def test_pollutant_quantities_in_another_unit_declare_their_tonnes_factor():
+    """Receipts are written in the pollutant's own unit (m³ for liquids); a KPI in tonnes
+    converts them with the code table's ``t_per_unit``."""
+    from enforcement_brain.standards.code_tables import load_code_table
+
+    table = load_code_table(REPO_ROOT / "data_standards", "pollutant_type")
+    units = table.attribute("unit")
+    factors = table.attribute("t_per_unit")
+    assert units["SEWAGE"] == "m3" and units["OILY_WATER"] == "m3" and units["GARBAGE"] == "t"
+    assert set(factors) == set(units)
+    assert all(factors[c] == 1 for c, u in units.items() if u == "t")
+    assert all(isinstance(f, (int, float)) and f > 0 for f in factors.values())

@@ -47,9 +47,12 @@ def catalog():
 
 
 def test_thirteen_interfaces_each_over_declared_datasets_and_columns(catalog):
-    assert len(catalog.interfaces) == 13
-    got = {i.id: [d.dataset for d in i.datasets] for i in catalog.interfaces.values()}
+    families = catalog.interface_families()
+    assert len(families) == 13
+    got = {f: [d.dataset for d in members[0].datasets] for f, members in families.items()}
     assert got == EXPECTED
+    assert all(len(m) == 1 for f, m in families.items() if f != "transfer_recipients")
+    assert len(families["transfer_recipients"]) == 12  # one per receiving agency
     for interface in catalog.interfaces.values():
         assert interface.consumer and interface.title_zh, interface.id
         assert set(interface.quota) == {"requests_per_minute", "rows_per_day"}, interface.id
@@ -77,7 +80,13 @@ def test_personal_columns_are_masked_by_standard_2_or_clear_for_a_stated_purpose
     for interface in catalog.interfaces.values():
         for entry in interface.datasets:
             dataset = catalog.datasets[entry.dataset]
-            assert dataset.classification <= interface.clearance, (interface.id, dataset.id)
+            # above the clearance only a dataset classified L4 for its tracks, with the
+            # positions masked or the plate masked or left out (Standard 2, personal_tracks)
+            assert (
+                dataset.classification <= interface.clearance
+                or entry.masks.get("lon") == entry.masks.get("lat") == "coordinate_1km"
+                or "plate_no" not in set(entry.columns) - set(entry.masks)
+            ), (interface.id, dataset.id)
             for column in entry.columns:
                 element = dataset.element_of(column, catalog.elements)
                 level = element.classification if element else None
@@ -87,7 +96,7 @@ def test_personal_columns_are_masked_by_standard_2_or_clear_for_a_stated_purpose
                 if column in entry.clear:
                     assert level in CLEAR_ALLOWED_LEVELS and entry.clear[column]
                     if element.id == "plate_no":
-                        clear_plates.add(interface.id)
+                        clear_plates.add(interface.family)
                 else:
                     assert entry.masks[column] in (masks[element.id], "redact")
     # plates in clear only where the consumer acts against the vehicle itself
@@ -106,10 +115,15 @@ def test_row_filters_as_declared(catalog):
     assert filters[("neighbour_cities", "violation_transfers_by_destination")] == (
         "direction = 'OUT' and substr(to_area, 1, 4) in ('3708', '3704', '3413', '3213')"
     )
-    assert filters[("transfer_recipients", "shuang_bai_vehicles")] == "not is_xuzhou_plate"
+    assert filters[("transfer_recipients_linyi", "shuang_bai_vehicles")] == (
+        "not is_xuzhou_plate and array_contains(array('鲁Q'), plate_region(plate_no))"
+    )
+    assert filters[("transfer_recipients_suzhou_anhui", "violation_transfers_by_destination")] == (
+        "direction = 'OUT' and left(to_area, 4) = left('341300', 4)"
+    )
     assert filters[("market_regulation", "case_disclosures")] == "party_kind = 'enterprise'"
     assert filters[("highway_centre", "road_asset_incidents")] == "road rlike '^[GS][0-9]{3}$'"
-    assert len(filters) == 14
+    assert len(filters) == 12 + 2 * 12  # each recipient of transfer_recipients has two
 
 
 def test_filter_columns_reads_names_not_words_functions_or_literals():
@@ -139,13 +153,25 @@ clearance: {clearance}
 datasets:
   - dataset: {dataset}
     columns: [{columns}]
-{extra}quota: {{requests_per_minute: 5, rows_per_day: 100}}
+{share}{extra}quota: {{requests_per_minute: 5, rows_per_day: 100}}
 token_lifetime_days: 7
 """
 
 
-def _probe(root, dataset="overload_alerts", columns="alert_id, biz_date", extra="", clearance="L2"):
-    text = PROBE.format(dataset=dataset, columns=columns, extra=extra, clearance=clearance)
+CONDITIONAL = "    share_type: 有条件共享\n    share_condition: for the probe's duty only\n"
+
+
+def _probe(
+    root,
+    dataset="overload_alerts",
+    columns="alert_id, biz_date",
+    extra="",
+    clearance="L2",
+    share=CONDITIONAL,
+):
+    text = PROBE.format(
+        dataset=dataset, columns=columns, extra=extra, clearance=clearance, share=share
+    )
     (root / "interfaces" / "probe.yaml").write_text(text, encoding="utf-8")
 
 
@@ -333,8 +359,156 @@ def test_the_overview_in_docs_sharing_lists_the_declared_interfaces(catalog):
     """docs/sharing.md's table is a convenience copy: it must name exactly the declarations."""
     import re
 
+    from enforcement_brain.declarations.reading import read_yaml
+
     text = (REPO_ROOT / "docs" / "sharing.md").read_text(encoding="utf-8")
     rows = re.findall(r"^\| `([a-z_]+)` \| ([^|]+) \| (L[1-4]) \|", text, re.M)
     assert {r[0]: (r[1].strip(), r[2]) for r in rows} == {
-        i.id: (i.consumer, i.clearance) for i in catalog.interfaces.values()
+        family: (read_yaml(members[0].path)["consumer"], members[0].clearance)
+        for family, members in catalog.interface_families().items()
     }
+
+
+# --- 共享属性 (国发〔2016〕51号): every shared dataset states its sharing type ----------------
+
+
+def test_every_shared_dataset_states_its_sharing_type_and_conditions(catalog):
+    for interface in catalog.interfaces.values():
+        for entry in interface.datasets:
+            dataset = catalog.datasets[entry.dataset]
+            assert entry.share_type in ("无条件共享", "有条件共享"), (interface.id, dataset.id)
+            if entry.share_type == "有条件共享":
+                assert entry.share_condition, (interface.id, dataset.id)
+            else:  # unconditional: what any government department may receive
+                assert dataset.classification == "L1", (interface.id, dataset.id)
+    types = {
+        (i.family, d.dataset): d.share_type for i in catalog.interfaces.values() for d in i.datasets
+    }
+    assert types[("ship_pollutant_supervision", "ship_pollutant_reception")] == "无条件共享"
+    assert types[("traffic_police", "shuang_bai_vehicles")] == "有条件共享"
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        (
+            "    share_type: 不予共享\n",
+            r"probe.yaml \(interface probe\): dataset overload_alerts: share_type 不予共享: a "
+            r"dataset not to be shared cannot be in an interface",
+        ),
+        (
+            "    share_type: 有条件共享\n",
+            r"dataset overload_alerts: share_type 有条件共享 needs its share_condition",
+        ),
+        (
+            "    share_type: 共享\n",
+            r"dataset overload_alerts: share_type must be one of 无条件共享, 有条件共享, 不予共享",
+        ),
+        (
+            "    share_type: 无条件共享\n",
+            r"dataset overload_alerts: share_type 无条件共享 is for L1 datasets; "
+            r"overload_alerts is L2",
+        ),
+        ("", r"dataset overload_alerts: share_type is required"),
+    ],
+)
+def test_bad_sharing_types_are_refused(standards, extra, message):
+    _probe(standards, share=extra)
+    _refused(standards, message)
+
+
+def test_the_rendered_standard_shows_each_shared_datasets_sharing_type():
+    text = (REPO_ROOT / "docs" / "standards" / "data-quality-and-sharing-standard.md").read_text(
+        encoding="utf-8"
+    )
+    assert "国发〔2016〕51号" in text
+    assert text.count("有条件共享") >= 20 and "无条件共享" in text
+
+
+# --- 行踪轨迹: sensitive personal information (PIPL Art. 28), never in clear below L4 ---------
+
+TRACK_SOURCES = (
+    "anpr_passes", "gps_alarms", "officer_tracks", "ride_hailing_orders", "inspection_records",
+    "video_ai_events",
+)  # fmt: skip
+
+
+def test_standard_2_grounds_its_levels_on_gbt_43697(catalog):
+    header = catalog.quality_standard
+    refs = " ".join(header["references"])
+    assert "GB/T 43697-2024" in refs and "JR/T 0197" not in refs
+    assert "个人信息保护法" in refs and "国发〔2016〕51号" in refs
+    levels = {lv["level"]: lv for lv in header["classification_levels"]}
+    assert {lv["grade"] for lv in levels.values()} <= {"一般数据", "重要数据", "核心数据"}
+    assert levels["L3"]["category"] == "个人信息"
+    assert levels["L4"]["category"] == "敏感个人信息"
+    tracks = header["personal_tracks"]
+    assert tracks["level"] == "L4" and "第二十八条" in tracks["follows"]
+
+
+def test_sources_and_datasets_holding_tracks_are_sensitive_personal_information(catalog):
+    for sid in TRACK_SOURCES:
+        assert catalog.sources[sid].quality["classification"] == "L4", sid
+    for did in ("dangerous_goods_alarms", "road_asset_incidents"):
+        assert catalog.datasets[did].classification == "L4", did
+
+
+def test_a_source_holding_tracks_below_l4_is_refused(standards):
+    edit(standards / "sources" / "anpr_passes.yaml", "classification: L4", "classification: L2")
+    _refused(
+        standards,
+        r"anpr_passes: holds 行踪轨迹 \(plate_no with checkpoint_code\): sensitive personal "
+        r"information \(个人信息保护法 第二十八条\), classification L4",
+    )
+
+
+DG_COLS = "alarm_id, plate_no, lon, lat, alarm_time, biz_date"
+
+
+@pytest.mark.parametrize(
+    ("extra", "clearance", "message"),
+    [
+        (
+            "    clear: {plate_no: stop it, lon: go there, lat: go there}\n",
+            "L2",
+            r"dataset dangerous_goods_alarms: shares 行踪轨迹 in clear \(plate_no with lon, lat\): "
+            r"sensitive personal information \(个人信息保护法 第二十八条\) needs clearance L4; "
+            r"or mask the positions \(coordinate_1km\) or the identifier",
+        ),
+        (
+            "    clear: {plate_no: stop it}\n"
+            "    masks: {lon: coordinate_1km, lat: coordinate_1km}\n",
+            "L2",
+            None,
+        ),
+        (
+            "    masks: {plate_no: plate, lon: coordinate_1km, lat: coordinate_1km}\n",
+            "L1",
+            r"dataset dangerous_goods_alarms: classified L2, above the interface's clearance L1",
+        ),
+        ("    clear: {plate_no: stop it, lon: go there, lat: go there}\n", "L4", None),
+    ],
+)
+def test_tracks_reach_an_interface_in_clear_only_at_l4(standards, extra, clearance, message):
+    """A dangerous-goods alarm (plate, position, time) is a track: below L4 an interface gets
+    it with the position at 1 km or the plate masked, and then at the level of what is left."""
+    _probe(standards, "dangerous_goods_alarms", DG_COLS, extra, clearance)
+    if message:
+        _refused(standards, message)
+    else:
+        load_catalog.cache_clear()
+        assert load_catalog(standards).interfaces["probe"].clearance == clearance
+
+
+def test_emergency_management_is_cleared_for_the_tracks_it_receives(catalog):
+    entry = next(
+        d for d in catalog.interfaces["emergency_management"].datasets
+        if d.dataset == "dangerous_goods_alarms"
+    )  # fmt: skip
+    assert {"plate_no", "lon", "lat"} <= set(entry.clear)
+    assert catalog.interfaces["emergency_management"].clearance == "L4"
+    police = next(
+        d for d in catalog.interfaces["traffic_police"].datasets
+        if d.dataset == "dangerous_goods_alarms"
+    )  # fmt: skip
+    assert police.masks == {"lon": "coordinate_1km", "lat": "coordinate_1km"}

@@ -110,7 +110,9 @@ def test_eb_sources_limits_the_main_job(tmp_path) -> None:
     assert "validate_silver" in order  # it runs on any source's load
     full = dag_order(catalog)
     assert "validate_silver" in full
-    assert len(full) == 1 + len(catalog.sources) + len(catalog.datasets) + len(catalog.interfaces)
+    assert len(full) == 1 + len(catalog.sources) + len(catalog.datasets) + len(
+        catalog.interface_families()
+    )
     with pytest.raises(EbError, match="unknown source"):
         dag_order(catalog, ("no_such_source",))
 

@@ -40,6 +40,21 @@ class Element:
     name_en: str | None = None
     check: str | None = None  # the check algorithm, in words (e.g. "GB 32100 check character")
     pattern: str | None = None  # the format, in words or as a regex
+    #: A code table whose ``unit`` attribute gives the unit row by row, for a quantity written
+    #: in the unit of its kind (a pollutant receipt in t or m³): the code of that table on the
+    #: same row names the unit.
+    unit_from: str | None = None
+
+    @property
+    def unit_label(self) -> str | None:
+        """The unit as a reader sees it: the fixed unit, or where the row's unit comes from."""
+        if self.unit:
+            return self.unit
+        return f"per row: unit of its {self.unit_from} code" if self.unit_from else None
+
+
+#: Types of a quantity: a number is only comparable or summable with its unit.
+NUMERIC_TYPES = ("int", "bigint", "double")
 
 
 def load_elements(path: Path) -> tuple[dict[str, Any], dict[str, Element]]:
@@ -63,6 +78,11 @@ def load_elements(path: Path) -> tuple[dict[str, Any], dict[str, Element]]:
         unknown = set(raw) - known
         if unknown:
             raise DeclarationError(f"{where} ({eid}): unknown keys {sorted(unknown)}")
+        if raw["type"] in NUMERIC_TYPES and not (raw.get("unit") or raw.get("unit_from")):
+            raise DeclarationError(
+                f"{where} ({eid}): a {raw['type']} element needs a unit (SI symbol, '1' for a "
+                "count or ratio) or unit_from: the code table that gives it"
+            )
         out[eid] = Element(**raw)
     header = standard_header(data, path)
     terms = data.get("definitions") or []

@@ -109,6 +109,7 @@ def load_rules(path: Path, elements: dict[str, Element]) -> tuple[dict[str, Any]
                 "declares no mask for it"
             )
     header["classification_levels"] = levels
+    header["personal_tracks"] = _personal_tracks(data.get("personal_tracks"), path, elements)
     dims = {d.get("id") for d in data.get("quality_dimensions") or []}
     if dims and dims != set(QUALITY_KEYS):
         raise DeclarationError(
@@ -116,6 +117,59 @@ def load_rules(path: Path, elements: dict[str, Element]) -> tuple[dict[str, Any]
         )
     header["quality_dimensions"] = data.get("quality_dimensions") or []
     return header, out
+
+
+@dataclass(frozen=True)
+class PersonalTracks:
+    """行踪轨迹 (Standard 2 ``personal_tracks``): an identifier element with a position
+    element is a track, sensitive personal information at ``level``."""
+
+    level: str
+    follows: str
+    identifiers: frozenset[str]
+    positions: frozenset[str]
+
+    def in_columns(self, elements_of: dict[str, str]) -> tuple[list[str], list[str]]:
+        """(identifier columns, position columns) among ``{column: element id}``; a track
+        when both are non-empty."""
+        ids = [c for c, e in elements_of.items() if e in self.identifiers]
+        pos = [c for c, e in elements_of.items() if e in self.positions]
+        return (ids, pos) if ids and pos else ([], [])
+
+    def describe(self, ids: list[str], pos: list[str]) -> str:
+        return f"{', '.join(ids)} with {', '.join(pos)}"
+
+
+def _personal_tracks(raw: Any, path: Path, elements: dict[str, Element]) -> dict[str, Any]:
+    """The ``personal_tracks`` block, its elements and level checked."""
+    if raw is None:
+        return {}
+    where = f"{path}: personal_tracks"
+    if not isinstance(raw, dict):
+        raise DeclarationError(f"{where}: must be a mapping")
+    unknown = set(raw) - {"name_zh", "level", "follows", "identifiers", "positions"}
+    if unknown:
+        raise DeclarationError(f"{where}: unknown keys {sorted(unknown)}")
+    if raw.get("level") not in CLASSIFICATION_LEVELS:
+        raise DeclarationError(f"{where}: level must be one of {', '.join(CLASSIFICATION_LEVELS)}")
+    for key in ("identifiers", "positions"):
+        named = raw.get(key) or []
+        if not named or any(e not in elements for e in named):
+            raise DeclarationError(f"{where}: {key} must name declared elements")
+    return dict(raw)
+
+
+def personal_tracks(header: dict[str, Any]) -> PersonalTracks | None:
+    """Standard 2's 行踪轨迹 declaration, or None when it declares none."""
+    raw = header.get("personal_tracks") or {}
+    if not raw:
+        return None
+    return PersonalTracks(
+        str(raw["level"]),
+        str(raw.get("follows") or ""),
+        frozenset(raw["identifiers"]),
+        frozenset(raw["positions"]),
+    )
 
 
 def level_masks(levels: list[dict[str, Any]]) -> dict[str, str]:

@@ -161,7 +161,7 @@ _QUANTITY = {
     "distance_m": (1_200, 25_000, 0),
     "amount_yuan": (9.0, 95.0, 1),
     "count": (1, 40, 0),
-    "quantity_t": (0.2, 12.0, 2),
+    "pollutant_quantity": (0.2, 12.0, 2),
     "length_m": (12.0, 30.0, 1),
     "width_m": (2.5, 4.5, 2),
     "height_m": (3.0, 4.8, 2),

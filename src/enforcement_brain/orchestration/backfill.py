@@ -128,13 +128,18 @@ def backfill(
     report.seconds["publish"] = time.monotonic() - mark
 
     mark = time.monotonic()
+    families = catalog.interface_families()
     for iid in interfaces:
-        interface = catalog.interfaces[iid]
-        if not {e.dataset for e in interface.datasets} <= published:
+        members = families[iid]
+        if not {e.dataset for i in members for e in i.datasets} <= published:
             report.errors.append(f"share {iid}: not run, a dataset of it was not published")
             continue
         try:
-            tables = project_interface(ctx.spark, settings, catalog, interface, days[-1])
+            tables = [
+                t
+                for interface in members
+                for t in project_interface(ctx.spark, settings, catalog, interface, days[-1])
+            ]
         except EbError as exc:
             report.errors.append(f"share {iid}: {exc}")
             continue

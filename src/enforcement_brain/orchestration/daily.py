@@ -52,9 +52,9 @@ def dag_order(catalog: Catalog, only: tuple[str, ...] = ()) -> list[str]:
     sources = [s for s in catalog.sources if not only or s in only]
     datasets = [d.id for d in catalog.datasets.values() if set(d.sources) <= set(sources)]
     interfaces = [
-        i.id
-        for i in catalog.interfaces.values()
-        if {x.dataset for x in i.datasets} <= set(datasets)
+        family
+        for family, members in catalog.interface_families().items()
+        if {x.dataset for i in members for x in i.datasets} <= set(datasets)
     ]
     return (
         [f"ingest_{s}" for s in sources]

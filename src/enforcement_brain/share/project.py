@@ -28,6 +28,7 @@ from enforcement_brain.gold.publish import affected_partitions, published_partit
 from enforcement_brain.lake import tables
 from enforcement_brain.settings import Settings
 from enforcement_brain.standards.masking import mask_column
+from enforcement_brain.standards.sql_library import used_functions
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
@@ -60,7 +61,13 @@ def project(gold: DataFrame, entry: InterfaceDataset) -> DataFrame:
     missing = [c for c in entry.columns if c not in gold.columns]
     if missing:
         raise EbError(f"interface columns {missing} are not in gold.{entry.dataset}")
-    rows = gold.where(F.expr(entry.row_filter)) if entry.row_filter else gold
+    rows = gold
+    if entry.row_filter:
+        # a row filter may call the standard's shared functions (plate_region, ...): the same
+        # definitions the datasets' SQL uses, declared in the session first
+        for function in used_functions(entry.row_filter):
+            gold.sparkSession.sql(function.statement())
+        rows = gold.where(F.expr(entry.row_filter))
     return rows.select(
         *[
             (mask_column(entry.masks[c], F.col(c)) if c in entry.masks else F.col(c)).alias(c)

@@ -234,7 +234,7 @@ def _common(
 
 def _range(element: Element) -> str:
     lo, hi = element.min, element.max
-    unit = f" {element.unit}" if element.unit else ""
+    unit = f" {element.unit}" if element.unit and element.unit != "1" else ""
     if lo is not None and hi is not None:
         return f"{lo} – {hi}{unit} (inclusive)"
     if lo is not None:
@@ -266,6 +266,7 @@ _ELEMENT_KNOWN = {
     "name_en",
     "type",
     "unit",
+    "unit_from",
     "format",
     "pattern",
     "check",
@@ -292,7 +293,7 @@ def _element_attributes(
         ("Chinese name", element.name_zh),
         ("English name", _fmt(name_en)),
         ("Data type", element.type),
-        ("Unit", _fmt(element.unit)),
+        ("Unit", _fmt(element.unit_label)),
         ("Format", _fmt(element.format)),
         ("Pattern", _code(element.pattern) if getattr(element, "pattern", None) else "—"),
         ("Check algorithm", _fmt(getattr(element, "check", None))),
@@ -400,7 +401,7 @@ def render_element_standard(catalog: Catalog) -> str:
                     _link("el", e.id),
                     e.name_zh,
                     e.type,
-                    _fmt(e.unit),
+                    _fmt(e.unit_label),
                     _range(e),
                     _fmt(e.code_table),
                     _fmt(e.classification),
@@ -761,6 +762,7 @@ def _dataset_context(catalog: Catalog, dataset: Dataset) -> dict[str, Any]:
 
 _INTERFACE_KNOWN = {
     "id", "title", "title_zh", "consumer", "clearance", "datasets", "quota", "token_lifetime_days",
+    "recipient", "family",
 }  # fmt: skip
 
 
@@ -774,6 +776,14 @@ def _interface_context(catalog: Catalog, iface: Interface) -> dict[str, Any]:
         ("Token lifetime (days)", _fmt(iface.token_lifetime_days)),
         ("Declared in", _code(_rel(catalog, iface.path))),
     ]
+    if iface.recipient:
+        rows.append(
+            (
+                "Recipient (its area)",
+                f"{_code(iface.recipient.id)}: GB/T 2260 {_code(iface.recipient.area)}, plate "
+                f"regions {', '.join(iface.recipient.plate_regions)}",
+            )
+        )
     entries = []
     for entry in iface.datasets:
         dataset = catalog.datasets.get(entry.dataset)
@@ -788,7 +798,20 @@ def _interface_context(catalog: Catalog, iface: Interface) -> dict[str, Any]:
                 "; ".join(f"{_code(c)}: {_fmt(p)}" for c, p in entry.clear.items()) or "none",
             ),
             ("Row filter", _code(entry.row_filter) if entry.row_filter else "none"),
-            *_extra(entry, {"dataset", "columns", "masks", "row_filter", "clear"}),
+            ("共享属性 (国发〔2016〕51号 第九条)", _fmt(entry.share_type)),
+            ("Sharing condition", _fmt(entry.share_condition)),
+            *_extra(
+                entry,
+                {
+                    "dataset",
+                    "columns",
+                    "masks",
+                    "row_filter",
+                    "clear",
+                    "share_type",
+                    "share_condition",
+                },
+            ),
         ]
         entries.append(
             {
@@ -805,6 +828,19 @@ def _interface_context(catalog: Catalog, iface: Interface) -> dict[str, Any]:
     }
 
 
+def _tracks(raw: dict[str, Any]) -> dict[str, str] | None:
+    """Standard 2's 行踪轨迹 declaration, its element lists as code."""
+    if not raw:
+        return None
+    return {
+        "name_zh": str(raw.get("name_zh") or ""),
+        "level": str(raw["level"]),
+        "follows": _fmt(raw.get("follows")),
+        "identifiers": ", ".join(_code(e) for e in raw["identifiers"]),
+        "positions": ", ".join(_code(e) for e in raw["positions"]),
+    }
+
+
 def render_quality_standard(catalog: Catalog) -> str:
     """Standard 2 (数据质量与共享标准) as Markdown."""
     header = _header(catalog, "quality")
@@ -818,9 +854,10 @@ def render_quality_standard(catalog: Catalog) -> str:
             "Data Quality and Sharing Standard",
             catalog.quality_version,
             {},
-            _HEADER_KEYS | {"classification_levels", "quality_dimensions"},
+            _HEADER_KEYS | {"classification_levels", "quality_dimensions", "personal_tracks"},
         ),
         standard_version=catalog.standard_version,
+        tracks=_tracks(header.get("personal_tracks") or {}),
         levels_table=_levels_table(levels, catalog) if levels else "",
         dimensions_table=_table(
             ["dimension", "名称", "definition"],
