@@ -13,6 +13,7 @@ WITH kpis (kpi_id, kpi_name_zh, unit) AS (
     ('enterprises_inspected', '检查企业数', 'enterprises'),
     ('transfers_out', '抄告案件数', 'transfers'),
     ('transfers_out_of_province', '抄告外省案件数', 'transfers'),
+    ('transfers_on_time_ratio', '结案后7个工作日内抄告率', 'ratio'),
     ('shuang_bai_vehicles', '双百车辆数', 'vehicles'),
     ('xuzhou_shuang_bai_vehicles', '徐州籍双百车辆数', 'vehicles'),
     ('illegal_operation_cases', '非法营运案件数', 'cases'),
@@ -52,7 +53,11 @@ inspections AS (
 transfers AS (
   SELECT trunc(biz_date, 'month') AS month,
          count(1) AS transfers_out,
-         sum(CASE WHEN is_out_of_province(to_area) THEN 1 ELSE 0 END) AS transfers_out_of_province
+         sum(CASE WHEN is_out_of_province(to_area) THEN 1 ELSE 0 END) AS transfers_out_of_province,
+         -- Order 2016-62 Art. 44: sent within 7 working days of the case's closure
+         safe_ratio(
+           count_if(coalesce(is_transfer_on_time(case_closed_at, transferred_at), false)), count(1)
+         ) AS transfers_on_time_ratio
   FROM silver.violation_transfers
   WHERE direction = 'OUT'
   GROUP BY trunc(biz_date, 'month')
@@ -129,7 +134,7 @@ wide AS (
          t.enforcement_plans, t.inspection_tasks, t.special_tasks, t.joint_actions,
          t.joint_officer_deployments,
          i.vehicles_inspected, i.enterprises_inspected,
-         x.transfers_out, x.transfers_out_of_province,
+         x.transfers_out, x.transfers_out_of_province, x.transfers_on_time_ratio,
          s.shuang_bai_vehicles, s.xuzhou_shuang_bai_vehicles,
          c.illegal_operation_cases, c.source_enterprise_cases,
          q.taxi_complaints, q.ride_hailing_complaints,
@@ -155,7 +160,8 @@ long AS (
   UNPIVOT (value FOR kpi_id IN (
     enforcement_plans, inspection_tasks, special_tasks, joint_actions,
     joint_officer_deployments, vehicles_inspected, enterprises_inspected, transfers_out,
-    transfers_out_of_province, shuang_bai_vehicles, xuzhou_shuang_bai_vehicles,
+    transfers_out_of_province, transfers_on_time_ratio, shuang_bai_vehicles,
+    xuzhou_shuang_bai_vehicles,
     illegal_operation_cases, source_enterprise_cases, taxi_complaints, ride_hailing_complaints,
     ride_hailing_trips, ride_hailing_complaints_per_10k_trips, garbage_ship_visits, garbage_t,
     sewage_ship_visits, sewage_t, oily_water_ship_visits, oily_water_t, pollutant_disposal_ratio

@@ -82,13 +82,14 @@ def test_shuang_bai_vehicles(spark, catalog):
 
 
 def test_violation_transfers_by_destination(spark, catalog):
-    schema = "transfer_id string, direction string, plate_no string, to_area string, violation_code string, biz_date date"
+    schema = "transfer_id string, direction string, plate_no string, to_area string, violation_code string, case_closed_at timestamp, transferred_at timestamp, biz_date date"
+    closed, sent = ts("2026-11-18 09:00:00"), ts("2026-11-29 10:00:00")  # 7 working days after
     rows = [
-        ("T1", "OUT", "皖F1", "340100", "CX01", D1),
-        ("T2", "OUT", "皖F1", "340100", "CX01", D1),
-        ("T3", "OUT", "皖F2", "340100", "CX01", D1),
-        ("T4", "OUT", "苏N1", "320500", "CX01", D1),
-        ("T5", "IN", "苏C1", "320300", "YY01", D2),
+        ("T1", "OUT", "皖F1", "340100", "CX01", closed, sent, D1),
+        ("T2", "OUT", "皖F1", "340100", "CX01", ts("2026-11-17 09:00:00"), sent, D1),  # 8: late
+        ("T3", "OUT", "皖F2", "340100", "CX01", closed, sent, D1),
+        ("T4", "OUT", "苏N1", "320500", "CX01", closed, sent, D1),
+        ("T5", "IN", "苏C1", "320300", "YY01", None, ts("2026-11-30 10:00:00"), D2),
     ]
     out = build(
         spark, catalog, "violation_transfers_by_destination", violation_transfers=(rows, schema)
@@ -99,8 +100,12 @@ def test_violation_transfers_by_destination(spark, catalog):
     assert (a["transfers"], a["vehicles"], a["is_out_of_province"], a["violation_name_zh"]) == (
         3, 2, True, "违法超限运输",
     )  # fmt: skip
+    assert a["transfers_on_time"] == 2
     assert got[(D1, "OUT", "320500")]["is_out_of_province"] is False
-    assert got[(D2, "IN", "320300")]["transfers"] == 1
+    assert (
+        got[(D2, "IN", "320300")]["transfers"],
+        got[(D2, "IN", "320300")]["transfers_on_time"],
+    ) == (1, 0)
 
 
 def test_source_enterprise_overloads_traced_to_the_first_later_wim(spark, catalog):
@@ -480,8 +485,12 @@ def test_kpi_monthly_on_a_hand_computed_month(spark, catalog):
             "inspection_id string, plate_no string, subject_credit_code string, biz_date date",
         ),
         "violation_transfers": (
-            [("X1", "OUT", "340100", D1), ("X2", "OUT", "320500", D1), ("X3", "IN", "340100", D1)],
-            "transfer_id string, direction string, to_area string, biz_date date",
+            [
+                ("X1", "OUT", "340100", ts("2026-11-20 09:00:00"), ts("2026-11-29 09:00:00"), D1),
+                ("X2", "OUT", "320500", ts("2026-11-18 09:00:00"), ts("2026-11-29 09:00:00"), D1),
+                ("X3", "IN", "340100", None, ts("2026-11-29 09:00:00"), D1),
+            ],
+            "transfer_id string, direction string, to_area string, case_closed_at timestamp, transferred_at timestamp, biz_date date",
         ),
         "wim_weighings": (
             [
@@ -531,7 +540,7 @@ def test_kpi_monthly_on_a_hand_computed_month(spark, catalog):
         "enforcement_plans": 2.0, "inspection_tasks": 3.0, "special_tasks": 1.0,
         "joint_actions": 2.0, "joint_officer_deployments": 8.0,
         "vehicles_inspected": 2.0, "enterprises_inspected": 1.0,
-        "transfers_out": 2.0, "transfers_out_of_province": 1.0,
+        "transfers_out": 2.0, "transfers_out_of_province": 1.0, "transfers_on_time_ratio": 1.0,
         "shuang_bai_vehicles": 3.0, "xuzhou_shuang_bai_vehicles": 2.0,
         "illegal_operation_cases": 1.0, "source_enterprise_cases": 1.0,
         "taxi_complaints": 1.0, "ride_hailing_complaints": 2.0, "ride_hailing_trips": 8.0,
@@ -545,7 +554,7 @@ def test_kpi_monthly_on_a_hand_computed_month(spark, catalog):
     }  # fmt: skip
     names = {r["kpi_id"]: (r["kpi_name_zh"], r["unit"]) for r in out}
     assert names["shuang_bai_vehicles"] == ("双百车辆数", "vehicles")
-    assert len(names) == 24  # every KPI of the report that these inputs feed
+    assert len(names) == 25  # every KPI of the report that these inputs feed
     assert {names[k][1] for k in ("garbage_t", "sewage_t", "oily_water_t")} == {"t"}
 
 
@@ -575,7 +584,7 @@ def test_kpi_monthly_reports_liquid_pollutants_in_tonnes_by_the_declared_factor(
     others = {
         "enforcement_tasks": "task_id string, plan_id string, task_type string, planned_date date, status string, joint_action boolean, officers int",
         "inspection_records": "inspection_id string, plate_no string, subject_credit_code string, biz_date date",
-        "violation_transfers": "transfer_id string, direction string, to_area string, biz_date date",
+        "violation_transfers": "transfer_id string, direction string, to_area string, case_closed_at timestamp, transferred_at timestamp, biz_date date",
         "wim_weighings": WIM,
         "static_reweighs": STATIC,
         "enforcement_cases": "case_id string, violation_code string, filed_at timestamp",

@@ -14,7 +14,8 @@ from enforcement_brain.lake import tables
 DAY = dt.date(2026, 11, 29)
 SCHEMA = (
     "transfer_id string, direction string, plate_no string, to_area string, "
-    "violation_code string, biz_date date, _delivery_date date"
+    "violation_code string, case_closed_at timestamp, transferred_at timestamp, biz_date date, "
+    "_delivery_date date"
 )
 
 
@@ -34,12 +35,12 @@ def _silver(spark, settings, rows):
 def test_a_failing_gate_keeps_the_last_good_version(spark, settings):
     catalog = load_catalog(settings.standards_dir)
     dataset = catalog.datasets["violation_transfers_by_destination"]
-    _silver(spark, settings, [("T1", "OUT", "皖F1", "340100", "CX01", DAY, DAY)])
+    _silver(spark, settings, [("T1", "OUT", "皖F1", "340100", "CX01", None, None, DAY, DAY)])
     report = publish(spark, settings, catalog, dataset, DAY)
     assert (report.rows, report.biz_dates) == (1, [DAY.isoformat()])
     assert published_partitions(settings, dataset, DAY) == [DAY]  # from ops.publish_log
     # A redelivery with an unknown direction: the gate refuses it, nothing is written.
-    _silver(spark, settings, [("T1", "SIDEWAYS", "皖F1", "340100", "CX01", DAY, DAY)])
+    _silver(spark, settings, [("T1", "SIDEWAYS", "皖F1", "340100", "CX01", None, None, DAY, DAY)])
     with pytest.raises(GateFailed, match=r"G_DIRECTION \(1 rows\)"):
         publish(spark, settings, catalog, dataset, DAY)
     gold = spark.read.format("delta").load(settings.table_uri("gold", dataset.id))

@@ -113,7 +113,8 @@ def test_emergency_management_gets_exact_positions_of_possible_incidents(spark, 
 def test_neighbour_cities_get_only_transfers_out_to_them(spark, catalog, schemas):
     def row(direction, area, n):
         return {"direction": direction, "to_area": area, "is_out_of_province": True,
-                "violation_code": "CX01", "transfers": n, "vehicles": 1, "biz_date": D0}  # fmt: skip
+                "violation_code": "CX01", "transfers": n, "vehicles": 1, "transfers_on_time": n,
+                "biz_date": D0}  # fmt: skip
 
     frame = gold(
         spark, schemas, "violation_transfers_by_destination",
@@ -145,6 +146,9 @@ def test_neighbour_cities_get_only_transfers_out_to_them(spark, catalog, schemas
         "to_area",
     )
     assert sorted(nanjing) == ["320100"]
+    # how fast Xuzhou transfers is its own supervision's figure, not the recipients'
+    assert "transfers_on_time" not in got["370811"]
+    assert "transfers_on_time" not in jining["370811"]
 
 
 def test_transfer_recipients_get_vehicles_registered_elsewhere_in_clear(spark, catalog, schemas):

@@ -499,3 +499,35 @@ def test_datum_inverses_match_an_independent_implementation() -> None:
     scalar = [checks.wgs84_to_gcj02(lon, lat) for lon, lat in points]
     assert np.allclose(vlon, [s[0] for s in scalar], atol=1e-12, rtol=0)
     assert np.allclose(vlat, [s[1] for s in scalar], atol=1e-12, rtol=0)
+
+
+# -- violation transfers (抄告): sent within 7 working days of the case's closure --------------
+
+
+def test_working_days_after_closure_skip_the_weekend() -> None:
+    import datetime as dt
+
+    friday = dt.date(2026, 3, 6)
+    assert checks.working_days_after(friday, friday) == 0
+    assert checks.working_days_after(friday, dt.date(2026, 3, 8)) == 0  # Sunday
+    assert checks.working_days_after(friday, dt.date(2026, 3, 9)) == 1  # Monday
+    assert checks.working_days_after(friday, dt.date(2026, 3, 17)) == 7  # Tuesday week after
+    assert checks.working_days_after(friday, dt.date(2026, 3, 18)) == 8
+    assert checks.working_days_after(dt.date(2026, 3, 7), dt.date(2026, 3, 9)) == 1  # Sat -> Mon
+
+
+def test_a_transfer_after_seven_working_days_is_on_time_after_eight_late() -> None:
+    import datetime as dt
+
+    closed = dt.datetime(2026, 3, 6, 16, 30)  # a Friday afternoon
+    assert checks.TRANSFER_DEADLINE_WORKING_DAYS == 7
+    assert checks.is_transfer_on_time(closed, dt.datetime(2026, 3, 17, 17, 59)) is True
+    assert checks.is_transfer_on_time(closed, dt.datetime(2026, 3, 18, 8, 30)) is False
+    assert checks.is_transfer_on_time(closed, dt.datetime(2026, 3, 6, 17, 0)) is True
+
+
+def test_a_shared_sql_function_brings_the_ones_it_calls() -> None:
+    from enforcement_brain.standards.sql_library import used_functions
+
+    names = [f.name for f in used_functions("SELECT is_transfer_on_time(closed_at, sent_at)")]
+    assert names == ["working_days_after", "is_transfer_on_time"]

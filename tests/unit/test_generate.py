@@ -419,3 +419,53 @@ def test_wim_is_realistic(tmp_path: Path) -> None:
     assert 0.03 <= over / len(records) <= 0.08
     assert 1 <= kings <= 15
     assert max(hours.values()) > 1.5 * min(hours.values())  # traffic peaks by hour
+
+
+# -- 抄告 ----------------------------------------------------------------------------------------
+def test_outgoing_transfers_follow_closed_cases_of_vehicles_registered_elsewhere() -> None:
+    import dataclasses
+    import json as _json
+
+    from enforcement_brain.generate.cases import TRANSFER_LATE_SHARE, transfers_on
+    from enforcement_brain.generate.context import make_context
+    from enforcement_brain.generate.generic import generate_source
+    from enforcement_brain.generate.pools import build_pools
+    from enforcement_brain.standards.checks import is_transfer_on_time, working_days_after
+
+    base = make_context(STANDARDS, DAY, SEED, 1.0, 0.0)
+    sent = []
+    for k in range(8):
+        ctx = dataclasses.replace(base, day=DAY + dt.timedelta(days=k))
+        sent += [(ctx.day, t) for t in transfers_on(ctx)]
+    assert 8 <= len(sent) <= 8 * 14  # ~4 a day at this case volume
+    for day, t in sent:
+        case = t.case
+        assert t.sent_at.date() == day and t.closed_at == case.stage_time("CLOSED")
+        assert case.row_on(t.closed_at.date())["status"] == "CLOSED"
+        assert case.decision_no is not None and not case.plate_no.startswith("苏C")
+        assert working_days_after(t.closed_at.date(), day) >= 1 and day.weekday() < 5
+    late = sum(not is_transfer_on_time(t.closed_at, t.sent_at) for _, t in sent)
+    assert 0 < late <= 3 * TRANSFER_LATE_SHARE * len(sent)
+    out_of_province = sum(not t.to_area.startswith("32") for _, t in sent)
+    assert 0.5 <= out_of_province / len(sent) <= 0.9  # the report: 3,734 of 4,979
+
+    # The source's outgoing rows are exactly the day's transfers, with their case's numbers.
+    ctx = dataclasses.replace(base, day=DAY + dt.timedelta(days=7))
+    source = ctx.catalog.sources["violation_transfers"]
+    out = generate_source(ctx, build_pools(SEED, STANDARDS), source)
+    records = [
+        _json.loads(line)
+        for text in out.delivery.texts.values()
+        for line in text.splitlines()
+        if line.strip()
+    ]
+    outgoing = {r["case_no"]: r for r in records if r["direction"] == "OUT"}
+    due = {t.case.case_no: t for t in transfers_on(ctx)}
+    assert set(outgoing) == set(due)
+    for case_no, r in outgoing.items():
+        t = due[case_no]
+        assert (r["plate_no"], r["decision_no"], r["to_area"]) == (
+            t.case.plate_no, t.case.decision_no, t.to_area,
+        )  # fmt: skip
+        assert r["case_closed_at"] < r["transferred_at"]
+    assert all(r["to_area"] == "320300" for r in records if r["direction"] == "IN")

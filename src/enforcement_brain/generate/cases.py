@@ -19,6 +19,7 @@ import dataclasses
 import datetime as dt
 import math
 import uuid
+from collections import OrderedDict
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -28,11 +29,17 @@ import sqlalchemy as sa
 
 from enforcement_brain.declarations import Source
 from enforcement_brain.errors import DeclarationError
-from enforcement_brain.generate._common import HMS, TruthRow
+from enforcement_brain.generate._common import HMS, TruthRow, rng_for
 from enforcement_brain.generate.context import CASES, DayContext
-from enforcement_brain.generate.fleet import N_XUZHOU_ENTERPRISES
+from enforcement_brain.generate.fleet import N_XUZHOU_ENTERPRISES, TRUCK_ORIGINS
 from enforcement_brain.generate.wim import overload_events
-from enforcement_brain.standards.checks import CREDIT_CODE_ALPHABET, fine_yuan
+from enforcement_brain.standards.checks import (
+    CREDIT_CODE_ALPHABET,
+    TRANSFER_DEADLINE_WORKING_DAYS,
+    WORKING_WEEKDAYS,
+    XUZHOU_PLATE_PREFIX,
+    fine_yuan,
+)
 from enforcement_brain.standards.rule_kinds.defects import bad_plate_value
 
 LOOKBACK_DAYS = 60
@@ -53,6 +60,13 @@ CAR_VIOLATIONS = frozenset({"YY01", "YY02", "YY03", "YY06"})
 #: Divisions that are not Xuzhou's: 南京, 苏州, 宿迁, 枣庄, 宿州, 北京东城.
 NON_XUZHOU_DIVISIONS = ("320100", "320500", "321300", "370400", "341300", "110101")
 DEFECTS = ("bad_credit_code", "bad_division", "bad_plate")
+#: [I] Share of outgoing 抄告 sent after the 7-working-day deadline (the rest within it).
+TRANSFER_LATE_SHARE = 0.08
+#: Days back a case filed can still be transferred today: its longest life (~55 days) and the
+#: longest delay the generator gives (3 x the deadline in working days, ~4 weeks).
+TRANSFER_LOOKBACK_DAYS = 90
+#: The area a plate's issuing office serves (GB/T 2260), for the regions the fleet comes from.
+REGISTRATION_AREA = {province + office: area for province, office, _, area in TRUCK_ORIGINS}
 TABLE = "enf_case"
 
 
@@ -71,6 +85,23 @@ class Case:
     filed_on: dt.date
     stages: tuple[tuple[int, int, str], ...]
     defect: str  # "" or one of DEFECTS; a property of the case, so every version carries it
+
+    def stage_time(self, status: str) -> dt.datetime | None:
+        """When the case reached ``status``, or None if it never does."""
+        found = next((s for s in self.stages if s[2] == status), None)
+        if found is None:
+            return None
+        return dt.datetime.fromisoformat(_stamp(self.filed_on, found[0], found[1]))
+
+    @property
+    def decision_no(self) -> str | None:
+        """The penalty decision's number (处罚决定书文号), dated the day of the decision, with the
+        case's own sequence; None for a case withdrawn without a decision."""
+        decided = self.stage_time("DECIDED")
+        if decided is None:
+            return None
+        seq = "".join(ch for ch in self.case_no if ch.isdigit())[-6:]
+        return f"徐交执罚〔{decided.year}〕{decided:%Y%m%d}{seq}号"
 
     def row_on(self, day: dt.date) -> dict[str, Any] | None:
         """The row as the table holds it at the end of ``day``, if the case changed that day."""
@@ -101,8 +132,28 @@ def _stamp(filed_on: dt.date, offset: int, sec: int) -> str:
     return f"{(filed_on + dt.timedelta(days=offset)).isoformat()} {HMS[sec]}"
 
 
+#: Cases by (seed, scale, defect rate, standards folder, filing day): a day's cases and
+#: transfers, and consecutive days, look back over the same filing days.
+_FILED: OrderedDict[tuple[object, ...], list[Case]] = OrderedDict()
+_FILED_MAX = 200
+
+
 def cases_filed_on(ctx: DayContext, filed_on: dt.date) -> list[Case]:
-    """All cases filed on ``filed_on`` (any day; ``ctx`` supplies seed, scale and tables)."""
+    """All cases filed on ``filed_on`` (any day; ``ctx`` supplies seed, scale and tables).
+
+    A pure function of its arguments, so the last few hundred filing days are kept."""
+    key = (ctx.seed, ctx.scale, ctx.defect_rate, str(ctx.standards_dir), filed_on)
+    if key in _FILED:
+        _FILED.move_to_end(key)
+        return _FILED[key]
+    cases = _new_cases(ctx, filed_on)
+    _FILED[key] = cases
+    if len(_FILED) > _FILED_MAX:
+        _FILED.popitem(last=False)
+    return cases
+
+
+def _new_cases(ctx: DayContext, filed_on: dt.date) -> list[Case]:
     day_ctx = dataclasses.replace(ctx, day=filed_on)
     fleet = ctx.fleet
     rng = day_ctx.rng(CASES, "new")
@@ -240,6 +291,59 @@ def cases_on(ctx: DayContext) -> list[Case]:
         for case in cases_filed_on(ctx, ctx.day - dt.timedelta(days=back)):
             if case.row_on(ctx.day) is not None:
                 out.append(case)
+    return out
+
+
+@dataclass(frozen=True)
+class Transfer:
+    """An outgoing 抄告 of a closed case: to the area where its vehicle is registered."""
+
+    case: Case
+    to_area: str
+    closed_at: dt.datetime
+    sent_at: dt.datetime
+
+
+def _after_working_days(day: dt.date, n: int) -> dt.date:
+    """The ``n``-th working day after ``day`` (working days as Standard 1 declares them)."""
+    while n > 0:
+        day += dt.timedelta(days=1)
+        n -= day.weekday() in WORKING_WEEKDAYS
+    return day
+
+
+def transfer_of(ctx: DayContext, case: Case) -> Transfer | None:
+    """The case's outgoing transfer, if it has one: a case closed with a penalty decision, about
+    a vehicle registered outside Xuzhou in a known region. Its delay in working days after the
+    closure comes from the case's own stream: within the deadline, or a declared share
+    (:data:`TRANSFER_LATE_SHARE`) after it."""
+    closed_at = case.stage_time("CLOSED")
+    plate = case.plate_no or ""
+    area = REGISTRATION_AREA.get(plate[:2])
+    if closed_at is None or case.decision_no is None or case.defect or area is None:
+        return None
+    if plate.startswith(XUZHOU_PLATE_PREFIX):
+        return None
+    rng = rng_for(ctx.seed, case.case_id, "transfer")
+    late = rng.random() < TRANSFER_LATE_SHARE
+    deadline = TRANSFER_DEADLINE_WORKING_DAYS
+    lag = int(rng.integers(deadline + 1, 3 * deadline) if late else rng.integers(1, deadline + 1))
+    sec = 30_600 + int(rng.integers(0, 32_400))  # 08:30-17:30
+    sent = dt.datetime.combine(_after_working_days(closed_at.date(), lag), dt.time()) + (
+        dt.timedelta(seconds=sec)
+    )
+    return Transfer(case, area, closed_at, sent)
+
+
+def transfers_on(ctx: DayContext) -> list[Transfer]:
+    """The outgoing transfers sent on ``ctx.day``, oldest filing first: every case that can close
+    in time for one (its life and the latest delay fit :data:`TRANSFER_LOOKBACK_DAYS`)."""
+    out = []
+    for back in range(TRANSFER_LOOKBACK_DAYS, -1, -1):
+        for case in cases_filed_on(ctx, ctx.day - dt.timedelta(days=back)):
+            t = transfer_of(ctx, case)
+            if t is not None and t.sent_at.date() == ctx.day:
+                out.append(t)
     return out
 
 

@@ -39,7 +39,6 @@ from enforcement_brain.generate._common import (
     TruthRow,
     hour_seconds,
     pick_labels,
-    rows_for,
     time_strings,
 )
 from enforcement_brain.generate.context import DayContext
@@ -431,6 +430,7 @@ VALUE_DRAWS: dict[str, ValueDraw] = {
     "remark": _one_of(_REMARKS),
     "wim_record_id": _wim_record_id,
     "case_no": _case_no,
+    "closure_time": _local_time,
     "task_id": _task_id,
     "road_code": _one_of(list(ROADS)),
     "stake_no": _stake_no,
@@ -563,7 +563,7 @@ def generate_source(ctx: DayContext, pools: Pools, source: Source) -> GenericOut
     from enforcement_brain.generate import specs
 
     settings = source.generator
-    n = rows_for(source.expected_daily_rows, ctx.scale)
+    n = specs.row_count(ctx, source)
     rng = ctx.rng(source.id, "rows")
     hours = HOURS[settings.hours or ("office" if source.delivery.kind == "database" else "truck")]
     seconds = hour_seconds(rng, n, hours)

@@ -13,12 +13,19 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from enforcement_brain.declarations import Source
-from enforcement_brain.standards.checks import gross_limit_kg
+from enforcement_brain.generate._common import rows_for
+from enforcement_brain.generate.cases import REGISTRATION_AREA, Transfer, transfers_on
+from enforcement_brain.standards.checks import XUZHOU_PLATE_PREFIX, gross_limit_kg
+from enforcement_brain.standards.code_tables import load_code_table
 
 if TYPE_CHECKING:
     from enforcement_brain.generate.context import DayContext
     from enforcement_brain.generate.generic import Draw
 
+#: Xuzhou's GB/T 2260 area code: the sender of outgoing transfers, the receiver of the others.
+XUZHOU_AREA = "320300"
+#: The first enterprises of the fleet that are loading sources (quarries, plants, yards).
+N_SOURCE_ENTERPRISES = 300
 #: Pools whose members are the business key (a registration change names an existing member).
 _POOL_KEYS = {"ship_id": ("ship", "ship_id"), "officer_code": ("officer", "officer_code")}
 
@@ -43,6 +50,16 @@ def keys(ctx: DayContext, source: Source, n: int, prefix: str, rng: np.random.Ge
     if col.element == "decision_no":
         return f"徐交执罚〔{ctx.day.year}〕{ctx.ymd}" + seq + "号"
     return prefix + ctx.ymd + seq
+
+
+def row_count(ctx: DayContext, source: Source) -> int:
+    """Rows the source delivers today: its declared volume at the scale, except for sources
+    whose rows follow from other sources (an outgoing 抄告 for each case due one today)."""
+    if source.id == TRANSFERS:
+        return len(_transfers_due(ctx)) + rows_for(
+            round(source.expected_daily_rows * _received_share(ctx)), ctx.scale
+        )
+    return rows_for(source.expected_daily_rows, ctx.scale)
 
 
 def folder(ctx: DayContext, source: Source) -> str:
@@ -97,7 +114,7 @@ def _source_weighings(d: Draw) -> None:
     d.values["gross_weight_kg"] = _int_text(gross)
     d.values["net_kg"] = _int_text(gross - tare)
     # Source enterprises are Xuzhou quarries, cement plants and yards: a few hundred of them.
-    ent = r.integers(0, 300, n)
+    ent = r.integers(0, N_SOURCE_ENTERPRISES, n)
     d._subjects["enterprise"] = ent
     d.values["enterprise_credit_code"] = f.ent_credit_code[ent]
     d.values["enterprise_name"] = f.ent_name[ent]
@@ -139,6 +156,79 @@ def _roads(d: Draw) -> None:
     d.values["stake_to"] = np.array([f"K{m // 1000}+{m % 1000:03d}" for m in end], dtype=object)
 
 
+TRANSFERS = "violation_transfers"
+#: The transfers due on the last day asked for, by (seed, day, scale): row_count and refine
+#: of one source ask for the same day one after the other.
+_DUE: dict[tuple[object, ...], list[Transfer]] = {}
+
+
+def _transfers_due(ctx: DayContext) -> list[Transfer]:
+    key = (ctx.seed, ctx.day, ctx.scale, str(ctx.standards_dir))
+    if key not in _DUE:
+        _DUE.clear()
+        _DUE[key] = transfers_on(ctx)
+    return _DUE[key]
+
+
+def _received_share(ctx: DayContext) -> float:
+    """Share of transfers that Xuzhou receives (IN), from the direction code table's weights."""
+    codes = load_code_table(ctx.standards_dir, "transfer_direction").codes
+    weights = {c["code"]: float(c.get("weight", 1.0)) for c in codes}
+    return weights["IN"] / sum(weights.values())
+
+
+def _transfers(d: Draw) -> None:
+    """抄告: the first rows are today's outgoing transfers, one per closed case due one, with the
+    case's plate, violation, case and decision numbers and closure time (the truck's type and
+    operator from the fleet; for an overload, a Xuzhou loading unit). The other rows are
+    transfers received from the regions the fleet comes from about Xuzhou trucks."""
+    f, r, n, v = d.pools.fleet, d.rng, d.n, d.values
+    due = _transfers_due(d.ctx)
+    truck_of = {str(p): i for i, p in enumerate(f.truck_plate)}
+    xuzhou_trucks = np.flatnonzero(
+        np.char.startswith(f.truck_plate.astype(str), XUZHOU_PLATE_PREFIX)
+    )
+    elsewhere = sorted(set(REGISTRATION_AREA.values()) - {XUZHOU_AREA})
+    for i in range(n):
+        if i < len(due):
+            t = due[i]
+            case, truck = t.case, truck_of.get(str(t.case.plate_no))
+            v["direction"][i], v["plate_no"][i] = "OUT", case.plate_no
+            v["from_area"][i], v["to_area"][i] = XUZHOU_AREA, t.to_area
+            v["violation_code"][i], v["case_no"][i] = case.violation_code, case.case_no
+            v["decision_no"][i] = case.decision_no
+            v["case_closed_at"][i] = f"{t.closed_at:%Y-%m-%d %H:%M:%S}"
+            if d.seconds[i] >= 0:  # a row delivered late keeps its time on the day before
+                v["transferred_at"][i] = f"{t.sent_at:%Y-%m-%d %H:%M:%S}"
+                d.seconds[i] = t.sent_at.hour * 3600 + t.sent_at.minute * 60 + t.sent_at.second
+            overload = case.violation_code.startswith("CX")
+        else:
+            truck = int(r.choice(xuzhou_trucks))
+            origin = elsewhere[int(r.integers(0, len(elsewhere)))]
+            v["direction"][i], v["plate_no"][i] = "IN", f.truck_plate[truck]
+            v["from_area"][i], v["to_area"][i] = origin, XUZHOU_AREA
+            seq = f"{int(r.integers(1, 99_999)):05d}"
+            v["case_no"][i] = f"（{origin}）交执案〔{d.ctx.day.year}〕{seq}号"
+            v["decision_no"][i] = f"（{origin}）交执罚〔{d.ctx.day.year}〕{seq}号"
+            overload = str(v["violation_code"][i]).startswith("CX")
+        if truck is None:  # a car: no goods operator on record
+            for c in ("vehicle_type", "operator_name", "operator_credit_code"):
+                v[c][i] = ""
+        else:
+            owner = int(f.truck_owner[truck])
+            v["vehicle_type"][i] = f.truck_vtype[truck]
+            v["operator_name"][i] = f.ent_name[owner]
+            v["operator_credit_code"][i] = f.ent_credit_code[owner]
+        if overload:  # 货运源头单位: a Xuzhou quarry, plant or yard
+            unit = int(r.integers(0, N_SOURCE_ENTERPRISES))
+            v["loading_unit_name"][i] = f.ent_name[unit]
+            v["loading_unit_credit_code"][i] = f.ent_credit_code[unit]
+        else:
+            for c in ("loading_unit_name", "loading_unit_credit_code", "loading_note_no"):
+                v[c][i] = ""
+            v["evidence_record_id"][i] = ""
+
+
 _REFINE = {
     "road_network": _roads,
     "static_reweighs": _reweighs,
@@ -146,4 +236,5 @@ _REFINE = {
     "oversize_permits": _oversize,
     "toll_transactions": _toll,
     "ride_hailing_orders": _orders,
+    TRANSFERS: _transfers,
 }

@@ -13,8 +13,8 @@ or reject control characters first (none of the generated sources carry them).
 
 Sources: GA 36-2018 and the special-plate rules cited in :data:`PLATE_FORMS` (plates),
 GB 32100-2015 (credit code), GB 11643-1999 (resident ID),
-交通运输部令2016年第62号 Art. 3 and 43 with GB 1589-2016 (overload). ``[I]`` marks a design
-choice of ours where the rule text leaves room.
+交通运输部令2016年第62号 Art. 3 and 43 with GB 1589-2016 (overload), Art. 44 (transfer
+deadline). ``[I]`` marks a design choice of ours where the rule text leaves room.
 """
 
 from __future__ import annotations
@@ -308,6 +308,35 @@ def is_shuang_bai(gross_kg: int, limit_kg: int) -> bool:
     is exactly 100 % over and counts.
     """
     return is_bai_dun_wang(gross_kg) or gross_kg - limit_kg >= limit_kg
+
+
+# -- violation transfers (抄告) ---------------------------------------------------------------
+
+#: An outgoing transfer is due within this many working days after its case is closed
+#: (交通运输部令2016年第62号 第四十四条: 结案之日起7个工作日内).
+TRANSFER_DEADLINE_WORKING_DAYS = 7
+#: Working days are Monday to Friday (Python's and Spark's ``weekday()`` 0-4). [I] Public
+#: holidays and the weekend days worked in their place are not applied: no holiday calendar
+#: is part of the platform.
+WORKING_WEEKDAYS = (0, 1, 2, 3, 4)
+
+
+def working_days_after(closed_on: _dt.date, sent_on: _dt.date) -> int:
+    """Working days after ``closed_on`` up to and including ``sent_on`` (0 on or before it).
+
+    The closing day itself does not count, as a deadline "within N days of" starts the next day.
+    """
+    days = (sent_on - closed_on).days
+    return sum(
+        1
+        for k in range(1, days + 1)
+        if (closed_on + _dt.timedelta(days=k)).weekday() in WORKING_WEEKDAYS
+    )
+
+
+def is_transfer_on_time(closed_at: _dt.datetime, sent_at: _dt.datetime) -> bool:
+    """Whether a transfer sent at ``sent_at`` meets the deadline after closure at ``closed_at``."""
+    return working_days_after(closed_at.date(), sent_at.date()) <= TRANSFER_DEADLINE_WORKING_DAYS
 
 
 # -- ship identification number ------------------------------------------------------------

@@ -128,6 +128,24 @@ FUNCTIONS: tuple[SqlFunction, ...] = (
         "A permit, certificate or list entry in force on a day (open ends allowed).",
     ),
     SqlFunction(
+        "working_days_after",
+        "closed_on DATE, sent_on DATE",
+        "INT",
+        "CASE WHEN sent_on > closed_on THEN size(filter(sequence(date_add(closed_on, 1), sent_on),"
+        f" d -> weekday(d) IN ({', '.join(map(str, checks.WORKING_WEEKDAYS))})))"
+        " WHEN sent_on <= closed_on THEN 0 END",
+        "Working days (Monday to Friday; public holidays not applied) after a day, up to and "
+        "including another; null when either day is unknown.",
+    ),
+    SqlFunction(
+        "is_transfer_on_time",
+        "closed_at TIMESTAMP, sent_at TIMESTAMP",
+        "BOOLEAN",
+        "working_days_after(to_date(closed_at), to_date(sent_at)) <= "
+        f"{checks.TRANSFER_DEADLINE_WORKING_DAYS}",
+        "抄告 sent within 7 working days of the case's closure (Order 2016-62 Art. 44).",
+    ),
+    SqlFunction(
         "safe_ratio",
         "numerator DOUBLE, denominator DOUBLE",
         "DOUBLE",
@@ -143,8 +161,17 @@ def function_statements() -> list[str]:
 
 
 def used_functions(sql: str) -> list[SqlFunction]:
-    """The shared functions a SQL text calls (a name followed by ``(``)."""
-    return [f for f in FUNCTIONS if re.search(rf"\b{f.name}\s*\(", sql)]
+    """The shared functions a SQL text calls (a name followed by ``(``), with the shared
+    functions their bodies call, in dependency order (the order of :data:`FUNCTIONS`)."""
+    texts = [sql]
+    used: set[str] = set()
+    while texts:
+        text = texts.pop()
+        for f in FUNCTIONS:
+            if f.name not in used and re.search(rf"\b{f.name}\s*\(", text):
+                used.add(f.name)
+                texts.append(f.body)
+    return [f for f in FUNCTIONS if f.name in used]
 
 
 # -- literals -----------------------------------------------------------------------------------

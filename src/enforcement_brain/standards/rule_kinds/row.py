@@ -7,6 +7,7 @@ are.
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -214,7 +215,8 @@ class DatumOffset(RowKind):
 @rule_kind
 class Expr(RowKind):
     """A consistency condition in SQL over ``{element}`` placeholders; ``derived`` names the
-    element computed from the others (the one a planted defect changes)."""
+    element computed from the others (the one a planted defect changes); ``defect_sets``
+    (element -> text) is what a planted row also gets so the condition judges it at all."""
 
     name = "expr"
     defect = "inconsistent"
@@ -247,10 +249,16 @@ class Expr(RowKind):
         import numpy as np
 
         req = at.rule.requires
+        for element, text in (at.rule.params.get("defect_sets") or {}).items():
+            at.set(at.column_of(element), str(text))
+        target = at.column_of(at.rule.params.get("derived", req[0]))
         if "valid_from" in req and "valid_until" in req:  # a validity period that ends first
             a, b = at.column_of("valid_from"), at.column_of("valid_until")
             start = np.datetime64(at.get(a))
             at.set(b, str(start - np.timedelta64(int(at.rng.integers(1, 400)), "D")))
+        elif at.source.column(target).type == "timestamp":  # a time that should precede the event
+            event = dt.datetime.fromisoformat(at.get(str(at.source.event_time)))
+            after = event + dt.timedelta(minutes=int(at.rng.integers(10, 72 * 60)))
+            at.set(target, after.strftime("%Y-%m-%d %H:%M:%S"))
         else:  # a derived quantity off by a multiple of 997 kg
-            target = at.column_of(at.rule.params.get("derived", req[0]))
             at.set(target, str(int(at.get(target)) + int(at.rng.integers(1, 9)) * 997))
