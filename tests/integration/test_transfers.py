@@ -123,7 +123,7 @@ def test_kpi_monthly_share_of_transfers_sent_in_time(spark, catalog) -> None:
         "enforcement_cases": "case_id string, violation_code string, filed_at timestamp",
         "ride_hailing_orders": "order_id string, biz_date date",
         "complaint_tickets": "ticket_no string, category string, received_at timestamp",
-        "pollutant_receipts": "receipt_no string, pollutant_type string, quantity_t double, handed_to_disposal boolean, received_at timestamp",
+        "pollutant_receipts": "receipt_no string, pollutant_type string, quantity double, handed_to_disposal boolean, received_at timestamp",
     }
     frames = {sid: ([], schema) for sid, schema in empty.items()}
     out = _build(spark, catalog, "kpi_monthly", violation_transfers=(rows, TRANSFERS), **frames)
