@@ -99,13 +99,17 @@ def test_shared_functions_agree_with_the_standards_reference(spark):
     assert {(r.a, r.c): r.v for r in limits} == {
         (a, c): checks.gross_limit_kg(a, c) for a in (2, 3, 4, 5, 6, 7, 9) for c in (True, False)
     }
-    excesses = [0, 1, 999, 1000, 1001, 1999, 2000, 2001, 30000, 59000, 59001, 120000]
+    # Every kilogram around the warning band and each tonne boundary, then a sweep to the cap.
+    excesses = list(range(-2, 3_100)) + list(range(3_100, 62_000, 7)) + [59_999, 60_000, 120_000]
     fines = spark.sql(
         "SELECT e, fine_yuan(e) AS v FROM VALUES "
         + ", ".join(f"({e})" for e in excesses)
         + " AS t(e)"
     ).collect()
     assert {r.e: r.v for r in fines} == {e: checks.fine_yuan(e) for e in excesses}
+    assert {r.e: r.v for r in fines if r.e in (1_001, 1_999, 2_000, 59_999, 60_000)} == {
+        1_001: 500, 1_999: 500, 2_000: 1_000, 59_999: 29_500, 60_000: 30_000
+    }  # fmt: skip
     pairs = [(99999, 49000), (100000, 49000), (98000, 49000), (97999, 49000), (36000, 18000)]
     flags = spark.sql(
         "SELECT g, l, is_shuang_bai(g, l) AS sb, is_bai_dun_wang(g) AS bdw FROM VALUES "

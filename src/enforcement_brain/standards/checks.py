@@ -148,9 +148,12 @@ GROSS_LIMITS_KG: dict[int, tuple[int, int]] = {
     5: (43_000, 43_000),
     6: (49_000, 49_000),
 }
-#: Excess up to this is a warning, not a fine (Art. 43).
+#: Excess up to this is a warning, not a fine (Art. 43(二): 未超过1000千克的，予以警告).
 FINE_FREE_EXCESS_KG = 1_000
-FINE_PER_STARTED_TONNE_YUAN = 500
+#: The fine's step: ¥500 for each full 1,000 kg of the excess (每超1000千克罚款500元).
+FINE_STEP_KG = 1_000
+FINE_PER_FULL_TONNE_YUAN = 500
+#: The fine's cap (最高不得超过30000元).
 FINE_CAP_YUAN = 30_000
 #: 百吨王: a truck weighing 100 t or more (operational definition).
 BAI_DUN_WANG_KG = 100_000
@@ -186,16 +189,16 @@ def excess_rate(gross_kg: int, limit_kg: int) -> float:
 
 
 def fine_yuan(excess: int) -> int:
-    """Fine in yuan for ``excess`` kg over the limit (Art. 43 of Order 2016-62).
+    """Fine in yuan for ``excess`` kg over the limit (Order 2016-62 Art. 43(二)).
 
-    Up to 1,000 kg over: a warning, fine 0. Above that: ¥500 per *started* 1,000 kg of the whole
-    excess, capped at ¥30,000. [I] "Started" (ceil) is our reading of "每超1000千克罚款500元":
-    1,001 kg over is two started tonnes, ¥1,000; the smallest fine is therefore ¥1,000 and the
-    cap is reached above 59,000 kg over. Change it here and in the standard together.
+    Up to 1,000 kg over: a warning, fine 0. Above that: ¥500 for each *full* 1,000 kg of the
+    whole excess (每超1000千克罚款500元: a part-tonne is not a tonne exceeded, so floor), capped
+    at ¥30,000. 1,001–1,999 kg over is ¥500; the cap is reached at 60,000 kg over. The SQL
+    ``fine_yuan`` is generated from the same constants.
     """
     if excess <= FINE_FREE_EXCESS_KG:
         return 0
-    return min(FINE_CAP_YUAN, FINE_PER_STARTED_TONNE_YUAN * math.ceil(excess / 1_000))
+    return min(FINE_CAP_YUAN, FINE_PER_FULL_TONNE_YUAN * (excess // FINE_STEP_KG))
 
 
 def is_bai_dun_wang(gross_kg: int) -> bool:

@@ -74,9 +74,9 @@ FUNCTIONS: tuple[SqlFunction, ...] = (
         "excess_kg BIGINT",
         "INT",
         f"CAST(CASE WHEN excess_kg <= {checks.FINE_FREE_EXCESS_KG} THEN 0 ELSE least("
-        f"{checks.FINE_PER_STARTED_TONNE_YUAN} * ceil(excess_kg / 1000), {checks.FINE_CAP_YUAN})"
-        " END AS INT)",
-        "Fine in yuan for an excess in kg (Order 2016-62 Art. 43), as Standard 1 reads it.",
+        f"{checks.FINE_PER_FULL_TONNE_YUAN} * (excess_kg div {checks.FINE_STEP_KG}), "
+        f"{checks.FINE_CAP_YUAN}) END AS INT)",
+        "Fine in yuan for an excess in kg (Order 2016-62 Art. 43(二)): ¥500 per full 1,000 kg.",
     ),
     SqlFunction(
         "is_bai_dun_wang",
