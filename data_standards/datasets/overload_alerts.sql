@@ -1,11 +1,14 @@
 -- Overload alerts: every WIM weighing over its legal limit (Order 2016-62 Art. 3), with the
 -- excess, the fine it would carry (Art. 43) and whether the scale's error band leaves it to a
 -- static re-weigh.
-WITH weighed AS (
-  SELECT w.*,
-         is_combination_type(w.vehicle_type_code) AS is_combination,
-         legal_limit_kg(w.axle_count, is_combination_type(w.vehicle_type_code)) AS limit_kg
+WITH trains AS (
+  -- every 汽车列车 (definition road_train) takes the road-train limits
+  SELECT w.*, is_road_train(w.vehicle_type_code, w.plate_no, w.trailer_plate_no) AS is_combination
   FROM silver.wim_weighings w
+),
+weighed AS (
+  SELECT t.*, legal_limit_kg(t.axle_count, t.is_combination) AS limit_kg
+  FROM trains t
 )
 SELECT
   w.record_id AS alert_id,

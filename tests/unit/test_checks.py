@@ -26,6 +26,7 @@ from enforcement_brain.standards.checks import (
     gross_limit_kg,
     id_check_char,
     is_bai_dun_wang,
+    is_road_train,
     is_shuang_bai,
     is_valid_credit_code,
     is_valid_id_number,
@@ -169,6 +170,31 @@ def test_gross_limits_follow_the_table() -> None:
     ]  # fmt: skip
     with pytest.raises(ValueError):
         gross_limit_kg(1, False)
+
+
+@pytest.mark.parametrize(
+    ("vehicle_type", "plate", "trailer_plate", "road_train"),
+    [
+        ("Q11", "苏C12345", None, True),  # tractor + semi-trailer: a tractor is never alone
+        ("B11", "苏C1234挂", None, True),  # the record names the semi-trailer
+        ("G11", "苏C1234挂", None, True),  # the record names the full trailer
+        ("H11", "苏C12345", "苏C1234挂", True),  # truck + full or centre-axle trailer
+        ("H11", "鲁Q8888挂", None, True),  # the front camera read the trailer's plate
+        ("H11", "苏C12345", None, False),  # a rigid truck
+        ("H11", "苏C12345", "", False),
+        ("H11", "苏C12345", "-", False),  # the rear camera read nothing
+        (None, "-", None, False),
+    ],
+)  # fmt: skip
+def test_road_train_from_what_a_record_carries(
+    vehicle_type: str | None, plate: str, trailer_plate: str | None, road_train: bool
+) -> None:
+    assert is_road_train(vehicle_type, plate, trailer_plate) is road_train
+
+
+def test_truck_with_a_full_or_centre_axle_trailer_gets_the_road_train_limit() -> None:
+    train = is_road_train("H11", "苏C12345", "苏C1234挂")
+    assert (gross_limit_kg(3, train), gross_limit_kg(4, train)) == (27_000, 36_000)
 
 
 @pytest.mark.parametrize(

@@ -140,6 +140,39 @@ def is_valid_id_number(number: str | None) -> bool:
 
 # -- overload (交通运输部令2016年第62号, GB 1589-2016) -------------------------------------
 
+#: GA 24.4 vehicle-type classes that only run as part of a 汽车列车 (road train): Q tractor
+#: units, B semi-trailers, G full trailers (a centre-axle trailer is registered as one).
+ROAD_TRAIN_TYPE_CLASSES = ("Q", "B", "G")
+#: GA 36-2018: a trailer's plate ends with 挂.
+TRAILER_PLATE_SUFFIX = "挂"
+
+
+def is_trailer_plate(plate: str | None) -> bool:
+    """A trailer's plate (GA 36-2018: the last character is 挂)."""
+    return plate is not None and plate.strip().endswith(TRAILER_PLATE_SUFFIX)
+
+
+def is_road_train(
+    vehicle_type_code: str | None, plate_no: str | None, trailer_plate_no: str | None = None
+) -> bool:
+    """Whether a weighing is of a 汽车列车 (road train), from what the record carries.
+
+    Order 2016-62 Art. 3 gives every 汽车列车 its own limits (3 axles 27 t, 4 axles 36 t): a
+    tractor with a semi-trailer, and equally a truck with a full or centre-axle trailer. A
+    record shows a road train by its vehicle type (a tractor, or the trailer itself:
+    :data:`ROAD_TRAIN_TYPE_CLASSES`), by a trailer plate read at the front, or by the trailer
+    plate the rear camera read (``trailer_plate_no``). A truck's own type (H) says nothing
+    about a drawn trailer, so the trailer plate is what tells a truck + trailer from a rigid
+    truck. Used by the SQL ``is_road_train`` (generated from the same constants).
+    """
+    kind = (vehicle_type_code or "").strip()[:1]
+    return (
+        kind in ROAD_TRAIN_TYPE_CLASSES
+        or is_trailer_plate(plate_no)
+        or is_trailer_plate(trailer_plate_no)
+    )
+
+
 #: Gross limits (kg) by axle count: (rigid truck, combination). Art. 3 of Order 2016-62.
 GROSS_LIMITS_KG: dict[int, tuple[int, int]] = {
     2: (18_000, 18_000),
