@@ -181,6 +181,12 @@ GROSS_LIMITS_KG: dict[int, tuple[int, int]] = {
     5: (43_000, 43_000),
     6: (49_000, 49_000),
 }
+#: Art. 3 第一款第（八）项: a road train of 6 or more axles whose tractor has a single drive axle.
+SINGLE_DRIVE_AXLE_MIN_AXLES = 6
+SINGLE_DRIVE_AXLE_LIMIT_KG = 46_000
+#: Art. 3 第二款第（二）项: single tyres on each side of an axle (drive axles and widened tyres
+#: excepted) lower the limit by 3,000 kg.
+SINGLE_TYRE_REDUCTION_KG = 3_000
 #: Excess up to this is a warning, not a fine (Art. 43(二): 未超过1000千克的，予以警告).
 FINE_FREE_EXCESS_KG = 1_000
 #: The fine's step: ¥500 for each full 1,000 kg of the excess (每超1000千克罚款500元).
@@ -209,6 +215,41 @@ def gross_limit_kg(axle_count: int, is_combination: bool) -> int:
         raise ValueError(f"a goods vehicle has at least 2 axles, got {axle_count}")
     rigid, combination = GROSS_LIMITS_KG[min(axle_count, 6)]
     return combination if is_combination else rigid
+
+
+def station_limits_kg(axle_count: int) -> list[int]:
+    """Every limit Order 2016-62 Art. 3 gives a vehicle with ``axle_count`` axles, ascending.
+
+    A static station sees what WIM cannot: whether the vehicle is a road train, how many drive
+    axles its tractor has and whether its axles run on single tyres. So its limit may be the
+    rigid-truck or road-train limit for the axle count, 46,000 kg for a road train of 6 or more
+    axles whose tractor has a single drive axle (第一款第（八）项), or any of these lowered by
+    3,000 kg for single tyres (第二款第（二）项). A limit from the 行驶证 is judged apart
+    (:func:`is_station_limit_explained`).
+    """
+    rigid, combination = GROSS_LIMITS_KG[min(max(axle_count, 2), 6)]
+    base = {rigid, combination}
+    if axle_count >= SINGLE_DRIVE_AXLE_MIN_AXLES:
+        base.add(SINGLE_DRIVE_AXLE_LIMIT_KG)
+    return sorted(base | {b - SINGLE_TYRE_REDUCTION_KG for b in base})
+
+
+def is_station_limit_explained(
+    axle_count: int, limit_kg: int, registered_max_kg: int | None = None
+) -> bool:
+    """Whether a static station's limit is one the order allows for the axle count.
+
+    Either one of :func:`station_limits_kg`, or the maximum total mass on the vehicle's 行驶证
+    when that is lower than the table's highest limit for the axle count (Art. 3 第二款第（四）
+    项 takes the 行驶证 value for tractors, farm and low-speed goods vehicles; 第（三）项 caps
+    the limit at what the vehicle is approved for). A limit no rule explains is an error of the
+    station's record. The rule R_LIMIT_MATCHES_AXLES says the same in SQL
+    (``rule_kinds.sql.station_limit_explained_sql``).
+    """
+    allowed = station_limits_kg(axle_count)
+    if limit_kg in allowed:
+        return True
+    return registered_max_kg is not None and limit_kg == registered_max_kg < max(allowed)
 
 
 def excess_kg(gross_kg: int, limit_kg: int) -> int:
