@@ -72,10 +72,11 @@ def test_a_dataset_declares_only_what_its_sql_uses():
     sql = catalog.datasets["overload_alerts"].sql
     assert [f.name for f in used_functions(sql)] == [
         "is_road_train", "legal_limit_kg", "fine_yuan", "is_bai_dun_wang", "is_shuang_bai",
+        "valid_on",
     ]  # fmt: skip
-    assert used_ref_tables(sql) == ["wim_sites"]
+    assert used_ref_tables(sql) == ["wim_sites", "wim_accuracy_class"]
     statements = session_statements(catalog.root, sql)
-    assert len(statements) == 5 + 2  # functions, the schema, one view
+    assert len(statements) == 6 + 3  # functions, the schema, two views
 
 
 def test_literals_and_params():

@@ -138,6 +138,36 @@ def test_overload_alerts_give_every_road_train_its_limit(spark, catalog):
     assert got == {"A3": (True, 36000, 2000), "A4": (False, 31000, 4000)}
 
 
+def test_overload_alerts_take_the_tolerance_from_the_site_class(spark, catalog):
+    sites = load_code_table(REPO_ROOT / "data_standards", "wim_sites").codes
+    in_force = [s for s in sites if str(s["verified_until"]) >= str(D1)]
+    c2 = next(s["code"] for s in in_force if s["accuracy_class"] == "2")
+    c10 = next(s["code"] for s in in_force if s["accuracy_class"] == "10")
+    lapsed = next(s["code"] for s in sites if str(s["verified_until"]) < str(D1))
+    wim = [
+        # 6-axle tractor at 51 t: 4.1 % over 49 t. Class 2 (±2 %): beyond the band, enforceable
+        ("T1", c2, "苏C11111", "yellow", "Q11", 6, 51000, ts("2026-11-29 08:00:00"), D1),
+        # the same on a class-10 scale (±10 %): inside the band, re-weigh statically
+        ("T2", c10, "苏C22222", "yellow", "Q11", 6, 51000, ts("2026-11-29 08:10:00"), D1),
+        # class 10 at 55 t: 12.2 % over, 55,000 × 0.9 = 49,500 > 49,000: enforceable
+        ("T3", c10, "苏C33333", "yellow", "Q11", 6, 55000, ts("2026-11-29 08:20:00"), D1),
+        # far over on a site whose verification has lapsed: an alert, counted, not enforceable
+        ("T4", lapsed, "苏C44444", "yellow", "Q11", 6, 80000, ts("2026-11-29 08:30:00"), D1),
+    ]
+    rows = build(spark, catalog, "overload_alerts", wim_weighings=(with_trailer(wim), WIM))
+    got = {
+        r["alert_id"]: (r["wim_tolerance"], r["needs_static_reweigh"], r["site_verified"],
+                        r["is_enforceable"])
+        for r in rows
+    }  # fmt: skip
+    assert got == {
+        "T1": (0.02, False, True, True),
+        "T2": (0.1, True, True, False),
+        "T3": (0.1, False, True, True),
+        "T4": (got["T4"][0], False, False, False),
+    }
+
+
 def test_violation_transfers_by_destination(spark, catalog):
     schema = "transfer_id string, direction string, plate_no string, to_area string, violation_code string, biz_date date"
     rows = [
