@@ -83,7 +83,7 @@ def overload_events(ctx: DayContext) -> OverloadEvents:
     band = rng.random(n)
     rate = np.where(
         band < 0.55,
-        rng.uniform(0.001, 0.10, n),  # inside or just past the ±5 % WIM tolerance
+        rng.uniform(0.001, 0.10, n),  # inside or just past the sites' tolerance (±2–10 %)
         np.where(band < 0.85, rng.uniform(0.10, 0.50, n), rng.uniform(0.50, 1.10, n)),
     )
     gross = (limit * (1 + rate)) // 10 * 10
