@@ -10,7 +10,7 @@ from jobs import bronze_to_silver, land_to_bronze
 DAY = dt.date(2026, 11, 29)
 HEADER = (
     "record_id,site_code,plate_no,plate_color_code,vehicle_type_code,axle_count,"
-    "gross_weight_kg,speed_kmh,lane_no,weigh_time"
+    "gross_weight_kg,speed_kmh,lane_no,weigh_time,trailer_plate_no"
 )
 
 
@@ -33,25 +33,25 @@ def write_delivery(settings, lines: list[str], name: str = "wim_A_20261129.csv")
 def rows(settings, site: str) -> list[str]:
     return [
         # clean, under the limit (6 axles, tractor: 49 t)
-        f"W1,{site},苏C12345,2,Q11,6,40000,62.5,1,2026-11-29 08:00:00",
+        f"W1,{site},苏C12345,2,Q11,6,40000,62.5,1,2026-11-29 08:00:00,",
         # clean, over the limit: 3 axles rigid (25 t) at 31,000 kg → 6,000 kg over, fine 3,000
-        f"W2,{site},苏CD12345,2,H11,3,31000,55,2,2026-11-29 09:30:00",
+        f"W2,{site},苏CD12345,2,H11,3,31000,55,2,2026-11-29 09:30:00,",
         # 百吨王 on 6 axles: 101,000 kg
-        f"W3,{site},鲁Q8888挂,2,Q11,6,101000,40,1,2026-11-29 10:00:00",
+        f"W3,{site},鲁Q8888挂,2,Q11,6,101000,40,1,2026-11-29 10:00:00,",
         # bad plate (letter O) → quarantine R_PLATE_FORMAT
-        f"W4,{site},苏CO1234,2,H11,2,15000,50,1,2026-11-29 11:00:00",
+        f"W4,{site},苏CO1234,2,H11,2,15000,50,1,2026-11-29 11:00:00,",
         # impossible weight → quarantine R_GROSS_WEIGHT_RANGE
-        f"W5,{site},苏C54321,2,H11,2,250000,50,1,2026-11-29 11:05:00",
+        f"W5,{site},苏C54321,2,H11,2,250000,50,1,2026-11-29 11:05:00,",
         # unknown site → quarantine R_SITE_KNOWN
-        "W6,WIM999999999,苏C54322,2,H11,2,15000,50,1,2026-11-29 11:06:00",
+        "W6,WIM999999999,苏C54322,2,H11,2,15000,50,1,2026-11-29 11:06:00,",
         # broken line (missing fields) → quarantine R_RECORD_PARSES
         f"W7,{site},苏C54323",
         # exact duplicate of W2 → dropped as duplicate
-        f"W2,{site},苏CD12345,2,H11,3,31000,55,2,2026-11-29 09:30:00",
+        f"W2,{site},苏CD12345,2,H11,3,31000,55,2,2026-11-29 09:30:00,",
         # unrecognised plate '-' is legitimate; unknown colour code 7 only warns
-        f"W8,{site},-,7,H11,2,12000,50,1,2026-11-29 12:00:00",
+        f"W8,{site},-,7,H11,2,12000,50,1,2026-11-29 12:00:00,",
         # late record from the previous day, delivered today: loaded into its own biz_date
-        f"W9,{site},苏C77777,2,H11,2,19500,50,1,2026-11-28 23:59:00",
+        f"W9,{site},苏C77777,2,H11,2,19500,50,1,2026-11-28 23:59:00,",
     ]
 
 

@@ -70,7 +70,7 @@ shuang_bai AS (
            AS xuzhou_shuang_bai_vehicles
   FROM (
     SELECT plate_no, gross_weight_kg, biz_date,
-           legal_limit_kg(axle_count, is_combination_type(vehicle_type_code)) AS limit_kg
+           legal_limit_kg(axle_count, is_road_train(vehicle_type_code, plate_no, trailer_plate_no)) AS limit_kg
     FROM silver.wim_weighings
     UNION ALL
     SELECT plate_no, gross_weight_kg, biz_date, CAST(limit_kg AS INT)

@@ -3,10 +3,10 @@
 -- the plate is valid that day, or the valid one allows less weight or other axles. Weighings of
 -- vehicles without any permit are plain overload alerts, not listed here.
 WITH overweight AS (
-  SELECT w.*, legal_limit_kg(w.axle_count, is_combination_type(w.vehicle_type_code)) AS limit_kg
+  SELECT w.*, legal_limit_kg(w.axle_count, is_road_train(w.vehicle_type_code, w.plate_no, w.trailer_plate_no)) AS limit_kg
   FROM silver.wim_weighings w
   WHERE is_recognised_plate(w.plate_no)
-    AND w.gross_weight_kg > legal_limit_kg(w.axle_count, is_combination_type(w.vehicle_type_code))
+    AND w.gross_weight_kg > legal_limit_kg(w.axle_count, is_road_train(w.vehicle_type_code, w.plate_no, w.trailer_plate_no))
 ),
 judged AS (
   SELECT o.*,

@@ -10,7 +10,7 @@ WITH weighings AS (
          plate_no,
          axle_count,
          gross_weight_kg,
-         legal_limit_kg(axle_count, is_combination_type(vehicle_type_code)) AS limit_kg,
+         legal_limit_kg(axle_count, is_road_train(vehicle_type_code, plate_no, trailer_plate_no)) AS limit_kg,
          weigh_time,
          biz_date
   FROM silver.wim_weighings

@@ -71,11 +71,12 @@ def test_a_dataset_declares_only_what_its_sql_uses():
     catalog = load_catalog(REPO_ROOT / "data_standards")
     sql = catalog.datasets["overload_alerts"].sql
     assert [f.name for f in used_functions(sql)] == [
-        "is_combination_type", "legal_limit_kg", "fine_yuan", "is_bai_dun_wang", "is_shuang_bai",
+        "is_road_train", "legal_limit_kg", "fine_yuan", "is_bai_dun_wang", "is_shuang_bai",
+        "valid_on",
     ]  # fmt: skip
-    assert used_ref_tables(sql) == ["wim_sites"]
+    assert used_ref_tables(sql) == ["wim_sites", "wim_accuracy_class"]
     statements = session_statements(catalog.root, sql)
-    assert len(statements) == 5 + 2  # functions, the schema, one view
+    assert len(statements) == 6 + 3  # functions, the schema, two views
 
 
 def test_literals_and_params():
@@ -99,13 +100,27 @@ def test_shared_functions_agree_with_the_standards_reference(spark):
     assert {(r.a, r.c): r.v for r in limits} == {
         (a, c): checks.gross_limit_kg(a, c) for a in (2, 3, 4, 5, 6, 7, 9) for c in (True, False)
     }
-    excesses = [0, 1, 999, 1000, 1001, 1999, 2000, 2001, 30000, 59000, 59001, 120000]
+    # Every kilogram around the warning band and each tonne boundary, then a sweep to the cap.
+    excesses = list(range(-2, 3_100)) + list(range(3_100, 62_000, 7)) + [59_999, 60_000, 120_000]
     fines = spark.sql(
         "SELECT e, fine_yuan(e) AS v FROM VALUES "
         + ", ".join(f"({e})" for e in excesses)
         + " AS t(e)"
     ).collect()
     assert {r.e: r.v for r in fines} == {e: checks.fine_yuan(e) for e in excesses}
+    assert {r.e: r.v for r in fines if r.e in (1_001, 1_999, 2_000, 59_999, 60_000)} == {
+        1_001: 500, 1_999: 500, 2_000: 1_000, 59_999: 29_500, 60_000: 30_000
+    }  # fmt: skip
+    records = [
+        (t, p, r)
+        for t in ("Q11", "Q21", "B11", "G11", "H11", "H17", "K33", None)
+        for p in ("苏C12345", "鲁Q8888挂", "-", None)
+        for r in ("苏C1234挂", "苏C12345", "-", "", None)
+    ]
+    trains = spark.createDataFrame(records, "t string, p string, r string")
+    trains = trains.selectExpr("t", "p", "r", "is_road_train(t, p, r) AS v").collect()
+    assert len(trains) == len(records)
+    assert all(row.v is checks.is_road_train(row.t, row.p, row.r) for row in trains)
     pairs = [(99999, 49000), (100000, 49000), (98000, 49000), (97999, 49000), (36000, 18000)]
     flags = spark.sql(
         "SELECT g, l, is_shuang_bai(g, l) AS sb, is_bai_dun_wang(g) AS bdw FROM VALUES "
@@ -122,7 +137,7 @@ def test_shared_functions_agree_with_the_standards_reference(spark):
         "is_out_of_province('320300') h, safe_ratio(1, 3) i, safe_ratio(1, 0) j, "
         "valid_on(DATE'2026-11-29', NULL, DATE'2026-11-29') k, "
         "valid_on(DATE'2026-11-29', DATE'2026-11-30', NULL) l, "
-        "is_combination_type('Q11') m, is_combination_type(NULL) n"
+        "is_road_train('Q11', NULL, NULL) m, is_road_train(NULL, NULL, NULL) n"
     ).first()
     assert tuple(row) == (
         True, False, "苏C", False, False, True, True, False, 0.3333, None, True, False, True, False,

@@ -38,8 +38,15 @@ def build(spark, catalog, name: str, **frames: tuple[list[tuple], str]) -> list[
 WIM = (
     "record_id string, site_code string, plate_no string, plate_color string, "
     "vehicle_type_code string, axle_count int, gross_weight_kg int, weigh_time timestamp, "
-    "biz_date date"
+    "biz_date date, trailer_plate_no string"
 )
+
+
+def with_trailer(rows: list[tuple]) -> list[tuple]:
+    """WIM rows with the rear camera's trailer plate; none read unless a row gives one."""
+    return [r if len(r) == 10 else (*r, None) for r in rows]
+
+
 STATIC = (
     "reweigh_id string, site_code string, plate_no string, axle_count int, "
     "gross_weight_kg int, limit_kg int, weigh_time timestamp, biz_date date"
@@ -65,7 +72,7 @@ def test_shuang_bai_vehicles(spark, catalog):
     static = [("R1", "S1", "苏CA0001", 3, 50000, 25000, ts("2026-11-29 12:00:00"), D1)]
     rows = build(
         spark, catalog, "shuang_bai_vehicles",
-        wim_weighings=(wim, WIM), static_reweighs=(static, STATIC),
+        wim_weighings=(with_trailer(wim), WIM), static_reweighs=(static, STATIC),
     )  # fmt: skip
     got = {r["event_id"]: r for r in rows}
     assert sorted(got) == ["STATIC:R1", "WIM:W1", "WIM:W2"]
@@ -79,6 +86,87 @@ def test_shuang_bai_vehicles(spark, catalog):
     assert (r1["weigh_kind"], r1["limit_kg"], r1["excess_kg"], r1["excess_rate"]) == (
         "STATIC", 25000, 25000, 1.0,
     )  # fmt: skip
+
+
+def test_overload_alerts_give_every_road_train_its_limit(spark, catalog):
+    wim = [
+        # truck + centre-axle trailer, 3 axles at 26 t: under the road-train limit of 27 t
+        (
+            "A1",
+            "S1",
+            "苏C11111",
+            "yellow",
+            "H11",
+            3,
+            26000,
+            ts("2026-11-29 08:00:00"),
+            D1,
+            "苏C1111挂",
+        ),
+        # truck + full trailer, 4 axles at 35 t: under 36 t
+        (
+            "A2",
+            "S1",
+            "苏C22222",
+            "yellow",
+            "H11",
+            4,
+            35000,
+            ts("2026-11-29 08:10:00"),
+            D1,
+            "苏C2222挂",
+        ),
+        # truck + full trailer, 4 axles at 38 t: 2,000 kg over 36 t
+        (
+            "A3",
+            "S1",
+            "苏C33333",
+            "yellow",
+            "H11",
+            4,
+            38000,
+            ts("2026-11-29 08:20:00"),
+            D1,
+            "苏C3333挂",
+        ),
+        # rigid 4-axle truck at 35 t: 4,000 kg over 31 t
+        ("A4", "S1", "苏C44444", "yellow", "H11", 4, 35000, ts("2026-11-29 08:30:00"), D1),
+        # the camera read the semi-trailer's plate (B11): 3 axles at 26 t is under 27 t
+        ("A5", "S1", "苏C5555挂", "yellow", "B11", 3, 26000, ts("2026-11-29 08:40:00"), D1),
+    ]
+    rows = build(spark, catalog, "overload_alerts", wim_weighings=(with_trailer(wim), WIM))
+    got = {r["alert_id"]: (r["is_combination"], r["limit_kg"], r["excess_kg"]) for r in rows}
+    assert got == {"A3": (True, 36000, 2000), "A4": (False, 31000, 4000)}
+
+
+def test_overload_alerts_take_the_tolerance_from_the_site_class(spark, catalog):
+    sites = load_code_table(REPO_ROOT / "data_standards", "wim_sites").codes
+    in_force = [s for s in sites if str(s["verified_until"]) >= str(D1)]
+    c2 = next(s["code"] for s in in_force if s["accuracy_class"] == "2")
+    c10 = next(s["code"] for s in in_force if s["accuracy_class"] == "10")
+    lapsed = next(s["code"] for s in sites if str(s["verified_until"]) < str(D1))
+    wim = [
+        # 6-axle tractor at 51 t: 4.1 % over 49 t. Class 2 (±2 %): beyond the band, enforceable
+        ("T1", c2, "苏C11111", "yellow", "Q11", 6, 51000, ts("2026-11-29 08:00:00"), D1),
+        # the same on a class-10 scale (±10 %): inside the band, re-weigh statically
+        ("T2", c10, "苏C22222", "yellow", "Q11", 6, 51000, ts("2026-11-29 08:10:00"), D1),
+        # class 10 at 55 t: 12.2 % over, 55,000 × 0.9 = 49,500 > 49,000: enforceable
+        ("T3", c10, "苏C33333", "yellow", "Q11", 6, 55000, ts("2026-11-29 08:20:00"), D1),
+        # far over on a site whose verification has lapsed: an alert, counted, not enforceable
+        ("T4", lapsed, "苏C44444", "yellow", "Q11", 6, 80000, ts("2026-11-29 08:30:00"), D1),
+    ]
+    rows = build(spark, catalog, "overload_alerts", wim_weighings=(with_trailer(wim), WIM))
+    got = {
+        r["alert_id"]: (r["wim_tolerance"], r["needs_static_reweigh"], r["site_verified"],
+                        r["is_enforceable"])
+        for r in rows
+    }  # fmt: skip
+    assert got == {
+        "T1": (0.02, False, True, True),
+        "T2": (0.1, True, True, False),
+        "T3": (0.1, False, True, True),
+        "T4": (got["T4"][0], False, False, False),
+    }
 
 
 def test_violation_transfers_by_destination(spark, catalog):
@@ -149,7 +237,7 @@ def test_source_enterprise_overloads_traced_to_the_first_later_wim(spark, catalo
     ]
     out = build(
         spark, catalog, "source_enterprise_overloads",
-        source_enterprise_weighings=(sew, sew_schema), wim_weighings=(wim, WIM),
+        source_enterprise_weighings=(sew, sew_schema), wim_weighings=(with_trailer(wim), WIM),
     )  # fmt: skip
     got = {r["ticket_no"]: r for r in out}
     assert sorted(got) == ["K1", "K3"]
@@ -313,7 +401,7 @@ def test_oversize_permit_violations(spark, catalog):
     ]
     out = build(
         spark, catalog, "oversize_permit_violations",
-        wim_weighings=(wim, WIM), oversize_permits=(permits, p_schema),
+        wim_weighings=(with_trailer(wim), WIM), oversize_permits=(permits, p_schema),
     )  # fmt: skip
     got = {r["record_id"]: (r["permit_no"], r["violation"], r["limit_kg"]) for r in out}
     assert got == {
@@ -493,11 +581,13 @@ def test_kpi_monthly_on_a_hand_computed_month(spark, catalog):
             "transfer_id string, direction string, to_area string, case_closed_at timestamp, transferred_at timestamp, biz_date date",
         ),
         "wim_weighings": (
-            [
-                ("W1", "S1", "苏C1", "yellow", "Q11", 6, 101000, ts("2026-11-29 08:00:00"), D1),
-                ("W2", "S1", "苏C1", "yellow", "Q11", 6, 102000, ts("2026-11-30 08:00:00"), D2),
-                ("W3", "S1", "鲁Q1", "yellow", "H11", 2, 40000, ts("2026-11-30 09:00:00"), D2),
-            ],
+            with_trailer(
+                [
+                    ("W1", "S1", "苏C1", "yellow", "Q11", 6, 101000, ts("2026-11-29 08:00:00"), D1),
+                    ("W2", "S1", "苏C1", "yellow", "Q11", 6, 102000, ts("2026-11-30 08:00:00"), D2),
+                    ("W3", "S1", "鲁Q1", "yellow", "H11", 2, 40000, ts("2026-11-30 09:00:00"), D2),
+                ]
+            ),
             WIM,
         ),
         "static_reweighs": (

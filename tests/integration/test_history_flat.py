@@ -16,8 +16,8 @@ from enforcement_brain.settings import REPO_ROOT
 from jobs import bronze_to_silver, land_to_bronze
 
 HEADER = (
-    "record_id,site_code,plate_no,plate_color_code,vehicle_type_code,axle_count,"
-    "gross_weight_kg,speed_kmh,lane_no,weigh_time"
+    "record_id,site_code,plate_no,plate_color_code,vehicle_type_code,trailer_plate_no,"
+    "axle_count,gross_weight_kg,speed_kmh,lane_no,weigh_time"
 )
 FIRST = dt.date(2026, 11, 20)
 
@@ -65,11 +65,12 @@ def test_a_day_appends_and_merges_only_the_files_of_its_own_dates(ctx):
 
     for i, day in enumerate(days):
         lines = [
-            f"{day:%m%d}{n},{{site}},苏C1{i}{n:03d},2,H11,2,15000,50,1,{day} 0{n}:00:00"
+            f"{day:%m%d}{n},{{site}},苏C1{i}{n:03d},2,H11,,2,15000,50,1,{day} 0{n}:00:00"
             for n in range(1, 4)
         ]
         if i == len(days) - 1:  # the last day also brings a corrected record of day 2
-            lines.append(f"{days[1]:%m%d}1,{{site}},苏C11001,2,H11,2,16000,50,1,{days[1]} 01:00:00")
+            fix = f"{days[1]:%m%d}1,{{site}},苏C11001,2,H11,,2,16000,50,1,{days[1]} 01:00:00"
+            lines.append(fix)
         deliver(settings, day, lines)
         load(day)
 
@@ -119,9 +120,9 @@ def test_a_clean_day_replaces_quarantine_only_when_it_holds_rows_of_that_day(ctx
     settings = ctx.settings
     day = FIRST
     clean = [
-        f"{day:%m%d}{n},{{site}},苏C1{n:04d},2,H11,2,15000,50,1,{day} 0{n}:00:00" for n in (1, 2)
+        f"{day:%m%d}{n},{{site}},苏C1{n:04d},2,H11,,2,15000,50,1,{day} 0{n}:00:00" for n in (1, 2)
     ]
-    bad = f"{day:%m%d}9,{{site}},NOTAPLATE,2,H11,2,15000,50,1,{day} 09:00:00"
+    bad = f"{day:%m%d}9,{{site}},NOTAPLATE,2,H11,,2,15000,50,1,{day} 09:00:00"
 
     def load(lines):
         folder = settings.local_lake / "landing" / "wim_weighings" / day.isoformat()

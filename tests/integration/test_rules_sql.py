@@ -11,6 +11,7 @@ from enforcement_brain.standards.rule_kinds.sql import (
     credit_code_valid_sql,
     id_number_valid_sql,
     ship_id_valid_sql,
+    station_limit_explained_sql,
 )
 
 
@@ -87,3 +88,42 @@ def test_plate_forms_rlike_agrees(spark) -> None:
         # Java's $ also matches before a final newline; only that differs from is_valid_plate.
         if not r["v"].endswith("\n"):
             assert r["any_form"] == checks.is_valid_plate(r["v"]), r["v"]
+
+
+def test_station_limit_sql_agrees(spark) -> None:
+    """Every limit a station may state (Order 2016-62 Art. 3 and its notes), and its near misses."""
+    limits = sorted(set(range(10_000, 52_001, 500)) | {43_997, 46_001, 48_999})
+    registered = [None, 12_000, 40_000, 46_000, 47_500]
+    rows = [(a, lim, r) for a in range(2, 10) for lim in limits for r in registered]
+    df = spark.createDataFrame(rows, "a int, l int, r int")
+    sql = station_limit_explained_sql("a", "l", "r")
+    got = {(x.a, x.l, x.r): x.ok for x in df.selectExpr("a", "l", "r", f"{sql} AS ok").collect()}
+    want = {(a, lim, r): checks.is_station_limit_explained(a, lim, r) for a, lim, r in rows}
+    assert got == want
+    assert sum(want.values()) > 100  # the grid holds many explained limits, not only misses
+
+
+def test_static_reweighs_quarantine_only_unexplained_limits(spark) -> None:
+    from enforcement_brain.declarations import load_catalog
+    from enforcement_brain.settings import REPO_ROOT
+    from enforcement_brain.standards.rule_kinds import kind_of
+
+    catalog = load_catalog(REPO_ROOT / "data_standards")
+    source = catalog.sources["static_reweighs"]
+    rule = catalog.rules["R_LIMIT_MATCHES_AXLES"]
+    violation = kind_of(rule).violation_sql(catalog, source, rule)
+    rows = [
+        ("A", 6, 46_000, None),  # six axles, tractor with a single drive axle
+        ("B", 3, 22_000, None),  # single tyres: 25 t − 3 t
+        ("C", 2, 12_000, 12_000),  # the 行驶证's maximum, lower than 18 t
+        ("D", 6, 49_000, None),
+        ("E", 6, 47_000, None),  # no rule gives 47 t
+        ("F", 2, 12_000, None),  # 12 t with no 行驶证 value to explain it
+        ("G", 2, 20_000, 20_000),  # a 行驶证 maximum above the table does not raise the limit
+        ("H", 3, None, None),  # a missing limit is R_REQUIRED_PRESENT's, not judged here
+    ]
+    df = spark.createDataFrame(
+        rows, "reweigh_id string, axle_count int, limit_kg int, registered_max_kg int"
+    )
+    flagged = {r.reweigh_id for r in df.where(violation).collect()}
+    assert flagged == {"E", "F", "G"}

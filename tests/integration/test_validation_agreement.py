@@ -33,7 +33,7 @@ def test_single_pass_and_gx_count_the_same_failures(settings, spark):
     catalog = load_catalog(settings.standards_dir)
     source = catalog.sources["wim_weighings"]
     site = wim_site(settings)
-    axles = f"W10,{site},苏C10101,2,H11,12,15000,50,1,2026-11-29 13:00:00"  # 12 axles: over 8
+    axles = f"W10,{site},苏C10101,2,H11,12,15000,50,1,2026-11-29 13:00:00,"  # 12 axles: over 8
     write_delivery(settings, [*rows(settings, site), axles])
     delivered, _, _ = bronze.read_delivery(spark, settings, source, DAY)
 

@@ -26,7 +26,9 @@ from enforcement_brain.standards.checks import (
     gross_limit_kg,
     id_check_char,
     is_bai_dun_wang,
+    is_road_train,
     is_shuang_bai,
+    is_station_limit_explained,
     is_valid_credit_code,
     is_valid_id_number,
     is_valid_plate,
@@ -222,11 +224,58 @@ def test_gross_limits_follow_the_table() -> None:
 
 
 @pytest.mark.parametrize(
+    ("vehicle_type", "plate", "trailer_plate", "road_train"),
+    [
+        ("Q11", "苏C12345", None, True),  # tractor + semi-trailer: a tractor is never alone
+        ("B11", "苏C1234挂", None, True),  # the record names the semi-trailer
+        ("G11", "苏C1234挂", None, True),  # the record names the full trailer
+        ("H11", "苏C12345", "苏C1234挂", True),  # truck + full or centre-axle trailer
+        ("H11", "鲁Q8888挂", None, True),  # the front camera read the trailer's plate
+        ("H11", "苏C12345", None, False),  # a rigid truck
+        ("H11", "苏C12345", "", False),
+        ("H11", "苏C12345", "-", False),  # the rear camera read nothing
+        (None, "-", None, False),
+    ],
+)  # fmt: skip
+def test_road_train_from_what_a_record_carries(
+    vehicle_type: str | None, plate: str, trailer_plate: str | None, road_train: bool
+) -> None:
+    assert is_road_train(vehicle_type, plate, trailer_plate) is road_train
+
+
+def test_truck_with_a_full_or_centre_axle_trailer_gets_the_road_train_limit() -> None:
+    train = is_road_train("H11", "苏C12345", "苏C1234挂")
+    assert (gross_limit_kg(3, train), gross_limit_kg(4, train)) == (27_000, 36_000)
+
+
+@pytest.mark.parametrize(
+    ("axles", "limit", "registered", "explained"),
+    [
+        (2, 18_000, None, True), (3, 25_000, None, True), (3, 27_000, None, True),
+        (4, 31_000, None, True), (4, 36_000, None, True), (5, 43_000, None, True),
+        (6, 49_000, None, True), (8, 49_000, None, True),
+        (6, 46_000, None, True), (7, 46_000, None, True),  # tractor with a single drive axle
+        (2, 15_000, None, True), (3, 22_000, None, True), (3, 24_000, None, True),  # single tyres
+        (4, 33_000, None, True), (6, 43_000, None, True),  # −3 t on 36 t and on 46 t
+        (2, 12_000, 12_000, True), (6, 40_000, 40_000, True),  # the 行驶证's lower maximum
+        (2, 12_000, None, False), (2, 12_000, 13_000, False),  # no 行驶证 value says 12 t
+        (2, 20_000, 20_000, False),  # a 行驶证 maximum above the table is not the limit
+        (5, 46_000, None, False), (6, 47_000, None, False), (5, 43_997, None, False),
+        (3, 31_000, None, False), (6, 40_000, None, False), (4, 30_000, None, False),
+    ],
+)  # fmt: skip
+def test_station_limits_the_order_allows(
+    axles: int, limit: int, registered: int | None, explained: bool
+) -> None:
+    assert is_station_limit_explained(axles, limit, registered) is explained
+
+
+@pytest.mark.parametrize(
     ("excess", "fine"),
     [
         (-500, 0), (0, 0), (1_000, 0),  # up to 1 t over: a warning
-        (1_001, 1_000), (2_000, 1_000), (2_001, 1_500),  # ¥500 per started tonne
-        (10_500, 5_500), (59_000, 29_500), (59_001, 30_000), (150_000, 30_000),  # cap
+        (1_001, 500), (1_999, 500), (2_000, 1_000), (2_999, 1_000),  # ¥500 per full tonne
+        (10_500, 5_000), (59_999, 29_500), (60_000, 30_000), (150_000, 30_000),  # cap
     ],
 )  # fmt: skip
 def test_fine(excess: int, fine: int) -> None:

@@ -68,9 +68,9 @@ def test_repository_declarations_load():
         ),
         (
             "quality/rules.yaml",
-            "derived: limit_kg,",
+            "derived: excess_kg,",
             "derived: tare_weight_kg,",
-            r"rule R_LIMIT_MATCHES_AXLES: derived 'tare_weight_kg' is not in its sql",
+            r"rule R_EXCESS_CONSISTENT: derived 'tare_weight_kg' is not in its sql",
         ),
         (
             "sources/taxi_vehicles_drivers.yaml",

@@ -23,6 +23,7 @@ from enforcement_brain.standards.checks import (
     fine_yuan,
     gross_limit_kg,
     is_bai_dun_wang,
+    is_road_train,
     is_valid_credit_code,
     is_valid_plate,
 )
@@ -35,8 +36,8 @@ SEED = 20250106  # the settings default; its test days hold overload cases
 SCALE = 0.01
 RATE = 0.05
 WIM_COLUMNS = [
-    "record_id", "site_code", "plate_no", "plate_color_code", "vehicle_type_code", "axle_count",
-    "gross_weight_kg", "speed_kmh", "lane_no", "weigh_time",
+    "record_id", "site_code", "plate_no", "plate_color_code", "vehicle_type_code",
+    "trailer_plate_no", "axle_count", "gross_weight_kg", "speed_kmh", "lane_no", "weigh_time",
 ]  # fmt: skip
 ANPR_COLUMNS = [
     "pass_id", "checkpoint_code", "plate_no", "plate_color_code", "plate_type_code", "speed_kmh",
@@ -377,6 +378,10 @@ def test_weighed_trucks_pass_checkpoints(run: tuple[Settings, GenerationResult])
     assert len(wim_plates) > 300 and wim_plates <= anpr_plates
 
 
+def _road_train(r: dict[str, Any]) -> bool:
+    return is_road_train(r["vehicle_type_code"], r["plate_no"], r["trailer_plate_no"])
+
+
 def test_overload_cases_name_trucks_that_overloaded(run: tuple[Settings, GenerationResult]) -> None:
     s, _ = run
     sites = {x["code"]: x["division_code"] for x in load_code_table(STANDARDS, "wim_sites").codes}
@@ -387,7 +392,7 @@ def test_overload_cases_name_trucks_that_overloaded(run: tuple[Settings, Generat
         for r in _wim_records(s, day - dt.timedelta(days=1)):
             if r["axle_count"] in ("0", "12") or not r["gross_weight_kg"].isdigit():
                 continue
-            limit = gross_limit_kg(int(r["axle_count"]), r["vehicle_type_code"] == "Q11")
+            limit = gross_limit_kg(int(r["axle_count"]), _road_train(r))
             if int(r["gross_weight_kg"]) > limit:
                 over.setdefault(r["plate_no"], []).append({**r, "limit": limit})
         for case in _db(s):
@@ -412,11 +417,15 @@ def test_wim_is_realistic(tmp_path: Path) -> None:
     hours: Counter[int] = Counter()
     for r in records:
         axles, gross = int(r["axle_count"]), int(r["gross_weight_kg"])
-        over += gross > gross_limit_kg(axles, r["vehicle_type_code"] == "Q11")
+        over += gross > gross_limit_kg(axles, _road_train(r))
         kings += is_bai_dun_wang(gross)
         hours[int(r["weigh_time"][11:13])] += 1
     assert len(records) == 2_500
     assert 0.03 <= over / len(records) <= 0.08
+    # Trucks drawing a full or centre-axle trailer: their own type, and the trailer's plate.
+    drawbar = [r for r in records if r["vehicle_type_code"] == "H11" and _road_train(r)]
+    assert drawbar and {r["axle_count"] for r in drawbar} <= {"3", "4"}
+    assert all(r["trailer_plate_no"].endswith("挂") for r in drawbar)
     assert 1 <= kings <= 15
     assert max(hours.values()) > 1.5 * min(hours.values())  # traffic peaks by hour
 

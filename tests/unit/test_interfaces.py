@@ -320,8 +320,8 @@ def test_a_dataset_above_an_existing_interfaces_clearance_is_refused(standards):
         ),
         (
             "interfaces/traffic_police.yaml",
-            "row_filter: \"not needs_static_reweigh\"",
-            "row_filtre: \"not needs_static_reweigh\"",
+            "row_filter: \"is_enforceable\"",
+            "row_filtre: \"is_enforceable\"",
             r"dataset overload_alerts: unknown keys \['row_filtre'\]$",
         ),
         (

@@ -70,7 +70,10 @@ _GIVEN = list("伟强磊军勇杰涛明超刚平辉鹏华飞斌宇浩凯健俊�
 #: Axle-count shares of the goods fleet, and for each count the share that are combinations.
 AXLE_SHARES = {2: 0.38, 3: 0.10, 4: 0.14, 5: 0.05, 6: 0.33}
 COMBINATION_SHARE = {2: 0.0, 3: 0.15, 4: 0.25, 5: 1.0, 6: 1.0}
-#: GA 24.4 types of rigid trucks by axle count, with shares; combinations are Q11 tractors.
+#: Axle counts at which some road trains are a truck (H11) drawing a full or centre-axle trailer;
+#: the others, and every road train of 5 or more axles, are Q11 tractors with a semi-trailer.
+DRAWBAR_AXLES = (3, 4)
+#: GA 24.4 types of rigid trucks by axle count, with shares.
 RIGID_TYPES = {
     2: (("H11", 0.35), ("H12", 0.15), ("H17", 0.10), ("H21", 0.15), ("H22", 0.05),
         ("H31", 0.15), ("H32", 0.05)),
@@ -267,6 +270,10 @@ def build_fleet(seed: int) -> Fleet:
             rng.choice(len(types), len(idx), p=w / w.sum())
         ]
     vtype[combination] = "Q11"
+    # Half the 3- and 4-axle road trains are a truck drawing a full or centre-axle trailer: the
+    # truck's own type (H11) and a trailer plate, judged with the road-train limits all the same.
+    drawbar = combination & np.isin(axles, DRAWBAR_AXLES) & (np.arange(N_TRUCKS) % 2 == 0)
+    vtype[drawbar] = "H11"
     nev = rng.random(N_TRUCKS) < NEV_TRUCK_SHARE
     prefix, origin = _prefixes(rng, N_TRUCKS, TRUCK_ORIGINS)
     ordinary = distinct_values(rng, N_TRUCKS, lambda r, k: _serial(r, k, 5, 0.4))

@@ -170,6 +170,7 @@ _QUANTITY = {
     "tare_weight_kg": (3_000, 15_000, 0),
     "net_weight_kg": (0, 30_000, 0),
     "limit_kg": (18_000, 18_001, 0),
+    "registered_max_kg": (18_000, 18_001, 0),
     "excess_kg": (0, 1, 0),
 }
 

@@ -15,7 +15,13 @@ import numpy as np
 from enforcement_brain.declarations import Source
 from enforcement_brain.generate._common import rows_for
 from enforcement_brain.generate.cases import REGISTRATION_AREA, Transfer, transfers_on
-from enforcement_brain.standards.checks import XUZHOU_PLATE_PREFIX, gross_limit_kg
+from enforcement_brain.standards.checks import (
+    SINGLE_DRIVE_AXLE_LIMIT_KG,
+    SINGLE_DRIVE_AXLE_MIN_AXLES,
+    SINGLE_TYRE_REDUCTION_KG,
+    XUZHOU_PLATE_PREFIX,
+    gross_limit_kg,
+)
 from enforcement_brain.standards.code_tables import load_code_table
 
 if TYPE_CHECKING:
@@ -85,18 +91,30 @@ def _int_text(values: np.ndarray) -> np.ndarray:
 
 
 def _reweighs(d: Draw) -> None:
-    """Re-weighs follow WIM alerts: mostly over the limit; excess per definition."""
+    """Re-weighs follow WIM alerts: mostly over the limit; excess per definition.
+
+    The station's limit is one the order allows (definition station_limit): the table's, 46 t
+    for some 6+-axle road trains (a tractor with a single drive axle), 3 t less for some on
+    single tyres, and the 行驶证 maximum for a truck approved for less than the table.
+    """
     f, r, n = d.pools.fleet, d.rng, d.n
     t = d.subject("truck")
+    axles = f.truck_axles[t]
     limit = np.array(
         [
             gross_limit_kg(int(a), bool(c))
-            for a, c in zip(f.truck_axles[t], f.truck_combination[t], strict=True)
+            for a, c in zip(axles, f.truck_combination[t], strict=True)
         ]
     )
+    single_drive = f.truck_combination[t] & (axles >= SINGLE_DRIVE_AXLE_MIN_AXLES)
+    limit = np.where(single_drive & (r.random(n) < 0.2), SINGLE_DRIVE_AXLE_LIMIT_KG, limit)
+    limit = np.where(r.random(n) < 0.05, limit - SINGLE_TYRE_REDUCTION_KG, limit)
+    registered = f.truck_capacity_kg[t]
+    limit = np.where(registered < limit, registered, limit)
     rate = np.where(r.random(n) < 0.8, r.uniform(0.02, 0.9, n), r.uniform(-0.2, 0.0, n))
     gross = (limit * (1 + rate)) // 10 * 10
     d.values["limit_kg"] = _int_text(limit)
+    d.values["registered_max_kg"] = _int_text(registered)
     d.values["gross_weight_kg"] = _int_text(gross)
     d.values["excess_kg"] = _int_text(np.maximum(gross - limit, 0))
     sites = np.array([s["code"] for s in d.ctx.wim_sites], dtype=object)

@@ -2,8 +2,9 @@
 exports them.
 
 Realism that the platform's rules and KPIs depend on: traffic peaks by hour; axle counts and
-vehicle types that agree (combinations are Q11 tractors); gross weights mostly under the legal
-limit, about 5 % over it, and a few 百吨王 (>= 100 t) among 5- and 6-axle combinations. The
+vehicle types that agree (road trains are Q11 tractors or H11 trucks drawing a trailer, and the
+rear camera reads the trailer's plate); gross weights mostly under the legal limit, about 5 %
+over it, and a few 百吨王 (>= 100 t) among 5- and 6-axle combinations. The
 over-limit records come from a separate, small stream (:func:`overload_events`) so that the case
 generator can recompute which trucks overloaded on any past day without regenerating its WIM.
 """
@@ -82,7 +83,7 @@ def overload_events(ctx: DayContext) -> OverloadEvents:
     band = rng.random(n)
     rate = np.where(
         band < 0.55,
-        rng.uniform(0.001, 0.10, n),  # inside or just past the ±5 % WIM tolerance
+        rng.uniform(0.001, 0.10, n),  # inside or just past the sites' tolerance (±2–10 %)
         np.where(band < 0.85, rng.uniform(0.10, 0.50, n), rng.uniform(0.50, 1.10, n)),
     )
     gross = (limit * (1 + rate)) // 10 * 10
@@ -173,6 +174,8 @@ def generate_wim(ctx: DayContext) -> tuple[FileDelivery, WimLink]:
         "plate_no": plate,
         "plate_color_code": colour,
         "vehicle_type_code": fleet.truck_vtype[truck],
+        # The rear camera reads a road train's trailer plate; a rigid truck has none.
+        "trailer_plate_no": fleet.truck_trailer_plate[truck],
         "axle_count": axle_col,
         "gross_weight_kg": gross_col,
         "speed_kmh": tenths_strings(speed),

@@ -238,6 +238,39 @@ def is_valid_id_number(number: str | None) -> bool:
 
 # -- overload (交通运输部令2016年第62号, GB 1589-2016) -------------------------------------
 
+#: GA 24.4 vehicle-type classes that only run as part of a 汽车列车 (road train): Q tractor
+#: units, B semi-trailers, G full trailers (a centre-axle trailer is registered as one).
+ROAD_TRAIN_TYPE_CLASSES = ("Q", "B", "G")
+#: GA 36-2018: a trailer's plate ends with 挂.
+TRAILER_PLATE_SUFFIX = "挂"
+
+
+def is_trailer_plate(plate: str | None) -> bool:
+    """A trailer's plate (GA 36-2018: the last character is 挂)."""
+    return plate is not None and plate.strip().endswith(TRAILER_PLATE_SUFFIX)
+
+
+def is_road_train(
+    vehicle_type_code: str | None, plate_no: str | None, trailer_plate_no: str | None = None
+) -> bool:
+    """Whether a weighing is of a 汽车列车 (road train), from what the record carries.
+
+    Order 2016-62 Art. 3 gives every 汽车列车 its own limits (3 axles 27 t, 4 axles 36 t): a
+    tractor with a semi-trailer, and equally a truck with a full or centre-axle trailer. A
+    record shows a road train by its vehicle type (a tractor, or the trailer itself:
+    :data:`ROAD_TRAIN_TYPE_CLASSES`), by a trailer plate read at the front, or by the trailer
+    plate the rear camera read (``trailer_plate_no``). A truck's own type (H) says nothing
+    about a drawn trailer, so the trailer plate is what tells a truck + trailer from a rigid
+    truck. Used by the SQL ``is_road_train`` (generated from the same constants).
+    """
+    kind = (vehicle_type_code or "").strip()[:1]
+    return (
+        kind in ROAD_TRAIN_TYPE_CLASSES
+        or is_trailer_plate(plate_no)
+        or is_trailer_plate(trailer_plate_no)
+    )
+
+
 #: Gross limits (kg) by axle count: (rigid truck, combination). Art. 3 of Order 2016-62.
 GROSS_LIMITS_KG: dict[int, tuple[int, int]] = {
     2: (18_000, 18_000),
@@ -246,9 +279,18 @@ GROSS_LIMITS_KG: dict[int, tuple[int, int]] = {
     5: (43_000, 43_000),
     6: (49_000, 49_000),
 }
-#: Excess up to this is a warning, not a fine (Art. 43).
+#: Art. 3 第一款第（八）项: a road train of 6 or more axles whose tractor has a single drive axle.
+SINGLE_DRIVE_AXLE_MIN_AXLES = 6
+SINGLE_DRIVE_AXLE_LIMIT_KG = 46_000
+#: Art. 3 第二款第（二）项: single tyres on each side of an axle (drive axles and widened tyres
+#: excepted) lower the limit by 3,000 kg.
+SINGLE_TYRE_REDUCTION_KG = 3_000
+#: Excess up to this is a warning, not a fine (Art. 43(二): 未超过1000千克的，予以警告).
 FINE_FREE_EXCESS_KG = 1_000
-FINE_PER_STARTED_TONNE_YUAN = 500
+#: The fine's step: ¥500 for each full 1,000 kg of the excess (每超1000千克罚款500元).
+FINE_STEP_KG = 1_000
+FINE_PER_FULL_TONNE_YUAN = 500
+#: The fine's cap (最高不得超过30000元).
 FINE_CAP_YUAN = 30_000
 #: 百吨王: a truck weighing 100 t or more (operational definition).
 BAI_DUN_WANG_KG = 100_000
@@ -273,6 +315,41 @@ def gross_limit_kg(axle_count: int, is_combination: bool) -> int:
     return combination if is_combination else rigid
 
 
+def station_limits_kg(axle_count: int) -> list[int]:
+    """Every limit Order 2016-62 Art. 3 gives a vehicle with ``axle_count`` axles, ascending.
+
+    A static station sees what WIM cannot: whether the vehicle is a road train, how many drive
+    axles its tractor has and whether its axles run on single tyres. So its limit may be the
+    rigid-truck or road-train limit for the axle count, 46,000 kg for a road train of 6 or more
+    axles whose tractor has a single drive axle (第一款第（八）项), or any of these lowered by
+    3,000 kg for single tyres (第二款第（二）项). A limit from the 行驶证 is judged apart
+    (:func:`is_station_limit_explained`).
+    """
+    rigid, combination = GROSS_LIMITS_KG[min(max(axle_count, 2), 6)]
+    base = {rigid, combination}
+    if axle_count >= SINGLE_DRIVE_AXLE_MIN_AXLES:
+        base.add(SINGLE_DRIVE_AXLE_LIMIT_KG)
+    return sorted(base | {b - SINGLE_TYRE_REDUCTION_KG for b in base})
+
+
+def is_station_limit_explained(
+    axle_count: int, limit_kg: int, registered_max_kg: int | None = None
+) -> bool:
+    """Whether a static station's limit is one the order allows for the axle count.
+
+    Either one of :func:`station_limits_kg`, or the maximum total mass on the vehicle's 行驶证
+    when that is lower than the table's highest limit for the axle count (Art. 3 第二款第（四）
+    项 takes the 行驶证 value for tractors, farm and low-speed goods vehicles; 第（三）项 caps
+    the limit at what the vehicle is approved for). A limit no rule explains is an error of the
+    station's record. The rule R_LIMIT_MATCHES_AXLES says the same in SQL
+    (``rule_kinds.sql.station_limit_explained_sql``).
+    """
+    allowed = station_limits_kg(axle_count)
+    if limit_kg in allowed:
+        return True
+    return registered_max_kg is not None and limit_kg == registered_max_kg < max(allowed)
+
+
 def excess_kg(gross_kg: int, limit_kg: int) -> int:
     """Weight over the limit, 0 when within it."""
     return max(0, gross_kg - limit_kg)
@@ -284,16 +361,16 @@ def excess_rate(gross_kg: int, limit_kg: int) -> float:
 
 
 def fine_yuan(excess: int) -> int:
-    """Fine in yuan for ``excess`` kg over the limit (Art. 43 of Order 2016-62).
+    """Fine in yuan for ``excess`` kg over the limit (Order 2016-62 Art. 43(二)).
 
-    Up to 1,000 kg over: a warning, fine 0. Above that: ¥500 per *started* 1,000 kg of the whole
-    excess, capped at ¥30,000. [I] "Started" (ceil) is our reading of "每超1000千克罚款500元":
-    1,001 kg over is two started tonnes, ¥1,000; the smallest fine is therefore ¥1,000 and the
-    cap is reached above 59,000 kg over. Change it here and in the standard together.
+    Up to 1,000 kg over: a warning, fine 0. Above that: ¥500 for each *full* 1,000 kg of the
+    whole excess (每超1000千克罚款500元: a part-tonne is not a tonne exceeded, so floor), capped
+    at ¥30,000. 1,001–1,999 kg over is ¥500; the cap is reached at 60,000 kg over. The SQL
+    ``fine_yuan`` is generated from the same constants.
     """
     if excess <= FINE_FREE_EXCESS_KG:
         return 0
-    return min(FINE_CAP_YUAN, FINE_PER_STARTED_TONNE_YUAN * math.ceil(excess / 1_000))
+    return min(FINE_CAP_YUAN, FINE_PER_FULL_TONNE_YUAN * (excess // FINE_STEP_KG))
 
 
 def is_bai_dun_wang(gross_kg: int) -> bool:

@@ -54,13 +54,26 @@ def _limit_case() -> str:
     return f"CASE {' '.join(arms)} END"
 
 
+def _road_train_sql() -> str:
+    """:func:`checks.is_road_train` in SQL: type class, or a trailer plate at either end."""
+    classes = ", ".join(f"'{c}'" for c in checks.ROAD_TRAIN_TYPE_CLASSES)
+    suffix = checks.TRAILER_PLATE_SUFFIX
+    return (
+        f"coalesce(left(trim(vehicle_type_code), 1) IN ({classes}), false) "
+        f"OR coalesce(endswith(trim(plate_no), '{suffix}'), false) "
+        f"OR coalesce(endswith(trim(trailer_plate_no), '{suffix}'), false)"
+    )
+
+
 FUNCTIONS: tuple[SqlFunction, ...] = (
     SqlFunction(
-        "is_combination_type",
-        "vehicle_type_code STRING",
+        "is_road_train",
+        "vehicle_type_code STRING, plate_no STRING, trailer_plate_no STRING",
         "BOOLEAN",
-        "coalesce(startswith(vehicle_type_code, 'Q'), false)",
-        "A vehicle type of the tractor group (GA 24.4 Q): judged with the combination limits.",
+        _road_train_sql(),
+        "A 汽车列车 (Order 2016-62 Art. 3): a tractor or trailer type (GA 24.4 "
+        f"{'/'.join(checks.ROAD_TRAIN_TYPE_CLASSES)}), or a trailer plate (…"
+        f"{checks.TRAILER_PLATE_SUFFIX}) read at the front or the rear.",
     ),
     SqlFunction(
         "legal_limit_kg",
@@ -74,9 +87,9 @@ FUNCTIONS: tuple[SqlFunction, ...] = (
         "excess_kg BIGINT",
         "INT",
         f"CAST(CASE WHEN excess_kg <= {checks.FINE_FREE_EXCESS_KG} THEN 0 ELSE least("
-        f"{checks.FINE_PER_STARTED_TONNE_YUAN} * ceil(excess_kg / 1000), {checks.FINE_CAP_YUAN})"
-        " END AS INT)",
-        "Fine in yuan for an excess in kg (Order 2016-62 Art. 43), as Standard 1 reads it.",
+        f"{checks.FINE_PER_FULL_TONNE_YUAN} * (excess_kg div {checks.FINE_STEP_KG}), "
+        f"{checks.FINE_CAP_YUAN}) END AS INT)",
+        "Fine in yuan for an excess in kg (Order 2016-62 Art. 43(二)): ¥500 per full 1,000 kg.",
     ),
     SqlFunction(
         "is_bai_dun_wang",

@@ -22,7 +22,12 @@ from enforcement_brain.standards.rule_kinds.base import (
     non_key_required,
     rule_kind,
 )
-from enforcement_brain.standards.rule_kinds.sql import ident, raw_ref, sql_string
+from enforcement_brain.standards.rule_kinds.sql import (
+    ident,
+    raw_ref,
+    sql_string,
+    station_limit_explained_sql,
+)
 
 if TYPE_CHECKING:
     from enforcement_brain.declarations import Catalog, Column, Rule, Source
@@ -210,6 +215,55 @@ class DatumOffset(RowKind):
         gx, gy = std_checks.wgs84_to_gcj02(entry["lon"], entry["lat"])
         at.set(lon, f"{gx:.6f}")
         at.set(lat, f"{gy:.6f}")
+
+
+@rule_kind
+class StationLimit(RowKind):
+    """The limit a static station applied is one Order 2016-62 Art. 3 allows for the axle
+    count (``axles``, ``limit`` elements), or the 行驶证 maximum (``registered``) when lower."""
+
+    name = "station_limit"
+    defect = "unexplained_limit"
+    element_params = ("axles", "limit", "registered")
+
+    def violation_sql(self, catalog: Catalog, source: Source, rule: Rule) -> str:
+        axles = ident(_pair(source, rule, "axles").name)
+        limit = ident(_pair(source, rule, "limit").name)
+        registered = (
+            ident(_pair(source, rule, "registered").name) if "registered" in rule.params else None
+        )
+        return f"NOT coalesce({station_limit_explained_sql(axles, limit, registered)}, true)"
+
+    def describe(self, rule: Rule) -> str:
+        p = rule.params
+        low, top = min(std_checks.GROSS_LIMITS_KG), max(std_checks.GROSS_LIMITS_KG)
+        rows = "; ".join(
+            f"{a}{' or more' if a == top else ''} axles: "
+            + ", ".join(f"{v:,}" for v in std_checks.station_limits_kg(a))
+            for a in range(low, top + 1)
+        )
+        licence = (
+            f", or the 行驶证 maximum (element {code_span(p.get('registered'))}) when it is "
+            "lower than the highest of them"
+            if p.get("registered")
+            else ""
+        )
+        return (
+            f"The limit (element {code_span(p.get('limit'))}) is one 交通运输部令2016年第62号 "
+            f"第三条 allows for the axle count (element {code_span(p.get('axles'))}): the rigid "
+            "truck or road-train limit, "
+            f"{std_checks.SINGLE_DRIVE_AXLE_LIMIT_KG:,} kg for a road train of "
+            f"{std_checks.SINGLE_DRIVE_AXLE_MIN_AXLES} or more axles whose tractor has a single "
+            f"drive axle (第一款第（八）项), or one of these less "
+            f"{std_checks.SINGLE_TYRE_REDUCTION_KG:,} kg for single tyres (第二款第（二）项)"
+            f"{licence} (第二款第（三）、（四）项). In kg by axle count: {rows}. Rows with a "
+            "missing axle count or limit are not judged."
+        )
+
+    def plant(self, at: Planting) -> None:
+        # Off by a multiple of 997 kg: never a multiple of 500, as every allowed limit is.
+        target = at.column_of(at.rule.params["limit"])
+        at.set(target, str(int(at.get(target)) + int(at.rng.integers(1, 9)) * 997))
 
 
 @rule_kind

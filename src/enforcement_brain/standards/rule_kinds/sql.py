@@ -12,6 +12,7 @@ declared and the delivered text is kept in the struct ``_raw``. Format checks re
 
 from __future__ import annotations
 
+from enforcement_brain.standards import checks
 from enforcement_brain.standards.checks import (
     CREDIT_CODE_ALPHABET,
     CREDIT_CODE_RE,
@@ -86,3 +87,28 @@ def ship_id_valid_sql(v: str) -> str:
     # cast would stop the whole load instead of flagging one row.
     year = f"try_cast(substring({v}, 3, 4) as int)"
     return f"({v} rlike '^CN[0-9]{{11}}$' AND {year} BETWEEN 1900 AND year(current_date()))"
+
+
+def station_limit_explained_sql(axles: str, limit: str, registered: str | None) -> str:
+    """SQL true when a static station's limit is one Order 2016-62 Art. 3 explains.
+
+    The same as :func:`checks.is_station_limit_explained`: a CASE over the axle count lists the
+    limits of :func:`checks.station_limits_kg`; a 行驶证 maximum lower than the highest of them
+    is accepted when the limit equals it. NULL (not judged) when the axle count or the limit is
+    missing.
+    """
+    low, top = min(checks.GROSS_LIMITS_KG), max(checks.GROSS_LIMITS_KG)
+    arms, highest = [], []
+    for a in range(low, top + 1):
+        allowed = checks.station_limits_kg(a)
+        cond = (
+            f"{axles} >= {a}" if a == top else f"{axles} <= {a}" if a == low else f"{axles} = {a}"
+        )
+        arms.append(f"WHEN {cond} THEN {limit} IN ({', '.join(map(str, allowed))})")
+        highest.append(f"WHEN {cond} THEN {max(allowed)}")
+    in_table = f"CASE {' '.join(arms)} END"
+    if registered is None:
+        return f"({in_table})"
+    below = f"CASE {' '.join(highest)} END"
+    by_licence = f"coalesce({limit} = {registered} AND {registered} < {below}, false)"
+    return f"({in_table} OR {by_licence})"
