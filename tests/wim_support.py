@@ -13,6 +13,17 @@ HEADER = (
     "gross_weight_kg,speed_kmh,lane_no,weigh_time,trailer_plate_no"
 )
 
+#: silver.wim_weighings and silver.static_reweighs as the datasets read them (the columns used).
+SILVER_WIM = (
+    "record_id string, site_code string, plate_no string, plate_color string, "
+    "vehicle_type_code string, axle_count int, gross_weight_kg int, weigh_time timestamp, "
+    "biz_date date, trailer_plate_no string"
+)
+SILVER_STATIC = (
+    "reweigh_id string, site_code string, plate_no string, axle_count int, "
+    "gross_weight_kg int, limit_kg int, weigh_time timestamp, biz_date date"
+)
+
 
 def wim_site(settings) -> str:
     """The first declared WIM site's code."""

@@ -11,6 +11,8 @@ import datetime as dt
 import re
 
 import pytest
+from wim_support import SILVER_STATIC as STATIC
+from wim_support import SILVER_WIM as WIM
 
 from enforcement_brain.declarations import load_catalog
 from enforcement_brain.gold.datasets import build as build_dataset
@@ -35,22 +37,9 @@ def build(spark, catalog, name: str, **frames: tuple[list[tuple], str]) -> list[
     return [r.asDict() for r in out.collect()]
 
 
-WIM = (
-    "record_id string, site_code string, plate_no string, plate_color string, "
-    "vehicle_type_code string, axle_count int, gross_weight_kg int, weigh_time timestamp, "
-    "biz_date date, trailer_plate_no string"
-)
-
-
 def with_trailer(rows: list[tuple]) -> list[tuple]:
     """WIM rows with the rear camera's trailer plate; none read unless a row gives one."""
     return [r if len(r) == 10 else (*r, None) for r in rows]
-
-
-STATIC = (
-    "reweigh_id string, site_code string, plate_no string, axle_count int, "
-    "gross_weight_kg int, limit_kg int, weigh_time timestamp, biz_date date"
-)
 
 
 def test_every_declared_dataset_has_its_sql_beside_it(catalog):

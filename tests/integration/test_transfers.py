@@ -7,6 +7,7 @@ from __future__ import annotations
 import datetime as dt
 
 import pytest
+from wim_support import SILVER_STATIC, SILVER_WIM
 
 from enforcement_brain.declarations import load_catalog
 from enforcement_brain.gold.datasets import build as build_dataset
@@ -118,8 +119,8 @@ def test_kpi_monthly_share_of_transfers_sent_in_time(spark, catalog) -> None:
     empty = {
         "enforcement_tasks": "task_id string, plan_id string, task_type string, planned_date date, status string, joint_action boolean, officers int",
         "inspection_records": "inspection_id string, plate_no string, subject_credit_code string, biz_date date",
-        "wim_weighings": "record_id string, site_code string, plate_no string, plate_color string, vehicle_type_code string, axle_count int, gross_weight_kg int, weigh_time timestamp, biz_date date",
-        "static_reweighs": "reweigh_id string, site_code string, plate_no string, axle_count int, gross_weight_kg int, limit_kg int, weigh_time timestamp, biz_date date",
+        "wim_weighings": SILVER_WIM,
+        "static_reweighs": SILVER_STATIC,
         "enforcement_cases": "case_id string, violation_code string, filed_at timestamp",
         "ride_hailing_orders": "order_id string, biz_date date",
         "complaint_tickets": "ticket_no string, category string, received_at timestamp",
