@@ -47,9 +47,9 @@ def test_repository_declarations_load():
         ),
         (
             "elements.yaml",
-            "version: 0.2.0\nchangelog:",
             "version: 0.3.0\nchangelog:",
-            r"elements.yaml: the change log must start with an entry for version 0.3.0",
+            "version: 0.4.0\nchangelog:",
+            r"elements.yaml: the change log must start with an entry for version 0.4.0",
         ),
         (
             "sources/gps_alarms.yaml",
