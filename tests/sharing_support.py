@@ -73,6 +73,23 @@ def standards_copy(tmp: Path) -> Path:
     return root
 
 
+def share_day(spark, settings: Settings, interface_id: str, entry, gold, dates, **kw) -> None:
+    """Write ``gold`` projected for one interface entry to its share table, as the share DAG
+    does: the days' slice replaced, the change data feed on."""
+    from enforcement_brain.lake import tables
+    from enforcement_brain.share.project import project, share_table_name
+
+    tables.replace_where(
+        project(gold, entry),
+        settings,
+        "share",
+        share_table_name(interface_id, entry.dataset),
+        tables.date_predicate("biz_date", dates),
+        properties={"delta.enableChangeDataFeed": "true"},
+        **kw,
+    )
+
+
 def sharing_env(tmp: Path, port: int) -> dict[str, str]:
     """The environment an operator would set: var dir, standards, endpoint, secret."""
     return {

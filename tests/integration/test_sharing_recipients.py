@@ -19,6 +19,7 @@ from sharing_support import (
     free_port,
     issue_profile,
     settings_for,
+    share_day,
     sharing_env,
     standards_copy,
 )
@@ -50,8 +51,6 @@ ROWS = [
 @pytest.fixture(scope="module")
 def env(spark, tmp_path_factory):
     from enforcement_brain.declarations import load_catalog
-    from enforcement_brain.lake import tables
-    from enforcement_brain.share.project import project, share_table_name
 
     tmp = tmp_path_factory.mktemp("sharing-recipients")
     standards_copy(tmp)
@@ -62,14 +61,7 @@ def env(spark, tmp_path_factory):
         entry = next(
             e for e in catalog.interfaces[iid].datasets if e.dataset == "shuang_bai_vehicles"
         )
-        tables.replace_where(
-            project(spark.createDataFrame(ROWS, GOLD), entry),
-            settings,
-            "share",
-            share_table_name(iid, "shuang_bai_vehicles"),
-            tables.date_predicate("biz_date", [D1]),
-            properties={"delta.enableChangeDataFeed": "true"},
-        )
+        share_day(spark, settings, iid, entry, spark.createDataFrame(ROWS, GOLD), [D1])
     environ = sharing_env(tmp, port)
     profiles = {
         iid: issue_profile(environ, iid, tmp / f"{iid}.share") for iid in (LINYI, SUZHOU_AH)

@@ -22,6 +22,7 @@ from sharing_support import (
     free_port,
     issue_profile,
     settings_for,
+    share_day,
     sharing_env,
     standards_copy,
 )
@@ -78,8 +79,7 @@ SECOND_D2 = [
 @pytest.fixture(scope="module")
 def env(spark, tmp_path_factory):
     from enforcement_brain.declarations import load_catalog
-    from enforcement_brain.lake import tables
-    from enforcement_brain.share.project import project, share_table_name
+    from enforcement_brain.share.project import share_table_name
 
     tmp = tmp_path_factory.mktemp("sharing-spark")
     standards_copy(tmp)
@@ -90,15 +90,7 @@ def env(spark, tmp_path_factory):
         entry = catalog.interfaces[iid].datasets[0]
         for rows, dates in ((FIRST, [D1, D2]), (SECOND_D2, [D2])):
             gold = spark.createDataFrame(rows, GOLD)
-            tables.replace_where(
-                project(gold, entry),
-                settings,
-                "share",
-                share_table_name(iid, "overload_alerts"),
-                tables.date_predicate("biz_date", dates),
-                partition_by=["biz_date"],
-                properties={"delta.enableChangeDataFeed": "true"},
-            )
+            share_day(spark, settings, iid, entry, gold, dates, partition_by=["biz_date"])
     # A correction of one row (what a reweigh or an erasure request does): Delta rewrites the
     # file and, the change feed being on, writes _change_data files (pre- and post-images).
     province = settings.table_uri(
