@@ -426,7 +426,7 @@ def test_wim_is_realistic(tmp_path: Path) -> None:
     drawbar = [r for r in records if r["vehicle_type_code"] == "H11" and _road_train(r)]
     assert drawbar and {r["axle_count"] for r in drawbar} <= {"3", "4"}
     assert all(r["trailer_plate_no"].endswith("挂") for r in drawbar)
-    assert 1 <= kings <= 15
+    assert kings <= 3  # 百吨王 are rare (wim.BAI_DUN_WANG_SHARE); test_report_figures counts them
     assert max(hours.values()) > 1.5 * min(hours.values())  # traffic peaks by hour
 
 
@@ -443,10 +443,10 @@ def test_outgoing_transfers_follow_closed_cases_of_vehicles_registered_elsewhere
 
     base = make_context(STANDARDS, DAY, SEED, 1.0, 0.0)
     sent = []
-    for k in range(8):
+    for k in range(14):
         ctx = dataclasses.replace(base, day=DAY + dt.timedelta(days=k))
         sent += [(ctx.day, t) for t in transfers_on(ctx)]
-    assert 8 <= len(sent) <= 8 * 14  # ~4 a day at this case volume
+    assert 14 * 4 <= len(sent) <= 14 * 30  # ~10 a day at this case volume (4,979 a year)
     for day, t in sent:
         case = t.case
         assert t.sent_at.date() == day and t.closed_at == case.stage_time("CLOSED")

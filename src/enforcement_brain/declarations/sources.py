@@ -75,6 +75,17 @@ class GeneratorSettings:
     #: Share of rows positioned beyond Xuzhou (vehicles on their way to or from other cities);
     #: only for sources whose positions may lie anywhere (``positions.within: anywhere``).
     outside_share: float = 0.0
+    #: Share of rows whose flag column is true, by column (a flag is otherwise true 60 % of the
+    #: time): a joint action is a rare task, a receipt is nearly always handed to disposal.
+    flag_shares: dict[str, float] = field(default_factory=dict)
+    #: Inclusive range of a count column, by column (otherwise 1-40): officers sent on a task.
+    count_ranges: dict[str, tuple[int, int]] = field(default_factory=dict)
+    #: References drawn from a month's few records, by column: ``{plan_id: 45}`` has the tasks
+    #: of a month name one of its 45 monthly plans (``<initials><yyyymm><seq>``).
+    monthly_refs: dict[str, int] = field(default_factory=dict)
+    #: Share of clean rows in which an optional column is filled, by column (otherwise all):
+    #: most inspections are of a vehicle and name no enterprise.
+    filled_shares: dict[str, float] = field(default_factory=dict)
 
 
 #: Where a source's positions may lie: ``xuzhou`` (an ``in_area`` rule quarantines the rest)
@@ -286,4 +297,23 @@ def generator_settings(data: dict[str, Any], where: str, names: list[str]) -> Ge
     split = raw.get("split_by")
     if split is not None and split not in names:
         raise DeclarationError(f"{where}: generator.split_by '{split}' is not a declared column")
+    for key in ("flag_shares", "count_ranges", "monthly_refs", "filled_shares"):
+        block = raw.get(key) or {}
+        if not isinstance(block, dict) or set(block) - set(names):
+            raise DeclarationError(f"{where}: generator.{key} must map declared columns")
+    for key in ("flag_shares", "filled_shares"):
+        for col, value in (raw.get(key) or {}).items():
+            number = isinstance(value, (int, float)) and not isinstance(value, bool)
+            if not number or not 0 <= value <= 1:
+                raise DeclarationError(f"{where}: generator.{key}.{col} must be a share in [0, 1]")
+    ranges = {}
+    for col, value in (raw.get("count_ranges") or {}).items():
+        if not (isinstance(value, list) and len(value) == 2 and 0 <= value[0] <= value[1]):
+            raise DeclarationError(f"{where}: generator.count_ranges.{col} must be [low, high]")
+        ranges[col] = (int(value[0]), int(value[1]))
+    if ranges:
+        raw = {**raw, "count_ranges": ranges}
+    for col, value in (raw.get("monthly_refs") or {}).items():
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise DeclarationError(f"{where}: generator.monthly_refs.{col} must be a positive int")
     return GeneratorSettings(**raw)

@@ -321,8 +321,9 @@ def _local_date(d: Draw, col: Column, key: np.ndarray) -> np.ndarray:
 
 
 def _flag(d: Draw, col: Column, key: np.ndarray) -> np.ndarray:
-    """Yes 60 % of the time, written as CSV and JSON feeds write it."""
-    yes = d.rng.random(d.n) < 0.6
+    """Yes in the share of rows the source declares for the column (``generator.flag_shares``),
+    60 % otherwise, written as CSV and JSON feeds write it."""
+    yes = d.rng.random(d.n) < d.source.generator.flag_shares.get(col.name, 0.6)
     if d.source.delivery.format == "csv":
         return np.where(yes, "1", "0").astype(object)
     return np.where(yes, "true", "false").astype(object)
@@ -363,8 +364,12 @@ def _task_id(d: Draw, col: Column, key: np.ndarray) -> np.ndarray:
 
 
 def _quantity(d: Draw, col: Column, key: np.ndarray) -> np.ndarray:
-    """Uniform inside the element's default range (:data:`_QUANTITY`), to its digits."""
+    """Uniform inside the element's default range (:data:`_QUANTITY`), to its digits; a count
+    column inside the range its source declares (``generator.count_ranges``)."""
     lo, hi, digits = _QUANTITY[col.element]
+    declared = d.source.generator.count_ranges.get(col.name)
+    if declared is not None:
+        return _text(d.rng.integers(declared[0], declared[1] + 1, d.n))
     v = d.rng.uniform(lo, hi, d.n)
     if digits == 0:
         return v.astype(np.int64).astype(str).astype(object)
@@ -390,7 +395,12 @@ def _transport_certificate_no(d: Draw, col: Column, key: np.ndarray) -> np.ndarr
 
 
 def _reference(d: Draw, col: Column, key: np.ndarray) -> np.ndarray:
-    """A reference to another record: the column's initials, the day, a sequence."""
+    """A reference to another record: the column's initials, the day, a sequence; or, for a
+    column whose records are a month's few (``generator.monthly_refs``), one of the month's."""
+    per_month = d.source.generator.monthly_refs.get(col.name)
+    if per_month is not None:
+        month = f"{d.ctx.day:%Y%m}"
+        return col.name[:2].upper() + month + _seq(d.rng.integers(1, per_month + 1, d.n), 4)
     return col.name[:2].upper() + d.ctx.ymd + _seq(d.rng.integers(1, 999_999, d.n), 6)
 
 
@@ -595,10 +605,25 @@ def generate_source(ctx: DayContext, pools: Pools, source: Source) -> GenericOut
         slot_of[int(i)] = slot
         labels[i] = slot.kind
     rule_of = {i: s.rule.id for i, s in slot_of.items()}
+    _leave_unfilled(d, labels)
 
     if is_db:
         return _db_output(ctx, source, d, key, labels, rule_of)
     return _file_output(ctx, source, d, key, labels, rule_of, drng)
+
+
+def _leave_unfilled(d: Draw, labels: np.ndarray) -> None:
+    """Blank an optional column in the clean rows beyond its declared filled share
+    (``generator.filled_shares``); a row with a planted defect keeps the value it breaks. Its
+    own random stream, so the other columns do not move."""
+    shares = d.source.generator.filled_shares
+    if not shares:
+        return
+    rng = d.ctx.rng(d.source.id, "filled")
+    clean = np.isin(labels, ["", "late", "duplicate"])
+    for name, share in shares.items():
+        blank = clean & (rng.random(d.n) >= share)
+        d.values[name] = np.where(blank, "", d.values[name]).astype(object)
 
 
 def _file_output(

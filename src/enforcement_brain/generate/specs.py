@@ -163,6 +163,19 @@ def _orders(d: Draw) -> None:
     d.values["duration_s"] = _int_text(dist / d.rng.uniform(6.0, 11.0, d.n))
 
 
+def _receipts(d: Draw) -> None:
+    """A receipt's quantity lies in its pollutant type's range per ship-visit (code table
+    pollutant_type, ``quantity_per_visit``, in the type's unit), to 4 decimals: a visit hands
+    over a few kilograms of garbage, not tonnes."""
+    codes = load_code_table(d.ctx.standards_dir, "pollutant_type").codes
+    span = {c["code"]: c["quantity_per_visit"] for c in codes}
+    kinds = d.values["pollutant_type"]
+    lo = np.array([span[k][0] for k in kinds], dtype=float)
+    hi = np.array([span[k][1] for k in kinds], dtype=float)
+    q = d.rng.uniform(lo, hi)
+    d.values["quantity"] = np.array([f"{v:.4f}" for v in q], dtype=object)
+
+
 def _roads(d: Draw) -> None:
     """A segment's class follows its road; the end stake lies 0.5-8 km after the start."""
     from enforcement_brain.generate.generic import ROADS
@@ -254,5 +267,6 @@ _REFINE = {
     "oversize_permits": _oversize,
     "toll_transactions": _toll,
     "ride_hailing_orders": _orders,
+    "pollutant_receipts": _receipts,
     TRANSFERS: _transfers,
 }

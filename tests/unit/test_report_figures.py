@@ -1,0 +1,178 @@
+"""A year of generated data is in the order of magnitude of the seed report's figures.
+
+The report (China Report, 2025-01-06; ``/work/shared/seed/README.md``, figures table) gives the
+detachment's yearly figures. The generator's declared volumes and rates must put a year of data
+within a factor of :data:`TOLERANCE` of each figure the lake can hold, so the KPIs an analyst
+computes look like the business they model. Volumes, shares and quantities are taken from the
+declarations the generator reads (exact expectations, no sampling noise); the figures that
+follow from the cases' lives and the overloads (transfers, 百吨王 cases) are counted from the
+generator's own cases over a sample of days, scaled to a year.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+from pathlib import Path
+
+import pytest
+
+from enforcement_brain.declarations.catalog import load_catalog
+from enforcement_brain.generate.cases import (
+    ROWS_PER_CASE,
+    VIOLATION_MIX,
+    cases_filed_on,
+    transfers_on,
+)
+from enforcement_brain.generate.context import make_context
+from enforcement_brain.generate.specs import row_count
+from enforcement_brain.generate.wim import overload_events
+from enforcement_brain.standards.checks import BAI_DUN_WANG_KG, XUZHOU_PLATE_PREFIX
+from enforcement_brain.standards.code_tables import load_code_table
+
+STANDARDS = Path(__file__).resolve().parents[2] / "data_standards"
+#: A generated year is within this factor of the report's figure (order of magnitude).
+TOLERANCE = 3.0
+#: Days sampled (at full scale) for the figures that follow from the cases: every 20th day.
+SAMPLE_DAYS = [dt.date(2026, 1, 5) + dt.timedelta(days=20 * k) for k in range(18)]
+#: The report's daily increment: over 1 million rows a day (每日数据增量保持在100万余条).
+REPORT_ROWS_PER_DAY = 1_000_000
+
+
+def _ctx(day: dt.date = SAMPLE_DAYS[0]):
+    return make_context(STANDARDS, day, 42, 1.0, 0.0)
+
+
+def _weights(table: str) -> dict[str, float]:
+    codes = load_code_table(STANDARDS, table).codes
+    total = sum(float(c.get("weight", 1.0)) for c in codes)
+    return {c["code"]: float(c.get("weight", 1.0)) / total for c in codes}
+
+
+def _rows_a_year(source: str) -> float:
+    ctx = _ctx()
+    return row_count(ctx, ctx.catalog.sources[source]) * 365.0
+
+
+def _declared_figures() -> dict[str, float]:
+    """Yearly figures expected from the declarations the generator reads."""
+    catalog = load_catalog(STANDARDS)
+    kpi = catalog.datasets["kpi_monthly"].params
+    tasks_src = catalog.sources["enforcement_tasks"].generator
+    status = _weights("task_status")
+    task_type = _weights("task_type")
+    tasks = _rows_a_year("enforcement_tasks") * (1 - status["CANCELLED"])
+    joint = tasks * tasks_src.flag_shares["joint_action"]
+    lo, hi = tasks_src.count_ranges["officers"]
+    inspections = _rows_a_year("inspection_records")
+    enterprise_share = catalog.sources["inspection_records"].generator.filled_shares[
+        "subject_credit_code"
+    ]
+    pollutants = {c["code"]: c for c in load_code_table(STANDARDS, "pollutant_type").codes}
+    kinds = _weights("pollutant_type")
+    receipts = _rows_a_year("pollutant_receipts")
+
+    def visits(code: str) -> float:
+        return receipts * kinds[code]
+
+    def tonnes(code: str) -> float:
+        low, high = pollutants[code]["quantity_per_visit"]
+        return visits(code) * (low + high) / 2 * float(pollutants[code]["t_per_unit"])
+
+    ctx = _ctx()
+    cases = ctx.catalog.sources["enforcement_cases"].expected_daily_rows / ROWS_PER_CASE * 365
+    mix = sum(VIOLATION_MIX.values())
+    return {
+        "enforcement_plans": 12 * tasks_src.monthly_refs["plan_id"],
+        "inspection_tasks": tasks,
+        "special_tasks": tasks * sum(task_type[t] for t in kpi["special_task_types"]),
+        "joint_actions": joint,
+        "joint_officer_deployments": joint * (lo + hi) / 2,
+        "vehicles_inspected": inspections,
+        "enterprises_inspected": inspections * enterprise_share,
+        "garbage_ship_visits": visits("GARBAGE"),
+        "garbage_t": tonnes("GARBAGE"),
+        "sewage_ship_visits": visits("SEWAGE"),
+        "sewage_t": tonnes("SEWAGE"),
+        "oily_water_ship_visits": visits("OILY_WATER"),
+        "oily_water_t": tonnes("OILY_WATER"),
+        "illegal_operation_cases": cases
+        * sum(VIOLATION_MIX[c] for c in kpi["illegal_operation_codes"])
+        / mix,
+        "source_enterprise_cases": cases
+        * sum(VIOLATION_MIX[c] for c in kpi["source_enterprise_codes"])
+        / mix,
+    }
+
+
+def _sampled_figures() -> dict[str, float]:
+    """Transfers and 百吨王 cases of the generator's own cases on the sample days, per year."""
+    base = _ctx()
+    sent = out_of_province = kings = 0
+    for day in SAMPLE_DAYS:
+        ctx = dataclasses.replace(base, day=day)
+        transfers = transfers_on(ctx)
+        sent += len(transfers)
+        out_of_province += sum(not t.to_area.startswith("32") for t in transfers)
+        # a non-site overload case is filed the day after its weighing (generate/cases.py)
+        weighed = overload_events(dataclasses.replace(base, day=day - dt.timedelta(days=1)))
+        heavy = {
+            ctx.fleet.truck_plate[t]
+            for t, g in zip(weighed.truck, weighed.gross_kg, strict=True)
+            if g >= BAI_DUN_WANG_KG
+        }
+        kings += sum(
+            c.violation_code == "CX01"
+            and c.plate_no in heavy
+            and c.plate_no.startswith(XUZHOU_PLATE_PREFIX)
+            for c in cases_filed_on(ctx, day)
+        )
+    per_year = 365 / len(SAMPLE_DAYS)
+    return {
+        "transfers_out": sent * per_year,
+        "transfers_out_of_province": out_of_province * per_year,
+        "xuzhou_bai_dun_wang_cases": kings * per_year,
+    }
+
+
+#: The report's yearly figures (seed README, figures table), by KPI id.
+REPORT = {
+    "enforcement_plans": 542,  # 累计下达月度执法计划542个
+    "inspection_tasks": 8_488,  # 检查任务8488个
+    "special_tasks": 49,  # 专项执法任务49个
+    "vehicles_inspected": 10_773,  # 检查各类车辆10773辆
+    "enterprises_inspected": 524,  # 企业524家
+    "transfers_out": 4_979,  # 对外抄告违法违规结案信息4979件
+    "transfers_out_of_province": 3_734,  # 抄告外省结案信息3734件
+    "garbage_ship_visits": 35_029,  # 船舶生活垃圾35029艘次
+    "garbage_t": 194,  # 194吨
+    "sewage_ship_visits": 30_508,  # 生活污水30508艘次
+    "sewage_t": 5_147,  # 5147吨
+    "oily_water_ship_visits": 4_782,  # 含油污水4782艘次
+    "oily_water_t": 43,  # 43吨
+    "illegal_operation_cases": 318,  # 出租汽车行业违章案件318件
+    "source_enterprise_cases": 11,  # 对相关源头立案处罚11起
+    "xuzhou_bai_dun_wang_cases": 42,  # 查处徐州籍百吨王车辆42辆
+    "joint_actions": 172,  # 开展区域执法协同行动172次
+    "joint_officer_deployments": 705,  # 出动执法力量705人次
+}
+
+
+@pytest.fixture(scope="module")
+def generated_year() -> dict[str, float]:
+    return {**_declared_figures(), **_sampled_figures()}
+
+
+@pytest.mark.parametrize("kpi", sorted(REPORT))
+def test_a_generated_year_is_in_the_order_of_the_reports_figure(
+    kpi: str, generated_year: dict[str, float]
+) -> None:
+    report, generated = REPORT[kpi], generated_year[kpi]
+    assert report / TOLERANCE <= generated <= report * TOLERANCE, (kpi, report, round(generated))
+
+
+def test_the_platform_takes_in_about_a_million_rows_a_day() -> None:
+    """The volume is moved between sources to match the figures, not inflated."""
+    ctx = _ctx()
+    total = sum(row_count(ctx, s) for s in ctx.catalog.sources.values())
+    assert REPORT_ROWS_PER_DAY * 0.9 <= total <= REPORT_ROWS_PER_DAY * 1.2
