@@ -9,6 +9,9 @@ WITH kpis (kpi_id, kpi_name_zh, unit) AS (
     ('special_tasks', '专项任务数', 'tasks'),
     ('joint_actions', '联合执法行动数', 'actions'),
     ('joint_officer_deployments', '联合执法出动人次', 'officer-deployments'),
+    ('joint_vehicle_deployments', '联合执法出动车辆次', 'vehicle-deployments'),
+    ('joint_vehicles_checked', '联合执法检查车辆数', 'vehicles'),
+    ('joint_offending_vehicles', '联合执法查处违法车辆数', 'vehicles'),
     ('vehicles_inspected', '检查车辆数', 'vehicles'),
     ('enterprises_inspected', '检查企业数', 'enterprises'),
     ('transfers_out', '抄告案件数', 'transfers'),
@@ -18,6 +21,7 @@ WITH kpis (kpi_id, kpi_name_zh, unit) AS (
     ('xuzhou_shuang_bai_vehicles', '徐州籍双百车辆数', 'vehicles'),
     ('illegal_operation_cases', '非法营运案件数', 'cases'),
     ('source_enterprise_cases', '源头企业案件数', 'cases'),
+    ('xuzhou_bai_dun_wang_cases', '查处徐州籍百吨王车辆案件数', 'cases'),
     ('taxi_complaints', '巡游出租车投诉数', 'tickets'),
     ('ride_hailing_complaints', '网约车投诉数', 'tickets'),
     ('ride_hailing_trips', '网约车订单数', 'trips'),
@@ -38,7 +42,14 @@ tasks AS (
            AS special_tasks,
          sum(CASE WHEN coalesce(joint_action, false) THEN 1 ELSE 0 END) AS joint_actions,
          sum(CASE WHEN coalesce(joint_action, false) THEN coalesce(officers, 0) ELSE 0 END)
-           AS joint_officer_deployments
+           AS joint_officer_deployments,
+         sum(CASE WHEN coalesce(joint_action, false) THEN coalesce(vehicles_deployed, 0) ELSE 0 END)
+           AS joint_vehicle_deployments,
+         sum(CASE WHEN coalesce(joint_action, false) THEN coalesce(vehicles_checked, 0) ELSE 0 END)
+           AS joint_vehicles_checked,
+         sum(
+           CASE WHEN coalesce(joint_action, false) THEN coalesce(offending_vehicles, 0) ELSE 0 END
+         ) AS joint_offending_vehicles
   FROM silver.enforcement_tasks
   WHERE status <> 'CANCELLED'
   GROUP BY trunc(planned_date, 'month')
@@ -88,6 +99,19 @@ cases AS (
   FROM silver.enforcement_cases
   GROUP BY trunc(to_date(filed_at), 'month')
 ),
+bai_dun_wang AS (
+  -- 百吨王 prosecuted: non-site overload cases of Xuzhou trucks whose weighing the day before
+  -- the filing (a non-site case is filed on the day after the truck crossed a WIM site) was
+  -- 100 t or more
+  SELECT trunc(to_date(c.filed_at), 'month') AS month,
+         count(DISTINCT c.case_id) AS xuzhou_bai_dun_wang_cases
+  FROM silver.enforcement_cases c
+  JOIN silver.wim_weighings w
+    ON w.plate_no = c.plate_no AND w.biz_date = date_sub(to_date(c.filed_at), 1)
+  WHERE array_contains(overload_case_codes, c.violation_code)
+    AND is_xuzhou_plate(c.plate_no) AND is_bai_dun_wang(w.gross_weight_kg)
+  GROUP BY trunc(to_date(c.filed_at), 'month')
+),
 trips AS (
   SELECT trunc(biz_date, 'month') AS month, count(1) AS ride_hailing_trips
   FROM silver.ride_hailing_orders
@@ -127,16 +151,20 @@ pollutants AS (
 months AS (
   SELECT month FROM tasks UNION SELECT month FROM inspections UNION SELECT month FROM transfers
   UNION SELECT month FROM shuang_bai UNION SELECT month FROM cases UNION SELECT month FROM trips
+  UNION SELECT month FROM bai_dun_wang
   UNION SELECT month FROM complaints UNION SELECT month FROM pollutants
 ),
 wide AS (
   SELECT m.month,
          t.enforcement_plans, t.inspection_tasks, t.special_tasks, t.joint_actions,
-         t.joint_officer_deployments,
+         t.joint_officer_deployments, t.joint_vehicle_deployments, t.joint_vehicles_checked,
+         t.joint_offending_vehicles,
          i.vehicles_inspected, i.enterprises_inspected,
          x.transfers_out, x.transfers_out_of_province, x.transfers_on_time_ratio,
          s.shuang_bai_vehicles, s.xuzhou_shuang_bai_vehicles,
          c.illegal_operation_cases, c.source_enterprise_cases,
+         coalesce(b.xuzhou_bai_dun_wang_cases, CASE WHEN c.month IS NOT NULL THEN 0 END)
+           AS xuzhou_bai_dun_wang_cases,
          q.taxi_complaints, q.ride_hailing_complaints,
          r.ride_hailing_trips,
          safe_ratio(q.ride_hailing_complaints * 10000.0D, r.ride_hailing_trips)
@@ -149,6 +177,7 @@ wide AS (
   LEFT JOIN transfers x ON x.month = m.month
   LEFT JOIN shuang_bai s ON s.month = m.month
   LEFT JOIN cases c ON c.month = m.month
+  LEFT JOIN bai_dun_wang b ON b.month = m.month
   LEFT JOIN trips r ON r.month = m.month
   LEFT JOIN complaints q ON q.month = m.month
   LEFT JOIN pollutants p ON p.month = m.month
@@ -159,10 +188,11 @@ long AS (
   FROM wide
   UNPIVOT (value FOR kpi_id IN (
     enforcement_plans, inspection_tasks, special_tasks, joint_actions,
-    joint_officer_deployments, vehicles_inspected, enterprises_inspected, transfers_out,
+    joint_officer_deployments, joint_vehicle_deployments, joint_vehicles_checked,
+    joint_offending_vehicles, vehicles_inspected, enterprises_inspected, transfers_out,
     transfers_out_of_province, transfers_on_time_ratio, shuang_bai_vehicles,
     xuzhou_shuang_bai_vehicles,
-    illegal_operation_cases, source_enterprise_cases, taxi_complaints, ride_hailing_complaints,
+    illegal_operation_cases, source_enterprise_cases, xuzhou_bai_dun_wang_cases, taxi_complaints, ride_hailing_complaints,
     ride_hailing_trips, ride_hailing_complaints_per_10k_trips, garbage_ship_visits, garbage_t,
     sewage_ship_visits, sewage_t, oily_water_ship_visits, oily_water_t, pollutant_disposal_ratio
   ))

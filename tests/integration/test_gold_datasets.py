@@ -549,13 +549,13 @@ def test_kpi_monthly_on_a_hand_computed_month(spark, catalog):
     frames = {
         "enforcement_tasks": (
             [
-                ("T1", "PL1", "OVERLOAD", D1, "DONE", True, 5),
-                ("T2", "PL1", "ROUTINE", D2, "PLANNED", False, 2),
-                ("T3", "PL2", "JOINT", D2, "DONE", True, 3),
-                ("T4", "PL3", "ROUTINE", D2, "CANCELLED", True, 9),
-                ("T5", "PL4", "ROUTINE", dt.date(2026, 12, 1), "PLANNED", False, 1),
+                ("T1", "PL1", "OVERLOAD", D1, "DONE", True, 5, 2, 9, 1),
+                ("T2", "PL1", "ROUTINE", D2, "PLANNED", False, 2, 1, 4, 1),
+                ("T3", "PL2", "JOINT", D2, "DONE", True, 3, None, 6, 0),
+                ("T4", "PL3", "ROUTINE", D2, "CANCELLED", True, 9, 3, 20, 5),
+                ("T5", "PL4", "ROUTINE", dt.date(2026, 12, 1), "PLANNED", False, 1, 1, 1, 0),
             ],
-            "task_id string, plan_id string, task_type string, planned_date date, status string, joint_action boolean, officers int",
+            "task_id string, plan_id string, task_type string, planned_date date, status string, joint_action boolean, officers int, vehicles_deployed int, vehicles_checked int, offending_vehicles int",
         ),
         "inspection_records": (
             [("I1", "苏C1", "91A", D1), ("I2", "苏C1", None, D2), ("I3", "苏C2", "91A", D2)],
@@ -585,11 +585,14 @@ def test_kpi_monthly_on_a_hand_computed_month(spark, catalog):
         ),
         "enforcement_cases": (
             [
-                ("C1", "YY01", ts("2026-11-29 08:00:00")),
-                ("C2", "CX02", ts("2026-11-29 09:00:00")),
-                ("C3", "CX01", ts("2026-11-29 10:00:00")),
+                ("C1", "YY01", None, ts("2026-11-29 08:00:00")),
+                ("C2", "CX02", None, ts("2026-11-29 09:00:00")),
+                # no weighing of 苏C1 the day before: not a 百吨王 case
+                ("C3", "CX01", "苏C1", ts("2026-11-29 10:00:00")),
+                # 苏C1 weighed 101 t the day before (W1): a Xuzhou 百吨王 prosecuted
+                ("C4", "CX01", "苏C1", ts("2026-11-30 10:00:00")),
             ],
-            "case_id string, violation_code string, filed_at timestamp",
+            "case_id string, violation_code string, plate_no string, filed_at timestamp",
         ),
         "ride_hailing_orders": (
             [(f"O{i}", D1) for i in range(8)],
@@ -618,10 +621,13 @@ def test_kpi_monthly_on_a_hand_computed_month(spark, catalog):
     assert {k: v for (m, k), v in got.items() if m == nov} == {
         "enforcement_plans": 2.0, "inspection_tasks": 3.0, "special_tasks": 1.0,
         "joint_actions": 2.0, "joint_officer_deployments": 8.0,
+        "joint_vehicle_deployments": 2.0, "joint_vehicles_checked": 15.0,
+        "joint_offending_vehicles": 1.0,
         "vehicles_inspected": 2.0, "enterprises_inspected": 1.0,
         "transfers_out": 2.0, "transfers_out_of_province": 1.0, "transfers_on_time_ratio": 1.0,
         "shuang_bai_vehicles": 3.0, "xuzhou_shuang_bai_vehicles": 2.0,
         "illegal_operation_cases": 1.0, "source_enterprise_cases": 1.0,
+        "xuzhou_bai_dun_wang_cases": 1.0,
         "taxi_complaints": 1.0, "ride_hailing_complaints": 2.0, "ride_hailing_trips": 8.0,
         "ride_hailing_complaints_per_10k_trips": 2500.0,
         "garbage_ship_visits": 2.0, "garbage_t": 3.0, "sewage_ship_visits": 1.0, "sewage_t": 5.0,
@@ -630,10 +636,12 @@ def test_kpi_monthly_on_a_hand_computed_month(spark, catalog):
     assert {k: v for (m, k), v in got.items() if m == dec} == {
         "enforcement_plans": 1.0, "inspection_tasks": 1.0, "special_tasks": 0.0,
         "joint_actions": 0.0, "joint_officer_deployments": 0.0,
+        "joint_vehicle_deployments": 0.0, "joint_vehicles_checked": 0.0,
+        "joint_offending_vehicles": 0.0,
     }  # fmt: skip
     names = {r["kpi_id"]: (r["kpi_name_zh"], r["unit"]) for r in out}
     assert names["shuang_bai_vehicles"] == ("双百车辆数", "vehicles")
-    assert len(names) == 25  # every KPI of the report that these inputs feed
+    assert len(names) == 29  # every KPI of the report that these inputs feed
     assert {names[k][1] for k in ("garbage_t", "sewage_t", "oily_water_t")} == {"t"}
 
 
@@ -661,12 +669,12 @@ def test_kpi_monthly_reports_liquid_pollutants_in_tonnes_by_the_declared_factor(
     ]
     schema = "receipt_no string, pollutant_type string, quantity double, handed_to_disposal boolean, received_at timestamp"
     others = {
-        "enforcement_tasks": "task_id string, plan_id string, task_type string, planned_date date, status string, joint_action boolean, officers int",
+        "enforcement_tasks": "task_id string, plan_id string, task_type string, planned_date date, status string, joint_action boolean, officers int, vehicles_deployed int, vehicles_checked int, offending_vehicles int",
         "inspection_records": "inspection_id string, plate_no string, subject_credit_code string, biz_date date",
         "violation_transfers": "transfer_id string, direction string, to_area string, case_closed_at timestamp, transferred_at timestamp, biz_date date",
         "wim_weighings": WIM,
         "static_reweighs": STATIC,
-        "enforcement_cases": "case_id string, violation_code string, filed_at timestamp",
+        "enforcement_cases": "case_id string, violation_code string, plate_no string, filed_at timestamp",
         "ride_hailing_orders": "order_id string, biz_date date",
         "complaint_tickets": "ticket_no string, category string, received_at timestamp",
     }

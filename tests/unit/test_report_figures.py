@@ -63,7 +63,11 @@ def _declared_figures() -> dict[str, float]:
     task_type = _weights("task_type")
     tasks = _rows_a_year("enforcement_tasks") * (1 - status["CANCELLED"])
     joint = tasks * tasks_src.flag_shares["joint_action"]
-    lo, hi = tasks_src.count_ranges["officers"]
+
+    def per_joint(column: str) -> float:
+        low, high = tasks_src.count_ranges[column]
+        return joint * (low + high) / 2
+
     inspections = _rows_a_year("inspection_records")
     enterprise_share = catalog.sources["inspection_records"].generator.filled_shares[
         "subject_credit_code"
@@ -87,7 +91,10 @@ def _declared_figures() -> dict[str, float]:
         "inspection_tasks": tasks,
         "special_tasks": tasks * sum(task_type[t] for t in kpi["special_task_types"]),
         "joint_actions": joint,
-        "joint_officer_deployments": joint * (lo + hi) / 2,
+        "joint_officer_deployments": per_joint("officers"),
+        "joint_vehicle_deployments": per_joint("vehicles_deployed"),
+        "joint_vehicles_checked": per_joint("vehicles_checked"),
+        "joint_offending_vehicles": per_joint("offending_vehicles"),
         "vehicles_inspected": inspections,
         "enterprises_inspected": inspections * enterprise_share,
         "garbage_ship_visits": visits("GARBAGE"),
@@ -155,6 +162,9 @@ REPORT = {
     "xuzhou_bai_dun_wang_cases": 42,  # 查处徐州籍百吨王车辆42辆
     "joint_actions": 172,  # 开展区域执法协同行动172次
     "joint_officer_deployments": 705,  # 出动执法力量705人次
+    "joint_vehicle_deployments": 270,  # 执法车辆270辆次
+    "joint_vehicles_checked": 1_258,  # 现场检查各类车辆1258辆
+    "joint_offending_vehicles": 85,  # 查处各类违法违规运营车辆85辆
 }
 
 
