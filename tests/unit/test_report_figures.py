@@ -1,11 +1,11 @@
-"""A year of generated data is in the order of magnitude of the seed report's figures.
+"""A year of generated data is in the order of magnitude of the source report's figures.
 
-The report (China Report, 2025-01-06; ``/work/shared/seed/README.md``, figures table) gives the
-detachment's yearly figures. The generator's declared volumes and rates must put a year of data
+The report the platform is modelled on (China Report, 2025-01-06, on the Xuzhou detachment) gives
+the detachment's yearly figures. The generator's declared volumes and rates must put a year of data
 within a factor of :data:`TOLERANCE` of each figure the lake can hold, so the KPIs an analyst
 computes look like the business they model. Volumes, shares and quantities are taken from the
-declarations the generator reads (exact expectations, no sampling noise); the figures that
-follow from the cases' lives and the overloads (transfers, 百吨王 cases) are counted from the
+declarations the generator reads (exact expectations, no sampling noise); the figures that follow
+from the cases' lives and the overloads (transfers, 百吨王 cases) are counted from the
 generator's own cases over a sample of days, scaled to a year.
 """
 
@@ -142,7 +142,7 @@ def _sampled_figures() -> dict[str, float]:
     }
 
 
-#: The report's yearly figures (seed README, figures table), by KPI id.
+#: The report's yearly figures (its figures table), by KPI id.
 REPORT = {
     "enforcement_plans": 542,  # 累计下达月度执法计划542个
     "inspection_tasks": 8_488,  # 检查任务8488个
