@@ -21,7 +21,7 @@ SCHEMA = (
 
 def test_the_analyst_document_has_a_query_per_figure():
     blocks = analyst_queries()
-    assert len(blocks) == 12
+    assert len(blocks) == 15
     assert all(b.upper().startswith(("SELECT", "WITH")) for b in blocks)
 
 
