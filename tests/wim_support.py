@@ -24,6 +24,25 @@ SILVER_STATIC = (
     "gross_weight_kg int, limit_kg int, weigh_time timestamp, biz_date date"
 )
 
+#: The silver columns ``kpi_monthly`` reads, by source (a KPI test gives rows for some sources and
+#: empty inputs for the rest with :func:`empty_kpi_inputs`).
+KPI_INPUTS = {
+    "enforcement_tasks": "task_id string, plan_id string, task_type string, planned_date date, status string, joint_action boolean, officers int, vehicles_deployed int, vehicles_checked int, offending_vehicles int",  # noqa: E501
+    "inspection_records": "inspection_id string, plate_no string, subject_credit_code string, biz_date date",  # noqa: E501
+    "violation_transfers": "transfer_id string, direction string, to_area string, case_closed_at timestamp, transferred_at timestamp, biz_date date",  # noqa: E501
+    "wim_weighings": SILVER_WIM,
+    "static_reweighs": SILVER_STATIC,
+    "enforcement_cases": "case_id string, violation_code string, plate_no string, filed_at timestamp",  # noqa: E501
+    "ride_hailing_orders": "order_id string, biz_date date",
+    "complaint_tickets": "ticket_no string, category string, received_at timestamp",
+    "pollutant_receipts": "receipt_no string, pollutant_type string, quantity double, handed_to_disposal boolean, received_at timestamp",  # noqa: E501
+}  # fmt: skip
+
+
+def empty_kpi_inputs(*given: str) -> dict[str, tuple[list, str]]:
+    """No rows for every ``kpi_monthly`` input except the ``given`` sources."""
+    return {sid: ([], schema) for sid, schema in KPI_INPUTS.items() if sid not in given}
+
 
 def wim_site(settings) -> str:
     """The first declared WIM site's code."""

@@ -11,6 +11,7 @@ import datetime as dt
 import re
 
 import pytest
+from wim_support import KPI_INPUTS, empty_kpi_inputs
 from wim_support import SILVER_STATIC as STATIC
 from wim_support import SILVER_WIM as WIM
 
@@ -667,18 +668,8 @@ def test_kpi_monthly_reports_liquid_pollutants_in_tonnes_by_the_declared_factor(
         ("P3", "SEWAGE", 50.0, False, ts("2026-11-29 11:00:00")),
         ("P4", "OILY_WATER", 10.0, True, ts("2026-11-29 12:00:00")),
     ]
-    schema = "receipt_no string, pollutant_type string, quantity double, handed_to_disposal boolean, received_at timestamp"
-    others = {
-        "enforcement_tasks": "task_id string, plan_id string, task_type string, planned_date date, status string, joint_action boolean, officers int, vehicles_deployed int, vehicles_checked int, offending_vehicles int",
-        "inspection_records": "inspection_id string, plate_no string, subject_credit_code string, biz_date date",
-        "violation_transfers": "transfer_id string, direction string, to_area string, case_closed_at timestamp, transferred_at timestamp, biz_date date",
-        "wim_weighings": WIM,
-        "static_reweighs": STATIC,
-        "enforcement_cases": "case_id string, violation_code string, plate_no string, filed_at timestamp",
-        "ride_hailing_orders": "order_id string, biz_date date",
-        "complaint_tickets": "ticket_no string, category string, received_at timestamp",
-    }
-    frames = {sid: ([], sch) for sid, sch in others.items()}
+    schema = KPI_INPUTS["pollutant_receipts"]
+    frames = empty_kpi_inputs("pollutant_receipts")
     out = build(spark, catalog, "kpi_monthly", pollutant_receipts=(receipts, schema), **frames)
     got = {r["kpi_id"]: (r["value"], r["unit"]) for r in out}
     assert got["garbage_t"] == (2.0, "t")

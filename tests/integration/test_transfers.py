@@ -7,7 +7,7 @@ from __future__ import annotations
 import datetime as dt
 
 import pytest
-from wim_support import SILVER_STATIC, SILVER_WIM
+from wim_support import empty_kpi_inputs
 
 from enforcement_brain.declarations import load_catalog
 from enforcement_brain.gold.datasets import build as build_dataset
@@ -116,17 +116,7 @@ def test_kpi_monthly_share_of_transfers_sent_in_time(spark, catalog) -> None:
         ("T4", "OUT", "苏N4", "321300", "CX01", FRIDAY, LATE, LATE.date()),
         ("T5", "IN", "苏C1", "320300", "CX01", FRIDAY, LATE, LATE.date()),
     ]
-    empty = {
-        "enforcement_tasks": "task_id string, plan_id string, task_type string, planned_date date, status string, joint_action boolean, officers int, vehicles_deployed int, vehicles_checked int, offending_vehicles int",
-        "inspection_records": "inspection_id string, plate_no string, subject_credit_code string, biz_date date",
-        "wim_weighings": SILVER_WIM,
-        "static_reweighs": SILVER_STATIC,
-        "enforcement_cases": "case_id string, violation_code string, plate_no string, filed_at timestamp",
-        "ride_hailing_orders": "order_id string, biz_date date",
-        "complaint_tickets": "ticket_no string, category string, received_at timestamp",
-        "pollutant_receipts": "receipt_no string, pollutant_type string, quantity double, handed_to_disposal boolean, received_at timestamp",
-    }
-    frames = {sid: ([], schema) for sid, schema in empty.items()}
+    frames = empty_kpi_inputs("violation_transfers")
     out = _build(spark, catalog, "kpi_monthly", violation_transfers=(rows, TRANSFERS), **frames)
     got = {r["kpi_id"]: (r["value"], r["unit"]) for r in out}
     assert got["transfers_out"] == (4.0, "transfers")
