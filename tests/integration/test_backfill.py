@@ -13,11 +13,11 @@ from enforcement_brain.errors import EbError
 from enforcement_brain.generate.day import generate_day
 from enforcement_brain.orchestration.backfill import backfill, days_between
 from enforcement_brain.orchestration.runtime import JobContext
-from enforcement_brain.share.project import project_interface, share_table_name
+from enforcement_brain.share.project import project_interface, share_location
 from jobs import load_source, publish_dataset
 
-#: Three sources, the three datasets built only from them, one recipient of the interface
-#: serving two of them (the backfill projects every recipient);
+#: Three sources, the three datasets built only from them, the recipients' interface file
+#: serving two of them (one table per dataset, a partition per recipient);
 #: none reads a register, so publishing the days at once or one by one must agree row for row.
 SOURCES = ("wim_weighings", "static_reweighs", "violation_transfers")
 DATASETS = ("overload_alerts", "shuang_bai_vehicles", "violation_transfers_by_destination")
@@ -55,10 +55,10 @@ def test_days_at_once_equal_days_one_by_one(spark, tmp_path):
     assert [p["interface"] for p in report.projections] == [interface.family]
 
     tables = [("silver", s) for s in SOURCES] + [("gold", d) for d in DATASETS]
-    tables += [("share", share_table_name(INTERFACE, e.dataset)) for e in interface.datasets]
+    tables += [("share", share_location(interface, e.dataset)[0]) for e in interface.datasets]
     for layer, table in tables:
         a, b = rows(spark, one_by_one, layer, table), rows(spark, at_once, layer, table)
-        # one recipient's share may hold nothing at this scale; silver and gold may not
+        # the recipients' shares may hold nothing at this scale; silver and gold may not
         assert layer == "share" or a.count() > 0, (layer, table)
         assert (a.exceptAll(b).count(), b.exceptAll(a).count()) == (0, 0), (layer, table)
     late = rows(spark, at_once, "silver", "wim_weighings").where("biz_date < _delivery_date")

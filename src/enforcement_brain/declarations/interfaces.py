@@ -68,8 +68,9 @@ class Interface:
     """One consumer's interface: its datasets, quota, token lifetime and clearance.
 
     An interface file with ``recipients:`` declares one interface per recipient
-    (``<file id>_<recipient id>``): each has its own tokens, quota and share tables, and its row
-    filters read that recipient's area, so no recipient can be served another's rows.
+    (``<file id>_<recipient id>``): each has its own tokens, quota and partition of the share
+    tables, and its row filters read that recipient's area, so no recipient can be served
+    another's rows.
     """
 
     id: str

@@ -70,7 +70,7 @@ def backfill(
     """
     from enforcement_brain.gold.publish import publish
     from enforcement_brain.orchestration.daily import dag_order
-    from enforcement_brain.share.project import project_interface
+    from enforcement_brain.share.project import project_family
     from jobs import load_source, validate_silver
 
     catalog, settings = ctx.catalog, ctx.settings
@@ -135,11 +135,7 @@ def backfill(
             report.errors.append(f"share {iid}: not run, a dataset of it was not published")
             continue
         try:
-            tables = [
-                t
-                for interface in members
-                for t in project_interface(ctx.spark, settings, catalog, interface, days[-1])
-            ]
+            tables = project_family(ctx.spark, settings, catalog, members, days[-1])
         except EbError as exc:
             report.errors.append(f"share {iid}: {exc}")
             continue

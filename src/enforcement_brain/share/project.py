@@ -14,6 +14,13 @@ feed stays exact), written as few files as the data needs (Delta's optimized wri
 table is compacted (``OPTIMIZE``, a commit that changes no data) as soon as it holds more than
 ``EB_SHARE_MAX_FILES`` files. The service prunes files by their min/max day statistics instead
 of partition values.
+
+An interface file with ``recipients:`` (one interface per receiving agency) is projected once
+per dataset into one table, ``share.<file id>__<dataset>``, partitioned by :data:`RECIPIENT`:
+each recipient's rows (its own row filter) in its own partition, and nothing else there. The
+service serves each recipient's share from its partition only (``sharing/tables.py``), so a file
+a recipient can be handed holds that recipient's rows alone, as with a table of its own, but a
+day costs one projection per dataset instead of one per recipient and dataset.
 """
 
 from __future__ import annotations
@@ -31,6 +38,7 @@ from enforcement_brain.standards.masking import mask_column
 from enforcement_brain.standards.sql_library import used_functions
 
 if TYPE_CHECKING:
+    from deltalake import DeltaTable
     from pyspark.sql import DataFrame, SparkSession
 
 
@@ -44,14 +52,27 @@ class ProjectionReport:
     rows: int
     #: Why the dataset was not projected (its gold table does not exist yet), else None.
     skipped: str | None = None
-    #: Data files the share table holds after the projection (and its compaction, if any).
+    #: Data files the share table holds after the projection (and its compaction, if any);
+    #: for a recipients' table, in its fullest partition.
     files: int = 0
     #: Whether this projection compacted the table.
     compacted: bool = False
 
 
+#: The partition column of a recipients' share table: the recipient's id.
+RECIPIENT = "recipient"
+
+
 def share_table_name(interface_id: str, dataset_id: str) -> str:
     return f"{interface_id}__{dataset_id}"
+
+
+def share_location(interface: Interface, dataset_id: str) -> tuple[str, str | None]:
+    """Where one interface's copy of a dataset lives: (share table name, the recipient whose
+    partition it is, or None for a table of the interface's own)."""
+    if interface.recipient is None:
+        return share_table_name(interface.id, dataset_id), None
+    return share_table_name(interface.family, dataset_id), interface.recipient.id
 
 
 def project(gold: DataFrame, entry: InterfaceDataset) -> DataFrame:
@@ -79,7 +100,22 @@ def project(gold: DataFrame, entry: InterfaceDataset) -> DataFrame:
 def project_interface(
     spark: SparkSession, settings: Settings, catalog: Catalog, interface: Interface, day: dt.date
 ) -> list[ProjectionReport]:
-    """Refresh every dataset projection of one interface for the partitions ``day`` touched.
+    """Refresh every dataset projection of one interface for the partitions ``day`` touched
+    (a recipient's interface: its whole family's, see :func:`project_family`)."""
+    family = interface.family or interface.id
+    return project_family(spark, settings, catalog, catalog.interface_families()[family], day)
+
+
+def project_family(
+    spark: SparkSession,
+    settings: Settings,
+    catalog: Catalog,
+    members: list[Interface],
+    day: dt.date,
+) -> list[ProjectionReport]:
+    """Refresh the share tables of one interface file for the partitions ``day`` touched: the
+    interface's own tables, or for a file with recipients one table per dataset holding every
+    recipient's rows in its partition.
 
     The partitions are exactly the ones the dataset's publish rebuilt for ``day``, as it
     recorded them in ``ops.publish_log`` (or, without a record that matches gold, derived
@@ -91,64 +127,112 @@ def project_interface(
     the interface: one late dataset must not hold back a partner's others, and the service
     already answers 404 "declared but not published yet" for that table.
     """
-    from deltalake import DeltaTable
-    from pyspark.sql import functions as F
-
+    first = members[0]
+    family = first.family or first.id
     reports = []
-    for entry in interface.datasets:
-        dataset = catalog.datasets[entry.dataset]
-        if dataset.partition_by not in entry.columns:
-            raise EbError(
-                f"{interface.id}: {dataset.id} must expose its partition column "
-                f"{dataset.partition_by} so increments can be replaced by partition"
-            )
-        name = share_table_name(interface.id, dataset.id)
-        if not tables.is_delta_table(settings, "gold", dataset.id):
-            why = f"gold.{dataset.id} is not published yet: run publish_{dataset.id} first"
-            reports.append(ProjectionReport(interface.id, dataset.id, f"share.{name}", [], 0, why))
-            continue
-        dates = published_partitions(settings, dataset, day)
-        if dates is None:
-            dates = affected_partitions(spark, settings, dataset, day)
-        gold = spark.read.format("delta").load(settings.table_uri("gold", dataset.id))
-        gold = gold.where(F.col(dataset.partition_by).isin(*dates))
-        projected = project(gold, entry)
-        uri = settings.table_uri("share", name)
-        tables.replace_where(
-            projected,
-            settings,
-            "share",
-            name,
-            tables.date_predicate(dataset.partition_by, dates),
-            properties={"delta.enableChangeDataFeed": "true"},
-            options={"optimizeWrite": "true"},
-        )
-        written = DeltaTable(uri)  # one look at the log answers the count and the files
-        count = tables.rows_written(written)
-        if count is None:
-            rows = spark.read.format("delta").load(uri)
-            count = rows.where(F.col(dataset.partition_by).isin(*dates)).count()
-        files, compacted = compact(spark, settings, uri, len(written.file_uris()))
-        reports.append(
-            ProjectionReport(
-                interface.id,
-                dataset.id,
-                f"share.{name}",
-                [str(d) for d in dates],
-                count,
-                files=files,
-                compacted=compacted,
-            )
-        )
+    for k in range(len(first.datasets)):
+        entries = [(m.recipient.id if m.recipient else None, m.datasets[k]) for m in members]
+        reports.append(_project_dataset(spark, settings, catalog, family, entries, day))
     if all(r.skipped for r in reports):
         # nothing at all to share: a wrong lake root or a run out of order, not a late dataset
-        raise EbError(f"{interface.id}: {'; '.join(r.skipped or '' for r in reports)}")
+        raise EbError(f"{family}: {'; '.join(r.skipped or '' for r in reports)}")
     return reports
 
 
+def project_recipients(gold: DataFrame, entries: list[tuple[str, InterfaceDataset]]) -> DataFrame:
+    """Each recipient's projection of ``gold`` with its id in :data:`RECIPIENT`, all in one
+    frame (a row two recipients' filters both admit is in both partitions)."""
+    from functools import reduce
+
+    from pyspark.sql import functions as F
+
+    parts = [project(gold, entry).withColumn(RECIPIENT, F.lit(rid)) for rid, entry in entries]
+    return reduce(lambda a, b: a.unionByName(b), parts)
+
+
+def _project_dataset(
+    spark: SparkSession,
+    settings: Settings,
+    catalog: Catalog,
+    family: str,
+    entries: list[tuple[str | None, InterfaceDataset]],
+    day: dt.date,
+) -> ProjectionReport:
+    """One dataset of one interface file, projected for the partitions ``day`` touched."""
+    from deltalake import DeltaTable
+    from pyspark.sql import functions as F
+
+    lead = entries[0][1]
+    dataset = catalog.datasets[lead.dataset]
+    if dataset.partition_by not in lead.columns:
+        raise EbError(
+            f"{family}: {dataset.id} must expose its partition column "
+            f"{dataset.partition_by} so increments can be replaced by partition"
+        )
+    per_recipient = entries[0][0] is not None
+    if per_recipient and RECIPIENT in lead.columns:
+        raise EbError(f"{family}: {dataset.id} shares a column named {RECIPIENT}, the partition")
+    name = share_table_name(family, dataset.id)
+    if not tables.is_delta_table(settings, "gold", dataset.id):
+        why = f"gold.{dataset.id} is not published yet: run publish_{dataset.id} first"
+        return ProjectionReport(family, dataset.id, f"share.{name}", [], 0, why)
+    dates = published_partitions(settings, dataset, day)
+    if dates is None:
+        dates = affected_partitions(spark, settings, dataset, day)
+    gold = spark.read.format("delta").load(settings.table_uri("gold", dataset.id))
+    gold = gold.where(F.col(dataset.partition_by).isin(*dates))
+    if per_recipient:
+        projected = project_recipients(gold, [(str(r), e) for r, e in entries])
+    else:
+        projected = project(gold, lead)
+    uri = settings.table_uri("share", name)
+    tables.replace_where(
+        projected,
+        settings,
+        "share",
+        name,
+        tables.date_predicate(dataset.partition_by, dates),
+        partition_by=[RECIPIENT] if per_recipient else None,
+        properties={"delta.enableChangeDataFeed": "true"},
+        options={"optimizeWrite": "true"},
+    )
+    written = DeltaTable(uri)  # one look at the log answers the count and the files
+    count = tables.rows_written(written)
+    if count is None:
+        rows = spark.read.format("delta").load(uri)
+        count = rows.where(F.col(dataset.partition_by).isin(*dates)).count()
+    files, compacted = compact(spark, settings, uri, most_files(written))
+    return ProjectionReport(
+        family,
+        dataset.id,
+        f"share.{name}",
+        [str(d) for d in dates],
+        count,
+        files=files,
+        compacted=compacted,
+    )
+
+
+def most_files(delta: DeltaTable) -> int:
+    """Data files of the table's fullest partition (the whole table when not partitioned):
+    what one share serves, and so what a partner's query pays for."""
+    import pyarrow as pa
+
+    columns = delta.metadata().partition_columns
+    if not columns:
+        return len(delta.file_uris())
+    adds = pa.table(delta.get_add_actions(flatten=True)).to_pylist()
+    counts: dict[tuple[object, ...], int] = {}
+    for add in adds:
+        key = tuple(add.get(f"partition.{c}") for c in columns)
+        counts[key] = counts.get(key, 0) + 1
+    return max(counts.values(), default=0)
+
+
 def compact(spark: SparkSession, settings: Settings, uri: str, files: int) -> tuple[int, bool]:
-    """``OPTIMIZE`` the share table at ``uri`` once its ``files`` (data files now) are more
-    than ``EB_SHARE_MAX_FILES``; returns (files it holds after, whether it was compacted).
+    """``OPTIMIZE`` the share table at ``uri`` once its ``files`` (data files now, in its
+    fullest partition: :func:`most_files`) are more than ``EB_SHARE_MAX_FILES``; returns (the
+    files after, counted the same way, and whether it was compacted).
 
     Compaction commits with ``dataChange = false``: the change feed, the extract API's
     incremental pulls and partners' time travel see the same rows. Delta bin-packs only files
@@ -160,4 +244,4 @@ def compact(spark: SparkSession, settings: Settings, uri: str, files: int) -> tu
     if files <= settings.share_max_files:
         return files, False
     tables.optimize(spark, uri)
-    return len(DeltaTable(uri).file_uris()), True
+    return most_files(DeltaTable(uri)), True

@@ -11,6 +11,7 @@ snapshots and path sets are cached per version.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import json
 import os
@@ -137,6 +138,41 @@ class ShareTable:
         """The state every share table keeps, wherever it is stored (subclasses call this)."""
         self.uri = uri  # where delta-rs opens it; tells tables apart in the cache
         self._paths: set[str] = set()  # the last path set read (see :meth:`names_file`)
+        #: The one partition served, ``(column, value)``, or None for the whole table.
+        self.part: tuple[str, str] | None = None
+
+    def sliced(self, column: str, value: str) -> ShareTable:
+        """Serve only the partition ``column = value``, as if it were the whole table.
+
+        A recipient's share of a recipients' table (``share/project.py``): its snapshots,
+        change files and servable paths hold that partition's files alone, and the partition
+        column is gone from the schema and the partition values the protocol answers with, so
+        the partner sees the table it would have of its own. Returns the table itself.
+        """
+        self.part = (column, value)
+        return self
+
+    def _admits(self, partition_values: dict[str, Any] | None) -> bool:
+        """Whether a file of these partition values belongs to what this table serves."""
+        if self.part is None:
+            return True
+        column, value = self.part
+        return (partition_values or {}).get(column) == value
+
+    def _outside(self, partition_values: dict[str, Any]) -> dict[str, Any]:
+        """The partition values a partner sees: without the served partition's column."""
+        if self.part is None:
+            return partition_values
+        return {k: v for k, v in partition_values.items() if k != self.part[0]}
+
+    def row_filter(self) -> Any:
+        """A pyarrow expression selecting the served partition's rows (None: every row), for
+        readers that scan the table (the extract API) rather than hand out its files."""
+        if self.part is None:
+            return None
+        import pyarrow.compute as pc
+
+        return pc.field(self.part[0]) == self.part[1]
 
     def exists(self) -> bool:
         return bool(self.commit_versions())
@@ -220,6 +256,8 @@ class ShareTable:
         return value
 
     def _key(self, kind: str, version: int) -> tuple[str, str, int, int]:
+        if self.part is not None:  # one partition's answers are not another's
+            kind = f"{kind}:{self.part[0]}={self.part[1]}"
         return (kind, self.uri, version, self._commit_stamp(version))
 
     def cached_snapshot(self) -> Snapshot | None:
@@ -257,11 +295,23 @@ class ShareTable:
             )
             for a in adds
         ]
+        schema_string, partition_columns = table.schema().to_json(), list(meta.partition_columns)
+        if self.part is not None:
+            column = self.part[0]
+            files = [
+                dataclasses.replace(f, partition_values=self._outside(f.partition_values))
+                for f in files
+                if self._admits(f.partition_values)
+            ]
+            schema = json.loads(schema_string)
+            schema["fields"] = [f for f in schema["fields"] if f["name"] != column]
+            schema_string = json.dumps(schema, separators=(",", ":"))
+            partition_columns = [c for c in partition_columns if c != column]
         return Snapshot(
             version=table.version(),
             table_id=meta.id,
-            schema_string=table.schema().to_json(),
-            partition_columns=list(meta.partition_columns),
+            schema_string=schema_string,
+            partition_columns=partition_columns,
             configuration=dict(meta.configuration or {}),
             files=sorted(files, key=lambda f: f.rel_path),
         )
@@ -288,8 +338,9 @@ class ShareTable:
         for v in self.commit_versions():
             for action in self.commit(v).actions:
                 for kind in ("add", "remove", "cdc"):
-                    if kind in action and action[kind].get("path"):
-                        paths.add(unquote(action[kind]["path"]))
+                    found = action.get(kind)
+                    if found and found.get("path") and self._admits(found.get("partitionValues")):
+                        paths.add(unquote(found["path"]))
         return paths
 
     # -- the change feed -------------------------------------------------------------------
@@ -313,6 +364,8 @@ class ShareTable:
                     if key in a and a[key].get("dataChange", True)
                 ]
             for kind, action in picked:
+                if not self._admits(action.get("partitionValues")):
+                    continue
                 rel = unquote(action["path"])
                 size = action.get("size")
                 if size is None:
@@ -321,7 +374,7 @@ class ShareTable:
                 out.append(
                     FileEntry(
                         rel_path=rel,
-                        partition_values=dict(action.get("partitionValues") or {}),
+                        partition_values=self._outside(dict(action.get("partitionValues") or {})),
                         size=int(size),
                         num_records=records,
                         ranges=ranges,

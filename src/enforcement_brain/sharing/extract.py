@@ -211,6 +211,9 @@ def read_rows(
 
     dataset = st.delta_table(version).to_pyarrow_dataset()
     expr = expression(clauses, dataset.schema)
+    served = st.row_filter()  # a recipient's partition of a recipients' table
+    if served is not None:
+        expr = served if expr is None else expr & served
     if since is not None:
         days = changed_days(st, since, version, day_column, dataset.schema.field(day_column).type)
         fresh = pc.field(day_column).isin([d for d in days if d is not None])

@@ -1,5 +1,6 @@
 """The share tables a request may name: ``<share>/default/<table>`` resolved to the physical
-share table ``<lake>/share/<interface>__<dataset>`` of a declared, published dataset.
+share table ``<lake>/share/<interface>__<dataset>`` of a declared, published dataset (for a
+recipient's interface: its partition of ``<lake>/share/<interface file>__<dataset>``).
 
 Why one object per table per process: a :class:`~enforcement_brain.sharing.delta_log.ShareTable`
 keeps its resolved folder and its last log listing, which every request of that table reuses;
@@ -11,7 +12,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from enforcement_brain.lake.s3 import LakeStore
-from enforcement_brain.share.project import share_table_name
+from enforcement_brain.share.project import RECIPIENT, share_location
 from enforcement_brain.sharing.delta_log import ShareTable
 from enforcement_brain.sharing.errors import ProtocolError, not_found, quoted
 from enforcement_brain.sharing.s3 import S3ShareTable
@@ -80,6 +81,9 @@ class ShareTables:
         key = (interface_id, dataset_id)
         st = self._share_tables.get(key)
         if st is None:
-            uri = self.settings.table_uri("share", share_table_name(interface_id, dataset_id))
-            st = self._share_tables[key] = self.table_class.at(uri, self.store)
+            name, recipient = share_location(self.catalog.interfaces[interface_id], dataset_id)
+            st = self.table_class.at(self.settings.table_uri("share", name), self.store)
+            if recipient is not None:  # its partition of the recipients' table, alone
+                st.sliced(RECIPIENT, recipient)
+            self._share_tables[key] = st
         return st
