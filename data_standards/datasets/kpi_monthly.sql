@@ -32,7 +32,10 @@ WITH kpis (kpi_id, kpi_name_zh, unit) AS (
     ('sewage_t', '生活污水接收量', 't'),
     ('oily_water_ship_visits', '含油污水接收艘次', 'ship-visits'),
     ('oily_water_t', '含油污水接收量', 't'),
-    ('pollutant_disposal_ratio', '污染物转运处置率', 'ratio')
+    ('pollutant_disposal_ratio', '污染物转运处置率', 'ratio'),
+    ('garbage_delivery_ratio', '船舶生活垃圾送交比例', 'ratio'),
+    ('sewage_delivery_ratio', '生活污水送交比例', 'ratio'),
+    ('oily_water_delivery_ratio', '含油污水送交比例', 'ratio')
 ),
 tasks AS (
   SELECT trunc(planned_date, 'month') AS month,
@@ -127,7 +130,10 @@ complaints AS (
 ),
 pollutants AS (
   -- receipts are written in their pollutant type's unit (m3 for liquids); the _t KPIs and the
-  -- disposal ratio count tonnes, each receipt converted by ref.pollutant_type.t_per_unit
+  -- disposal ratio count tonnes, each receipt converted by ref.pollutant_type.t_per_unit. A
+  -- delivery ratio (送交比例) is one type's received ÷ expected quantity (what the ships should
+  -- have handed over, from their declarations), in the type's unit: it may exceed 1
+  -- (uncapped_ratio_kpis), and is absent for a month with nothing expected
   SELECT trunc(to_date(p.received_at), 'month') AS month,
          sum(CASE WHEN p.pollutant_type = 'GARBAGE' THEN 1 ELSE 0 END) AS garbage_ship_visits,
          sum(CASE WHEN p.pollutant_type = 'GARBAGE' THEN p.quantity * u.t_per_unit ELSE 0.0D END)
@@ -143,7 +149,19 @@ pollutants AS (
          safe_ratio(
            sum(CASE WHEN p.handed_to_disposal THEN p.quantity * u.t_per_unit ELSE 0.0D END),
            sum(p.quantity * u.t_per_unit)
-         ) AS pollutant_disposal_ratio
+         ) AS pollutant_disposal_ratio,
+         safe_ratio(
+           sum(CASE WHEN p.pollutant_type = 'GARBAGE' THEN p.quantity ELSE 0.0D END),
+           sum(CASE WHEN p.pollutant_type = 'GARBAGE' THEN p.expected_quantity ELSE 0.0D END)
+         ) AS garbage_delivery_ratio,
+         safe_ratio(
+           sum(CASE WHEN p.pollutant_type = 'SEWAGE' THEN p.quantity ELSE 0.0D END),
+           sum(CASE WHEN p.pollutant_type = 'SEWAGE' THEN p.expected_quantity ELSE 0.0D END)
+         ) AS sewage_delivery_ratio,
+         safe_ratio(
+           sum(CASE WHEN p.pollutant_type = 'OILY_WATER' THEN p.quantity ELSE 0.0D END),
+           sum(CASE WHEN p.pollutant_type = 'OILY_WATER' THEN p.expected_quantity ELSE 0.0D END)
+         ) AS oily_water_delivery_ratio
   FROM silver.pollutant_receipts p
   LEFT JOIN ref.pollutant_type u ON u.code = p.pollutant_type
   GROUP BY trunc(to_date(p.received_at), 'month')
@@ -170,7 +188,8 @@ wide AS (
          safe_ratio(q.ride_hailing_complaints * 10000.0D, r.ride_hailing_trips)
            AS ride_hailing_complaints_per_10k_trips,
          p.garbage_ship_visits, p.garbage_t, p.sewage_ship_visits, p.sewage_t,
-         p.oily_water_ship_visits, p.oily_water_t, p.pollutant_disposal_ratio
+         p.oily_water_ship_visits, p.oily_water_t, p.pollutant_disposal_ratio,
+         p.garbage_delivery_ratio, p.sewage_delivery_ratio, p.oily_water_delivery_ratio
   FROM months m
   LEFT JOIN tasks t ON t.month = m.month
   LEFT JOIN inspections i ON i.month = m.month
@@ -194,7 +213,8 @@ long AS (
     xuzhou_shuang_bai_vehicles,
     illegal_operation_cases, source_enterprise_cases, xuzhou_bai_dun_wang_cases, taxi_complaints, ride_hailing_complaints,
     ride_hailing_trips, ride_hailing_complaints_per_10k_trips, garbage_ship_visits, garbage_t,
-    sewage_ship_visits, sewage_t, oily_water_ship_visits, oily_water_t, pollutant_disposal_ratio
+    sewage_ship_visits, sewage_t, oily_water_ship_visits, oily_water_t, pollutant_disposal_ratio,
+    garbage_delivery_ratio, sewage_delivery_ratio, oily_water_delivery_ratio
   ))
 )
 SELECT k.kpi_id, k.kpi_name_zh, k.unit, l.value, l.month

@@ -17,6 +17,8 @@ from wim_support import SILVER_WIM as WIM
 
 from enforcement_brain.declarations import load_catalog
 from enforcement_brain.gold.datasets import build as build_dataset
+from enforcement_brain.gold.datasets import prepare_session
+from enforcement_brain.gold.publish import evaluate_gate
 from enforcement_brain.settings import REPO_ROOT
 from enforcement_brain.standards.code_tables import load_code_table
 
@@ -327,19 +329,44 @@ def test_ride_hailing_compliance(spark, catalog):
 
 
 def test_ship_pollutant_reception(spark, catalog):
-    schema = "receipt_no string, ship_id string, port_code string, pollutant_type string, quantity double, handed_to_disposal boolean, biz_date date"
+    schema = "receipt_no string, ship_id string, port_code string, pollutant_type string, quantity double, expected_quantity double, handed_to_disposal boolean, biz_date date"
     rows = [
-        ("R1", "CN1", "PT320301", "GARBAGE", 2.5, True, D1),
-        ("R2", "CN1", "PT320301", "GARBAGE", 1.5, False, D1),
-        ("R3", "CN2", "PT320301", "GARBAGE", 1.0, True, D1),
-        ("R4", "CN2", "PT320301", "SEWAGE", 4.0, True, D1),
+        ("R1", "CN1", "PT320301", "GARBAGE", 2.5, 2.0, True, D1),
+        ("R2", "CN1", "PT320301", "GARBAGE", 1.5, 1.5, False, D1),
+        ("R3", "CN2", "PT320301", "GARBAGE", 1.0, 1.0, True, D1),
+        ("R4", "CN2", "PT320301", "SEWAGE", 4.0, 5.0, True, D1),
+        # a zero declaration (零申报) that still hands over: no delivery ratio for the group
+        ("R5", "CN3", "PT320302", "SEWAGE", 0.5, 0.0, True, D1),
     ]
     out = build(spark, catalog, "ship_pollutant_reception", pollutant_receipts=(rows, schema))
-    got = {r["pollutant_type"]: r for r in out}
-    g = got["GARBAGE"]
+    got = {(r["port_code"], r["pollutant_type"]): r for r in out}
+    g = got[("PT320301", "GARBAGE")]
     assert (g["ship_visits"], g["ships"], g["quantity"], g["disposed_quantity"]) == (3, 2, 5.0, 3.5)
     assert (g["disposal_ratio"], g["unit"]) == (0.7, "t")
-    assert (got["SEWAGE"]["unit"], got["SEWAGE"]["disposal_ratio"]) == ("m3", 1.0)
+    # received ÷ expected: ships handed over more garbage than they declared
+    assert (g["expected_quantity"], g["delivery_ratio"]) == (4.5, round(5.0 / 4.5, 4))
+    s = got[("PT320301", "SEWAGE")]
+    assert (s["unit"], s["disposal_ratio"], s["expected_quantity"], s["delivery_ratio"]) == (
+        "m3", 1.0, 5.0, 0.8,
+    )  # fmt: skip
+    zero = got[("PT320302", "SEWAGE")]
+    assert (zero["expected_quantity"], zero["delivery_ratio"]) == (0.0, None)
+
+
+def test_ship_pollutant_reception_gate_lets_a_delivery_ratio_exceed_one(spark, catalog):
+    """送交比例 can exceed 1 (the report: garbage 107 %); the gate refuses only a negative one,
+    and still holds the disposal ratio to at most 1."""
+    dataset = catalog.datasets["ship_pollutant_reception"]
+    prepare_session(spark, catalog, dataset)
+    schema = "port_code string, pollutant_type string, unit string, ship_visits int, ships int, quantity double, expected_quantity double, disposed_quantity double, disposal_ratio double, delivery_ratio double, biz_date date"
+    rows = [
+        ("PT320301", "GARBAGE", "t", 3, 2, 1.07, 1.0, 1.07, 1.0, 1.07, D1),
+        ("PT320301", "SEWAGE", "m3", 1, 1, 0.5, 0.0, 0.5, 1.0, None, D1),
+        ("PT320302", "GARBAGE", "t", 1, 1, 1.0, 1.0, 1.0, 1.0, -0.5, D1),
+        ("PT320302", "SEWAGE", "m3", 1, 1, 1.0, 1.0, 1.0, 1.2, 1.0, D1),
+    ]
+    gate = evaluate_gate(spark.createDataFrame(rows, schema), dataset)
+    assert {k: v for k, v in gate.items() if v} == {"G_DELIVERY_RATIO": 1, "G_RATIO": 1}
 
 
 def test_enforcement_activity(spark, catalog):
@@ -609,12 +636,12 @@ def test_kpi_monthly_on_a_hand_computed_month(spark, catalog):
         ),
         "pollutant_receipts": (
             [
-                ("P1", "GARBAGE", 2.0, True, ts("2026-11-29 08:00:00")),
-                ("P2", "GARBAGE", 1.0, False, ts("2026-11-29 09:00:00")),
-                ("P3", "SEWAGE", 5.0, True, ts("2026-11-29 10:00:00")),
-                ("P4", "OILY_WATER", 2.0, True, ts("2026-11-30 10:00:00")),
+                ("P1", "GARBAGE", 2.0, 2.0, True, ts("2026-11-29 08:00:00")),
+                ("P2", "GARBAGE", 1.0, 0.5, False, ts("2026-11-29 09:00:00")),
+                ("P3", "SEWAGE", 5.0, 5.0, True, ts("2026-11-29 10:00:00")),
+                ("P4", "OILY_WATER", 2.0, 4.0, True, ts("2026-11-30 10:00:00")),
             ],
-            "receipt_no string, pollutant_type string, quantity double, handed_to_disposal boolean, received_at timestamp",
+            KPI_INPUTS["pollutant_receipts"],
         ),
     }
     out = build(spark, catalog, "kpi_monthly", **frames)
@@ -633,6 +660,7 @@ def test_kpi_monthly_on_a_hand_computed_month(spark, catalog):
         "ride_hailing_complaints_per_10k_trips": 2500.0,
         "garbage_ship_visits": 2.0, "garbage_t": 3.0, "sewage_ship_visits": 1.0, "sewage_t": 5.0,
         "oily_water_ship_visits": 1.0, "oily_water_t": 2.0, "pollutant_disposal_ratio": 0.9,
+        "garbage_delivery_ratio": 1.2, "sewage_delivery_ratio": 1.0, "oily_water_delivery_ratio": 0.5,
     }  # fmt: skip
     assert {k: v for (m, k), v in got.items() if m == dec} == {
         "enforcement_plans": 1.0, "inspection_tasks": 1.0, "special_tasks": 0.0,
@@ -642,7 +670,7 @@ def test_kpi_monthly_on_a_hand_computed_month(spark, catalog):
     }  # fmt: skip
     names = {r["kpi_id"]: (r["kpi_name_zh"], r["unit"]) for r in out}
     assert names["shuang_bai_vehicles"] == ("双百车辆数", "vehicles")
-    assert len(names) == 29  # every KPI of the report that these inputs feed
+    assert len(names) == 32  # every KPI of the report that these inputs feed
     assert {names[k][1] for k in ("garbage_t", "sewage_t", "oily_water_t")} == {"t"}
 
 
@@ -663,10 +691,10 @@ def test_kpi_monthly_reports_liquid_pollutants_in_tonnes_by_the_declared_factor(
         text = table.read_text(encoding="utf-8")
     catalog = load_catalog(root)
     receipts = [
-        ("P1", "GARBAGE", 2.0, True, ts("2026-11-29 08:00:00")),
-        ("P2", "SEWAGE", 100.0, True, ts("2026-11-29 10:00:00")),
-        ("P3", "SEWAGE", 50.0, False, ts("2026-11-29 11:00:00")),
-        ("P4", "OILY_WATER", 10.0, True, ts("2026-11-29 12:00:00")),
+        ("P1", "GARBAGE", 2.0, 2.0, True, ts("2026-11-29 08:00:00")),
+        ("P2", "SEWAGE", 100.0, 100.0, True, ts("2026-11-29 10:00:00")),
+        ("P3", "SEWAGE", 50.0, 50.0, False, ts("2026-11-29 11:00:00")),
+        ("P4", "OILY_WATER", 10.0, 10.0, True, ts("2026-11-29 12:00:00")),
     ]
     schema = KPI_INPUTS["pollutant_receipts"]
     frames = empty_kpi_inputs("pollutant_receipts")
@@ -677,3 +705,41 @@ def test_kpi_monthly_reports_liquid_pollutants_in_tonnes_by_the_declared_factor(
     assert got["oily_water_t"] == (9.0, "t")  # 10 m³ × 0.9 t/m³
     # disposed / received, both in tonnes: (2 + 102 + 9) / (2 + 153 + 9)
     assert got["pollutant_disposal_ratio"] == (round(113 / 164, 4), "ratio")
+
+
+def test_kpi_monthly_delivery_ratios_may_exceed_one_and_pass_the_gate(spark, catalog):
+    """送交比例 per month and type: received ÷ expected quantity, in the type's own unit. A month
+    whose ships handed over more garbage than they declared has a ratio above 1, which the gate
+    accepts for the KPIs the dataset declares uncapped (``uncapped_ratio_kpis``) and refuses for
+    any other ratio."""
+    receipts = [
+        ("P1", "GARBAGE", 2.0, 1.5, True, ts("2026-11-29 08:00:00")),
+        ("P2", "GARBAGE", 1.0, 1.0, True, ts("2026-11-29 09:00:00")),
+        ("P3", "SEWAGE", 5.0, 4.0, True, ts("2026-11-29 10:00:00")),
+        ("P4", "SEWAGE", 3.0, 6.0, False, ts("2026-11-30 10:00:00")),
+        ("P5", "OILY_WATER", 2.0, 2.5, True, ts("2026-11-30 11:00:00")),
+        ("P6", "GARBAGE", 1.07, 1.0, True, ts("2026-12-01 08:00:00")),
+        # a zero declaration (零申报) handing over oily water: no ratio for December
+        ("P7", "OILY_WATER", 1.0, 0.0, True, ts("2026-12-01 09:00:00")),
+    ]
+    frames = empty_kpi_inputs("pollutant_receipts")
+    frames["pollutant_receipts"] = (receipts, KPI_INPUTS["pollutant_receipts"])
+    dataset = catalog.datasets["kpi_monthly"]
+    inputs = {sid: spark.createDataFrame(rows, schema) for sid, (rows, schema) in frames.items()}
+    built = build_dataset(spark, catalog, dataset, inputs)
+    got = {(r["month"].month, r["kpi_id"]): (r["value"], r["unit"]) for r in built.collect()}
+    ratios = {k: v for k, v in got.items() if k[1].endswith("_delivery_ratio")}
+    assert ratios == {
+        (11, "garbage_delivery_ratio"): (1.2, "ratio"),  # 3.0 t ÷ 2.5 t
+        (11, "sewage_delivery_ratio"): (0.8, "ratio"),  # 8 m³ ÷ 10 m³
+        (11, "oily_water_delivery_ratio"): (0.8, "ratio"),  # 2 m³ ÷ 2.5 m³
+        (12, "garbage_delivery_ratio"): (1.07, "ratio"),
+    }
+    assert got[(11, "pollutant_disposal_ratio")] == (round(10.0 / 13.0, 4), "ratio")
+    assert {k: v for k, v in evaluate_gate(built, dataset).items() if v} == {}
+    # the same value under a capped ratio KPI is refused
+    capped = built.selectExpr(
+        "CASE WHEN kpi_id = 'garbage_delivery_ratio' THEN 'pollutant_disposal_ratio' ELSE kpi_id END AS kpi_id",
+        "kpi_name_zh", "unit", "value", "month",
+    )  # fmt: skip
+    assert evaluate_gate(capped, dataset)["G_RATIO"] == 2

@@ -183,3 +183,18 @@ def test_pollutant_quantities_in_another_unit_declare_their_tonnes_factor():
     assert set(factors) == set(units)
     assert all(factors[c] == 1 for c, u in units.items() if u == "t")
     assert all(isinstance(f, (int, float)) and f > 0 for f in factors.values())
+
+
+def test_kpi_monthlys_uncapped_ratios_are_ratio_kpis_of_its_sql():
+    """G_RATIO lets the KPIs in ``uncapped_ratio_kpis`` exceed 1: each must be a KPI the SQL
+    declares with unit ``ratio``, so a misspelt name cannot leave a delivery ratio capped."""
+    import re
+
+    dataset = load_catalog(REPO_ROOT / "data_standards").datasets["kpi_monthly"]
+    units = dict(re.findall(r"\('(\w+)', '[^']*', '([^']*)'\)", dataset.sql))
+    uncapped = dataset.params["uncapped_ratio_kpis"]
+    assert set(uncapped) == {
+        "garbage_delivery_ratio", "sewage_delivery_ratio", "oily_water_delivery_ratio",
+    }  # fmt: skip
+    assert {units.get(k) for k in uncapped} == {"ratio"}
+    assert "uncapped_ratio_kpis" in next(g.expr for g in dataset.gate if g.id == "G_RATIO")

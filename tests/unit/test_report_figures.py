@@ -7,12 +7,16 @@ computes look like the business they model. Volumes, shares and quantities are t
 declarations the generator reads (exact expectations, no sampling noise); the figures that follow
 from the cases' lives and the overloads (transfers, 百吨王 cases) are counted from the
 generator's own cases over a sample of days, scaled to a year.
+
+A factor of 3 says nothing about a ratio near 1: the delivery ratios (送交比例) are held to
+:data:`RATIO_TOLERANCE` of the report's, from the declarations and from generated receipts.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import json
 from pathlib import Path
 
 import pytest
@@ -25,7 +29,9 @@ from enforcement_brain.generate.cases import (
     transfers_on,
 )
 from enforcement_brain.generate.context import make_context
-from enforcement_brain.generate.specs import row_count
+from enforcement_brain.generate.generic import generate_source
+from enforcement_brain.generate.pools import build_pools
+from enforcement_brain.generate.specs import DECLARATION_SPREAD, row_count
 from enforcement_brain.generate.wim import overload_events
 from enforcement_brain.standards.checks import BAI_DUN_WANG_KG, XUZHOU_PLATE_PREFIX
 from enforcement_brain.standards.code_tables import load_code_table
@@ -35,6 +41,11 @@ STANDARDS = Path(__file__).resolve().parents[2] / "data_standards"
 TOLERANCE = 3.0
 #: Days sampled (at full scale) for the figures that follow from the cases: every 20th day.
 SAMPLE_DAYS = [dt.date(2026, 1, 5) + dt.timedelta(days=20 * k) for k in range(18)]
+#: A generated delivery ratio (送交比例) is within this distance of the report's (±5 points).
+RATIO_TOLERANCE = 0.05
+#: The report's delivery ratios: 船舶生活垃圾、生活污水送交比例已分别达107%、95% (delivered ÷
+#: what the ships should have delivered), by pollutant type.
+REPORT_DELIVERY_RATIOS = {"GARBAGE": 1.07, "SEWAGE": 0.95}
 #: The report's daily increment: over 1 million rows a day (每日数据增量保持在100万余条).
 REPORT_ROWS_PER_DAY = 1_000_000
 
@@ -186,3 +197,42 @@ def test_the_platform_takes_in_about_a_million_rows_a_day() -> None:
     ctx = _ctx()
     total = sum(row_count(ctx, s) for s in ctx.catalog.sources.values())
     assert REPORT_ROWS_PER_DAY * 0.9 <= total <= REPORT_ROWS_PER_DAY * 1.2
+
+
+def _declared_delivery_ratio(code: str) -> float:
+    """A year's received ÷ expected quantity of one pollutant type, from the declarations the
+    generator reads: the mean quantity per visit over the mean expected quantity per visit
+    (the quantity ÷ the type's ``delivery_ratio``, times the mean of the declaration spread)."""
+    pollutant = next(
+        c for c in load_code_table(STANDARDS, "pollutant_type").codes if c["code"] == code
+    )
+    received = sum(pollutant["quantity_per_visit"]) / 2
+    expected = received / float(pollutant["delivery_ratio"]) * sum(DECLARATION_SPREAD) / 2
+    return received / expected
+
+
+@pytest.mark.parametrize("code", sorted(REPORT_DELIVERY_RATIOS))
+def test_a_generated_year_has_the_reports_delivery_ratio(code: str) -> None:
+    report = REPORT_DELIVERY_RATIOS[code]
+    assert abs(_declared_delivery_ratio(code) - report) <= RATIO_TOLERANCE
+
+
+def test_generated_receipts_give_the_declared_delivery_ratios() -> None:
+    """A week of generated receipts: received ÷ expected per pollutant type is the declared
+    ratio, within :data:`RATIO_TOLERANCE` (each receipt's expected quantity is noisy)."""
+    base = _ctx()
+    source = base.catalog.sources["pollutant_receipts"]
+    pools = build_pools(base.seed, STANDARDS)
+    received: dict[str, float] = {}
+    expected: dict[str, float] = {}
+    for k in range(7):
+        ctx = dataclasses.replace(base, day=SAMPLE_DAYS[0] + dt.timedelta(days=k))
+        for text in generate_source(ctx, pools, source).delivery.texts.values():
+            for line in text.splitlines():
+                row = json.loads(line)
+                kind = row["pollutant_type"]
+                received[kind] = received.get(kind, 0.0) + float(row["quantity"])
+                expected[kind] = expected.get(kind, 0.0) + float(row["expected_quantity"])
+    for code in ("GARBAGE", "SEWAGE", "OILY_WATER"):
+        ratio = received[code] / expected[code]
+        assert abs(ratio - _declared_delivery_ratio(code)) <= RATIO_TOLERANCE, (code, ratio)

@@ -172,6 +172,7 @@ _QUANTITY = {
     "limit_kg": (18_000, 18_001, 0),
     "registered_max_kg": (18_000, 18_001, 0),
     "excess_kg": (0, 1, 0),
+    "pollutant_expected_quantity": (0.2, 12.0, 2),
 }
 
 #: Draws a column's clean text values: ``(rows being built, column, business keys) -> texts``.

@@ -32,6 +32,9 @@ if TYPE_CHECKING:
 XUZHOU_AREA = "320300"
 #: The first enterprises of the fleet that are loading sources (quarries, plants, yards).
 N_SOURCE_ENTERPRISES = 300
+#: Range of the factor between a ship's expected quantity (from its declaration) and the quantity
+#: it hands over ÷ its type's delivery ratio [I]: ±20 %, mean 1, so the ratio holds on average.
+DECLARATION_SPREAD = (0.8, 1.2)
 #: Pools whose members are the business key (a registration change names an existing member).
 _POOL_KEYS = {"ship_id": ("ship", "ship_id"), "officer_code": ("officer", "officer_code")}
 
@@ -166,14 +169,23 @@ def _orders(d: Draw) -> None:
 def _receipts(d: Draw) -> None:
     """A receipt's quantity lies in its pollutant type's range per ship-visit (code table
     pollutant_type, ``quantity_per_visit``, in the type's unit), to 4 decimals: a visit hands
-    over a few kilograms of garbage, not tonnes."""
+    over a few kilograms of garbage, not tonnes.
+
+    The quantity the ship should have handed over is the quantity ÷ the type's
+    ``delivery_ratio``, spread by :data:`DECLARATION_SPREAD` (a declaration is an estimate): the
+    spread is independent of the quantity and averages 1, so a year's received ÷ expected comes
+    out at the declared ratio, above 1 where ships hand over more than declared."""
     codes = load_code_table(d.ctx.standards_dir, "pollutant_type").codes
     span = {c["code"]: c["quantity_per_visit"] for c in codes}
+    ratio = {c["code"]: float(c["delivery_ratio"]) for c in codes}
     kinds = d.values["pollutant_type"]
     lo = np.array([span[k][0] for k in kinds], dtype=float)
     hi = np.array([span[k][1] for k in kinds], dtype=float)
     q = d.rng.uniform(lo, hi)
     d.values["quantity"] = np.array([f"{v:.4f}" for v in q], dtype=object)
+    spread = d.rng.uniform(*DECLARATION_SPREAD, d.n)
+    expected = q / np.array([ratio[k] for k in kinds], dtype=float) * spread
+    d.values["expected_quantity"] = np.array([f"{v:.4f}" for v in expected], dtype=object)
 
 
 def _roads(d: Draw) -> None:
