@@ -32,7 +32,7 @@ from bench_day import free_port
 
 REPO = Path(__file__).resolve().parents[1]
 LAST = dt.date(2026, 11, 28)
-SOURCES = "wim_weighings,gps_alarms,toll_transactions,anpr_passes,ride_hailing_orders"
+SOURCES = "wim_weighings,gps_alarms,toll_transactions,anpr_passes,passenger_trips"
 _OURS = (str(REPO / "src"), str(REPO / "jobs"))
 
 

@@ -33,7 +33,7 @@ KPI_INPUTS = {
     "wim_weighings": SILVER_WIM,
     "static_reweighs": SILVER_STATIC,
     "enforcement_cases": "case_id string, violation_code string, plate_no string, filed_at timestamp",  # noqa: E501
-    "ride_hailing_orders": "order_id string, biz_date date",
+    "passenger_trips": "trip_id string, service_kind string, biz_date date",
     "complaint_tickets": "ticket_no string, category string, received_at timestamp",
     "pollutant_receipts": "receipt_no string, pollutant_type string, quantity double, expected_quantity double, handed_to_disposal boolean, received_at timestamp",  # noqa: E501
 }  # fmt: skip

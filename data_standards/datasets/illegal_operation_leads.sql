@@ -1,5 +1,5 @@
--- Each illegal-operation lead checked against the day's ANPR passes, ride-hailing orders and
--- permits. A plate with ride-hailing orders but no valid vehicle permit is the strongest lead; a
+-- Each illegal-operation lead checked against the day's ANPR passes, ride-hailing orders (the
+-- ONLINE passenger trips; a taxi's meter trips are its licensed work) and permits. A plate with ride-hailing orders but no valid vehicle permit is the strongest lead; a
 -- plate seen at least min_anpr_passes times at checkpoints that is neither a licensed taxi nor a
 -- permitted ride-hailing vehicle comes next.
 WITH plates AS (
@@ -15,8 +15,9 @@ anpr AS (
 ),
 orders AS (
   SELECT o.plate_no, o.biz_date, count(1) AS ride_hailing_orders
-  FROM silver.ride_hailing_orders o
+  FROM silver.passenger_trips o
   LEFT SEMI JOIN plates p ON p.plate_no = o.plate_no AND p.biz_date = o.biz_date
+  WHERE o.service_kind = 'ONLINE'
   GROUP BY o.plate_no, o.biz_date
 ),
 permitted AS (

@@ -23,6 +23,8 @@ WITH kpis (kpi_id, kpi_name_zh, unit) AS (
     ('source_enterprise_cases', '源头企业案件数', 'cases'),
     ('xuzhou_bai_dun_wang_cases', '查处徐州籍百吨王车辆案件数', 'cases'),
     ('taxi_complaints', '巡游出租车投诉数', 'tickets'),
+    ('taxi_trips', '巡游出租车运次', 'trips'),
+    ('taxi_complaints_per_10k_trips', '巡游出租车万运次投诉率', 'per 10,000 trips'),
     ('ride_hailing_complaints', '网约车投诉数', 'tickets'),
     ('ride_hailing_trips', '网约车订单数', 'trips'),
     ('ride_hailing_complaints_per_10k_trips', '网约车万单投诉率', 'per 10,000 trips'),
@@ -116,9 +118,14 @@ bai_dun_wang AS (
   GROUP BY trunc(to_date(c.filed_at), 'month')
 ),
 trips AS (
-  SELECT trunc(biz_date, 'month') AS month, count(1) AS ride_hailing_trips
-  FROM silver.ride_hailing_orders
-  GROUP BY trunc(biz_date, 'month')
+  -- a trip's industry is its service kind's, as a ticket's is its category's: the taxis' meter
+  -- trips and the ride-hailing orders
+  SELECT trunc(t.biz_date, 'month') AS month,
+         sum(CASE WHEN k.industry = 'taxi' THEN 1 ELSE 0 END) AS taxi_trips,
+         sum(CASE WHEN k.industry = 'ride_hailing' THEN 1 ELSE 0 END) AS ride_hailing_trips
+  FROM silver.passenger_trips t
+  LEFT JOIN ref.passenger_service_kind k ON k.code = t.service_kind
+  GROUP BY trunc(t.biz_date, 'month')
 ),
 complaints AS (
   SELECT trunc(to_date(t.received_at), 'month') AS month,
@@ -184,6 +191,8 @@ wide AS (
          coalesce(b.xuzhou_bai_dun_wang_cases, CASE WHEN c.month IS NOT NULL THEN 0 END)
            AS xuzhou_bai_dun_wang_cases,
          q.taxi_complaints, q.ride_hailing_complaints,
+         r.taxi_trips,
+         safe_ratio(q.taxi_complaints * 10000.0D, r.taxi_trips) AS taxi_complaints_per_10k_trips,
          r.ride_hailing_trips,
          safe_ratio(q.ride_hailing_complaints * 10000.0D, r.ride_hailing_trips)
            AS ride_hailing_complaints_per_10k_trips,
@@ -212,6 +221,7 @@ long AS (
     transfers_out_of_province, transfers_on_time_ratio, shuang_bai_vehicles,
     xuzhou_shuang_bai_vehicles,
     illegal_operation_cases, source_enterprise_cases, xuzhou_bai_dun_wang_cases, taxi_complaints, ride_hailing_complaints,
+    taxi_trips, taxi_complaints_per_10k_trips,
     ride_hailing_trips, ride_hailing_complaints_per_10k_trips, garbage_ship_visits, garbage_t,
     sewage_ship_visits, sewage_t, oily_water_ship_visits, oily_water_t, pollutant_disposal_ratio,
     garbage_delivery_ratio, sewage_delivery_ratio, oily_water_delivery_ratio

@@ -1,8 +1,14 @@
 -- Per platform and day: orders served by vehicles with a valid ride-hailing vehicle permit, and
--- whether the platform itself held a valid platform permit that day.
-WITH permitted AS (
+-- whether the platform itself held a valid platform permit that day. The orders are the ONLINE
+-- passenger trips, their operator the platform.
+WITH orders AS (
+  SELECT operator_credit_code AS platform_credit_code, plate_no, biz_date
+  FROM silver.passenger_trips
+  WHERE service_kind = 'ONLINE'
+),
+permitted AS (
   SELECT DISTINCT k.plate_no, k.biz_date
-  FROM (SELECT DISTINCT plate_no, biz_date FROM silver.ride_hailing_orders) k
+  FROM (SELECT DISTINCT plate_no, biz_date FROM orders) k
   JOIN silver.ride_hailing_permits p ON p.plate_no = k.plate_no
   WHERE p.permit_kind = 'VEHICLE' AND valid_on(k.biz_date, p.valid_from, p.valid_until)
 ),
@@ -12,7 +18,7 @@ per_platform AS (
          count(1) AS orders,
          count(DISTINCT o.plate_no) AS vehicles,
          sum(CASE WHEN pm.plate_no IS NOT NULL THEN 1 ELSE 0 END) AS permitted
-  FROM silver.ride_hailing_orders o
+  FROM orders o
   LEFT JOIN permitted pm ON pm.plate_no = o.plate_no AND pm.biz_date = o.biz_date
   GROUP BY o.biz_date, o.platform_credit_code
 ),

@@ -1,7 +1,7 @@
--- 12328 complaints per industry and day, per 10,000 trips where the trips are known.
--- Tickets are placed by the day they were received, not by their last update. The lake holds
--- ride-hailing orders but no cruising-taxi trip records (none of the 28 sources), so taxi rows
--- carry complaints and a null rate.
+-- 12328 complaints per industry and day, per 10,000 of the industry's trips that day (巡游出租汽车
+-- 每万运次投诉热线工单数 for the taxis). Tickets are placed by the day they were received, not by
+-- their last update; a trip's industry is its service kind's (ref.passenger_service_kind: the
+-- taxis' meter trips, the ride-hailing orders), as a ticket's is its category's.
 WITH complaints AS (
   SELECT to_date(t.received_at) AS biz_date,
          c.industry,
@@ -13,9 +13,10 @@ WITH complaints AS (
   GROUP BY to_date(t.received_at), c.industry
 ),
 trips AS (
-  SELECT biz_date, 'ride_hailing' AS industry, count(1) AS trips
-  FROM silver.ride_hailing_orders
-  GROUP BY biz_date
+  SELECT t.biz_date, k.industry, count(1) AS trips
+  FROM silver.passenger_trips t
+  JOIN ref.passenger_service_kind k ON k.code = t.service_kind
+  GROUP BY t.biz_date, k.industry
 ),
 merged AS (
   SELECT coalesce(c.biz_date, t.biz_date) AS biz_date,

@@ -287,28 +287,37 @@ def test_taxi_service_quality_places_tickets_by_day_received(spark, catalog):
         ("Q3", "RIDE_HAILING", True, ts("2026-11-29 10:00:00")),
         ("Q4", "BUS", True, ts("2026-11-29 10:00:00")),  # other industry: not counted
     ]
-    orders = [(f"O{i}", D1) for i in range(4)] + [("O9", D2)]
+    # meter trips (CRUISE) are the taxis' trips, orders (ONLINE) the ride-hailing ones
+    trips = (
+        [(f"O{i}", "ONLINE", D1) for i in range(4)]
+        + [(f"M{i}", "CRUISE", D1) for i in range(5)]
+        + [("O9", "ONLINE", D2), ("M9", "CRUISE", D2)]
+    )
     out = build(
         spark, catalog, "taxi_service_quality",
         complaint_tickets=(tickets, t_schema),
-        ride_hailing_orders=(orders, "order_id string, biz_date date"),
+        passenger_trips=(trips, "trip_id string, service_kind string, biz_date date"),
     )  # fmt: skip
     got = {(r["biz_date"], r["industry"]): r for r in out}
-    assert set(got) == {(D1, "taxi"), (D1, "ride_hailing"), (D2, "ride_hailing")}
+    assert set(got) == {(D1, "taxi"), (D1, "ride_hailing"), (D2, "taxi"), (D2, "ride_hailing")}
     taxi, rh, rh2 = got[(D1, "taxi")], got[(D1, "ride_hailing")], got[(D2, "ride_hailing")]
-    assert (taxi["complaints"], taxi["substantiated"], taxi["trips"]) == (2, 1, None)
-    assert taxi["complaints_per_10k_trips"] is None
+    assert (taxi["complaints"], taxi["substantiated"], taxi["trips"]) == (2, 1, 5)
+    assert taxi["complaints_per_10k_trips"] == 4000.0
     assert (rh["complaints"], rh["trips"], rh["complaints_per_10k_trips"]) == (1, 4, 2500.0)
     assert (rh2["complaints"], rh2["trips"], rh2["complaints_per_10k_trips"]) == (0, 1, 0.0)
+    taxi2 = got[(D2, "taxi")]
+    assert (taxi2["complaints"], taxi2["trips"], taxi2["complaints_per_10k_trips"]) == (0, 1, 0.0)
 
 
 def test_ride_hailing_compliance(spark, catalog):
-    o_schema = "order_id string, platform_credit_code string, plate_no string, biz_date date"
+    o_schema = "trip_id string, service_kind string, operator_credit_code string, plate_no string, biz_date date"
     orders = [
-        ("O1", "P1", "苏C1", D1),
-        ("O2", "P1", "苏C1", D1),
-        ("O3", "P1", "苏C2", D1),  # permit expired the day before
-        ("O4", "P2", "苏C3", D1),  # no permit at all; platform P2 unlicensed
+        ("O1", "ONLINE", "P1", "苏C1", D1),
+        ("O2", "ONLINE", "P1", "苏C1", D1),
+        ("O3", "ONLINE", "P1", "苏C2", D1),  # permit expired the day before
+        ("O4", "ONLINE", "P2", "苏C3", D1),  # no permit at all; platform P2 unlicensed
+        ("M1", "CRUISE", "T1", "苏C4", D1),  # a taxi company's meter trip: not ride-hailing
+        ("M2", "CRUISE", "P1", "苏C5", D1),
     ]
     p_schema = "permit_no string, permit_kind string, platform_credit_code string, plate_no string, valid_from date, valid_until date"
     permits = [
@@ -318,9 +327,10 @@ def test_ride_hailing_compliance(spark, catalog):
     ]
     out = build(
         spark, catalog, "ride_hailing_compliance",
-        ride_hailing_orders=(orders, o_schema), ride_hailing_permits=(permits, p_schema),
+        passenger_trips=(orders, o_schema), ride_hailing_permits=(permits, p_schema),
     )  # fmt: skip
     got = {r["platform_credit_code"]: r for r in out}
+    assert set(got) == {"P1", "P2"}
     p1, p2 = got["P1"], got["P2"]
     assert (p1["orders"], p1["vehicles"], p1["orders_permitted_vehicle"]) == (3, 2, 2)
     assert (p1["orders_unpermitted_vehicle"], p1["vehicle_compliance_rate"]) == (1, 0.6667)
@@ -518,7 +528,11 @@ def test_credit_list_leads_and_dangerous_goods(spark, catalog):
         spark, catalog, "illegal_operation_leads",
         illegal_operation_leads=(leads, l_schema),
         anpr_passes=(anpr, "pass_id string, checkpoint_code string, plate_no string, biz_date date"),
-        ride_hailing_orders=([("O1", "苏C1", D1)], "order_id string, plate_no string, biz_date date"),
+        passenger_trips=(
+            # 苏C3's meter trip is a licensed taxi's work, not a ride-hailing order
+            [("O1", "ONLINE", "苏C1", D1), ("M1", "CRUISE", "苏C3", D1)],
+            "trip_id string, service_kind string, plate_no string, biz_date date",
+        ),
         ride_hailing_permits=([], "permit_kind string, plate_no string, valid_from date, valid_until date"),
         taxi_vehicles_drivers=([("苏C3", True)], "plate_no string, active boolean"),
     )  # fmt: skip
@@ -622,9 +636,11 @@ def test_kpi_monthly_on_a_hand_computed_month(spark, catalog):
             ],
             "case_id string, violation_code string, plate_no string, filed_at timestamp",
         ),
-        "ride_hailing_orders": (
-            [(f"O{i}", D1) for i in range(8)],
-            "order_id string, biz_date date",
+        "passenger_trips": (
+            [(f"O{i}", "ONLINE", D1) for i in range(8)]
+            + [(f"M{i}", "CRUISE", D1) for i in range(5)]
+            + [("M9", "CRUISE", D2)],
+            "trip_id string, service_kind string, biz_date date",
         ),
         "complaint_tickets": (
             [
@@ -658,6 +674,7 @@ def test_kpi_monthly_on_a_hand_computed_month(spark, catalog):
         "xuzhou_bai_dun_wang_cases": 1.0,
         "taxi_complaints": 1.0, "ride_hailing_complaints": 2.0, "ride_hailing_trips": 8.0,
         "ride_hailing_complaints_per_10k_trips": 2500.0,
+        "taxi_trips": 6.0, "taxi_complaints_per_10k_trips": round(1 * 10_000 / 6, 4),
         "garbage_ship_visits": 2.0, "garbage_t": 3.0, "sewage_ship_visits": 1.0, "sewage_t": 5.0,
         "oily_water_ship_visits": 1.0, "oily_water_t": 2.0, "pollutant_disposal_ratio": 0.9,
         "garbage_delivery_ratio": 1.2, "sewage_delivery_ratio": 1.0, "oily_water_delivery_ratio": 0.5,
@@ -670,7 +687,9 @@ def test_kpi_monthly_on_a_hand_computed_month(spark, catalog):
     }  # fmt: skip
     names = {r["kpi_id"]: (r["kpi_name_zh"], r["unit"]) for r in out}
     assert names["shuang_bai_vehicles"] == ("双百车辆数", "vehicles")
-    assert len(names) == 32  # every KPI of the report that these inputs feed
+    assert names["taxi_complaints_per_10k_trips"] == ("巡游出租车万运次投诉率", "per 10,000 trips")
+    assert names["taxi_trips"] == ("巡游出租车运次", "trips")
+    assert len(names) == 34  # every KPI of the report that these inputs feed
     assert {names[k][1] for k in ("garbage_t", "sewage_t", "oily_water_t")} == {"t"}
 
 

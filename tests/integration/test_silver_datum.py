@@ -11,17 +11,17 @@ from enforcement_brain.standards import checks
 TRUTH = (117.18765, 34.26112)  # WGS-84, central Xuzhou
 
 
-def test_ride_hailing_declares_its_datum(settings):
-    source = load_catalog(settings.standards_dir).sources["ride_hailing_orders"]
+def test_passenger_trips_declare_their_datum(settings):
+    source = load_catalog(settings.standards_dir).sources["passenger_trips"]
     assert source.datum_columns() == ("coord_system", [("depart_lon", "depart_lat")])
 
 
 def test_declared_positions_come_back_to_wgs84(spark, settings):
     catalog = load_catalog(settings.standards_dir)
-    source = catalog.sources["ride_hailing_orders"]
+    source = catalog.sources["passenger_trips"]
     gcj = checks.wgs84_to_gcj02(*TRUTH)
     bd = checks.gcj02_to_bd09(*gcj)
-    # (order id, declared datum, delivered position)
+    # (trip id, declared datum, delivered position)
     delivered = [
         ("O1", "1", gcj),  # GCJ-02, as most platforms send
         ("O2", "3", bd),  # BD-09
@@ -31,10 +31,10 @@ def test_declared_positions_come_back_to_wgs84(spark, settings):
     ]
     values = {c: None for c in source.column_names}
     rows = []
-    for order_id, code, (lon, lat) in delivered:
+    for trip_id, code, (lon, lat) in delivered:
         row = {
             **values,
-            "order_id": order_id,
+            "trip_id": trip_id,
             "depart_time": "2026-11-28 08:00:00",
             "coord_system": code,
             "depart_lon": f"{lon:.6f}",
@@ -53,13 +53,13 @@ def test_declared_positions_come_back_to_wgs84(spark, settings):
         bronze = bronze.selectExpr("*", f"cast(null as {kind}) as {name}")
     bronze = bronze.selectExpr("*", f"date'{dt.date(2026, 11, 28)}' as _delivery_date")
     got = {
-        r["order_id"]: (r["depart_lon"], r["depart_lat"], r["coord_system"])
+        r["trip_id"]: (r["depart_lon"], r["depart_lat"], r["coord_system"])
         for r in conform(bronze, catalog, source).collect()
     }
-    for order_id in ("O1", "O2", "O3", "O4"):
-        lon, lat, _ = got[order_id]
+    for trip_id in ("O1", "O2", "O3", "O4"):
+        lon, lat, _ = got[trip_id]
         # the delivered text has 6 decimals (~0.1 m); the BD-09 inverse adds up to ~15 cm
-        assert abs(lon - TRUTH[0]) < 3e-6 and abs(lat - TRUTH[1]) < 3e-6, order_id
+        assert abs(lon - TRUTH[0]) < 3e-6 and abs(lat - TRUTH[1]) < 3e-6, trip_id
     assert got["O5"][:2] == (round(gcj[0], 6), round(gcj[1], 6))
     assert {k: v[2] for k, v in got.items()} == {
         "O1": "1",

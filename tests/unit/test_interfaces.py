@@ -428,7 +428,7 @@ def test_the_rendered_standard_shows_each_shared_datasets_sharing_type():
 # --- 行踪轨迹: sensitive personal information (PIPL Art. 28), never in clear below L4 ---------
 
 TRACK_SOURCES = (
-    "anpr_passes", "gps_alarms", "officer_tracks", "ride_hailing_orders", "inspection_records",
+    "anpr_passes", "gps_alarms", "officer_tracks", "passenger_trips", "inspection_records",
     "video_ai_events",
 )  # fmt: skip
 

@@ -26,7 +26,7 @@ DAY = dt.date(2026, 11, 29)
 #: Sources with coordinates and where their positions must lie.
 BOUND = {
     "gps_alarms": "anywhere",
-    "ride_hailing_orders": "anywhere",
+    "passenger_trips": "anywhere",
     "officer_tracks": "xuzhou",
     "inspection_records": "xuzhou",
     "road_network": "xuzhou",
@@ -143,8 +143,8 @@ def test_moving_vehicles_are_found_outside_xuzhou_as_clean_rows(generated):
     assert len(alarms) > 300
     away = [a for a in alarms if not _inside(a, "lon", "lat")]
     assert 0.03 < len(away) / len(alarms) < 0.2  # trucks on their way beyond the city
-    orders = _records(result.files, "orders_")
-    orders = _clean(orders, "order_id", _flagged(result, "ride_hailing_orders"))
+    orders = _records(result.files, "trips_")
+    orders = _clean(orders, "trip_id", _flagged(result, "passenger_trips"))
     assert any(not _inside(o, "depart_lon", "depart_lat") for o in orders)
     tracks = _records(result.files, "/tracks/")
     tracks = _clean(tracks, "point_id", _flagged(result, "officer_tracks"))

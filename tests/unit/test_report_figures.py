@@ -96,6 +96,12 @@ def _declared_figures() -> dict[str, float]:
 
     ctx = _ctx()
     cases = ctx.catalog.sources["enforcement_cases"].expected_daily_rows / ROWS_PER_CASE * 365
+    trips = _rows_a_year("passenger_trips") * _weights("passenger_service_kind")["CRUISE"]
+    categories = load_code_table(STANDARDS, "complaint_category").codes
+    complaint_share = _weights("complaint_category")
+    taxi_complaints = _rows_a_year("complaint_tickets") * sum(
+        complaint_share[c["code"]] for c in categories if c["industry"] == "taxi"
+    )
     mix = sum(VIOLATION_MIX.values())
     return {
         "enforcement_plans": 12 * tasks_src.monthly_refs["plan_id"],
@@ -120,6 +126,7 @@ def _declared_figures() -> dict[str, float]:
         "source_enterprise_cases": cases
         * sum(VIOLATION_MIX[c] for c in kpi["source_enterprise_codes"])
         / mix,
+        "taxi_complaints_per_10k_trips": taxi_complaints * 10_000 / trips,
     }
 
 
@@ -176,6 +183,7 @@ REPORT = {
     "joint_vehicle_deployments": 270,  # 执法车辆270辆次
     "joint_vehicles_checked": 1_258,  # 现场检查各类车辆1258辆
     "joint_offending_vehicles": 85,  # 查处各类违法违规运营车辆85辆
+    "taxi_complaints_per_10k_trips": 1.2,  # 巡游出租汽车每万运次投诉热线工单数1.2件
 }
 
 
@@ -236,3 +244,10 @@ def test_generated_receipts_give_the_declared_delivery_ratios() -> None:
     for code in ("GARBAGE", "SEWAGE", "OILY_WATER"):
         ratio = received[code] / expected[code]
         assert abs(ratio - _declared_delivery_ratio(code)) <= RATIO_TOLERANCE, (code, ratio)
+
+
+def test_the_taxi_complaint_rate_is_the_reports(generated_year: dict[str, float]) -> None:
+    """A rate, not a volume: the complaint categories' weights and the meter trips' share are
+    declared so that it lands on the report's 1.2, not merely in its order of magnitude."""
+    rate = generated_year["taxi_complaints_per_10k_trips"]
+    assert rate == pytest.approx(REPORT["taxi_complaints_per_10k_trips"], rel=0.05)

@@ -46,7 +46,7 @@ class Delivery:
 #: Traffic profiles of generated event times (the hours of the day rows fall in).
 GENERATOR_HOURS = ("truck", "car", "office")
 _GENERATOR_CHOICES = {
-    "vehicles": ("truck", "car"),
+    "vehicles": ("truck", "car", "taxi"),
     "people": ("public", "officer"),
     "hours": GENERATOR_HOURS,
 }
@@ -61,7 +61,8 @@ class GeneratorSettings:
     key is optional and the defaults fit a truck-event feed.
     """
 
-    #: Whose vehicles the rows are about: ``truck`` (the goods fleet) or ``car`` (taxis, hailing).
+    #: Whose vehicles the rows are about: ``truck`` (the goods fleet), ``car`` (any car: private,
+    #: ride-hailing, taxi) or ``taxi`` (the city's cruising taxis, a fixed part of the cars).
     vehicles: str = "truck"
     #: Whose people the rows name: ``public``, or ``officer`` for the officers' own records.
     people: str = "public"

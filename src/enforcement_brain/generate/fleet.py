@@ -19,6 +19,7 @@ from enforcement_brain.standards.checks import (
     CREDIT_CODE_ALPHABET,
     PLATE_FORMS,
     PROVINCE_CHARS,
+    XUZHOU_PLATE_PREFIX,
     credit_code_check_char,
     gross_limit_kg,
     id_check_char,
@@ -26,6 +27,9 @@ from enforcement_brain.standards.checks import (
 
 N_TRUCKS = 20_000
 N_CARS = 150_000
+#: Xuzhou's cruising taxis [I]: a few thousand (no published count was found), each making about
+#: 20 meter trips a day (code table passenger_service_kind, weight of CRUISE).
+N_TAXIS = 3_500
 N_XUZHOU_ENTERPRISES = 2_000
 N_OTHER_ENTERPRISES = 400
 
@@ -117,6 +121,7 @@ class Fleet:
     car_nev: np.ndarray  # bool
     car_bus: np.ndarray  # bool
     car_activity: np.ndarray  # float, probabilities summing to 1
+    car_taxi: np.ndarray  # int, indices of the cars that are the city's cruising taxis
     person_names: np.ndarray  # str, a pool of driver / party names
 
 
@@ -330,8 +335,13 @@ def build_fleet(seed: int) -> Fleet:
         ),
     )
     car_plate = car_prefix + np.where(car_nev, car_nev_serial, car_ordinary)
+    ordinary_plate = car_plate.copy()
     _special_plates(rng_for(seed, "fleet", "special_plates"), car_plate, car_nev)
     car_bus = ~car_nev & (rng.random(N_CARS) < BUS_SHARE)
+    # The taxis: the first Xuzhou-registered cars (苏C) with an ordinary or NEV plate that are not
+    # buses. Chosen without drawing, so the rest of the fleet is the same with or without them.
+    xuzhou_car = np.char.startswith(car_plate.astype(str), XUZHOU_PLATE_PREFIX)
+    car_taxi = np.flatnonzero(xuzhou_car & (car_plate == ordinary_plate) & ~car_bus)[:N_TAXIS]
     car_activity = rng.lognormal(0.0, 1.0, N_CARS)
 
     persons = np.array(
@@ -361,6 +371,7 @@ def build_fleet(seed: int) -> Fleet:
         car_nev=car_nev,
         car_bus=car_bus,
         car_activity=car_activity / car_activity.sum(),
+        car_taxi=car_taxi,
         person_names=persons,
     )
     for f in dataclasses.fields(fleet):  # shared through the cache: make accidents loud

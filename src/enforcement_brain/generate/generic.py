@@ -114,6 +114,8 @@ class Draw:
             }
             if kind == "truck":
                 idx = r.choice(len(f.truck_plate), n, p=f.truck_activity)
+            elif kind == "car" and self.source.generator.vehicles == "taxi":
+                idx = f.car_taxi[r.integers(0, len(f.car_taxi), n)]
             elif kind == "car":
                 idx = r.choice(len(f.car_plate), n, p=f.car_activity)
             elif kind == "enterprise" and "truck" in self._subjects:
@@ -201,7 +203,7 @@ def column_values(d: Draw, col: Column, key: np.ndarray) -> np.ndarray:
 
 def _cars(d: Draw) -> bool:
     """Whether the source is about cars (taxis, ride-hailing) rather than trucks."""
-    return d.source.generator.vehicles == "car"
+    return d.source.generator.vehicles in ("car", "taxi")
 
 
 def _officers(d: Draw) -> bool:

@@ -157,12 +157,31 @@ def _toll(d: Draw) -> None:
     d.values["gross_weight_kg"] = np.where(exit_, d.values["gross_weight_kg"], "").astype(object)
 
 
-def _orders(d: Draw) -> None:
-    """Fares follow distance: ¥9 start, ¥2.4 a km."""
+def _trips(d: Draw) -> None:
+    """Passenger-car trips: a taxi's meter trip names one of the city's taxis (the cars of the
+    taxi register), a ride-hailing order any car. Each trip's fare follows its kind's tariff in
+    the code table passenger_service_kind: the starting fare covers ``start_km``, then
+    ``per_km_yuan`` a kilometre."""
+    from enforcement_brain.generate.generic import column_values
+
+    kinds = {c["code"]: c for c in load_code_table(d.ctx.standards_dir, SERVICE_KINDS).codes}
+    kind = d.values["service_kind"]
+    meter = np.array([kinds[k]["industry"] == "taxi" for k in kind], dtype=bool)
+    taxis = d.pools.fleet.car_taxi
+    car = d.subject("car").copy()
+    car[meter] = taxis[d.rng.integers(0, len(taxis), int(meter.sum()))]
+    d._subjects["car"] = car
+    for name in ("plate_no", "plate_color_code"):
+        values = column_values(d, d.source.column(name), np.empty(0))
+        d.values[name] = np.asarray(values, dtype=object).copy()
     dist = d.values["distance_m"].astype(int)
-    d.values["fare_yuan"] = np.array(
-        [f"{9 + 2.4 * max(0, m - 3_000) / 1_000:.1f}" for m in dist], dtype=object
-    )
+
+    def tariff(field: str) -> np.ndarray:
+        return np.array([float(kinds[k][field]) for k in kind])
+
+    km = np.maximum(0.0, dist / 1000 - tariff("start_km"))
+    fare = tariff("start_fare_yuan") + tariff("per_km_yuan") * km
+    d.values["fare_yuan"] = np.array([f"{v:.1f}" for v in fare], dtype=object)
     d.values["duration_s"] = _int_text(dist / d.rng.uniform(6.0, 11.0, d.n))
 
 
@@ -200,6 +219,8 @@ def _roads(d: Draw) -> None:
 
 
 TRANSFERS = "violation_transfers"
+#: The code table of the passenger-car trips' kinds: their industry, share and tariff.
+SERVICE_KINDS = "passenger_service_kind"
 #: The transfers due on the last day asked for, by (seed, day, scale): row_count and refine
 #: of one source ask for the same day one after the other.
 _DUE: dict[tuple[object, ...], list[Transfer]] = {}
@@ -278,7 +299,7 @@ _REFINE = {
     "source_enterprise_weighings": _source_weighings,
     "oversize_permits": _oversize,
     "toll_transactions": _toll,
-    "ride_hailing_orders": _orders,
+    "passenger_trips": _trips,
     "pollutant_receipts": _receipts,
     TRANSFERS: _transfers,
 }
