@@ -172,6 +172,13 @@ def _xuzhou_bai_dun_wang_cases(overloads: list[OverloadEvents]) -> float:
     return overload_cases * _xuzhou_king_weight(ctx) / float(weights.mean())
 
 
+def _video_channels() -> float:
+    """Channels connected from the counties and districts and 交控集团: the channels the video
+    register's points and groups of those providers declare."""
+    codes = load_code_table(STANDARDS, "video_channels").codes
+    return sum(c["channels"] for c in codes if c["provider"] in {"county", "holding_group"})
+
+
 def _sampled_figures() -> dict[str, float]:
     """Transfers of the generator's own cases on the sample days, per year."""
     base = _ctx()
@@ -211,6 +218,7 @@ REPORT = {
     "joint_vehicle_deployments": 270,  # 执法车辆270辆次
     "joint_vehicles_checked": 1_258,  # 现场检查各类车辆1258辆
     "joint_offending_vehicles": 85,  # 查处各类违法违规运营车辆85辆
+    "video_channels": 5_000,  # 接入县区和交控集团视频资源5000余路
 }
 
 
@@ -225,6 +233,7 @@ def generated_year(overloads: list[OverloadEvents]) -> dict[str, float]:
         **_declared_figures(),
         **_sampled_figures(),
         "xuzhou_bai_dun_wang_cases": _xuzhou_bai_dun_wang_cases(overloads),
+        "video_channels": _video_channels(),
     }
 
 
