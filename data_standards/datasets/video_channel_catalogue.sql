@@ -1,6 +1,7 @@
--- The video channel register with each channel's AI activity, one row per channel and day.
+-- The video register with each camera point's or channel group's AI activity, one row per entry
+-- and day; channels is how many video channels (路数) the entry carries.
 -- A catalogue is not an event stream: the partition is the day the activity figures refer to,
--- and every registered channel appears on every day present in the input.
+-- and every registered entry appears on every day present in the input.
 WITH activity AS (
   SELECT biz_date, channel_code,
          count(1) AS events,
@@ -17,6 +18,8 @@ SELECT
   c.name_zh AS channel_name_zh,
   c.location_kind,
   c.channel_kind,
+  c.channels,
+  c.provider,
   c.site_code,
   c.road,
   c.division_code,

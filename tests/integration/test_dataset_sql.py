@@ -153,9 +153,12 @@ def test_ref_views_hold_every_code_table_entry(spark):
         got = [r.code for r in spark.sql(f"SELECT code FROM ref.{table}").collect()]
         assert got == codes, table
     channel = spark.sql(
-        "SELECT lon, ai_events, site_code FROM ref.video_channels WHERE code = 'VC3203210003'"
+        "SELECT lon, ai_events, site_code, channels FROM ref.video_channels "
+        "WHERE code = 'VC3203210003'"
     ).first()
-    assert (channel.lon, channel.ai_events, channel.site_code) == (116.605, "", None)
+    assert (channel.lon, channel.ai_events, channel.site_code, channel.channels) == (
+        116.605, "", None, 6,
+    )  # fmt: skip
     kinds = dict(spark.table("ref.list_type").dtypes)
     assert kinds["is_restrictive"] == "boolean"
 

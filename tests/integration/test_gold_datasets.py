@@ -459,7 +459,11 @@ def test_video_event_datasets(spark, catalog):
     ]  # fmt: skip
     cat = {r["channel_code"]: r for r in build(spark, catalog, "video_channel_catalogue", **frames)}
     registered = load_code_table(catalog.root, "video_channels").codes
-    assert len(cat) == len(registered) == 40  # every registered channel, for the one day
+    assert len(cat) == len(registered) == 58  # every registered point and group, for the one day
+    # a row per camera point or channel group, carrying its channels: 6,153 connected in all
+    assert sum(r["channels"] for r in cat.values()) == 6_153
+    east = cat["VC3203039002"]  # the shared CCTV of Xuzhou East station: one group of 800
+    assert (east["channels"], east["provider"], east["events"]) == (800, "shared", 0)
     assert (cat["VC3203210001"]["events"], cat["VC3203210001"]["event_types_seen"]) == (3, 3)
     assert cat["VC3203220005"]["events"] == 0 and cat["VC3203220005"]["last_event_time"] is None
 
@@ -507,6 +511,10 @@ def test_scenic_passenger_vehicles(spark, catalog):
         "320322", 4, 2, 1,
     )  # fmt: skip
     assert all(r["passes"] == 0 for code, r in got.items() if r["division_code"] != "320322")
+    # the high-altitude cameras of 欧乐堡海洋世界 and 宝莲寺 are scenic spots of their own
+    assert {got[c]["scenic_name_zh"] for c in ("VC3203020005", "VC3203030005")} == {
+        "欧乐堡海洋世界高空瞭望球机", "宝莲寺高空瞭望球机",
+    }  # fmt: skip
 
 
 def test_credit_list_leads_and_dangerous_goods(spark, catalog):

@@ -198,3 +198,30 @@ def test_kpi_monthlys_uncapped_ratios_are_ratio_kpis_of_its_sql():
     }  # fmt: skip
     assert {units.get(k) for k in uncapped} == {"ratio"}
     assert "uncapped_ratio_kpis" in next(g.expr for g in dataset.gate if g.id == "G_RATIO")
+
+
+def test_the_video_register_declares_the_channels_of_each_point_or_group():
+    """An entry of ``video_channels`` is a camera point or a channel group (点位 / 资源组): it
+    declares how many channels it carries, so the register counts the connected channels without
+    one entry per channel. The groups of the seed report are there with their counts."""
+    from enforcement_brain.standards.code_tables import load_code_table
+
+    codes = load_code_table(REPO_ROOT / "data_standards", "video_channels").codes
+    channels = {c["code"]: c.get("channels") for c in codes}
+    assert all(isinstance(n, int) and n >= 1 for n in channels.values()), channels
+    providers = {c["provider"] for c in codes}
+    assert providers == {"detachment", "county", "holding_group", "shared"}
+    by_name = {c["name_zh"]: c for c in codes}
+    assert by_name["徐州东站停车场及周边共享视频"]["channels"] == 800  # 800余路
+    assert by_name["5G布控球"]["channels"] == 6  # 5G布控球6部
+    assert by_name["车载电子抓拍设备"]["channels"] == 37  # 车载电子抓拍设备37台
+    for spot in ("欧乐堡海洋世界高空瞭望球机", "宝莲寺高空瞭望球机"):
+        assert by_name[spot]["location_kind"] == "scenic_spot" and by_name[spot]["channels"] == 1
+    # AI events come from the detachment's camera points only: the groups are viewed, not analysed
+    assert all(c["provider"] == "detachment" for c in codes if c["weight"] > 0)
+    connected = sum(c["channels"] for c in codes if c["provider"] in {"county", "holding_group"})
+    assert 5_000 <= connected < 6_000  # 接入县区和交控集团视频资源5000余路
+    # every county and district has its group of feeds
+    divisions = load_code_table(REPO_ROOT / "data_standards", "divisions").codes
+    fed = {c["division_code"] for c in codes if c["provider"] == "county"}
+    assert fed == {d["code"] for d in divisions if d["kind"] != "city"}

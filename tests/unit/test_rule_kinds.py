@@ -211,3 +211,37 @@ def test_a_new_kind_is_one_class(tmp_path, upper_case_kind):
     assert [(s.kind, s.column.name) for s in slots if s.rule is rule] == [
         ("lower_case", "checkpoint_code")
     ]
+
+
+def _expr_rules() -> list[Rule]:
+    return [r for r in load_catalog(ROOT).rules.values() if r.kind == "expr"]
+
+
+def test_every_expr_rule_says_what_a_missing_operand_does():
+    """The rendered words about missing operands come from the rule: the operands it declares in
+    ``fails_when_missing`` fail the check, a missing other operand leaves the row unjudged
+    (test_rules_sql runs each rule's SQL on such rows)."""
+    rules = {r.id: r for r in _expr_rules()}
+    words = {i: kind_of(r).describe(r) for i, r in rules.items()}
+    assert words["R_TRANSFER_CASE_CLOSED"].endswith(
+        "On a row with `transfer_direction` `OUT`, a missing `case_no`, `decision_no`, "
+        "`closure_time` or `local_time` fails the check; a row where `transfer_direction` is "
+        "missing is not judged."
+    )
+    for i in ("R_NET_WEIGHT_CONSISTENT", "R_EXCESS_CONSISTENT", "R_VALIDITY_PERIOD"):
+        assert words[i].endswith("A row where an operand is missing is not judged."), i
+    for i, rule in rules.items():
+        failing = kind_of(rule).fails_when_missing(rule)
+        assert set(failing) <= set(rule.requires), i
+        assert ("fails the check" in words[i]) == bool(failing), i
+
+
+def test_an_expr_rule_cannot_fail_a_missing_element_it_does_not_read(tmp_path):
+    root = _standards(
+        tmp_path,
+        (RULES, "fails_when_missing: [case_no,", "fails_when_missing: [plate_no, case_no,"),
+    )
+    with pytest.raises(
+        DeclarationError, match=r"R_TRANSFER_CASE_CLOSED.*'plate_no'.*not in its sql"
+    ):
+        load_catalog(root)

@@ -35,6 +35,7 @@ from enforcement_brain.generate.fleet import N_XUZHOU_ENTERPRISES, TRUCK_ORIGINS
 from enforcement_brain.generate.wim import overload_events
 from enforcement_brain.standards.checks import (
     CREDIT_CODE_ALPHABET,
+    FINE_FREE_EXCESS_KG,
     TRANSFER_DEADLINE_WORKING_DAYS,
     WORKING_WEEKDAYS,
     XUZHOU_PLATE_PREFIX,
@@ -171,10 +172,11 @@ def _new_cases(ctx: DayContext, filed_on: dt.date) -> list[Case]:
         rng.choice(len(mix), n_new, p=mix / mix.sum())
     ]
 
-    # Overload cases take distinct over-limit weighings of the previous day that earn a fine.
+    # Overload cases take distinct over-limit weighings of the previous day that earn a fine
+    # (an excess up to FINE_FREE_EXCESS_KG earns a warning).
     events = overload_events(dataclasses.replace(ctx, day=filed_on - dt.timedelta(days=1)))
     excess = events.gross_kg - fleet.truck_limit_kg[events.truck]
-    fineable = np.flatnonzero(excess > 1_000)
+    fineable = np.flatnonzero(excess > FINE_FREE_EXCESS_KG)
     n_cx01 = min(int((codes == "CX01").sum()), len(fineable))
     w = excess[fineable] / fleet.truck_limit_kg[events.truck[fineable]]
     chosen = rng.choice(fineable, n_cx01, replace=False, p=w / w.sum()) if n_cx01 else []

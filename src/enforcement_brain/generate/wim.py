@@ -37,6 +37,8 @@ OVERLOAD_SHARE = 0.05
 #: cases of Xuzhou trucks of 100 t or more are in the order of the 42 a year of the seed report
 #: (section 五: 查处徐州籍百吨王车辆42辆).
 BAI_DUN_WANG_SHARE = 0.004
+#: A 百吨王's gross is drawn uniformly from BAI_DUN_WANG_KG up to this [I].
+BAI_DUN_WANG_TOP_KG = 145_000
 #: Share of combination weighings where the camera read the trailer's rear plate (…挂).
 TRAILER_READ_SHARE = 0.06
 DEFECTS = (
@@ -93,7 +95,7 @@ def overload_events(ctx: DayContext) -> OverloadEvents:
     king = heavy_combo & (rng.random(n) < BAI_DUN_WANG_SHARE)
     # only the declared share are 百吨王: the others stay under 100 t, whatever their rate
     gross = np.minimum(gross, BAI_DUN_WANG_KG - 10)
-    gross = np.where(king, rng.integers(BAI_DUN_WANG_KG, 145_000, n) // 10 * 10, gross)
+    gross = np.where(king, rng.integers(BAI_DUN_WANG_KG, BAI_DUN_WANG_TOP_KG, n) // 10 * 10, gross)
     gross = np.maximum(gross, limit + 10)
     site = rng.choice(len(ctx.wim_sites), n, p=ctx.wim_site_weights)
     seconds = hour_seconds(rng, n, TRUCK_HOURS)

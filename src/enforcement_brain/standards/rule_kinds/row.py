@@ -266,11 +266,21 @@ class StationLimit(RowKind):
         at.set(target, str(int(at.get(target)) + int(at.rng.integers(1, 9)) * 997))
 
 
+def _either(spans: list[str], word: str) -> str:
+    """``a``, ``a or b``, ``a, b or c`` (``word``: or / and)."""
+    return spans[0] if len(spans) == 1 else f"{', '.join(spans[:-1])} {word} {spans[-1]}"
+
+
 @rule_kind
 class Expr(RowKind):
     """A consistency condition in SQL over ``{element}`` placeholders; ``derived`` names the
     element computed from the others (the one a planted defect changes); ``defect_sets``
-    (element -> text) is what a planted row also gets so the condition judges it at all."""
+    (element -> text) is what a planted row also gets so the condition judges it at all.
+
+    A row on which the condition is unknown (SQL NULL: an operand it compares is missing) is not
+    judged. ``fails_when_missing`` lists the operands the condition itself tests for presence
+    (``IS NOT NULL``, ``coalesce(..., false)``): a row missing one of them fails, on the rows
+    ``defect_sets`` describes. The rendered words say which, so they are true of the SQL."""
 
     name = "expr"
     defect = "inconsistent"
@@ -281,11 +291,18 @@ class Expr(RowKind):
             raise DeclarationError(f"{where}: an expr check needs 'sql' naming {{elements}}")
         if params.get("derived") and params["derived"] not in named:
             raise DeclarationError(f"{where}: derived '{params['derived']}' is not in its sql")
+        for element in params.get("fails_when_missing") or []:
+            if element not in named:
+                raise DeclarationError(f"{where}: fails_when_missing '{element}' is not in its sql")
         return named
 
+    def fails_when_missing(self, rule: Rule) -> tuple[str, ...]:
+        """The operands whose missing value fails the check; any other leaves it unjudged."""
+        return tuple(rule.params.get("fails_when_missing") or ())
+
     def violation_sql(self, catalog: Catalog, source: Source, rule: Rule) -> str:
-        # Each {element} becomes the source's typed column of that element. Rows where an
-        # operand is missing are not judged.
+        # Each {element} becomes the source's typed column of that element. A row on which the
+        # condition is unknown is not judged.
         sql = rule.params["sql"]
         for element in rule.requires:
             column = next(c for c in source.columns if c.element == element)
@@ -293,11 +310,32 @@ class Expr(RowKind):
         return f"NOT coalesce({sql}, true)"
 
     def describe(self, rule: Rule) -> str:
-        return (
+        condition = (
             f"The condition {code_span(rule.params.get('sql'))} holds, each `{{element}}` read "
-            "as the source's typed column of that element. Rows where an operand is missing are "
-            "not judged."
+            "as the source's typed column of that element."
         )
+        failing = self.fails_when_missing(rule)
+        if not failing:
+            return f"{condition} A row where an operand is missing is not judged."
+        others = [e for e in rule.requires if e not in failing]
+        sets = rule.params.get("defect_sets") or {}
+        where = (
+            "On a row with "
+            + _either([f"{code_span(e)} {code_span(v)}" for e, v in sets.items()], "and")
+            + ", a"
+            if sets
+            else "A"
+        )
+        text = (
+            f"{condition} {where} missing {_either([code_span(e) for e in failing], 'or')} "
+            "fails the check"
+        )
+        if others:
+            text += (
+                f"; a row where {_either([code_span(e) for e in others], 'or')} is missing is "
+                "not judged"
+            )
+        return text + "."
 
     def plant(self, at: Planting) -> None:
         import numpy as np
