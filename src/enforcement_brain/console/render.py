@@ -126,12 +126,13 @@ def daily_chart(
         height = round(CHART_HEIGHT * value / top, 1)
         bad = threshold is not None and (value < threshold if floor else value > threshold)
         shown = f"{value:g}" if isinstance(value, float) else f"{value}"
+        y = round(CHART_HEIGHT - height, 1)
         parts.append(
-            f"<rect class={'bad' if bad else 'ok'} x={n * SLOT} y={CHART_HEIGHT - height} "
+            f"<rect class={'bad' if bad else 'ok'} x={n * SLOT} y={y} "
             f"width={SLOT - 1} height={height}><title>{esc(day)}: {esc(shown)}</title></rect>"
         )
     if threshold is not None:
-        y = round(CHART_HEIGHT - CHART_HEIGHT * threshold / top, 1)
+        y = round(CHART_HEIGHT - CHART_HEIGHT * threshold / top, 1) + 0.0  # never -0.0
         parts.append(f"<line class=threshold x1=0 x2={width} y1={y} y2={y}></line>")
     svg = (
         f"<svg width={width} height={CHART_HEIGHT} viewBox='0 0 {width} {CHART_HEIGHT}' "
