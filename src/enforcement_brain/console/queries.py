@@ -49,6 +49,15 @@ class BadRequest(EbError):
     """A parameter that cannot be read (HTTP 400)."""
 
 
+def warm() -> None:
+    """Import what the pages read with (delta-rs, Arrow, SQLAlchemy) before the first request,
+    which would otherwise wait seconds for the imports."""
+    import deltalake  # noqa: F401
+    import pyarrow.compute  # noqa: F401
+    import pyarrow.dataset  # noqa: F401
+    import sqlalchemy  # noqa: F401
+
+
 def parse_day(text: str | None) -> dt.date | None:
     """``YYYY-MM-DD`` or None; :class:`BadRequest` naming the expected form otherwise."""
     if text is None or not text.strip():

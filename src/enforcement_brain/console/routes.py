@@ -118,5 +118,6 @@ def serve(settings: Settings) -> None:
     from enforcement_brain.declarations import load_catalog
 
     app = create_app(settings, load_catalog(settings.standards_dir))
+    queries.warm()
     print(f"console on {settings.console_url} (Ctrl-C stops it)", flush=True)
     uvicorn.run(app, host=settings.console_host, port=settings.console_port, log_level="warning")
