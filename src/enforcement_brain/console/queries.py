@@ -53,7 +53,7 @@ def warm() -> None:
     """Import what the pages read with (delta-rs, Arrow, SQLAlchemy) before the first request,
     which would otherwise wait seconds for the imports."""
     import deltalake  # noqa: F401
-    import pyarrow.compute  # noqa: F401
+    import pyarrow.compute
     import pyarrow.dataset  # noqa: F401
     import sqlalchemy  # noqa: F401
 
