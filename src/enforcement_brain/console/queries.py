@@ -25,6 +25,7 @@ from enforcement_brain.lake import tables
 from enforcement_brain.ops.schemas import PUBLISH_REFUSED
 from enforcement_brain.settings import BUSINESS_TZ, Settings
 from enforcement_brain.share.project import share_table_name
+from enforcement_brain.standards.rule_kinds import kind_named
 
 if TYPE_CHECKING:
     from enforcement_brain.declarations import Catalog, Source
@@ -33,8 +34,6 @@ if TYPE_CHECKING:
 TREND_DAYS = 30
 #: Quarantined rows per page by default, and at most.
 PAGE_ROWS, MAX_PAGE_ROWS = 50, 500
-#: Rule kinds whose failures make a row incomplete (Standard 2's completeness dimension).
-COMPLETENESS_KINDS = frozenset({"key_present", "required_present"})
 #: Order of a source's status on the Today page: what needs someone first.
 STATUS_ORDER = ("failed", "missing", "late", "unreconciled", "waiting", "on time")
 #: What a page says when the lake holds nothing yet.
@@ -243,7 +242,9 @@ def quality(
         source = catalog.sources.get(sid)
         if source is None:
             continue  # a source no longer declared keeps its history, not its page
-        incomplete = {r.id for r in catalog.rules_for(source) if r.kind in COMPLETENESS_KINDS}
+        incomplete = {
+            r.id for r in catalog.rules_for(source) if kind_named(r.kind).measures_completeness
+        }
         rules: dict[str, dict[str, Any]] = {}
         dims: dict[str, list[list[Any]]] = {
             k: [] for k in ("completeness", "validity", "uniqueness", "freshness_hours")
