@@ -158,8 +158,8 @@ def today(
             for f in failures.get(sid, [])
             if last is None or f["finished_at"] > last["recorded_at"]
         ]
-        if last is not None:
-            first = min(r["recorded_at"] for r in loads)
+        first = min((r["recorded_at"] for r in loads), default=None)
+        if last is not None and first is not None:
             loaded = last["inserted"] + last["updated"] + last["unchanged"]
             row |= {
                 "batch_id": last["batch_id"],
@@ -178,7 +178,7 @@ def today(
             row["error"] = max(failed, key=lambda f: f["finished_at"])["detail"][:500]
         elif last is None:
             status = "missing" if deadline is not None and now > deadline else "waiting"
-        elif deadline is not None and row["first_loaded_at"] and first > deadline:
+        elif deadline is not None and first is not None and first > deadline:
             status = "late"
         elif not row["reconciles"]:
             status = "unreconciled"
@@ -348,7 +348,8 @@ def quarantine(
     from deltalake import DeltaTable
 
     source = _source(catalog, source_id)
-    assert source is not None
+    if source is None:
+        raise BadRequest("give a source, e.g. ?source=wim_weighings&day=2026-11-29")
     if rule is not None and rule not in catalog.rules:
         raise NotFound(f"unknown rule {rule!r}")
     if not 1 <= per_page <= MAX_PAGE_ROWS:
