@@ -8,21 +8,27 @@ DATE ?= $(shell date -d yesterday +%F)
 SCALE ?= 0.05
 export PYTHONDONTWRITEBYTECODE := 1
 
-.PHONY: setup run backfill bench test test-fast lint format standards sql sql-server sql-server-stop maintain airflow stop clean help serve
+.PHONY: setup run backfill bench test test-fast lint format standards sql sql-server sql-server-stop maintain airflow stop clean help serve console
 
 help:
+	@echo "make setup                               the venv, the Delta jars and Airflow's DB (run and test do it first)"
 	@echo "make run   [DATE=YYYY-MM-DD] [SCALE=0.05]  one day through the whole pipeline"
 	@echo "make backfill FROM=YYYY-MM-DD TO=YYYY-MM-DD [SCALE=0.05]  many days in one process"
-	@echo "make test                               the tests (what CI runs)"
-	@echo "make test-fast                          tests/unit: no JVM, Airflow or Spark (about a minute)"
-	@echo "make standards                          regenerate docs/standards/ and expectations/"
+	@echo "make test                                the tests (what CI runs)"
+	@echo "make test-fast                           tests/unit: no JVM, Airflow or Spark (about a minute)"
+	@echo "make lint                                ruff check and format check"
+	@echo "make format                              ruff format and fix"
+	@echo "make standards                           regenerate docs/standards/ and expectations/"
 	@echo "make sql                                 Spark SQL shell over every lake table"
 	@echo "make sql-server                          JDBC/ODBC endpoint on EB_SQL_PORT (docs/sql-endpoint.md)"
+	@echo "make sql-server-stop                     stop the JDBC/ODBC endpoint"
 	@echo "make maintain                            OPTIMIZE/VACUUM/check every table (docs/maintenance.md)"
 	@echo "make airflow                             Airflow UI on http://localhost:8080"
 	@echo "make stop                                stop the Spark Connect server"
 	@echo "make serve                               partner Delta Sharing service (docs/sharing.md)"
+	@echo "make console                             operators' web console on EB_CONSOLE_PORT (docs/console.md)"
 	@echo "make bench                               the benchmarks (docs/benchmarks.md; hours at full scale)"
+	@echo "make clean                               remove var/ (the lake, logs and run summaries)"
 
 # Installs exactly the versions in uv.lock (as CI does); --locked stops if pyproject.toml changed
 # without `$(BIN)/uv lock`, --inexact keeps the venv's own pip and uv.
@@ -92,6 +98,10 @@ stop:
 # The partner-facing Delta Sharing service on EB_SHARING_PORT (default 8090); see docs/sharing.md.
 serve: $(STAMP)
 	@$(BIN)/eb serve
+
+# The operators' read-only web console on EB_CONSOLE_HOST:EB_CONSOLE_PORT; see docs/console.md.
+console: $(STAMP)
+	@$(BIN)/eb console
 
 clean:
 	rm -rf var/

@@ -270,6 +270,14 @@ def cmd_serve(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_console(args: argparse.Namespace) -> int:
+    """Run the operators' read-only web console (docs/console.md)."""
+    from enforcement_brain.console.routes import serve
+
+    serve(load_settings())
+    return 0
+
+
 def cmd_sharing(args: argparse.Namespace) -> int:
     """Issue, rotate, revoke and list the partners' bearer tokens (docs/sharing.md)."""
     from enforcement_brain.sharing import admin
@@ -358,7 +366,8 @@ def print_summary(console, settings, run) -> None:
         "  Airflow UI:         make airflow    (http://localhost:8080, the run's history kept)\n"
         f"  Spark UI:           http://localhost:4040 (while the Connect server runs)\n"
         f"  Summary JSON:       {settings.run_dir / f'summary-{run.day}.json'}\n"
-        "  Stop Spark:         make stop"
+        "  Stop Spark:         make stop\n"
+        f"  Console:            make console ({settings.console_url})"
     )
 
 
@@ -407,6 +416,9 @@ def main(argv: list[str] | None = None) -> int:
     rp.set_defaults(fn=cmd_replay)
     sub.add_parser("serve", help="the partner-facing Delta Sharing service").set_defaults(
         fn=cmd_serve
+    )
+    sub.add_parser("console", help="the operators' read-only web console").set_defaults(
+        fn=cmd_console
     )
     from enforcement_brain.sharing.admin import add_parser as add_sharing_parser
 

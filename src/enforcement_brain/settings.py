@@ -22,6 +22,10 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 #: Layers of the lake, in the order data flows through them.
 LAYERS = ("landing", "bronze", "silver", "quarantine", "gold", "share", "ops")
 
+#: The agency's time zone: a business day runs from midnight to midnight here (Xuzhou, UTC+8),
+#: whatever the zone of the machine that loads or reports on it.
+BUSINESS_TZ = "Asia/Shanghai"
+
 
 @dataclass(frozen=True)
 class Settings:
@@ -223,6 +227,29 @@ class Settings:
         return value
 
     @property
+    def console_host(self) -> str:
+        """Address the operators' console binds to (``EB_CONSOLE_HOST``, default 127.0.0.1).
+
+        Loopback by default: the console has no login of its own and shows quarantined rows as
+        delivered (plates, identity numbers), so exposing it is a deliberate choice, behind a
+        proxy that authenticates.
+        """
+        return self.extra.get("EB_CONSOLE_HOST", "").strip() or "127.0.0.1"
+
+    @property
+    def console_port(self) -> int:
+        """Port of the operators' console, ``eb console`` (``EB_CONSOLE_PORT``, default 8091)."""
+        value = _int(self.extra, "EB_CONSOLE_PORT", 8091)
+        if not 1 <= value <= 65535:
+            raise ConfigError(f"EB_CONSOLE_PORT={value} is not a TCP port")
+        return value
+
+    @property
+    def console_url(self) -> str:
+        """Where an operator on this machine opens the console."""
+        return f"http://{self.console_host}:{self.console_port}/"
+
+    @property
     def sql_port(self) -> int:
         """Port of the JDBC/ODBC SQL endpoint, the Spark Thrift server (``EB_SQL_PORT``).
 
@@ -372,6 +399,8 @@ EXTRA_KEYS = (
     "EB_SHARING_QUOTA_FILE",
     "EB_SQL_PORT",
     "EB_SQL_HOST",
+    "EB_CONSOLE_HOST",
+    "EB_CONSOLE_PORT",
     "EB_SQL_REFRESH_SECONDS",
     "EB_SQL_DRIVER_MEMORY",
     "EB_MAINTENANCE_MIN_FILES",
@@ -460,7 +489,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         settings.objects_url,
         settings.s3_endpoint,
     )
-    _ = (settings.sql_port, settings.sql_refresh_seconds)
+    _ = (settings.sql_port, settings.sql_refresh_seconds, settings.console_port)
     _ = (settings.maintenance_min_files, settings.maintenance_small_file_mb)
     _ = settings.share_max_files
     _ = (settings.maintenance_default_retention_days, settings.db_lookback_days)

@@ -32,6 +32,10 @@ def _silver(spark, settings, rows):
     )
 
 
+#: The gate counts of violation_transfers_by_destination's publish log, with G_DIRECTION's.
+GATE = '{{"G_COUNTS_POSITIVE": 0, "G_DIRECTION": {}, "G_ON_TIME_LE": 0, "G_VEHICLES_LE": 0}}'
+
+
 def test_a_failing_gate_keeps_the_last_good_version(spark, settings):
     catalog = load_catalog(settings.standards_dir)
     dataset = catalog.datasets["violation_transfers_by_destination"]
@@ -47,7 +51,11 @@ def test_a_failing_gate_keeps_the_last_good_version(spark, settings):
     assert [(r["direction"], r["transfers"]) for r in gold.collect()] == [("OUT", 1)]
     history = spark.sql(f"DESCRIBE HISTORY {tables.qualified('gold', dataset.id)}").collect()
     assert len(history) == 2  # the first write and the CDF property, no third commit
-    log = spark.read.format("delta").load(settings.table_uri("ops", "publish_log")).collect()
-    assert [(r["dataset"], r["partitions"], r["rows"], r["gold_version"]) for r in log] == [
-        (dataset.id, DAY.isoformat(), 1, 1)
+    log = spark.read.format("delta").load(settings.table_uri("ops", "publish_log"))
+    fields = ["dataset", "partitions", "rows", "gold_version", "status", "gate"]
+    assert [tuple(r) for r in log.orderBy("recorded_at").select(*fields).collect()] == [
+        (dataset.id, DAY.isoformat(), 1, 1, "published", GATE.format(0)),
+        # the refusal is logged with the gate's counts and the version that stays published
+        (dataset.id, DAY.isoformat(), 1, 1, "refused", GATE.format(1)),
     ]
+    assert published_partitions(settings, dataset, DAY) == [DAY]  # the refusal replaced nothing

@@ -363,7 +363,16 @@ def test_projection_takes_the_partitions_its_publish_recorded_while_gold_is_unch
     _delta(spark, settings, "gold", "case_disclosures",
            gold(spark, schemas, "case_disclosures", rows), "decided_on")  # fmt: skip
     version = tables.latest_version(settings, "gold", "case_disclosures")
-    recorded = ("case_disclosures", today, "2026-11-20,2026-11-25", 2, version, "r")
+    recorded = (
+        "case_disclosures",
+        today,
+        "2026-11-20,2026-11-25",
+        2,
+        version,
+        "r",
+        "published",
+        "{}",
+    )
     tables.append_rows(
         None, settings, "ops", "publish_log", [recorded], PUBLISH_LOG_SCHEMA, recorded_at=True
     )
@@ -412,7 +421,7 @@ def test_share_tables_are_compacted_and_their_change_feed_stays_exact(
         ])  # fmt: skip
         _delta(spark, settings, "gold", "case_disclosures", frame, "decided_on")
         version = tables.latest_version(settings, "gold", "case_disclosures")
-        recorded = ("case_disclosures", today, str(today), 1, version, "r")
+        recorded = ("case_disclosures", today, str(today), 1, version, "r", "published", "{}")
         tables.append_rows(
             None, settings, "ops", "publish_log", [recorded], PUBLISH_LOG_SCHEMA, recorded_at=True
         )

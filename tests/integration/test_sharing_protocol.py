@@ -630,12 +630,20 @@ def test_health_and_openapi(env):
     )
 
 
-def test_service_refuses_to_start_without_its_credential_store(tmp_path):
+def test_service_starts_on_an_empty_credential_store(tmp_path):
+    """``make serve`` before any token is issued: the service starts, creates its empty store
+    and refuses every partner (401) until a token is issued."""
     env = sharing_env(tmp_path, free_port())
-    done = eb(env, "serve")
-    assert done.returncode == 2
-    lines = done.stderr.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("error: no credential store at ")
+    with eb_serve(env, EB_SHARING_WORKERS="1", EB_STANDARDS_DIR="") as (port, _):
+        r = requests.get(f"http://127.0.0.1:{port}/delta-sharing/shares", timeout=10)
+        assert r.status_code == 401 and r.json()["errorCode"] == "UNAUTHENTICATED"
+        r = requests.get(
+            f"http://127.0.0.1:{port}/delta-sharing/shares",
+            headers={"Authorization": "Bearer ebs_guess"},
+            timeout=10,
+        )
+        assert (r.status_code, r.json()["message"]) == (401, "unknown bearer token")
+    assert (tmp_path / "var" / "governance.db").is_file()
 
 
 def _eb_serve(env, **extra: str):

@@ -15,7 +15,7 @@ from enforcement_brain.declarations import Catalog, Dataset
 from enforcement_brain.errors import EbError
 from enforcement_brain.gold.datasets import build
 from enforcement_brain.lake import tables
-from enforcement_brain.ops.schemas import PUBLISH_LOG_SCHEMA
+from enforcement_brain.ops.schemas import PUBLISH_LOG_SCHEMA, PUBLISH_REFUSED
 from enforcement_brain.settings import Settings
 
 if TYPE_CHECKING:
@@ -162,6 +162,26 @@ def publish(
         gate = evaluate_gate(built, dataset)
         failed = {k: v for k, v in gate.items() if v}
         if failed:
+            rows = built.count()
+            # The refusal is history too: the day, what failed, and the version that stays.
+            kept = (
+                tables.latest_version(settings, "gold", dataset.id)
+                if tables.is_delta_table(settings, "gold", dataset.id)
+                else None
+            )
+            _log(
+                spark,
+                settings,
+                dataset,
+                day,
+                days,
+                dates,
+                rows,
+                kept,
+                run_id,
+                gate,
+                PUBLISH_REFUSED,
+            )
             detail = ", ".join(f"{k} ({v} rows)" for k, v in failed.items())
             raise GateFailed(
                 f"{dataset.id} {day}: quality gate failed: {detail}; the last good version "
@@ -181,15 +201,35 @@ def publish(
     finally:
         built.unpersist()
     version = tables.latest_version(settings, "gold", dataset.id)
+    _log(spark, settings, dataset, day, days, dates, rows, version, run_id, gate, "published")
+    return PublishReport(dataset.id, day.isoformat(), [d.isoformat() for d in dates], rows, gate)
+
+
+def _log(
+    spark: SparkSession,
+    settings: Settings,
+    dataset: Dataset,
+    day: dt.date,
+    days: Sequence[dt.date],
+    dates: list[dt.date],
+    rows: int,
+    version: int | None,
+    run_id: str,
+    gate: dict[str, int],
+    status: str,
+) -> None:
+    """One ``ops.publish_log`` row per delivery day of the publish, published or refused."""
+    import json
+
     partitions = ",".join(d.isoformat() for d in dates)
+    checks = json.dumps(gate, sort_keys=True)
     log_rows = [
-        (dataset.id, delivered, partitions, rows, version, run_id)
+        (dataset.id, delivered, partitions, rows, version, run_id, status, checks)
         for delivered in sorted({day, *days})
     ]
     tables.append_rows(
         spark, settings, "ops", "publish_log", log_rows, PUBLISH_LOG_SCHEMA, recorded_at=True
     )
-    return PublishReport(dataset.id, day.isoformat(), [d.isoformat() for d in dates], rows, gate)
 
 
 def published_partitions(
@@ -207,6 +247,7 @@ def published_partitions(
 
     wanted = (pc.field("dataset") == dataset.id) & (pc.field("delivery_date") == day)
     rows = tables.read_rows(settings, "ops", "publish_log", wanted)
+    rows = [r for r in rows if r.get("status") != PUBLISH_REFUSED]  # a refusal replaced nothing
     if not rows:
         return None
     latest = max(rows, key=lambda r: r["recorded_at"])

@@ -61,8 +61,14 @@ def column_names(schema: str) -> list[str]:
 
 #: ``ops.publish_log``: one row per publish of a dataset for a delivery day, naming the partitions
 #: it replaced (ISO dates, comma-separated). The share projections of that day read it rather
-#: than re-deriving the partitions from silver (one Spark job per driving source).
+#: than re-deriving the partitions from silver (one Spark job per driving source). ``status`` is
+#: ``published``, or ``refused`` when the quality gate stopped the publish: then nothing was
+#: written and ``gold_version`` is the last good version that stays current. ``gate`` holds the
+#: rows failing each gate check (JSON, ``{"G_DIRECTION": 1}``), what the console shows.
 PUBLISH_LOG_SCHEMA = (
     "dataset string, delivery_date date, partitions string, rows bigint, gold_version bigint, "
-    "run_id string"
+    "run_id string, status string, gate string"
 )
+
+#: ``ops.publish_log.status`` of a publish the quality gate refused.
+PUBLISH_REFUSED = "refused"

@@ -16,11 +16,11 @@ from typing import TYPE_CHECKING, Any
 
 from enforcement_brain.errors import EbError
 from enforcement_brain.orchestration.runtime import job_context, parse_date
+from enforcement_brain.settings import BUSINESS_TZ
 
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
 
-LOCAL_TZ = "Asia/Shanghai"
 log = logging.getLogger(__name__)
 
 
@@ -51,7 +51,7 @@ def business_date(context: Mapping[str, Any]) -> dt.date:
         raise EbError("cannot tell which day to process: no date in conf, asset event or run")
     import pendulum
 
-    return pendulum.instance(logical).in_timezone(LOCAL_TZ).date()
+    return pendulum.instance(logical).in_timezone(BUSINESS_TZ).date()
 
 
 def triggering_sources(context: Mapping[str, Any], layer: str) -> dict[dt.date, list[str]]:

@@ -73,8 +73,8 @@ def tables() -> dict[str, Table]:
 def connect(url: str, *, create: bool) -> Engine:
     """An engine on the governance DB; ``create`` makes the file and tables when missing.
 
-    Without ``create`` a missing store is a :class:`SetupError`: the service must not start
-    (and accept nobody, or worse) on an empty credential store it silently made itself.
+    Without ``create`` a missing store is a :class:`SetupError`, for readers that must not
+    leave one behind (the operators' console reads the audit and writes nothing).
     """
     from sqlalchemy import create_engine, event, inspect
 

@@ -66,11 +66,16 @@ def create_app(
 
 
 def build(settings: Settings) -> FastAPI:
-    """The app for ``settings``: refuses (exit 2) without a credential store or with bad config."""
+    """The app for ``settings``; refuses (exit 2) a bad configuration.
+
+    A missing credential store is created empty: the service then starts and answers every
+    partner 401 until ``eb sharing issue`` adds a token, so it can be started before the first
+    partner is set up (it holds no token it did not issue, and so admits nobody).
+    """
     from enforcement_brain.declarations import load_catalog
     from enforcement_brain.sharing.db import connect
 
-    engine = connect(settings.governance_db_url, create=False)
+    engine = connect(settings.governance_db_url, create=True)
     return create_app(settings, load_catalog(settings.standards_dir), engine)
 
 
@@ -132,7 +137,7 @@ def serve(settings: Settings) -> None:
     workers = settings.sharing_workers
     if workers > 1 and settings.sharing_secret is None:
         os.environ["EB_SHARING_SECRET"] = secrets.token_hex(32)  # inherited by the workers
-    build(settings)  # refuse to start (credential store, config) before forking anything
+    build(settings)  # refuse to start (bad config) before forking anything
     quota_file = MinuteWindows.create(settings.run_dir)
     atexit.register(quota_file.unlink, missing_ok=True)
     os.environ[QUOTA_FILE_ENV] = str(quota_file)  # inherited by the workers, like the key

@@ -170,6 +170,9 @@ class RuleKind:
     #: True for a kind that binds a source's positions to the city: a source applies such a
     #: rule exactly when it declares ``positions: within: xuzhou``.
     binds_positions: ClassVar[bool] = False
+    #: True for a kind whose failures make a row incomplete: Standard 2's completeness dimension
+    #: counts the rows it flags (the operators' console charts it per day).
+    measures_completeness: ClassVar[bool] = False
 
     # -- declaration ---------------------------------------------------------------------------
 

@@ -65,6 +65,7 @@ class KeyPresent(RowKind):
 
     name = "key_present"
     delta = Delta(not_null="business_key")
+    measures_completeness = True
     # No defect: a row without its key cannot be told apart from another in the ground truth.
 
     words = "Every business-key column of the source is present: not missing, not blank."
@@ -79,6 +80,7 @@ class RequiredPresent(RowKind):
 
     name = "required_present"
     delta = Delta(not_null="required")
+    measures_completeness = True
     defect = "missing_required"
 
     words = "Every column the source declares `required` is present: not missing, not blank."
