@@ -172,3 +172,24 @@ def test_params_of_every_dataset_are_session_variables(spark):
         "array_contains(event_types, 'CROWD') e"
     ).first()
     assert tuple(row) == (6, "济宁,枣庄,宿州,宿迁", True)
+
+
+def test_a_build_binds_its_inputs_without_leaving_views_and_keeps_braces(spark):
+    """A publish builds many datasets in one long session (a backfill, the shared server): the
+    inputs are bound to the query, not left behind as temporary views; and the SQL's own braces
+    (a regex quantifier) are text, not argument references."""
+    import dataclasses
+
+    from enforcement_brain.gold.datasets import build
+
+    catalog = load_catalog(REPO_ROOT / "data_standards")
+    dataset = dataclasses.replace(
+        catalog.datasets["ship_pollutant_reception"],
+        sql="SELECT count(1) AS n, count_if(receipt_no rlike '^PR[0-9]{3}$') AS short_ids "
+        "FROM silver.pollutant_receipts",
+    )
+    receipts = spark.createDataFrame([("PR001",), ("PR0002",)], "receipt_no string")
+    before = {t.name for t in spark.catalog.listTables() if t.isTemporary}
+    row = build(spark, catalog, dataset, {"pollutant_receipts": receipts}).first()
+    assert (row["n"], row["short_ids"]) == (2, 1)
+    assert {t.name for t in spark.catalog.listTables() if t.isTemporary} == before

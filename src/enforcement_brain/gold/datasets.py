@@ -2,13 +2,17 @@
 
 Why SQL: a dataset is read, reviewed and changed by analysts, who run the same file in
 ``make sql`` against whole tables. At publish time the same text runs with each ``silver.<source>``
-replaced by a temporary view of just the rows the publish may read (the partitions the day's
-deliveries touched), so the query stays the analyst's and the cost follows the day's data.
+bound to just the rows the publish may read (the partitions the day's deliveries touched), so
+the query stays the analyst's and the cost follows the day's data.
+
+The inputs are bound as DataFrame arguments of ``spark.sql`` (``{name}`` in the text), not as
+temporary views: over Spark Connect they travel with the query's plan, so a long session (a
+backfill, the shared server) keeps no view per build, and two builds cannot see each other's
+inputs.
 """
 
 from __future__ import annotations
 
-import uuid
 from typing import TYPE_CHECKING
 
 from enforcement_brain.declarations import SILVER_REF, Catalog, Dataset
@@ -32,19 +36,13 @@ def prepare_session(spark: SparkSession, catalog: Catalog, dataset: Dataset) -> 
 def build(
     spark: SparkSession, catalog: Catalog, dataset: Dataset, inputs: dict[str, DataFrame]
 ) -> DataFrame:
-    """The dataset's rows from ``inputs`` (silver DataFrames by source id), by its SQL file.
-
-    The temporary views get a per-call suffix, so two builds in one session do not see each
-    other's inputs.
-    """
+    """The dataset's rows from ``inputs`` (silver DataFrames by source id), by its SQL file."""
     missing = [s for s in dataset.sources if s not in inputs]
     if missing:
         raise KeyError(f"{dataset.id}: no input for source(s) {', '.join(missing)}")
     prepare_session(spark, catalog, dataset)
-    tag = uuid.uuid4().hex[:8]
-    views = {}
-    for sid in dataset.sources:
-        name = f"_in_{tag}_{sid}"
-        inputs[sid].createOrReplaceTempView(name)
-        views[sid] = name
-    return spark.sql(bind_inputs(dataset.sql, views))
+    # braces of the SQL itself (a regex quantifier) are kept as text by the formatter
+    text = dataset.sql.replace("{", "{{").replace("}", "}}")
+    names = {sid: f"in_{sid}" for sid in dataset.sources}
+    bound = bind_inputs(text, {sid: "{" + name + "}" for sid, name in names.items()})
+    return spark.sql(bound, **{names[sid]: inputs[sid] for sid in dataset.sources})
