@@ -35,17 +35,9 @@ def business_date(context: Mapping[str, Any]) -> dt.date:
     conf = getattr(dag_run, "conf", None) or {}
     if conf.get("date"):
         return parse_date(str(conf["date"]))
-    events = context.get("triggering_asset_events") or {}
-    days = sorted(
-        {
-            str(event.extra["delivery_date"])
-            for asset_events in events.values()
-            for event in asset_events
-            if getattr(event, "extra", None) and event.extra.get("delivery_date")
-        }
-    )
+    days = sorted({day for _, day in asset_event_days(context)})
     if days:
-        return parse_date(days[-1])
+        return days[-1]
     logical = context.get("logical_date")
     if logical is None:
         raise EbError("cannot tell which day to process: no date in conf, asset event or run")
@@ -62,17 +54,24 @@ def triggering_sources(context: Mapping[str, Any], layer: str) -> dict[dt.date, 
     all. Empty for a run not triggered by Assets (a manual trigger or ``airflow dags test``).
     """
     out: dict[dt.date, set[str]] = {}
-    events = context.get("triggering_asset_events") or {}
-    for asset, asset_events in events.items():
-        for event in asset_events:
-            ref = getattr(event, "asset", None) or asset
-            name = str(getattr(ref, "name", "") or "")
-            extra = getattr(event, "extra", None) or {}
-            if not name.startswith(f"{layer}.") or not extra.get("delivery_date"):
-                continue
-            day = parse_date(str(extra["delivery_date"]))
+    for name, day in asset_event_days(context):
+        if name.startswith(f"{layer}."):
             out.setdefault(day, set()).add(name.removeprefix(f"{layer}."))
     return {day: sorted(names) for day, names in sorted(out.items())}
+
+
+def asset_event_days(context: Mapping[str, Any]) -> list[tuple[str, dt.date]]:
+    """``(asset name, delivery day)`` of each Asset event that triggered the run and carries a
+    day: the one reading of the events that the run's day and its sources both come from."""
+    out = []
+    for asset, asset_events in (context.get("triggering_asset_events") or {}).items():
+        for event in asset_events:
+            extra = getattr(event, "extra", None) or {}
+            if extra.get("delivery_date"):
+                ref = getattr(event, "asset", None) or asset
+                name = str(getattr(ref, "name", "") or "")
+                out.append((name, parse_date(str(extra["delivery_date"]))))
+    return out
 
 
 def task_timings(started: dt.datetime) -> dict[str, float]:
