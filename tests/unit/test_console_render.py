@@ -75,7 +75,9 @@ def test_lineage_is_laid_out_in_columns_from_the_declarations():
     kinds = [c["kind"] for c in graph["columns"]]
     assert kinds == ["source", "bronze", "silver", "gold", "share", "interface"]
     sizes = {c["kind"]: len(c["nodes"]) for c in graph["columns"]}
-    shares = sum(len(i.datasets) for i in catalog.interfaces.values())
+    # one share table per interface file and dataset: the recipients of a file share theirs
+    shares = sum(len(m[0].datasets) for m in catalog.interface_families().values())
+    served = sum(len(i.datasets) for i in catalog.interfaces.values())
     assert sizes == {
         "source": len(catalog.sources),
         "bronze": len(catalog.sources),
@@ -85,7 +87,12 @@ def test_lineage_is_laid_out_in_columns_from_the_declarations():
         "interface": len(catalog.interfaces),
     }
     uses = sum(len(d.sources) for d in catalog.datasets.values())
-    assert len(graph["edges"]) == 2 * len(catalog.sources) + uses + 2 * shares
+    assert len(graph["edges"]) == 2 * len(catalog.sources) + uses + shares + served
+    assert sizes["share"] < served  # 24 recipients' interfaces, 2 tables
+    assert [
+        "share:transfer_recipients__shuang_bai_vehicles",
+        "interface:transfer_recipients_linyi",
+    ] in graph["edges"]
     assert ["silver:wim_weighings", "gold:overload_alerts"] in graph["edges"]
     svg = lineage_svg(graph)
     assert svg.count("<a href=") == sum(sizes.values())

@@ -24,7 +24,7 @@ from enforcement_brain.errors import EbError, SetupError
 from enforcement_brain.lake import tables
 from enforcement_brain.ops.schemas import PUBLISH_REFUSED
 from enforcement_brain.settings import BUSINESS_TZ, Settings
-from enforcement_brain.share.project import share_table_name
+from enforcement_brain.share.project import share_location
 from enforcement_brain.standards.rule_kinds import kind_named
 
 if TYPE_CHECKING:
@@ -587,10 +587,13 @@ def lineage(catalog: Catalog) -> dict[str, Any]:
         nodes["gold"].append(_node("gold", did, f"gold.{did}", f"/publishing#{did}"))
         edges += [[f"silver:{sid}", f"gold:{did}"] for sid in catalog.datasets[did].sources]
     for iid in sorted(catalog.interfaces):
-        for entry in catalog.interfaces[iid].datasets:
-            name = share_table_name(iid, entry.dataset)
-            nodes["share"].append(_node("share", name, f"share.{name}", f"/interfaces#{iid}"))
-            edges += [[f"gold:{entry.dataset}", f"share:{name}"]]
+        interface = catalog.interfaces[iid]
+        for entry in interface.datasets:
+            # the recipients of one interface file share a table (a partition each)
+            name, _ = share_location(interface, entry.dataset)
+            if not any(n["id"] == f"share:{name}" for n in nodes["share"]):
+                nodes["share"].append(_node("share", name, f"share.{name}", f"/interfaces#{iid}"))
+                edges += [[f"gold:{entry.dataset}", f"share:{name}"]]
             edges += [[f"share:{name}", f"interface:{iid}"]]
         nodes["interface"].append(_node("interface", iid, iid, f"/interfaces#{iid}"))
     return {
