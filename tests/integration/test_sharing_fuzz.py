@@ -105,3 +105,52 @@ def test_a_deeply_nested_query_body_is_answered_and_audited(env, depth):
     assert problem(r.status_code, r.content) is None
     rows = audit_rows(env["settings"])[before:]
     assert [x["status"] for x in rows] == [r.status_code]
+
+
+RAW = [
+    ("GET", "/delta-sharing/shares?maxResults=%FF%FE"),
+    ("GET", "/delta-sharing/shares/%FF/schemas"),
+    ("GET", "/delta-sharing/shares/provincial_supervision/schemas/default/tables/%00/metadata"),
+    ("GET", "/extract/v1/provincial_supervision/overload_alerts?filter=%00&filter=%FF:eq:1"),
+    ("GET", "/extract/v1/provincial_supervision/overload_alerts?page_size=99999999999999999999"),
+    ("GET", "/extract/v1/provincial_supervision/overload_alerts?since_version=-1"),
+    ("GET", "/extract/v1/provincial_supervision/overload_alerts?cursor=%FF%FF"),
+    (
+        "GET",
+        "/delta-sharing/shares/provincial_supervision/schemas/default/tables/overload_alerts/"
+        "changes?startingVersion=99999999999999999999999",
+    ),
+    (
+        "GET",
+        "/delta-sharing/shares/provincial_supervision/schemas/default/tables/overload_alerts/"
+        "version?startingTimestamp=9999-99-99",
+    ),
+    ("DELETE", "/delta-sharing/shares"),
+    ("PUT", "/delta-sharing/shares/provincial_supervision/schemas/default/tables/x/query"),
+    ("GET", "/delta-sharing/files/provincial_supervision/overload_alerts/x?expires=%FF"),
+    ("GET", "/nothing/here"),
+]
+
+
+@pytest.mark.parametrize(("method", "target"), RAW)
+@pytest.mark.parametrize("auth", ["Bearer \u00e9\u00ff", "Bearer x y", "valid"])
+def test_hand_picked_odd_requests_are_explained_4xx_and_audited(env, method, target, auth):
+    import http.client
+    from urllib.parse import urlsplit
+
+    iid = "provincial_supervision"
+    tokens = env["tokens"][iid]
+    value = tokens.header("valid", tokens)["Authorization"] if auth == "valid" else auth
+    target = target.replace("overload_alerts", env["targets"][iid])
+    before = len(audit_rows(env["settings"]))
+    conn = http.client.HTTPConnection(urlsplit(env["origin"]).netloc, timeout=30)
+    conn.putrequest(method, target, skip_accept_encoding=True)
+    conn.putheader("Authorization", value.encode("latin-1"))
+    conn.endheaders()
+    r = conn.getresponse()
+    body = r.read()
+    conn.close()
+    assert 400 <= r.status < 500, (r.status, body[:300])
+    assert problem(r.status, body) is None, body[:300]
+    rows = audit_rows(env["settings"])[before:]
+    assert [x["status"] for x in rows] == [r.status]
