@@ -93,18 +93,42 @@ def _scalar(text: str, kind: pa.DataType, clause: Clause) -> Any:
                 raise ValueError(text)
             return text.lower() == "true"
         if pa.types.is_integer(kind):
-            return int(text)
+            value = int(text)
+            low, high = _integer_range(kind)
+            if not low <= value <= high:
+                raise bad_request(
+                    f"filter on {clause.column}: {text[:40]!r} is out of range for {kind}"
+                )
+            return value
         if pa.types.is_floating(kind) or pa.types.is_decimal(kind):
             return float(text)
         if pa.types.is_date(kind):
             return dt.date.fromisoformat(text)
         if pa.types.is_timestamp(kind):
-            return dt.datetime.fromisoformat(text)
+            return _instant(dt.datetime.fromisoformat(text), with_zone=kind.tz is not None)
     except ValueError:
         raise bad_request(
             f"filter on {clause.column}: {text[:40]!r} is not a valid {kind} value"
         ) from None
     raise bad_request(f"filter on {clause.column}: columns of type {kind} cannot be filtered")
+
+
+def _integer_range(kind: pa.DataType) -> tuple[int, int]:
+    """The values an integer column of ``kind`` holds: a value beyond them is no filter value
+    of that column (Arrow cannot even compare it)."""
+    import pyarrow as pa
+
+    bits = kind.bit_width
+    if pa.types.is_unsigned_integer(kind):
+        return 0, 2**bits - 1
+    return -(2 ** (bits - 1)), 2 ** (bits - 1) - 1
+
+
+def _instant(value: dt.datetime, *, with_zone: bool) -> dt.datetime:
+    """A filter timestamp as the column compares it: a value without an offset is UTC; a
+    column with a zone takes an aware value, a column without one the UTC wall time."""
+    aware = value if value.tzinfo is not None else value.replace(tzinfo=dt.UTC)
+    return aware if with_zone else aware.astimezone(dt.UTC).replace(tzinfo=None)
 
 
 def expression(clauses: list[Clause], schema: pa.Schema) -> pc.Expression | None:

@@ -122,6 +122,8 @@ def _json_eval(node: Any, bounds: Bounds) -> bool | None:
     if not isinstance(node, dict):
         return None
     op = node.get("op")
+    if not isinstance(op, str):
+        return None  # an op we do not know: cannot tell, keep the file
     children = node.get("children") or []
     if not isinstance(children, list) or not all(isinstance(c, dict) for c in children):
         return None  # a shape we do not know: cannot tell, keep the file
@@ -162,14 +164,35 @@ def _json_eval(node: Any, bounds: Bounds) -> bool | None:
     return None
 
 
+#: How deep a ``jsonPredicateHints`` tree may nest: far beyond any real predicate, and well
+#: within what evaluating it recursively can hold.
+MAX_PREDICATE_DEPTH = 64
+
+
+def _depth(node: Any) -> int:
+    """How deep a parsed JSON value nests (iteratively: the value may be deeper than the stack)."""
+    deepest, stack = 0, [(node, 1)]
+    while stack:
+        value, depth = stack.pop()
+        deepest = max(deepest, depth)
+        if isinstance(value, dict):
+            stack.extend((v, depth + 1) for v in value.values())
+        elif isinstance(value, list):
+            stack.extend((v, depth + 1) for v in value)
+    return deepest
+
+
 def parse_json_predicate(text: str) -> Any:
-    """Parse ``jsonPredicateHints``; text that is not JSON is a malformed request (400)."""
+    """Parse ``jsonPredicateHints``; text that is not JSON, or a tree nested deeper than
+    :data:`MAX_PREDICATE_DEPTH`, is a malformed request (400)."""
     try:
         node = json.loads(text)
-    except ValueError:
+    except (ValueError, RecursionError):  # RecursionError: nested past the parser's stack
         raise bad_request("jsonPredicateHints is not valid JSON") from None
     if not isinstance(node, dict) or "op" not in node:
         raise bad_request("jsonPredicateHints must be a JSON object with an 'op'")
+    if _depth(node) > 2 * MAX_PREDICATE_DEPTH:  # a level is an object and its children list
+        raise bad_request(f"jsonPredicateHints is nested deeper than {MAX_PREDICATE_DEPTH} levels")
     return node
 
 

@@ -15,10 +15,11 @@ from typing import TYPE_CHECKING
 # imported for real; this module is only imported when the app is built (``eb serve`` and
 # tests), never by a DAG.
 from fastapi import Query, Request
+from pydantic import BaseModel, Field
 
 from enforcement_brain.sharing import protocol
 from enforcement_brain.sharing.errors import bad_request
-from enforcement_brain.sharing.extract import extract_page
+from enforcement_brain.sharing.extract import FORMATS, extract_page
 from enforcement_brain.sharing.files import serve_file
 from enforcement_brain.sharing.protocol import PREFIX
 
@@ -28,9 +29,65 @@ if TYPE_CHECKING:
     from enforcement_brain.sharing.context import Service
 
 
+class ErrorBody(BaseModel):
+    """Every refusal's body (the protocol's): a code a client can branch on, and why."""
+
+    errorCode: str = Field(
+        description="INVALID_PARAMETER_VALUE (400), UNAUTHENTICATED (401), PERMISSION_DENIED "
+        "(403), RESOURCE_DOES_NOT_EXIST (404), RESOURCE_EXHAUSTED (429, with Retry-After)"
+    )
+    message: str = Field(description="what was refused and why, for the partner")
+
+
+class QueryBody(BaseModel):
+    """The body of a table query (the protocol's fields; unknown fields are ignored). Declared
+    for the OpenAPI page only: the handler reads the raw body, so a body that is not JSON, or a
+    field of the wrong type, is the protocol's 400 with a message naming it."""
+
+    predicateHints: list[str] | None = Field(
+        None, description="SQL hints (`col = 'v'`, `<`, `>=`, `IS NULL`…), best effort"
+    )
+    jsonPredicateHints: str | None = Field(
+        None, description="a JSON predicate tree as a string (and/or/not/equal/lessThan…)"
+    )
+    limitHint: int | None = Field(None, ge=0, description="enough files for this many rows")
+    version: int | None = Field(None, ge=0, description="the table at this version")
+    timestamp: str | None = Field(None, description="the table at this time (ISO 8601 UTC)")
+    startingVersion: int | None = Field(None, ge=0, description="refused: use /changes")
+    endingVersion: int | None = Field(None, ge=0)
+
+
+#: What every API endpoint declares: the bearer token it needs and the body of its refusals
+#: (a ``4XX`` entry, so FastAPI does not document its own 422, which this service never sends).
+SECURITY_SCHEME = "bearerToken"
+ERRORS = {"4XX": {"model": ErrorBody, "description": "refused: the protocol's error body"}}
+API = {"responses": ERRORS, "openapi_extra": {"security": [{SECURITY_SCHEME: []}]}}
+
+
+def _document_security(app: FastAPI) -> None:
+    """Add the bearer token scheme to the OpenAPI document the app generates."""
+    generate = app.openapi
+
+    def openapi() -> dict:
+        if app.openapi_schema is None:
+            doc = generate()
+            doc.setdefault("components", {})["securitySchemes"] = {
+                SECURITY_SCHEME: {
+                    "type": "http",
+                    "scheme": "bearer",
+                    "description": "the interface's token (`eb sharing issue`, docs/sharing.md)",
+                }
+            }
+        return app.openapi_schema
+
+    app.openapi = openapi
+
+
 def add_routes(app: FastAPI, svc: Service) -> None:
     """Declare every endpoint on ``app``, answered with ``svc``."""
     from starlette.concurrency import run_in_threadpool
+
+    _document_security(app)
 
     @app.get("/healthz", tags=["ops"])
     def healthz(request: Request):
@@ -41,7 +98,7 @@ def add_routes(app: FastAPI, svc: Service) -> None:
             conn.execute(text("select 1"))
         return {"status": "ok"}
 
-    @app.get(PREFIX + "/shares", tags=["delta-sharing"])
+    @app.get(PREFIX + "/shares", tags=["delta-sharing"], **API)
     def list_shares(
         request: Request,
         maxResults: str | None = None,
@@ -49,11 +106,11 @@ def add_routes(app: FastAPI, svc: Service) -> None:
     ):
         return protocol.list_shares(svc, request, maxResults, pageToken)
 
-    @app.get(PREFIX + "/shares/{share}", tags=["delta-sharing"])
+    @app.get(PREFIX + "/shares/{share}", tags=["delta-sharing"], **API)
     def get_share(request: Request, share: str):
         return protocol.get_share(svc, request, share)
 
-    @app.get(PREFIX + "/shares/{share}/schemas", tags=["delta-sharing"])
+    @app.get(PREFIX + "/shares/{share}/schemas", tags=["delta-sharing"], **API)
     def list_schemas(
         request: Request,
         share: str,
@@ -62,7 +119,7 @@ def add_routes(app: FastAPI, svc: Service) -> None:
     ):
         return protocol.list_schemas(svc, request, share, maxResults, pageToken)
 
-    @app.get(PREFIX + "/shares/{share}/schemas/{schema}/tables", tags=["delta-sharing"])
+    @app.get(PREFIX + "/shares/{share}/schemas/{schema}/tables", tags=["delta-sharing"], **API)
     def list_tables(
         request: Request,
         share: str,
@@ -72,7 +129,7 @@ def add_routes(app: FastAPI, svc: Service) -> None:
     ):
         return protocol.list_tables(svc, request, share, schema, maxResults, pageToken)
 
-    @app.get(PREFIX + "/shares/{share}/all-tables", tags=["delta-sharing"])
+    @app.get(PREFIX + "/shares/{share}/all-tables", tags=["delta-sharing"], **API)
     def list_all_tables(
         request: Request,
         share: str,
@@ -83,7 +140,7 @@ def add_routes(app: FastAPI, svc: Service) -> None:
 
     table_path = PREFIX + "/shares/{share}/schemas/{schema}/tables/{table}"
 
-    @app.get(table_path + "/version", tags=["delta-sharing"])
+    @app.get(table_path + "/version", tags=["delta-sharing"], **API)
     @app.head(table_path + "/version", include_in_schema=False)
     def table_version(
         request: Request,
@@ -98,17 +155,24 @@ def add_routes(app: FastAPI, svc: Service) -> None:
     def table_version_deprecated(request: Request, share: str, schema: str, table: str):
         return protocol.version(svc, request, share, schema, table, None)
 
-    @app.get(table_path + "/metadata", tags=["delta-sharing"])
+    @app.get(table_path + "/metadata", tags=["delta-sharing"], **API)
     async def table_metadata(request: Request, share: str, schema: str, table: str):
         return await protocol.metadata(svc, request, share, schema, table)
 
-    @app.post(table_path + "/query", tags=["delta-sharing"])
+    query_body = {"content": {"application/json": {"schema": QueryBody.model_json_schema()}}}
+
+    @app.post(
+        table_path + "/query",
+        tags=["delta-sharing"],
+        responses=ERRORS,
+        openapi_extra={**API["openapi_extra"], "requestBody": query_body},
+    )
     async def query(request: Request, share: str, schema: str, table: str):
         raw = await request.body()
         if raw.strip():
             try:
                 body = json.loads(raw)
-            except ValueError:
+            except (ValueError, RecursionError):  # RecursionError: nested past the parser
                 request.state.audit.endpoint = "query"
                 raise bad_request("the request body is not valid JSON") from None
         else:
@@ -118,7 +182,7 @@ def add_routes(app: FastAPI, svc: Service) -> None:
             raise bad_request("the request body must be a JSON object")
         return await run_in_threadpool(protocol.query, svc, request, share, schema, table, body)
 
-    @app.get(table_path + "/changes", tags=["delta-sharing"])
+    @app.get(table_path + "/changes", tags=["delta-sharing"], **API)
     def changes(
         request: Request,
         share: str,
@@ -138,12 +202,12 @@ def add_routes(app: FastAPI, svc: Service) -> None:
         }
         return protocol.changes(svc, request, share, schema, table, params)
 
-    @app.get("/extract/v1/{share}/{table}", tags=["extract"])
+    @app.get("/extract/v1/{share}/{table}", tags=["extract"], **API)
     def extract(
         request: Request,
         share: str,
         table: str,
-        format: str | None = None,
+        format: str | None = Query(None, json_schema_extra={"enum": list(FORMATS)}),
         filters: list[str] = Query(default=[], alias="filter"),  # noqa: B008 - FastAPI idiom
         columns: str | None = None,
         page_size: str | None = None,
@@ -163,7 +227,7 @@ def add_routes(app: FastAPI, svc: Service) -> None:
         }
         return extract_page(svc, request, share, table, params)
 
-    @app.get(PREFIX + "/files/{share}/{table}/{rel_path:path}", tags=["files"])
+    @app.get(PREFIX + "/files/{share}/{table}/{rel_path:path}", tags=["files"], responses=ERRORS)
     @app.head(PREFIX + "/files/{share}/{table}/{rel_path:path}", include_in_schema=False)
     async def file(
         request: Request,
