@@ -10,7 +10,7 @@
   measurement tables of docs/benchmarks.md and docs/reliability.md only).
 
 Pure text: no Spark, no imports of the platform. ``docs/standards/`` is generated from the
-declarations and checked by ``tests/test_standards_build.py``, so it is not read here.
+declarations and checked by ``tests/integration/test_standards_build.py``, so it is not read here.
 """
 
 from __future__ import annotations
