@@ -150,3 +150,32 @@ def test_every_code_is_documented_with_its_recovery() -> None:
     section = text.partition("## Recovering a damaged lake")[2]
     assert section, "docs/maintenance.md has no 'Recovering a damaged lake' section"
     assert [c for c in doctor.CODES if c not in section] == []
+
+
+def test_eb_doctor_reports_and_rolls_back_a_truncated_commit(tmp_path, monkeypatch, capsys) -> None:
+    """The command line end to end on a delta-rs table: report, exit status, recovery."""
+    from deltalake import DeltaTable
+
+    from enforcement_brain import cli
+
+    monkeypatch.setenv("EB_VAR_DIR", str(tmp_path / "var"))
+    monkeypatch.delenv("EB_SPARK_REMOTE", raising=False)
+    monkeypatch.delenv("TZ", raising=False)
+    settings = make_settings(tmp_path / "var")
+    for n in range(3):  # versions 0, 1, 2: one row each
+        tables.append_rows(None, settings, "ops", "probe", [(f"r{n}", n)], "k string, n bigint")
+    log = Path(settings.table_uri("ops", "probe")) / "_delta_log"
+    last = log / f"{2:020d}.json"
+    last.write_text(last.read_text(encoding="utf-8")[:-40], encoding="utf-8")
+
+    assert cli.main(["doctor", "--min-free-mb", "0"]) == 1
+    out = capsys.readouterr().out
+    assert "ERROR    EB-LAKE-002 commit truncated — ops.probe" in out
+    assert "recover: eb doctor --rollback ops.probe --to 1, then rerun" in out
+    assert out.rstrip().endswith("1 tables checked: 1 error(s), 0 warning(s), 1 note(s)")
+
+    assert cli.main(["doctor", "--rollback", "ops.probe", "--to", "1"]) == 0
+    assert capsys.readouterr().out.startswith("ops.probe: now at version 1; 1 file(s) moved to ")
+    assert cli.main(["doctor", "--min-free-mb", "0"]) == 0
+    assert DeltaTable(settings.table_uri("ops", "probe")).to_pyarrow_table().num_rows == 2
+    assert cli.main(["doctor", "--rollback", "ops.probe"]) == 2  # --to is required
