@@ -8,7 +8,7 @@ DATE ?= $(shell date -d yesterday +%F)
 SCALE ?= 0.05
 export PYTHONDONTWRITEBYTECODE := 1
 
-.PHONY: setup run backfill bench test test-fast lint format standards sql sql-server sql-server-stop maintain airflow stop clean help serve console
+.PHONY: setup run backfill bench test test-fast lint format standards sql sql-server sql-server-stop maintain doctor airflow stop clean help serve console
 
 help:
 	@echo "make setup                               the venv, the Delta jars and Airflow's DB (run and test do it first)"
@@ -23,6 +23,7 @@ help:
 	@echo "make sql-server                          JDBC/ODBC endpoint on EB_SQL_PORT (docs/sql-endpoint.md)"
 	@echo "make sql-server-stop                     stop the JDBC/ODBC endpoint"
 	@echo "make maintain                            OPTIMIZE/VACUUM/check every table (docs/maintenance.md)"
+	@echo "make doctor                              find damaged tables, a full disk, clock mismatches"
 	@echo "make airflow                             Airflow UI on http://localhost:8080"
 	@echo "make stop                                stop the Spark Connect server"
 	@echo "make serve                               partner Delta Sharing service (docs/sharing.md)"
@@ -88,6 +89,10 @@ sql-server-stop:
 # One maintenance pass over every table, as the daily maintain_tables DAG does.
 maintain: setup
 	@$(BIN)/eb maintain
+
+# Inspect every table, the disk and the clocks, without a JVM (docs/maintenance.md).
+doctor: $(STAMP)
+	@$(BIN)/eb doctor
 
 airflow: setup
 	@eval "$$($(BIN)/python -c 'from enforcement_brain.orchestration.airflow_cli import airflow_env; from enforcement_brain.settings import load_settings; import shlex; e=airflow_env(load_settings(), "sc://localhost:15002"); print(" ".join(f"export {k}={shlex.quote(v)};" for k,v in e.items() if k.startswith(("AIRFLOW","EB_","PATH"))))')" && $(BIN)/eb spark start && $(BIN)/airflow standalone

@@ -109,6 +109,55 @@ def cmd_maintain(args: argparse.Namespace) -> int:
     return 1 if any(r.error for r in reports) else 0
 
 
+def cmd_doctor(args: argparse.Namespace) -> int:
+    """Inspect every lake table's files, the disk and the clocks; or carry out a recovery.
+
+    Without a JVM (delta-rs and plain file reads), so it runs in seconds on a lake Spark
+    cannot open. Exit status 1 when an error or a warning is found (docs/maintenance.md,
+    "Recovering a damaged lake").
+    """
+    from enforcement_brain.errors import ClockError, ConfigError
+    from enforcement_brain.lake import doctor, tables
+    from enforcement_brain.settings import PLATFORM_TZ
+
+    settings = load_settings()
+    aside = settings.var_dir / "doctor"
+
+    def table_dir(name: str) -> Path:
+        layer, _, table = name.partition(".")
+        if not table or (layer, table) not in tables.lake_tables(settings):
+            raise ConfigError(f"{name!r} is not a table of the lake: give it as layer.table")
+        return Path(settings.table_uri(layer, table).removeprefix("file://"))
+
+    if args.rollback:
+        if args.to is None:
+            raise ConfigError("--rollback needs --to VERSION (the last good version)")
+        moved = doctor.rollback(table_dir(args.rollback), args.to, aside)
+        print(f"{args.rollback}: now at version {args.to}; {len(moved)} file(s) moved to {aside}")
+        return 0
+    if args.checkpoint:
+        moved = doctor.rewrite_checkpoint(table_dir(args.checkpoint), aside)
+        print(f"{args.checkpoint}: new checkpoint written; {len(moved)} file(s) moved to {aside}")
+        return 0
+    targets = tables.lake_tables(settings)
+    only = {t.strip() for t in args.tables.split(",") if t.strip() and t.strip() != "all"}
+    if only:
+        targets = [(ly, t) for ly, t in targets if f"{ly}.{t}" in only]
+    findings = doctor.examine(settings, targets, args.min_free_mb)
+    findings += doctor.clock_findings(PLATFORM_TZ, None)
+    if settings.spark_remote and not any(f.table == "clock" for f in findings):
+        from enforcement_brain.spark.session import get_spark
+
+        try:  # the running server's session and JVM zones
+            get_spark(settings)
+        except ClockError as exc:
+            findings.append(
+                doctor.Finding(exc.code, "clock", doctor.ERROR, str(exc), "see the message")
+            )
+    print(doctor.summary(findings, len(targets)))
+    return doctor.exit_status(findings)
+
+
 def analyst_sql(settings: Settings) -> str:
     """The init script of an analyst's SQL session: every lake table by name, the shared
     functions, the ``ref.*`` code tables and the datasets' params, so a dataset's SQL file runs
@@ -372,6 +421,8 @@ def print_summary(console, settings, run) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
+    from enforcement_brain.lake.doctor import MIN_FREE_MB
+
     parser = argparse.ArgumentParser(prog="eb", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
     sub.add_parser("settings", help="print the resolved settings").set_defaults(fn=cmd_settings)
@@ -391,6 +442,15 @@ def main(argv: list[str] | None = None) -> int:
     mt = sub.add_parser("maintain", help="OPTIMIZE, VACUUM and check every lake table once")
     mt.add_argument("--tables", default="all", help="layer.table,... (default: all)")
     mt.set_defaults(fn=cmd_maintain)
+    dr = sub.add_parser("doctor", help="find damaged tables, a full disk, clock mismatches")
+    dr.add_argument("--tables", default="all", help="layer.table,... (default: all)")
+    dr.add_argument("--rollback", metavar="LAYER.TABLE", help="move versions after --to aside")
+    dr.add_argument("--to", type=int, default=None, help="the last good version to keep")
+    dr.add_argument("--checkpoint", metavar="LAYER.TABLE", help="write a fresh checkpoint")
+    dr.add_argument(
+        "--min-free-mb", type=int, default=MIN_FREE_MB, help=f"free-space floor ({MIN_FREE_MB})"
+    )
+    dr.set_defaults(fn=cmd_doctor)
     q = sub.add_parser("sql-init", help="write the SQL that registers every lake table")
     q.add_argument("--output", default=None, help="default: var/run/register_tables.sql")
     q.set_defaults(fn=cmd_sql_init)
@@ -438,6 +498,16 @@ def main(argv: list[str] | None = None) -> int:
         return 130
     except Exception as exc:  # a bug: keep the trace in a file, answer in one line
         import traceback
+
+        from enforcement_brain.errors import DiskFullError, is_disk_full
+
+        if is_disk_full(exc):  # a writer that does not say so itself: same coded line
+            print(
+                f"error: [{DiskFullError.CODE}] the lake's disk is full: free space, then "
+                "rerun the day (reruns are idempotent); eb doctor shows the free space",
+                file=sys.stderr,
+            )
+            return DiskFullError.exit_code
 
         settings = load_settings()
         settings.run_dir.mkdir(parents=True, exist_ok=True)

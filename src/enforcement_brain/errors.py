@@ -61,3 +61,55 @@ class SchemaDriftError(DeliveryError):
     def __init__(self, code: str, message: str) -> None:
         super().__init__(f"[{code}] {message}")
         self.code = code
+
+
+class DiskFullError(EbError):
+    """A write failed because the lake's file system is full (``ENOSPC``).
+
+    The message starts with ``[EB-LAKE-007]`` and names the table and the free space left.
+    Delta commits by writing the commit file last, so the table stays at its previous version;
+    the files the failed write left are orphans VACUUM removes. Rerunning the day after freeing
+    space is safe: reruns are idempotent.
+    """
+
+    CODE = "EB-LAKE-007"
+
+    def __init__(self, message: str) -> None:
+        super().__init__(f"[{self.CODE}] {message}")
+        self.code = self.CODE
+
+
+def is_disk_full(exc: BaseException) -> bool:
+    """Whether an exception, or one it was raised from, is a full disk (``ENOSPC``).
+
+    Spark and delta-rs report it as text inside their own error types (a Java
+    ``IOException`` through Py4J or Spark Connect, a Rust ``os error 28``), so the text is
+    what can be matched.
+    """
+    import errno
+
+    seen: BaseException | None = exc
+    while seen is not None:
+        if isinstance(seen, OSError) and seen.errno == errno.ENOSPC:
+            return True
+        if "No space left on device" in str(seen) or "os error 28" in str(seen):
+            return True
+        seen = seen.__cause__ or seen.__context__
+    return False
+
+
+class ClockError(ConfigError):
+    """The Spark session's, the JVM's and Python's time zones disagree.
+
+    Raised before anything is written, with a stable code: ``[EB-CLOCK-001]`` the session zone
+    is not the platform's, ``[EB-CLOCK-002]`` the JVM's differs from the session's,
+    ``[EB-CLOCK-003]`` Python's local zone is neither the session's nor UTC.
+    """
+
+    SESSION = "EB-CLOCK-001"
+    JVM = "EB-CLOCK-002"
+    PYTHON = "EB-CLOCK-003"
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(f"[{code}] {message}")
+        self.code = code

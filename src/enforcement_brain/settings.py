@@ -20,6 +20,10 @@ from enforcement_brain.errors import ConfigError
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
 #: Layers of the lake, in the order data flows through them.
+#: The platform's time zone: every source writes local time without an offset, so the Spark
+#: session, its JVM and the schedules read times in this zone (``spark.session``, ``eb doctor``).
+PLATFORM_TZ = "Asia/Shanghai"
+
 LAYERS = ("landing", "bronze", "silver", "quarantine", "gold", "share", "ops")
 
 #: The agency's time zone: a business day runs from midnight to midnight here (Xuzhou, UTC+8),

@@ -42,6 +42,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from enforcement_brain.lake import tables
+from enforcement_brain.lake.doctor import data_files
 from enforcement_brain.ops.schemas import MAINTENANCE_LOG_SCHEMA, column_names
 from enforcement_brain.settings import Settings
 
@@ -122,21 +123,6 @@ def _detail(spark: SparkSession, uri: str) -> tuple[int, int, dict[str, str]]:
 def _version(spark: SparkSession, uri: str) -> int:
     last = spark.sql(f"DESCRIBE HISTORY {tables.sql_ident(uri)} LIMIT 1").collect()[0]
     return int(last["version"])
-
-
-def data_files(table_dir: Path) -> dict[str, int]:
-    """Every data file on disk (relative path → bytes), referenced or not.
-
-    Hidden files (``.crc`` checksums of the local file system) and ``_delta_log`` are not data.
-    """
-    out: dict[str, int] = {}
-    for path in table_dir.rglob("*"):
-        rel = path.relative_to(table_dir)
-        if rel.parts[0] == "_delta_log" or any(p.startswith(".") for p in rel.parts):
-            continue
-        if path.is_file():
-            out[str(rel)] = path.stat().st_size
-    return out
 
 
 def set_retention(spark: SparkSession, uri: str, props: dict[str, str], days: int) -> bool:

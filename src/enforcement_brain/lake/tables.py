@@ -8,13 +8,15 @@ registration, and no metastore has to be shared between JVMs.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
+import shutil
 import threading
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from enforcement_brain.errors import ConfigError
+from enforcement_brain.errors import ConfigError, DiskFullError, is_disk_full
 from enforcement_brain.settings import LAYERS, Settings
 
 if TYPE_CHECKING:
@@ -217,6 +219,31 @@ def registration_sql(settings: Settings) -> str:
     return "\n".join(lines) + "\n"
 
 
+@contextlib.contextmanager
+def disk_full_reported(settings: Settings, layer: str, table: str) -> Iterator[None]:
+    """Turn a write's full-disk failure (Spark's or delta-rs's, a long trace either way) into
+    one coded line: :class:`DiskFullError` with the table and the space left.
+
+    Nothing needs undoing: Delta writes the commit file last, so a write that dies on a full
+    disk leaves the table at its previous version and only orphaned data files behind.
+    """
+    try:
+        yield
+    except Exception as exc:
+        if not is_disk_full(exc):
+            raise
+        free = "unknown"
+        if settings.lake_is_local:
+            probe = settings.local_lake
+            while not probe.exists() and probe != probe.parent:
+                probe = probe.parent
+            free = f"{shutil.disk_usage(probe).free / 1024 / 1024:.1f} MB free at {probe}"
+        raise DiskFullError(
+            f"{qualified(layer, table)}: the lake's disk is full ({free}); nothing was "
+            "committed: free space, then rerun the day (reruns are idempotent)"
+        ) from None
+
+
 def date_predicate(column: str, dates: Sequence[dt.date]) -> str:
     """``column IN ('2026-11-28', ...)``: the literal date list Delta prunes partitions by, for
     a ``replaceWhere`` and a MERGE condition alike."""
@@ -247,7 +274,8 @@ def replace_where(
     writer = writer.options(**(options or {}))
     if partition_by and not exists:  # partitioning is fixed when the table is created
         writer = writer.partitionBy(*partition_by)
-    writer.save(uri)
+    with disk_full_reported(settings, layer, table):
+        writer.save(uri)
     if not exists:  # the name is given where the table is born (see ``register``)
         name = register(spark, settings, layer, table)
         if properties:
@@ -281,8 +309,8 @@ def append_rows(
     append created the table.
     """
 
+    import deltalake
     import pyarrow as pa
-    from deltalake import write_deltalake
     from deltalake.exceptions import CommitFailedError
 
     if not rows:
@@ -303,9 +331,10 @@ def append_rows(
     existed = is_delta_table(settings, layer, table)
     for attempt in range(5):
         try:
-            write_deltalake(
-                uri, arrow, mode="append", schema_mode="merge", partition_by=partition_by
-            )
+            with disk_full_reported(settings, layer, table):
+                deltalake.write_deltalake(
+                    uri, arrow, mode="append", schema_mode="merge", partition_by=partition_by
+                )
             break
         except CommitFailedError:  # lost a race to create the table, or retries ran out
             if attempt == 4:

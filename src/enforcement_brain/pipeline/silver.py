@@ -435,9 +435,16 @@ def load_batch(
         batch = deduped.select(
             *keep, row_hash(business).alias("_row_hash"), F.current_timestamp().alias("_loaded_at")
         )
-        unique_rows, inserted, updated = write_silver(
-            spark, settings, catalog, source, batch, sorted(agg["_dates"]), bool(agg["_no_date"])
-        )
+        with tables.disk_full_reported(settings, "silver", source.id):
+            unique_rows, inserted, updated = write_silver(
+                spark,
+                settings,
+                catalog,
+                source,
+                batch,
+                sorted(agg["_dates"]),
+                bool(agg["_no_date"]),
+            )
         good_rows = rows_in - quarantined
         report = BatchReport(
             source=source.id,

@@ -19,7 +19,8 @@ import sys
 from typing import TYPE_CHECKING
 
 from enforcement_brain.errors import ConfigError, SetupError
-from enforcement_brain.settings import Settings
+from enforcement_brain.lake.doctor import require_clock
+from enforcement_brain.settings import PLATFORM_TZ, Settings
 from enforcement_brain.spark.jars import cached_jars
 
 if TYPE_CHECKING:
@@ -27,21 +28,32 @@ if TYPE_CHECKING:
 
 _SESSIONS: dict[str, SparkSession] = {}
 
+#: The JVM's default zone, pinned to the platform's (see :func:`spark_conf`).
+JVM_ZONE_OPTION = f"-Duser.timezone={PLATFORM_TZ}"
+
+#: The zones a running session uses: the session's and its JVM's default.
+ZONES_SQL = (
+    "select current_timezone() as session_tz, "
+    "reflect('java.lang.System', 'getProperty', 'user.timezone') as jvm_tz"
+)
+
 
 def spark_conf(settings: Settings, *, ui: bool = False) -> dict[str, str]:
     """The Spark configuration every session and server of the platform uses.
 
     Why these values: Delta as the catalog; an in-memory catalog because the lake is
     self-describing (tables are registered from their folders, see ``lake.catalog``) and an
-    embedded Derby metastore would admit one JVM at a time; Asia/Shanghai because every source
-    writes local time without an offset; few shuffle and snapshot partitions because a day is
+    embedded Derby metastore would admit one JVM at a time; the platform's zone
+    (``PLATFORM_TZ``, Asia/Shanghai) for the session *and* the JVM's default because every
+    source writes local time without an offset, and conversions through ``java.sql`` types use
+    the JVM default, not the session's zone; few shuffle and snapshot partitions because a day is
     about a million rows on two cores, where Spark's defaults (200 and 50) cost more than the data.
     """
     conf = {
         "spark.sql.extensions": "io.delta.sql.DeltaSparkSessionExtension",
         "spark.sql.catalog.spark_catalog": "org.apache.spark.sql.delta.catalog.DeltaCatalog",
         "spark.sql.catalogImplementation": "in-memory",
-        "spark.sql.session.timeZone": "Asia/Shanghai",
+        "spark.sql.session.timeZone": PLATFORM_TZ,
         "spark.sql.shuffle.partitions": str(settings.spark_shuffle_partitions),
         # Source systems deliver GBK CSV; Spark 4 accepts only a few charsets unless told.
         "spark.sql.legacy.javaCharsets": "true",
@@ -63,7 +75,7 @@ def spark_conf(settings: Settings, *, ui: bool = False) -> dict[str, str]:
         # The throughput collector: a day is batch work on two cores, where G1's concurrent
         # threads buy short pauses nobody waits for and cost CPU the loads need.
         "spark.driver.extraJavaOptions": (
-            f"-XX:+UseParallelGC -Dderby.system.home={settings.var_dir / 'derby'}"
+            f"-XX:+UseParallelGC -Dderby.system.home={settings.var_dir / 'derby'} {JVM_ZONE_OPTION}"
         ),
     }
     if settings.lake_root.startswith("s3a://"):
@@ -89,14 +101,29 @@ def require_java() -> str:
     return java or os.path.join(os.environ["JAVA_HOME"], "bin", "java")
 
 
+def check_zones(session: SparkSession) -> None:
+    """Fail with a coded :class:`ClockError` if the session's, its JVM's and this process's
+    zones disagree (``lake.doctor.clock_findings``)."""
+    row = session.sql(ZONES_SQL).collect()[0]
+    require_clock(row["session_tz"], row["jvm_tz"])
+
+
 def get_spark(settings: Settings) -> SparkSession:
-    """The process's session for these settings (created once, then reused)."""
+    """The process's session for these settings (created once, then reused).
+
+    The zones are checked before the session is handed out, so a load never writes dates
+    under a mismatched clock: this process's zone before a JVM is started or attached, the
+    session's and the JVM's once it runs (the same query doubles as the Connect server's
+    reachability probe).
+    """
     # One local JVM per process, whatever the lake: tests give each test its own lake.
     key = settings.spark_remote or "local"
     session = _SESSIONS.get(key)
     if session is not None:
         return session
     from pyspark.sql import SparkSession
+
+    require_clock(PLATFORM_TZ, None)
 
     if settings.spark_remote:
         if not settings.spark_remote.startswith("sc://"):
@@ -105,12 +132,13 @@ def get_spark(settings: Settings) -> SparkSession:
             )
         try:
             session = SparkSession.builder.remote(settings.spark_remote).getOrCreate()
-            session.sql("select 1").collect()
+            row = session.sql(ZONES_SQL).collect()[0]
         except Exception as exc:  # the client raises several gRPC error types
             raise SetupError(
                 f"cannot reach the Spark Connect server at {settings.spark_remote}: "
                 "start it with `eb spark start` (or unset EB_SPARK_REMOTE for a local session)"
             ) from exc
+        require_clock(row["session_tz"], row["jvm_tz"])
     else:
         require_java()
         os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
@@ -119,6 +147,7 @@ def get_spark(settings: Settings) -> SparkSession:
             builder = builder.config(k, v)
         session = builder.getOrCreate()
         session.sparkContext.setLogLevel("WARN")
+        check_zones(session)
     _SESSIONS[key] = session
     return session
 

@@ -84,7 +84,7 @@ def thrift_conf(settings: Settings) -> dict[str, str]:
     Hive catalog (HiveServer2 needs one) whose metastore lives in memory, its own warehouse and
     Derby home, and the Thrift port and address from the settings.
     """
-    from enforcement_brain.spark.session import spark_conf
+    from enforcement_brain.spark.session import JVM_ZONE_OPTION, spark_conf
 
     home = _home(settings)
     conf = spark_conf(settings, ui=False)
@@ -92,7 +92,7 @@ def thrift_conf(settings: Settings) -> dict[str, str]:
     conf["spark.driver.memory"] = settings.sql_driver_memory
     conf["spark.hadoop.javax.jdo.option.ConnectionURL"] = "jdbc:derby:memory:metastore;create=true"
     conf["spark.sql.warehouse.dir"] = str(home / "warehouse")
-    conf["spark.driver.extraJavaOptions"] = f"-Dderby.system.home={home}"
+    conf["spark.driver.extraJavaOptions"] = f"-Dderby.system.home={home} {JVM_ZONE_OPTION}"
     # The Delta jars on the JVM's own class path too: each JDBC session is opened on a Thrift
     # worker thread whose class loader does not see ``spark.jars``, and the session's catalog
     # (DeltaCatalog) would not load ("ClassNotFoundException: ...DeltaCatalog" at connect).
