@@ -123,6 +123,12 @@ def test_quarantine_pages_through_the_days_rows_in_file_order(lake, spark):
     assert [r["line"] for r in only["rows"]] == [7] and only["total"] == 1
     r = client.get(f"/api/quarantine?source=wim_weighings&day={DAY}&per_page=3&page=3")
     assert r.status_code == 404 and r.json()["message"].endswith("there are 2 page(s)")
+    latest = client.get("/api/quarantine?source=wim_weighings&per_page=3").json()
+    assert (latest["day"], latest["total"]) == (DAY.isoformat(), 4)  # the latest day loaded
+    r = client.get("/api/quarantine?source=anpr_passes")
+    assert (r.status_code, r.json()["message"]) == (404, "no load of anpr_passes recorded yet")
+    r = client.get(f"/api/quarantine?day={DAY}")
+    assert r.status_code == 400 and r.json()["message"].startswith("give a source")
     r = client.get("/api/quarantine?source=wim_weighings&day=2026-01-01")
     assert r.status_code == 404
     assert r.json()["message"] == "no load of wim_weighings recorded for 2026-01-01"
