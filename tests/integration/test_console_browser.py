@@ -3,11 +3,12 @@ real headless Chromium, on the small real lake of ``console_support``.
 
 Each page's visible figures and names are checked against the ``ops`` tables (and the sharing
 audit) as Spark reads them; links are followed by clicking them; no page may show a token or
-its hash. A PNG of each page is saved under ``EB_TEST_ARTIFACTS`` (default
+its hash. A PNG of each page is saved under ``TEST_ARTIFACTS`` (default
 ``var/test-artifacts``), in ``console/``, for CI to keep.
 
-The browser is Debian's ``chromium`` driven through its ``chromedriver``, both at fixed paths:
-Selenium is never left to find (or download) a driver. Without them the module skips with the
+The browser is Debian's ``chromium`` driven through its ``chromedriver``, both at fixed paths
+(``CHROMIUM_PATH`` and ``CHROMEDRIVER_PATH`` override them): Selenium is never left to find (or
+download) a driver. Without them the module skips with the
 reason, except under ``CI=true``, where it fails: CI must not pass without having looked.
 """
 
@@ -30,11 +31,11 @@ from wim_support import DAY
 
 from enforcement_brain.settings import REPO_ROOT
 
-CHROMIUM = os.environ.get("EB_CHROMIUM", "/usr/bin/chromium")
-CHROMEDRIVER = os.environ.get("EB_CHROMEDRIVER", "/usr/bin/chromedriver")
+CHROMIUM = os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium")
+CHROMEDRIVER = os.environ.get("CHROMEDRIVER_PATH", "/usr/bin/chromedriver")
 #: Where the screenshots go (CI collects this folder); git ignores var/.
 SCREENSHOTS = (
-    Path(os.environ.get("EB_TEST_ARTIFACTS", REPO_ROOT / "var" / "test-artifacts")) / "console"
+    Path(os.environ.get("TEST_ARTIFACTS", REPO_ROOT / "var" / "test-artifacts")) / "console"
 )
 #: The browser window: wide enough for the Today table without wrapping.
 WINDOW = (1366, 900)
