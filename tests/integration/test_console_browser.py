@@ -37,7 +37,7 @@ CHROMEDRIVER = os.environ.get("CHROMEDRIVER_PATH", "/usr/bin/chromedriver")
 SCREENSHOTS = (
     Path(os.environ.get("TEST_ARTIFACTS", REPO_ROOT / "var" / "test-artifacts")) / "console"
 )
-#: The browser window: wide enough for the Today table without wrapping.
+#: The browser window: a common laptop screen (the screenshots take the whole page).
 WINDOW = (1366, 900)
 
 
