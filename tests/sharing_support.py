@@ -16,6 +16,7 @@ import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Self
 
 import requests
 from conftest import free_port, make_settings
@@ -191,39 +192,49 @@ def _workers_started(lines: list[str]) -> int:
     return sum("Application startup complete." in x for x in list(lines))
 
 
-class ServiceThread:
-    """The service on a free port, in-process (uvicorn in a thread), for one test module."""
+class AppThread:
+    """An ASGI app served by uvicorn in a thread of this process on ``port``, for one test
+    module: real HTTP on loopback, as a client (or a browser) meets it, with no process to
+    start."""
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, app, port: int) -> None:
         import uvicorn
 
-        from enforcement_brain.sharing.service import build
-
-        self.app = build(settings)
+        self.app = app
         config = uvicorn.Config(
-            self.app,
+            app,
             host="127.0.0.1",
-            port=settings.sharing_port,
+            port=port,
             log_config=None,
             access_log=False,
             lifespan="off",
         )
         self.server = uvicorn.Server(config)
         self.thread = threading.Thread(target=self.server.run, daemon=True)
-        self.base = f"http://127.0.0.1:{settings.sharing_port}/delta-sharing"
+        self.root = f"http://127.0.0.1:{port}"
 
-    def __enter__(self) -> ServiceThread:
+    def __enter__(self) -> Self:
         self.thread.start()
         deadline = time.monotonic() + 20
         while not self.server.started:
             if time.monotonic() > deadline or not self.thread.is_alive():
-                raise RuntimeError("the sharing service did not start")
+                raise RuntimeError(f"{type(self).__name__}: the app did not start")
             time.sleep(0.05)
         return self
 
     def __exit__(self, *exc) -> None:
         self.server.should_exit = True
         self.thread.join(timeout=10)
+
+
+class ServiceThread(AppThread):
+    """The sharing service on ``settings.sharing_port``, in-process (uvicorn in a thread)."""
+
+    def __init__(self, settings: Settings) -> None:
+        from enforcement_brain.sharing.service import build
+
+        super().__init__(build(settings), settings.sharing_port)
+        self.base = f"{self.root}/delta-sharing"
 
 
 def audit_rows(settings: Settings) -> list[dict]:

@@ -1,101 +1,32 @@
-"""The operators' console on a small real lake: a WIM day loaded by the real pipeline, a dataset
-published and projected, another refused by its gate, a partner's requests audited by the real
-sharing service. Each page's figures are checked against the tables as Spark (or the audit
-database) reads them; an empty lake and unknown days or sources are checked too."""
+"""The operators' console on a small real lake (``console_support``): a WIM day loaded by the
+real pipeline, a dataset published and projected, another refused by its gate, a partner's
+requests audited by the real sharing service. Each page's figures are checked against the
+tables as Spark (or the audit database) reads them; an empty lake and unknown days or sources
+are checked too."""
 
 from __future__ import annotations
 
-import datetime as dt
 import hashlib
 import time
 
 import pytest
 from conftest import make_settings
+from console_support import PAGES, delta, shared_lake
 from sharing_support import audit_rows
-from wim_support import DAY, load_day, rows, wim_site, write_delivery
+from wim_support import DAY
 
 from enforcement_brain.declarations import load_catalog
-from enforcement_brain.gold.publish import GateFailed, publish
-from enforcement_brain.lake import tables
-from enforcement_brain.ops.schemas import RUN_LOG_SCHEMA
-from enforcement_brain.orchestration.runtime import JobContext
-from jobs import project_interface, publish_dataset
-
-TRANSFERS = (
-    "transfer_id string, direction string, plate_no string, to_area string, "
-    "violation_code string, case_closed_at timestamp, transferred_at timestamp, biz_date date, "
-    "_delivery_date date"
-)
-QUERY = "/delta-sharing/shares/provincial_supervision/schemas/default/tables/overload_alerts/query"
-PAGES = ("/", "/today", "/quality", "/quarantine", "/publishing", "/interfaces", "/lineage")
-
-
-def _transfers(spark, settings, direction: str) -> None:
-    """silver.violation_transfers holding one transfer of DAY, in ``direction``."""
-    row = ("T1", direction, "皖F1", "340100", "CX01", None, None, DAY, DAY)
-    frame = spark.createDataFrame([row], TRANSFERS)
-    frame.write.format("delta").mode("overwrite").save(
-        settings.table_uri("silver", "violation_transfers")
-    )
 
 
 @pytest.fixture(scope="module")
-def lake(spark, tmp_path_factory):
+def lake(request, spark, tmp_path_factory):
     """The lake, its catalog, the partner's token, and the console's test client."""
-    from fastapi.testclient import TestClient
-
-    from enforcement_brain.console.routes import create_app
-    from enforcement_brain.sharing import credentials
-    from enforcement_brain.sharing.db import connect
-    from enforcement_brain.sharing.service import create_app as sharing_app
-
-    settings = make_settings(tmp_path_factory.mktemp("console") / "var")
-    catalog = load_catalog(settings.standards_dir)
-    ctx = JobContext(settings, catalog)
-    write_delivery(settings, rows(settings, wim_site(settings)))
-    load_day(ctx)
-    publish_dataset.run(ctx, "overload_alerts", DAY, "test-run")
-    project_interface.run(ctx, "provincial_supervision", DAY, "test-run")
-    dataset = catalog.datasets["violation_transfers_by_destination"]
-    _transfers(spark, settings, "OUT")
-    publish(spark, settings, catalog, dataset, DAY, "good-run")
-    _transfers(spark, settings, "SIDEWAYS")
-    with pytest.raises(GateFailed):
-        publish(spark, settings, catalog, dataset, DAY, "refused-run")
-    # A task of anpr_passes' day that failed (what run_job records when a job raises).
-    started = dt.datetime(2026, 11, 30, 1, 0, tzinfo=dt.UTC)
-    failed = ("r1", "ingest_anpr_passes", "land", "anpr_passes", DAY, started, started, 0.0)
-    tables.append_rows(
-        None,
-        settings,
-        "ops",
-        "run_log",
-        [(*failed, "failed", "anpr_passes 2026-11-29: no delivery in landing")],
-        RUN_LOG_SCHEMA,
-    )
-    engine = connect(settings.governance_db_url, create=True)
-    issued = credentials.issue(engine, "provincial_supervision", 90)
-    partner = TestClient(sharing_app(settings, catalog, engine))
-    auth = {"Authorization": f"Bearer {issued.token}"}
-    assert partner.get("/delta-sharing/shares", headers=auth).status_code == 200
-    assert partner.post(QUERY, headers=auth, json={}).status_code == 200
-    assert (
-        partner.get("/delta-sharing/shares/traffic_police/schemas", headers=auth).status_code == 403
-    )
-    bad = {"Authorization": "Bearer ebs_not-a-token"}
-    assert partner.get("/delta-sharing/shares", headers=bad).status_code == 401
-    engine.dispose()
-    client = TestClient(create_app(settings, catalog))
-    return {"settings": settings, "catalog": catalog, "token": issued, "client": client}
-
-
-def _delta(spark, settings, layer: str, table: str):
-    return spark.read.format("delta").load(settings.table_uri(layer, table))
+    return shared_lake(request, spark, tmp_path_factory)
 
 
 def test_today_shows_each_source_from_the_batch_log(lake, spark):
     settings, client = lake["settings"], lake["client"]
-    batch = _delta(spark, settings, "ops", "batch_log").collect()
+    batch = delta(spark, settings, "ops", "batch_log").collect()
     assert len(batch) == 1
     b = batch[0]
     data = client.get("/api/today").json()
@@ -147,7 +78,7 @@ def test_an_unknown_or_malformed_day_is_refused_with_a_message(lake):
 
 def test_quality_trends_are_the_ledger_and_the_batch_log(lake, spark):
     settings, client, catalog = lake["settings"], lake["client"], lake["catalog"]
-    ledger = {r["rule_id"]: r for r in _delta(spark, settings, "ops", "dq_ledger").collect()}
+    ledger = {r["rule_id"]: r for r in delta(spark, settings, "ops", "dq_ledger").collect()}
     data = client.get("/api/quality?source=wim_weighings").json()
     assert (data["start"], data["end"]) == ("2026-10-31", "2026-11-29")
     assert len(data["days"]) == 30
@@ -175,7 +106,7 @@ def test_quality_trends_are_the_ledger_and_the_batch_log(lake, spark):
 
 def test_quarantine_pages_through_the_days_rows_in_file_order(lake, spark):
     settings, client = lake["settings"], lake["client"]
-    q = _delta(spark, settings, "quarantine", "wim_weighings").orderBy("_source_line").collect()
+    q = delta(spark, settings, "quarantine", "wim_weighings").orderBy("_source_line").collect()
     expected = [(r["_source_line"], list(r["_violations"])) for r in q]
     assert [line for line, _ in expected] == [5, 6, 7, 8]
     first = client.get(f"/api/quarantine?source=wim_weighings&day={DAY}&per_page=3").json()
@@ -192,12 +123,18 @@ def test_quarantine_pages_through_the_days_rows_in_file_order(lake, spark):
     assert [r["line"] for r in only["rows"]] == [7] and only["total"] == 1
     r = client.get(f"/api/quarantine?source=wim_weighings&day={DAY}&per_page=3&page=3")
     assert r.status_code == 404 and r.json()["message"].endswith("there are 2 page(s)")
+    latest = client.get("/api/quarantine?source=wim_weighings&per_page=3").json()
+    assert (latest["day"], latest["total"]) == (DAY.isoformat(), 4)  # the latest day loaded
+    r = client.get("/api/quarantine?source=anpr_passes")
+    assert (r.status_code, r.json()["message"]) == (404, "no load of anpr_passes recorded yet")
+    r = client.get(f"/api/quarantine?day={DAY}")
+    assert r.status_code == 400 and r.json()["message"].startswith("give a source")
     r = client.get("/api/quarantine?source=wim_weighings&day=2026-01-01")
     assert r.status_code == 404
     assert r.json()["message"] == "no load of wim_weighings recorded for 2026-01-01"
     html = client.get(f"/quarantine?source=wim_weighings&day={DAY}").text
     assert "eb replay --source wim_weighings --date 2026-11-29" in html and "苏CO1234" in html
-    ledger = _delta(spark, settings, "ops", "dq_ledger").where("severity = 'quarantine'")
+    ledger = delta(spark, settings, "ops", "dq_ledger").where("severity = 'quarantine'")
     failing = {(r["rule_id"], r["failed"]) for r in ledger.collect() if r["failed"]}
     summary = client.get("/api/quarantine").json()["summary"]["rows"]
     assert {(r["rule"], r["failed"]) for r in summary} == failing
@@ -206,7 +143,7 @@ def test_quarantine_pages_through_the_days_rows_in_file_order(lake, spark):
 
 def test_publishing_shows_the_last_good_version_and_the_refused_days(lake, spark):
     settings, client = lake["settings"], lake["client"]
-    log = _delta(spark, settings, "ops", "publish_log").collect()
+    log = delta(spark, settings, "ops", "publish_log").collect()
     published = {r["dataset"]: r for r in log if r["status"] == "published"}
     (refused,) = [r for r in log if r["status"] == "refused"]
     data = client.get("/api/publishing").json()

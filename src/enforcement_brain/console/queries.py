@@ -334,15 +334,18 @@ def quarantine_summary(settings: Settings, catalog: Catalog) -> dict[str, Any]:
 def quarantine(
     settings: Settings,
     catalog: Catalog,
-    source_id: str,
-    day: dt.date,
+    source_id: str | None,
+    day: dt.date | None,
     rule: str | None = None,
     page: int = 1,
     per_page: int = PAGE_ROWS,
 ) -> dict[str, Any]:
     """One page of a source's quarantined rows of a day, in file and line order, each with
     the delivered text, the rules it broke and where it was delivered; ``rule`` keeps the rows
-    that broke that rule. Reads the day's partition only, the rows of the page whole."""
+    that broke that rule. Reads the day's partition only, the rows of the page whole.
+
+    Without a day, the source's latest day with a load: a link that names only the source
+    (the lineage's silver boxes) opens on what was last checked."""
     import pyarrow as pa
     import pyarrow.compute as pc
     from deltalake import DeltaTable
@@ -350,6 +353,11 @@ def quarantine(
     source = _source(catalog, source_id)
     if source is None:
         raise BadRequest("give a source, e.g. ?source=wim_weighings&day=2026-11-29")
+    if day is None:
+        days = _ops(settings, "batch_log", pc.field("source") == source.id, ["delivery_date"])
+        if not days:
+            raise NotFound(f"no load of {source.id} recorded yet")
+        day = max(r["delivery_date"] for r in days)
     if rule is not None and rule not in catalog.rules:
         raise NotFound(f"unknown rule {rule!r}")
     if not 1 <= per_page <= MAX_PAGE_ROWS:

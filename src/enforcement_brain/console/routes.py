@@ -73,8 +73,6 @@ def create_app(settings: Settings, catalog: Catalog) -> FastAPI:
         if not source and not day:
             return {"summary": queries.quarantine_summary(settings, catalog)}
         when = queries.parse_day(day)
-        if not source or when is None:
-            raise queries.BadRequest("give both source and day, e.g. ?source=…&day=2026-11-29")
         numbers = _ints(page=page, per_page=per_page)
         return queries.quarantine(settings, catalog, source, when, rule or None, **numbers)
 
