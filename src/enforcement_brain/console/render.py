@@ -52,6 +52,16 @@ def esc(value: Any) -> str:
     return "" if value is None else html.escape(str(value), quote=True)
 
 
+_NO_TOKEN = "<span class=muted>no token</span>"
+
+
+def _usage_row(label: str, consumer: str, use: dict[str, Any], tokens: str) -> list[str]:
+    """One line of the interfaces table: a partner's (or the unattributed) requests, rows
+    served, refusals and last access, then its tokens (already HTML)."""
+    counts = [f"{use['requests']:,}", f"{use['rows_served']:,}", use["401"], use["403"], use["429"]]
+    return [label, consumer, *[esc(c) for c in counts], esc(use["last_access"] or ""), tokens]
+
+
 def page(title: str, body: str) -> str:
     """A whole page: navigation, heading and ``body`` (already HTML)."""
     nav = "".join(f'<a href="{path}">{esc(name)}</a>' for path, name in PAGES)
@@ -377,33 +387,9 @@ def interfaces_page(data: dict[str, Any]) -> str:
             f"{esc(t['token_id'])}: {esc(t['status'])}, expires {esc(t['expires_at'][:10])}"
             for t in i["tokens"]
         )
-        rows.append(
-            [
-                f'<a id="{esc(i["interface"])}"></a>{esc(i["interface"])}',
-                esc(i["consumer"]),
-                esc(f"{i['requests']:,}"),
-                esc(f"{i['rows_served']:,}"),
-                esc(i["401"]),
-                esc(i["403"]),
-                esc(i["429"]),
-                esc(i["last_access"] or ""),
-                tokens or "<span class=muted>no token</span>",
-            ]
-        )
-    u = data["unattributed"]
-    rows.append(
-        [
-            "<i>no valid token</i>",
-            "",
-            esc(f"{u['requests']:,}"),
-            esc(f"{u['rows_served']:,}"),
-            esc(u["401"]),
-            esc(u["403"]),
-            esc(u["429"]),
-            esc(u["last_access"] or ""),
-            "",
-        ]
-    )
+        label = f'<a id="{esc(i["interface"])}"></a>{esc(i["interface"])}'
+        rows.append(_usage_row(label, esc(i["consumer"]), i, tokens or _NO_TOKEN))
+    rows.append(_usage_row("<i>no valid token</i>", "", data["unattributed"], ""))
     headers = ["interface", "consumer", "requests", "rows served", "401", "403", "429"]
     parts.append(_html_table([*headers, "last access (UTC)", "tokens"], rows))
     return page("Interfaces", "".join(parts))
