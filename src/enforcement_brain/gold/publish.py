@@ -15,7 +15,7 @@ from enforcement_brain.declarations import Catalog, Dataset
 from enforcement_brain.errors import EbError
 from enforcement_brain.gold.datasets import build
 from enforcement_brain.lake import tables
-from enforcement_brain.ops.schemas import PUBLISH_LOG_SCHEMA, PUBLISH_REFUSED
+from enforcement_brain.ops.schemas import PUBLISH_LOG_SCHEMA, PUBLISH_REFUSED, PUBLISHED
 from enforcement_brain.settings import Settings
 
 if TYPE_CHECKING:
@@ -201,7 +201,7 @@ def publish(
     finally:
         built.unpersist()
     version = tables.latest_version(settings, "gold", dataset.id)
-    _log(spark, settings, dataset, day, days, dates, rows, version, run_id, gate, "published")
+    _log(spark, settings, dataset, day, days, dates, rows, version, run_id, gate, PUBLISHED)
     return PublishReport(dataset.id, day.isoformat(), [d.isoformat() for d in dates], rows, gate)
 
 

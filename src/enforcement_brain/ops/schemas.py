@@ -70,5 +70,6 @@ PUBLISH_LOG_SCHEMA = (
     "run_id string, status string, gate string"
 )
 
-#: ``ops.publish_log.status`` of a publish the quality gate refused.
-PUBLISH_REFUSED = "refused"
+#: ``ops.publish_log.status``: a publish that replaced gold's partitions, and one the quality
+#: gate refused.
+PUBLISHED, PUBLISH_REFUSED = "published", "refused"
