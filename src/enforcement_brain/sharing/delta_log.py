@@ -237,13 +237,16 @@ class ShareTable:
         return before[-1]
 
     # -- the snapshot ----------------------------------------------------------------------
-    def _cached(self, kind: str, version: int, compute: Callable[[], Any]) -> Any:
+    def _cached(
+        self, kind: str, version: int, compute: Callable[[], Any], *, whole: bool = False
+    ) -> Any:
         """``compute()`` for this table at ``version``, kept in memory per (table, version,
         commit file): a version of a Delta table never changes, so requests after the first
         skip reading the log. The commit file's modification time is part of the key so a
         table dropped and re-created under the same name (its versions start again from 0) is
-        never answered from the old cache."""
-        key = self._key(kind, version)
+        never answered from the old cache. ``whole``: the value is the whole table's, shared
+        by every partition served of it."""
+        key = self._key(kind, version, whole=whole)
         with _CACHE_LOCK:
             if key in _CACHE:
                 _CACHE.move_to_end(key)
@@ -255,8 +258,8 @@ class ShareTable:
                 _CACHE.popitem(last=False)
         return value
 
-    def _key(self, kind: str, version: int) -> tuple[str, str, int, int]:
-        if self.part is not None:  # one partition's answers are not another's
+    def _key(self, kind: str, version: int, *, whole: bool = False) -> tuple[str, str, int, int]:
+        if self.part is not None and not whole:  # one partition's answers are not another's
             kind = f"{kind}:{self.part[0]}={self.part[1]}"
         return (kind, self.uri, version, self._commit_stamp(version))
 
@@ -275,6 +278,29 @@ class ShareTable:
         return self._cached("snapshot", wanted, lambda: self._read_snapshot(wanted))
 
     def _read_snapshot(self, version: int) -> Snapshot:
+        """The snapshot served: the table's, or its served partition's, cut from the table's
+        snapshot (read from the log once per version for all the partitions served)."""
+        if self.part is None:
+            return self._read_table_snapshot(version)
+        table = self._cached(
+            "snapshot", version, lambda: self._read_table_snapshot(version), whole=True
+        )
+        column = self.part[0]
+        schema = json.loads(table.schema_string)
+        schema["fields"] = [f for f in schema["fields"] if f["name"] != column]
+        return dataclasses.replace(
+            table,
+            schema_string=json.dumps(schema, separators=(",", ":")),
+            partition_columns=[c for c in table.partition_columns if c != column],
+            files=[
+                dataclasses.replace(f, partition_values=self._outside(f.partition_values))
+                for f in table.files
+                if self._admits(f.partition_values)
+            ],
+        )
+
+    def _read_table_snapshot(self, version: int) -> Snapshot:
+        """The whole table's files and metadata at ``version``, from its log."""
         try:
             table = self.delta_table(version)
         except Exception as exc:  # a version cleaned from the log, a corrupt log
@@ -295,23 +321,11 @@ class ShareTable:
             )
             for a in adds
         ]
-        schema_string, partition_columns = table.schema().to_json(), list(meta.partition_columns)
-        if self.part is not None:
-            column = self.part[0]
-            files = [
-                dataclasses.replace(f, partition_values=self._outside(f.partition_values))
-                for f in files
-                if self._admits(f.partition_values)
-            ]
-            schema = json.loads(schema_string)
-            schema["fields"] = [f for f in schema["fields"] if f["name"] != column]
-            schema_string = json.dumps(schema, separators=(",", ":"))
-            partition_columns = [c for c in partition_columns if c != column]
         return Snapshot(
             version=table.version(),
             table_id=meta.id,
-            schema_string=schema_string,
-            partition_columns=partition_columns,
+            schema_string=table.schema().to_json(),
+            partition_columns=list(meta.partition_columns),
             configuration=dict(meta.configuration or {}),
             files=sorted(files, key=lambda f: f.rel_path),
         )
