@@ -230,9 +230,10 @@ def quality(
     if wanted is not None:
         window = window & (pc.field("source") == wanted.id)
     ledger = _latest(_ops(settings, "dq_ledger", window), "source", "delivery_date")
-    batches = _latest(_ops(settings, "batch_log", window), "source", "delivery_date")
+    batch_rows = _ops(settings, "batch_log", window)
+    batches = _latest(batch_rows, "source", "delivery_date")
     firsts: dict[tuple, dt.datetime] = {}
-    for r in _ops(settings, "batch_log", window, ["source", "delivery_date", "recorded_at"]):
+    for r in batch_rows:
         key = (r["source"], r["delivery_date"])
         firsts[key] = min(firsts.get(key, r["recorded_at"]), r["recorded_at"])
     days = [start + dt.timedelta(days=n) for n in range(TREND_DAYS)]
