@@ -1,0 +1,255 @@
+"""The deployment files in ``infra/`` are checked by machine, without Docker, Kubernetes or AWS.
+
+Why: a compose file, a Helm values file or an IAM policy that nobody runs drifts from the code
+silently. Each file here is validated against the schema of the tool that reads it (the
+compose spec, the Kubernetes API schemas, the IAM policy grammar), and every setting name it
+sets is checked against the code that reads it (``settings.py`` for ``EB_*``, Airflow's and its
+Celery provider's option lists for ``AIRFLOW__*``).
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from enforcement_brain.orchestration.airflow_cli import airflow_env
+from enforcement_brain.settings import load_settings
+
+REPO = Path(__file__).resolve().parents[2]
+INFRA = REPO / "infra"
+COMPOSE = INFRA / "compose" / "compose.yaml"
+
+#: Environment the third-party images read, by image: theirs, not the platform's settings.
+THIRD_PARTY_ENV = {
+    "versity/versitygw": {
+        "ROOT_ACCESS_KEY_ID",
+        "ROOT_SECRET_ACCESS_KEY",
+        "VGW_PORT",
+        "VGW_REGION",
+        "VGW_HEALTH",
+    },
+    "postgres": {"POSTGRES_USER", "POSTGRES_PASSWORD", "POSTGRES_DB"},
+    "redis": {"REDISCLI_AUTH"},
+}
+
+#: Names whose value is a credential: in a deployment file only as a reference, never a value.
+SECRET_NAME = re.compile(r"PASSWORD|SECRET|_KEY$|_KEY_ID$|AUTH|TOKEN")
+#: A compose interpolation that stops compose when the variable is unset: ``${NAME:?message}``.
+REQUIRED_VAR = re.compile(r"\$\{([A-Z_][A-Z0-9_]*):\?[^}]*\}")
+
+
+# -- what the code reads -------------------------------------------------------------------------
+
+
+def documented_settings() -> set[str]:
+    """Every environment name ``settings.py`` reads or documents (``EB_*``, ``AWS_*``,
+    ``AIRFLOW_HOME``): the one place the platform resolves its environment."""
+    text = (REPO / "src" / "enforcement_brain" / "settings.py").read_text(encoding="utf-8")
+    return set(re.findall(r"\b(EB_[A-Z0-9_]+|AWS_[A-Z0-9_]+|AIRFLOW_HOME)\b", text))
+
+
+def _package_dir(name: str) -> Path:
+    spec = importlib.util.find_spec(name)  # no import: Airflow's import has side effects
+    assert spec is not None and spec.submodule_search_locations, f"{name} is not installed"
+    return Path(next(iter(spec.submodule_search_locations)))
+
+
+def airflow_options() -> set[str]:
+    """``section.option`` of every option Airflow core and the Celery provider declare."""
+    airflow = _package_dir("airflow")
+    core = yaml.safe_load((airflow / "config_templates" / "config.yml").read_text())
+    options = {f"{s}.{o}" for s, body in core.items() for o in (body.get("options") or {})}
+    info_file = airflow / "providers" / "celery" / "get_provider_info.py"
+    spec = importlib.util.spec_from_file_location("_celery_provider_info", info_file)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    for section, body in module.get_provider_info()["config"].items():
+        options |= {f"{section}.{o}" for o in body["options"]}
+    return options
+
+
+def airflow_option(env_name: str) -> str:
+    """``AIRFLOW__CORE__DAGS_FOLDER`` → ``core.dags_folder``."""
+    section, _, option = env_name.removeprefix("AIRFLOW__").partition("__")
+    return f"{section.lower()}.{option.lower()}"
+
+
+def is_airflow_option(env_name: str, options: set[str]) -> bool:
+    """An Airflow option set by value, or through its ``_CMD``/``_SECRET`` variant."""
+    if not env_name.startswith("AIRFLOW__"):
+        return False
+    base = re.sub(r"_(CMD|SECRET)$", "", env_name)
+    return airflow_option(env_name) in options or airflow_option(base) in options
+
+
+def unknown_env(names: set[str], options: set[str]) -> set[str]:
+    """The names neither a platform setting nor an Airflow option."""
+    settings = documented_settings()
+    return {n for n in names if not (n in settings or is_airflow_option(n, options))}
+
+
+# -- compose -------------------------------------------------------------------------------------
+
+
+def compose() -> dict[str, Any]:
+    return yaml.safe_load(COMPOSE.read_text(encoding="utf-8"))
+
+
+def interpolated(value: str, given: str = "set-by-env") -> str:
+    """A compose value as compose would pass it: ``${X:-default}`` → default, a required
+    ``${X:?…}`` → ``given`` (what the operator's environment would hold)."""
+    value = re.sub(r"\$\{[A-Z_][A-Z0-9_]*:-([^}]*)\}", r"\1", value)
+    return REQUIRED_VAR.sub(given, value)
+
+
+def _venv_tool(name: str) -> str:
+    """A command-line tool of the project's venv; a clear failure when it is missing."""
+    path = Path(sys.executable).parent / name
+    found = str(path) if path.exists() else shutil.which(name)
+    if found is None:
+        pytest.fail(f"{name} is not installed in the venv: run `make setup` (dev extra)")
+    return found
+
+
+def test_the_compose_file_is_valid_under_the_compose_spec():
+    proc = subprocess.run(
+        [_venv_tool("check-jsonschema"), "--builtin-schema", "vendor.compose-spec", str(COMPOSE)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+def test_the_compose_spec_check_catches_a_wrong_file(tmp_path):
+    """The validator really reads the spec: a misspelt key fails it."""
+    bad = tmp_path / "compose.yaml"
+    bad.write_text("services:\n  s3:\n    image: x\n    healthcheck: {tset: [CMD, true]}\n")
+    proc = subprocess.run(
+        [_venv_tool("check-jsonschema"), "--builtin-schema", "vendor.compose-spec", str(bad)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert proc.returncode == 1
+    assert "tset" in proc.stdout + proc.stderr
+
+
+def test_compose_runs_every_component_of_the_cluster_profile():
+    services = compose()["services"]
+    assert {
+        "s3",
+        "postgres",
+        "redis",
+        "spark-master",
+        "spark-worker-1",
+        "spark-worker-2",
+        "spark-connect",
+        "sql-endpoint",
+        "sharing",
+        "airflow-apiserver",
+        "airflow-scheduler",
+        "airflow-dag-processor",
+        "airflow-triggerer",
+        "airflow-worker-loads",
+        "airflow-worker-publish",
+    } <= set(services)
+    workers = {
+        name: svc["command"][svc["command"].index("--queues") + 1]
+        for name, svc in services.items()
+        if svc.get("command", [])[:3] == ["airflow", "celery", "worker"]
+    }
+    assert len(workers) >= 2 and len(set(workers.values())) == len(workers), workers
+    masters = [
+        svc["command"][2]
+        for svc in services.values()
+        if "org.apache.spark.deploy.worker.Worker" in svc.get("command", [])
+    ]
+    assert masters == ["spark://spark-master:7077"] * 2
+    one_shot = {n for n, svc in services.items() if svc.get("restart") == "no"}
+    assert one_shot == {"s3-buckets", "airflow-init"}
+    unchecked = [n for n, svc in services.items() if n not in one_shot and "healthcheck" not in svc]
+    assert unchecked == []
+
+
+def test_compose_sets_only_names_the_code_reads():
+    """Each EB_*/AWS_* name is a setting of settings.py and each AIRFLOW__* an Airflow option;
+    a third-party image gets only the names it documents."""
+    options = airflow_options()
+    unknown = {}
+    for name, svc in compose()["services"].items():
+        env = set(svc.get("environment") or {})
+        image = svc["image"].split(":")[0]
+        if image in THIRD_PARTY_ENV:
+            extra = env - THIRD_PARTY_ENV[image]
+        else:
+            assert image == "${EB_IMAGE", name  # the platform's own image (EB_IMAGE:-…)
+            extra = unknown_env(env, options)
+        if extra:
+            unknown[name] = sorted(extra)
+    assert unknown == {}
+
+
+def test_the_drift_check_catches_an_unknown_name():
+    options = airflow_options()
+    assert unknown_env({"EB_LAKE_ROOT", "AIRFLOW__CORE__EXECUTOR"}, options) == set()
+    assert unknown_env({"EB_LAKE_ROOOT", "AIRFLOW__CORE__EXECUTER"}, options) == {
+        "EB_LAKE_ROOOT",
+        "AIRFLOW__CORE__EXECUTER",
+    }
+    assert is_airflow_option("AIRFLOW__DATABASE__SQL_ALCHEMY_CONN_CMD", options)
+    assert is_airflow_option("AIRFLOW__API_AUTH__JWT_SECRET", options)  # the option itself
+
+
+def test_compose_settings_resolve_and_airflow_gets_what_the_platform_gives_it():
+    """The platform's settings accept the compose values, and the Airflow options the platform
+    derives for its own Airflow (airflow_cli.airflow_env) have the same values in compose."""
+    env = compose()["services"]["airflow-scheduler"]["environment"]
+    settings = load_settings({k: interpolated(v) for k, v in env.items()})
+    assert settings.lake_root.startswith("s3a://")
+    assert settings.spark_master == "spark://spark-master:7077"
+    assert settings.spark_remote == "sc://spark-connect:15002"
+    derived = {
+        k: v
+        for k, v in airflow_env(settings).items()
+        if k.startswith("AIRFLOW__") and k != "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"
+    }
+    assert derived and {k: env.get(k) for k in derived} == derived
+    assert env["AIRFLOW_HOME"] == str(settings.airflow_home)
+
+
+def _secret_leaks(env: dict[str, str]) -> list[str]:
+    leaks = []
+    for name, value in env.items():
+        value = str(value)
+        if SECRET_NAME.search(name) and not REQUIRED_VAR.fullmatch(value):
+            leaks.append(name)
+        for userinfo in re.findall(r"://([^/@\s]*)@", value):
+            password = userinfo.partition(":")[2]
+            if password and not REQUIRED_VAR.fullmatch(password):
+                leaks.append(name)
+    return leaks
+
+
+def test_compose_holds_no_secret_and_the_example_env_names_each_one():
+    services = compose()["services"]
+    leaks = {n: _secret_leaks(svc.get("environment") or {}) for n, svc in services.items()}
+    assert {n: v for n, v in leaks.items() if v} == {}
+    required = set(REQUIRED_VAR.findall(COMPOSE.read_text(encoding="utf-8")))
+    example = (INFRA / "compose" / ".env.example").read_text(encoding="utf-8")
+    listed = dict(
+        line.split("=", 1) for line in example.splitlines() if line and not line.startswith("#")
+    )
+    assert set(listed) == required
+    assert all(v == "" for v in listed.values())  # names only, never a value
+    assert _secret_leaks({"AIRFLOW__CELERY__BROKER_URL": "redis://:hunter2@redis:6379/0"})
+    assert _secret_leaks({"POSTGRES_PASSWORD": "hunter2"})
