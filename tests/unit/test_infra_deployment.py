@@ -9,7 +9,9 @@ Celery provider's option lists for ``AIRFLOW__*``).
 
 from __future__ import annotations
 
+import importlib.metadata
 import importlib.util
+import json
 import re
 import shutil
 import subprocess
@@ -26,6 +28,7 @@ from enforcement_brain.settings import load_settings
 REPO = Path(__file__).resolve().parents[2]
 INFRA = REPO / "infra"
 COMPOSE = INFRA / "compose" / "compose.yaml"
+AWS = INFRA / "aws"
 
 #: Environment the third-party images read, by image: theirs, not the platform's settings.
 THIRD_PARTY_ENV = {
@@ -253,3 +256,130 @@ def test_compose_holds_no_secret_and_the_example_env_names_each_one():
     assert all(v == "" for v in listed.values())  # names only, never a value
     assert _secret_leaks({"AIRFLOW__CELERY__BROKER_URL": "redis://:hunter2@redis:6379/0"})
     assert _secret_leaks({"POSTGRES_PASSWORD": "hunter2"})
+
+
+# -- AWS -----------------------------------------------------------------------------------------
+
+
+def spark_properties(path: Path) -> dict[str, str]:
+    """A spark-defaults.conf file: ``key value`` per line, ``#`` comments."""
+    props = {}
+    for line in path.read_text(encoding="utf-8").splitlines():
+        line = line.strip()
+        if line and not line.startswith("#"):
+            key, _, value = line.partition(" ")
+            assert key not in props, f"{path.name}: {key} twice"
+            props[key] = value.strip()
+    return props
+
+
+def test_aws_s3_conf_uses_the_default_credential_chain_and_no_key():
+    props = spark_properties(AWS / "spark-s3.conf")
+    assert (
+        props["spark.hadoop.fs.s3a.aws.credentials.provider"]
+        == "software.amazon.awssdk.auth.credentials.DefaultCredentialsProvider"
+    )
+    assert props["spark.hadoop.fs.s3a.endpoint.region"]
+    assert props["spark.hadoop.fs.s3a.path.style.access"] == "false"
+    assert not [k for k in props if re.search(r"access\.key|secret\.key|session\.token", k)]
+
+
+def test_the_multi_writer_log_store_is_delta_s_dynamodb_store_at_delta_s_version():
+    s3 = spark_properties(AWS / "spark-s3.conf")
+    props = spark_properties(AWS / "spark-s3-dynamodb-logstore.conf")
+    prefix = "spark.io.delta.storage.S3DynamoDBLogStore."
+    assert props["spark.delta.logStore.s3a.impl"] == "io.delta.storage.S3DynamoDBLogStore"
+    assert props[prefix + "ddb.tableName"]
+    assert props[prefix + "ddb.region"] == s3["spark.hadoop.fs.s3a.endpoint.region"]
+    packages = dict(p.rsplit(":", 1) for p in props["spark.jars.packages"].split(","))
+    assert packages["io.delta:delta-storage-s3-dynamodb"] == importlib.metadata.version(
+        "delta-spark"
+    )
+    assert "com.amazonaws:aws-java-sdk-dynamodb" in packages  # the store uses the v1 SDK
+
+
+IAM_STATEMENT_KEYS = {
+    "Sid",
+    "Effect",
+    "Action",
+    "NotAction",
+    "Resource",
+    "NotResource",
+    "Condition",
+}
+IAM_ACTION = re.compile(r"^(s3|dynamodb):[A-Z][A-Za-z]+$")
+#: An ARN naming one bucket, table or key prefix: a wildcard only as a final ``/*`` under a prefix.
+IAM_ARN = re.compile(
+    r"^arn:aws(-cn|-us-gov)?:(s3|dynamodb):[a-z0-9-]*:(\d{12})?:[A-Za-z0-9._-][^*\s]*(/\*)?$"
+)
+
+
+def iam_errors(policy: Any) -> list[str]:
+    """What breaks the IAM policy grammar (identity policy) or least privilege here."""
+    if not isinstance(policy, dict) or policy.get("Version") != "2012-10-17":
+        return ["Version must be 2012-10-17"]
+    statements = policy.get("Statement")
+    if not isinstance(statements, list) or not statements:
+        return ["Statement must be a non-empty list"]
+    errors = [f"unknown top-level key {k}" for k in set(policy) - {"Version", "Id", "Statement"}]
+    sids = [s.get("Sid") for s in statements if isinstance(s, dict)]
+    if len(set(sids)) != len(sids) or not all(re.fullmatch(r"[A-Za-z0-9]+", s or "") for s in sids):
+        errors.append("each statement needs a unique alphanumeric Sid")
+    for st in statements:
+        sid = st.get("Sid")
+        errors += [f"{sid}: unknown key {k}" for k in set(st) - IAM_STATEMENT_KEYS]
+        if st.get("Effect") not in {"Allow", "Deny"}:
+            errors.append(f"{sid}: Effect must be Allow or Deny")
+        if "Action" not in st or "Resource" not in st:
+            errors.append(f"{sid}: Action and Resource are required (no Not*: least privilege)")
+            continue
+        actions = st["Action"] if isinstance(st["Action"], list) else [st["Action"]]
+        resources = st["Resource"] if isinstance(st["Resource"], list) else [st["Resource"]]
+        errors += [f"{sid}: action {a}" for a in actions if not IAM_ACTION.match(a)]
+        errors += [f"{sid}: resource {r}" for r in resources if not IAM_ARN.match(r)]
+    return errors
+
+
+def test_iam_policies_are_well_formed_and_least_privilege():
+    spark = json.loads((AWS / "iam-spark-lake-policy.json").read_text(encoding="utf-8"))
+    sharing = json.loads((AWS / "iam-sharing-policy.json").read_text(encoding="utf-8"))
+    assert iam_errors(spark) == []
+    assert iam_errors(sharing) == []
+    table = spark_properties(AWS / "spark-s3-dynamodb-logstore.conf")[
+        "spark.io.delta.storage.S3DynamoDBLogStore.ddb.tableName"
+    ]
+    by_service: dict[str, set[str]] = {}
+    for st in spark["Statement"]:
+        for action in st["Action"]:
+            by_service.setdefault(action.split(":")[0], set()).add(action)
+        if any(a.startswith("dynamodb:") for a in st["Action"]):
+            assert all(r.endswith(f":table/{table}") for r in st["Resource"])
+    # What S3DynamoDBLogStore calls on a table that exists: no CreateTable, no Scan, no Delete.
+    assert by_service["dynamodb"] == {
+        "dynamodb:DescribeTable",
+        "dynamodb:GetItem",
+        "dynamodb:PutItem",
+        "dynamodb:Query",
+    }
+    # The sharing service reads and presigns; it never writes the lake.
+    sharing_actions = {a for st in sharing["Statement"] for a in st["Action"]}
+    assert sharing_actions == {"s3:GetObject", "s3:ListBucket"}
+
+
+def test_the_iam_check_catches_a_broad_or_malformed_policy():
+    assert iam_errors({"Version": "2008-10-17", "Statement": []})
+    wildcard = {
+        "Version": "2012-10-17",
+        "Statement": [{"Sid": "All", "Effect": "Allow", "Action": "s3:*", "Resource": "*"}],
+    }
+    assert iam_errors(wildcard) == ["All: action s3:*", "All: resource *"]
+    every_bucket = {**wildcard["Statement"][0], "Action": "s3:GetObject"}
+    every_bucket["Resource"] = "arn:aws:s3:::*"
+    assert iam_errors({**wildcard, "Statement": [every_bucket]}) == ["All: resource arn:aws:s3:::*"]
+    no_sid = {
+        "Version": "2012-10-17",
+        "Statement": [
+            {"Effect": "Allow", "NotAction": "s3:GetObject", "Resource": "arn:aws:s3:::b"}
+        ],
+    }
+    assert len(iam_errors(no_sid)) == 2
