@@ -28,7 +28,11 @@ from enforcement_brain.settings import load_settings
 REPO = Path(__file__).resolve().parents[2]
 INFRA = REPO / "infra"
 COMPOSE = INFRA / "compose" / "compose.yaml"
+K8S_SPARK = INFRA / "k8s" / "spark"
 AWS = INFRA / "aws"
+
+#: The Kubernetes version the manifests are validated against (strict: no unknown fields).
+K8S_VERSION = "1.33"
 
 #: Environment the third-party images read, by image: theirs, not the platform's settings.
 THIRD_PARTY_ENV = {
@@ -42,6 +46,8 @@ THIRD_PARTY_ENV = {
     "postgres": {"POSTGRES_USER", "POSTGRES_PASSWORD", "POSTGRES_DB"},
     "redis": {"REDISCLI_AUTH"},
 }
+#: Spark's own environment (spark-env) and the pod IP it is given, in the Kubernetes manifests.
+SPARK_ENV = {"SPARK_LOCAL_IP", "SPARK_CONF_DIR", "POD_IP"}
 
 #: Names whose value is a credential: in a deployment file only as a reference, never a value.
 SECRET_NAME = re.compile(r"PASSWORD|SECRET|_KEY$|_KEY_ID$|AUTH|TOKEN")
@@ -256,6 +262,93 @@ def test_compose_holds_no_secret_and_the_example_env_names_each_one():
     assert all(v == "" for v in listed.values())  # names only, never a value
     assert _secret_leaks({"AIRFLOW__CELERY__BROKER_URL": "redis://:hunter2@redis:6379/0"})
     assert _secret_leaks({"POSTGRES_PASSWORD": "hunter2"})
+
+
+# -- Kubernetes ----------------------------------------------------------------------------------
+
+
+def k8s_documents() -> list[tuple[str, dict[str, Any]]]:
+    docs = []
+    for path in sorted(K8S_SPARK.glob("*.yaml")):
+        for doc in yaml.safe_load_all(path.read_text(encoding="utf-8")):
+            if doc:
+                docs.append((path.name, doc))
+    return docs
+
+
+def _k8s_validator():
+    try:
+        from kubernetes_validate import utils
+    except ImportError:
+        pytest.fail("kubernetes-validate is not installed: run `make setup` (dev extra)")
+    return utils
+
+
+def test_spark_manifests_are_valid_kubernetes_objects():
+    """Every object validates, strictly (no unknown field), against the API schemas of
+    Kubernetes K8S_VERSION that kubernetes-validate bundles; an unknown kind is a failure."""
+    utils = _k8s_validator()
+    docs = k8s_documents()
+    assert docs
+    errors = []
+    for name, doc in docs:
+        try:
+            utils.validate(doc, K8S_VERSION, strict=True)
+        except (utils.ValidationError, utils.SchemaNotFoundError) as exc:
+            errors.append(f"{name} {doc.get('kind')}/{doc['metadata'].get('name')}: {exc}")
+    assert errors == []
+
+
+def test_the_kubernetes_check_catches_a_wrong_object():
+    utils = _k8s_validator()
+    container = {"name": "worker", "image": "enforcement-brain:latest", "enviroment": []}
+    bad = {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": {"name": "x"},
+        "spec": {
+            "selector": {"matchLabels": {"app": "x"}},
+            "template": {"metadata": {"labels": {"app": "x"}}, "spec": {"containers": [container]}},
+        },
+    }
+    with pytest.raises(utils.ValidationError, match="enviroment"):
+        utils.validate(bad, K8S_VERSION, strict=True)
+    del container["enviroment"]
+    assert utils.validate(bad, K8S_VERSION, strict=True) == K8S_VERSION
+
+
+def _containers(doc: dict[str, Any]) -> list[dict[str, Any]]:
+    return doc.get("spec", {}).get("template", {}).get("spec", {}).get("containers", [])
+
+
+def test_spark_manifests_run_the_topology_with_the_code_s_settings():
+    docs = [d for _, d in k8s_documents()]
+    deployments = {d["metadata"]["name"]: d for d in docs if d["kind"] == "Deployment"}
+    services = {d["metadata"]["name"]: d for d in docs if d["kind"] == "Service"}
+    assert set(deployments) == {"spark-master", "spark-worker", "spark-connect", "sql-endpoint"}
+    assert deployments["spark-worker"]["spec"]["replicas"] >= 2
+    assert deployments["spark-master"]["spec"]["replicas"] == 1
+    assert {"spark-master", "spark-connect", "sql-endpoint"} <= set(services)
+    ports = {n: {p["name"]: p["port"] for p in s["spec"]["ports"]} for n, s in services.items()}
+    assert ports["spark-master"]["spark"] == 7077
+    assert ports["spark-connect"]["grpc"] == load_settings({}).spark_connect_port
+    assert ports["sql-endpoint"]["thrift"] == load_settings({}).sql_port
+    options = airflow_options()
+    config_maps = {d["metadata"]["name"]: d for d in docs if d["kind"] == "ConfigMap"}
+    names: set[str] = set()
+    for d in config_maps.values():
+        names |= set(d.get("data", {}))
+    for d in deployments.values():
+        for c in _containers(d):
+            for e in c.get("env", []):
+                names.add(e["name"])
+                if SECRET_NAME.search(e["name"]):
+                    assert "value" not in e, f"{e['name']} is a literal: use a secretKeyRef"
+                    assert "secretKeyRef" in e["valueFrom"], e["name"]
+    assert unknown_env(names - SPARK_ENV, options) == set()
+    # The settings accept the ConfigMap's values, as load_settings would read them in a pod.
+    settings = load_settings(config_maps["eb-settings"]["data"])
+    assert settings.spark_master == "spark://spark-master:7077"
 
 
 # -- AWS -----------------------------------------------------------------------------------------
