@@ -28,6 +28,7 @@ from enforcement_brain.settings import load_settings
 REPO = Path(__file__).resolve().parents[2]
 INFRA = REPO / "infra"
 COMPOSE = INFRA / "compose" / "compose.yaml"
+HELM_VALUES = INFRA / "helm" / "airflow-values.yaml"
 K8S_SPARK = INFRA / "k8s" / "spark"
 AWS = INFRA / "aws"
 
@@ -349,6 +350,103 @@ def test_spark_manifests_run_the_topology_with_the_code_s_settings():
     # The settings accept the ConfigMap's values, as load_settings would read them in a pod.
     settings = load_settings(config_maps["eb-settings"]["data"])
     assert settings.spark_master == "spark://spark-master:7077"
+
+
+# -- Helm (the official Apache Airflow chart) ----------------------------------------------------
+
+#: Value keys of the official chart (``chart/values.schema.json`` of apache/airflow, chart 1.18
+#: for Airflow 3), as far as this file uses them: a key outside this list is not the chart's.
+CHART_KEYS = {
+    "defaultAirflowRepository",
+    "defaultAirflowTag",
+    "airflowVersion",
+    "executor",
+    "images.airflow.repository",
+    "images.airflow.tag",
+    "images.airflow.pullPolicy",
+    "env",
+    "secret",
+    "enableBuiltInSecretEnvVars.AIRFLOW__CORE__FERNET_KEY",
+    "data.metadataSecretName",
+    "data.resultBackendSecretName",
+    "data.brokerUrlSecretName",
+    "fernetKeySecretName",
+    "apiSecretKeySecretName",
+    "jwtSecretName",
+    "postgresql.enabled",
+    "redis.enabled",
+    "pgbouncer.enabled",
+    "workers.replicas",
+    "workers.args",
+    "workers.resources",
+    "scheduler.replicas",
+    "apiServer.replicas",
+    "triggerer.enabled",
+    "dagProcessor.enabled",
+    "dags.persistence.enabled",
+    "dags.gitSync.enabled",
+    "config",
+}
+
+
+#: Chart keys whose value is a whole object of another schema (airflow.cfg sections, a
+#: Kubernetes ResourceRequirements): checked as one key, their content elsewhere.
+OPAQUE_CHART_KEYS = {"config", "workers.resources"}
+
+
+def _leaf_keys(values: dict[str, Any], prefix: str = "") -> set[str]:
+    keys = set()
+    for key, value in values.items():
+        path = f"{prefix}{key}"
+        if isinstance(value, dict) and path not in OPAQUE_CHART_KEYS and value:
+            keys |= _leaf_keys(value, f"{path}.")
+        else:
+            keys.add(path)
+    return keys
+
+
+def helm_values() -> dict[str, Any]:
+    return yaml.safe_load(HELM_VALUES.read_text(encoding="utf-8"))
+
+
+def test_helm_values_use_only_the_chart_s_keys():
+    values = helm_values()
+    assert _leaf_keys(values) - CHART_KEYS == set()
+    assert _leaf_keys({"workers": {"replicas": 2}, "config": {"core": {}}}) == {
+        "workers.replicas",
+        "config",
+    }
+
+
+def test_helm_values_run_celery_on_external_services_with_referenced_secrets():
+    values = helm_values()
+    assert values["executor"] == "CeleryExecutor"
+    assert values["postgresql"]["enabled"] is False and values["redis"]["enabled"] is False
+    assert all(values["data"][k] for k in ("metadataSecretName", "brokerUrlSecretName"))
+    assert values["jwtSecretName"] and values["fernetKeySecretName"]
+    assert values["airflowVersion"] == importlib.metadata.version("apache-airflow")
+    # Secrets are references (secretName/secretKey), never values in this file.
+    assert not {"fernetKey", "jwtSecret", "apiSecretKey", "webserverSecretKey"} & set(values)
+    assert not {"metadataConnection", "brokerUrl", "resultBackendConnection"} & set(values["data"])
+    assert {s["envName"] for s in values["secret"]} >= {"AWS_SECRET_ACCESS_KEY", "EB_SOURCE_DB_URL"}
+    env = {e["name"]: e["value"] for e in values["env"]}
+    assert _secret_leaks(env) == []
+    options = airflow_options()
+    names = set(env) | {s["envName"] for s in values["secret"]}
+    names |= {f"AIRFLOW__{s.upper()}__{o.upper()}" for s, b in values["config"].items() for o in b}
+    assert unknown_env(names, options) == set()
+    queues = " ".join(values["workers"]["args"])
+    assert "loads" in queues and "publish" in queues
+    settings = load_settings(env)
+    assert settings.spark_remote.startswith("sc://")
+    derived = {
+        airflow_option(k): v
+        for k, v in airflow_env(settings).items()
+        if k.startswith("AIRFLOW__CORE__") and k != "AIRFLOW__CORE__DAGS_FOLDER"
+    }
+    config = {f"core.{k}": v for k, v in values["config"]["core"].items()}
+    assert derived and {k: config.get(k) for k in derived} == derived
+    assert config["core.dags_folder"] == str(settings.home / "dags")
 
 
 # -- AWS -----------------------------------------------------------------------------------------
