@@ -21,7 +21,10 @@ from typing import Any
 
 import pytest
 import yaml
+from conftest import s3_credentials, s3_server
 
+from enforcement_brain.declarations.catalog import load_catalog
+from enforcement_brain.lake.s3 import LakeStore
 from enforcement_brain.orchestration.airflow_cli import airflow_env
 from enforcement_brain.settings import load_settings
 
@@ -235,6 +238,36 @@ def test_compose_settings_resolve_and_airflow_gets_what_the_platform_gives_it():
     }
     assert derived and {k: env.get(k) for k in derived} == derived
     assert env["AIRFLOW_HOME"] == str(settings.airflow_home)
+
+
+def test_the_bucket_step_creates_the_lake_bucket_and_every_declared_source_bucket(monkeypatch):
+    """The compose step's code, run as written against an S3 server (moto) with the compose
+    settings: the lake's bucket and each objects source's declared bucket, and a second run
+    creates nothing."""
+    service = compose()["services"]["s3-buckets"]
+    code = service["command"][2]
+    s3_credentials(monkeypatch)
+    with s3_server() as url:
+        env = {k: interpolated(v) for k, v in service["environment"].items()}
+        env.update({"EB_S3_ENDPOINT": url, "EB_HOME": str(REPO)})
+        for key in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"):
+            env.pop(key)  # the test's own credentials (s3_credentials)
+        for key, value in env.items():
+            monkeypatch.setenv(key, value)
+        monkeypatch.delenv("EB_STANDARDS_DIR", raising=False)
+        exec(compile(code, "s3-buckets", "exec"), {})
+        settings = load_settings()
+        declared = {
+            s.delivery.bucket
+            for s in load_catalog(settings.standards_dir).sources.values()
+            if s.delivery.bucket
+        }
+        client = LakeStore.from_settings(settings).client
+        buckets = {b["Name"] for b in client.list_buckets()["Buckets"]}
+        assert len(declared) >= 4
+        assert buckets == {"eb-lake"} | declared
+        exec(compile(code, "s3-buckets", "exec"), {})  # idempotent
+        assert {b["Name"] for b in client.list_buckets()["Buckets"]} == buckets
 
 
 def _secret_leaks(env: dict[str, str]) -> list[str]:
