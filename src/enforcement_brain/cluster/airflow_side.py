@@ -386,9 +386,9 @@ def start_worker(
     *,
     timeout: float = 180.0,
 ) -> ServerStatus:
-    """Start one Celery worker serving ``queues``, once PostgreSQL and Redis answer and the
-    metadata DB is migrated; return when Celery reports it ready for tasks."""
-    from enforcement_brain.orchestration.airflow_cli import airflow_bin, ensure_db
+    """Start one Celery worker serving ``queues`` once PostgreSQL and Redis answer; return when
+    Celery reports it ready for tasks."""
+    from enforcement_brain.orchestration.airflow_cli import airflow_bin
     from enforcement_brain.orchestration.stack import stack_env
 
     settings = celery_settings(settings)
@@ -402,8 +402,9 @@ def start_worker(
     ):
         if not port_open(port):
             raise SetupError(f"{needed} does not answer on port {port} ({setting}): start it first")
+    # No metadata DB migration here: a worker reaches Airflow through the execution API only,
+    # and the API server's start migrates the database.
     env = node_env(settings, stack_env(settings, spark_remote or settings.spark_remote))
-    ensure_db(settings, env)
     name = worker_name(queues)
     env["AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT"] = str(daemon.port)
     env["EB_CELERY_WORKER"] = name  # for the tasks' own logs: which worker ran them

@@ -128,9 +128,10 @@ class Daemon:
     def stop(self, *, signum: int = signal.SIGTERM, timeout: float = 30.0) -> bool:
         """Stop what :meth:`launch` started; True if it was running.
 
-        ``signum`` goes to its whole process group (the server and what it forked), as the
-        server's own orderly shutdown signal (PostgreSQL's fast shutdown is SIGINT); what is
-        left after ``timeout`` is killed. Returns once the port is free, so a caller may start
+        ``signum`` goes to its process group (the server and what it forked), as the server's
+        own orderly shutdown signal (PostgreSQL's fast shutdown is SIGINT); what is left of its
+        session after ``timeout`` is killed, process groups of its own included (an Airflow
+        task runs in one). Returns once the port is free, so a caller may start
         it again right away.
         """
         if not self.pid_file.exists():
@@ -146,13 +147,27 @@ class Daemon:
             deadline = time.monotonic() + timeout
             while pid_alive(pid) and time.monotonic() < deadline:
                 time.sleep(0.3)
-            with contextlib.suppress(OSError):  # the group: a forked child may outlive its parent
-                os.killpg(pid, signal.SIGKILL)
+            for member in [pid, *session_pids(pid)]:  # what it forked, in any process group
+                with contextlib.suppress(OSError):
+                    os.kill(member, signal.SIGKILL)
             deadline = time.monotonic() + 10
             while (pid_alive(pid) or port_open(self.port)) and time.monotonic() < deadline:
                 time.sleep(0.2)
         self.pid_file.unlink(missing_ok=True)
         return was_running
+
+
+def session_pids(sid: int) -> list[int]:
+    """The live processes of session ``sid`` (a daemon launched here leads its own session);
+    exited ones waiting to be reaped are not counted."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            with contextlib.suppress(OSError):
+                state = (entry / "stat").read_text().rpartition(")")[2].split()[0]
+                if state != "Z" and os.getsid(int(entry.name)) == sid:
+                    found.append(int(entry.name))
+    return found
 
 
 def last_error(log: Path) -> str:
