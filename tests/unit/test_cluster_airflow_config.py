@@ -4,16 +4,18 @@ settings choose, the environment every Airflow node gets, and the one-line set-u
 from __future__ import annotations
 
 import json
+import os
+import re
 import socket
 from pathlib import Path
 
 import pytest
-from conftest import make_settings
+from conftest import free_port, make_settings
 
 from enforcement_brain.cluster import airflow_side
 from enforcement_brain.errors import ConfigError, SetupError
 from enforcement_brain.orchestration.defaults import DEFAULT_ARGS, QUEUES, default_args
-from enforcement_brain.orchestration.stack import stack_env
+from enforcement_brain.orchestration.stack import AirflowStack, stack_env
 
 
 def test_embedded_profile_keeps_every_task_on_the_default_queue(tmp_path, monkeypatch):
@@ -115,3 +117,42 @@ def test_a_taken_port_names_its_setting(tmp_path, component, setting):
         with pytest.raises(SetupError, match=rf"port {port} is taken.*{setting}"):
             getattr(airflow_side, component)(settings).start()
     assert not (Path(tmp_path) / "var" / "cluster" / "pg" / "data").exists()
+
+
+def test_a_worker_needs_postgresql_and_redis_up_first(tmp_path):
+    pg_port = free_port()
+    settings = make_settings(
+        tmp_path / "var",
+        EB_CLUSTER_PG_PORT=str(pg_port),
+        EB_CLUSTER_WORKER_LOG_PORT=str(free_port()),
+    )
+    first = airflow_side.workers(settings)[0]
+    message = f"PostgreSQL does not answer on port {pg_port} (EB_CLUSTER_PG_PORT): start it first"
+    with pytest.raises(SetupError, match=f"^{re.escape(message)}$"):
+        first.start()
+    assert not first.daemon.pid_file.exists()
+
+
+def test_the_celery_stack_refuses_to_start_on_the_embedded_database(tmp_path, monkeypatch):
+    for key in ("AIRFLOW__DATABASE__SQL_ALCHEMY_CONN", "AIRFLOW__CELERY__BROKER_URL"):
+        monkeypatch.delenv(key, raising=False)
+    settings = make_settings(
+        tmp_path / "var", EB_AIRFLOW_EXECUTOR="CeleryExecutor", EB_AIRFLOW_PORT=str(free_port())
+    )
+    with pytest.raises(SetupError, match=r"^EB_AIRFLOW_EXECUTOR=CeleryExecutor needs .*"):
+        AirflowStack(settings, "").start()
+    assert not (tmp_path / "var" / "airflow" / "airflow.db").exists()
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="PostgreSQL runs as its own account only for root")
+def test_a_data_folder_the_postgres_account_cannot_reach_is_named(tmp_path):
+    # pytest's temporary folders are mode 700: the postgres account cannot enter them.
+    settings = make_settings(tmp_path / "var", EB_CLUSTER_PG_PORT=str(free_port()))
+    folder = tmp_path / "var" / "cluster" / "pg"
+    message = (
+        f"the 'postgres' account cannot reach {folder}: make its parent folders traversable "
+        "(chmod o+x) or set EB_VAR_DIR to a folder it can reach"
+    )
+    with pytest.raises(SetupError, match=f"^{re.escape(message)}$"):
+        airflow_side.postgres(settings).start()
+    assert not (folder / "data").exists()

@@ -151,7 +151,9 @@ class Daemon:
                 with contextlib.suppress(OSError):
                     os.kill(member, signal.SIGKILL)
             deadline = time.monotonic() + 10
-            while (pid_alive(pid) or port_open(self.port)) and time.monotonic() < deadline:
+            while time.monotonic() < deadline and (
+                pid_alive(pid) or port_open(self.port) or session_pids(pid)
+            ):
                 time.sleep(0.2)
         self.pid_file.unlink(missing_ok=True)
         return was_running
