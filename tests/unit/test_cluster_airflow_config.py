@@ -16,6 +16,7 @@ from enforcement_brain.cluster import airflow_side
 from enforcement_brain.errors import ConfigError, SetupError
 from enforcement_brain.orchestration.defaults import DEFAULT_ARGS, QUEUES, default_args
 from enforcement_brain.orchestration.stack import AirflowStack, stack_env
+from enforcement_brain.settings import REPO_ROOT
 
 
 def test_embedded_profile_keeps_every_task_on_the_default_queue(tmp_path, monkeypatch):
@@ -156,3 +157,25 @@ def test_a_data_folder_the_postgres_account_cannot_reach_is_named(tmp_path):
     with pytest.raises(SetupError, match=f"^{re.escape(message)}$"):
         airflow_side.postgres(settings).start()
     assert not (folder / "data").exists()
+
+
+@pytest.mark.parametrize("executor", ["LocalExecutor", "CeleryExecutor"])
+def test_the_dags_put_loads_and_publishing_on_their_queues_only_under_celery(
+    tmp_path, monkeypatch, executor
+):
+    from airflow.dag_processing.dagbag import DagBag
+
+    monkeypatch.setenv("AIRFLOW_HOME", str(tmp_path / "airflow"))
+    monkeypatch.setenv("AIRFLOW__CORE__LOAD_EXAMPLES", "False")
+    monkeypatch.setenv("EB_AIRFLOW_EXECUTOR", executor)
+    bag = DagBag(str(REPO_ROOT / "dags"))
+    assert bag.import_errors == {}
+    work = {"ingest": "load", "validate": "load", "maintain": "load"}
+    work |= {"publish": "publish", "share": "publish"}
+    queues = {
+        (dag_id.split("_")[0], task.queue) for dag_id, dag in bag.dags.items() for task in dag.tasks
+    }
+    if executor == "LocalExecutor":
+        assert {queue for _, queue in queues} == {"default"}
+    else:
+        assert queues == {(kind, QUEUES[work[kind]]) for kind in work}
