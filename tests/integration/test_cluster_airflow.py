@@ -11,8 +11,10 @@ from __future__ import annotations
 
 import asyncio
 import os
+import re
 import shutil
 import signal
+import socket
 import tempfile
 import textwrap
 import time
@@ -24,9 +26,10 @@ import pytest
 from conftest import free_port, make_settings
 
 from enforcement_brain.cluster import airflow_side
+from enforcement_brain.errors import SetupError
 from enforcement_brain.orchestration.stack import AirflowStack
 from enforcement_brain.settings import Settings
-from enforcement_brain.spark.server import session_pids
+from enforcement_brain.spark.server import port_open, session_pids
 
 pytestmark = pytest.mark.cluster
 
@@ -102,12 +105,43 @@ def _instances(stack: AirflowStack, dag_id: str, run_id: str) -> dict[str, dict]
     return {ti["task_id"]: ti for ti in found["task_instances"]}
 
 
-@pytest.fixture(scope="module")
-def cluster() -> Iterator[Cluster]:
-    # PostgreSQL runs as the postgres account when we are root: its folder must be reachable
-    # by it, which pytest's own temporary folder (mode 700) is not.
+def _reachable_root() -> Path:
+    """A temporary folder PostgreSQL's account can reach when we are root (pytest's own
+    temporary folders are mode 700)."""
     root = Path(tempfile.mkdtemp(prefix="eb-cluster-airflow-"))
     root.chmod(0o711)
+    return root
+
+
+def test_a_component_that_does_not_come_up_stops_those_started_before_it():
+    root = _reachable_root()
+    try:
+        with socket.socket() as busy:
+            busy.bind(("127.0.0.1", 0))
+            busy.listen()
+            redis_port = busy.getsockname()[1]
+            settings = make_settings(
+                root / "var",
+                EB_CLUSTER_PG_PORT=str(free_port()),
+                EB_CLUSTER_REDIS_PORT=str(redis_port),
+            )
+            message = (
+                f"port {redis_port} is taken by another process: stop it or set "
+                "EB_CLUSTER_REDIS_PORT"
+            )
+            with pytest.raises(SetupError, match=f"^{re.escape(message)}$"):
+                airflow_side.start_all(settings)
+        pg = airflow_side.postgres(settings)
+        assert (root / "var" / "cluster" / "pg" / "data" / "PG_VERSION").exists()  # it had started
+        assert not pg.status().running and not pg.daemon.pid_file.exists()
+        assert not port_open(settings.cluster_pg_port)
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
+
+
+@pytest.fixture(scope="module")
+def cluster() -> Iterator[Cluster]:
+    root = _reachable_root()
     home, marks = root / "home", root / "marks"
     (home / "dags").mkdir(parents=True)
     marks.mkdir()
