@@ -13,13 +13,20 @@ deployment on several hosts does:
 - **Celery workers**, one per entry of ``EB_CELERY_WORKER_QUEUES``, each serving its queues
   (``orchestration.defaults.QUEUES``: loads and publishing by default).
 
-Each is a :class:`~enforcement_brain.spark.server.Daemon` on 127.0.0.1 with its log and pid
-file under ``<var>/cluster/``; :func:`components` lists them in start order, each with its
-``start``, ``stop`` and ``status``. The API server, scheduler and DAG processor are those of
-:mod:`enforcement_brain.orchestration.stack`, which reads the database, broker and JWT secret
-from its environment: :func:`client_env` is what a run on this cluster exports (the workers
-get the same through :func:`node_env`), so no two nodes can disagree. The passwords and the
-JWT secret are drawn once into ``<var>/cluster/secrets.json`` (mode 600).
+A worker that dies (its host lost, the process killed) takes its running tasks with it: they
+stop heartbeating, the scheduler fails them after ``[scheduler] task_instance_heartbeat_timeout``
+(300 s by default) and, as every task has a retry (``orchestration.defaults``), queues them
+again; a worker serving the same queue runs them. A queue only the dead worker served waits for
+it: give every queue two workers where that matters.
+
+Each is a :class:`~enforcement_brain.spark.server.Daemon` with its log and pid file under
+``<var>/cluster/`` (PostgreSQL and Redis listen on 127.0.0.1 only); :func:`components` lists
+them in start order, each with its ``start``, ``stop`` and ``status``. The API server,
+scheduler and DAG processor are those of :mod:`enforcement_brain.orchestration.stack`, which
+reads the database, broker and JWT secret from its environment: :func:`client_env` is what a
+run on this cluster exports (the workers get the same through :func:`node_env`), so no two
+nodes can disagree. The passwords and the JWT secret are drawn once into
+``<var>/cluster/secrets.json`` (mode 600).
 """
 
 from __future__ import annotations
@@ -359,7 +366,8 @@ def redis(settings: Settings) -> Component:
 # -- Celery workers --------------------------------------------------------------------------
 def _worker_daemon(settings: Settings, index: int, queues: tuple[str, ...]) -> Daemon:
     """Worker ``index``; its port is its log server's (from which the API server reads the
-    logs of the tasks it ran), the first worker's port + ``index``."""
+    logs of the tasks it ran), the first worker's port + ``index``. Airflow binds that server
+    to every interface, not only loopback; it answers only requests signed with the JWT secret."""
     name = worker_name(queues)
     folder = cluster_dir(settings)
     port = settings.cluster_worker_log_port + index
