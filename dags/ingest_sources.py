@@ -22,7 +22,12 @@ from airflow.timetables.interval import CronDataIntervalTimetable
 
 from enforcement_brain.declarations import load_catalog
 from enforcement_brain.orchestration.assets import table_asset
-from enforcement_brain.orchestration.defaults import CATCHUP, DAILY_CRON, DEFAULT_ARGS, START_DATE
+from enforcement_brain.orchestration.defaults import (
+    CATCHUP,
+    DAILY_CRON,
+    START_DATE,
+    default_args,
+)
 from enforcement_brain.settings import load_settings
 
 settings = load_settings()
@@ -36,7 +41,7 @@ for source in load_catalog(settings.standards_dir).sources.values():
         schedule=schedule if settings.cron_enabled else None,
         start_date=START_DATE,
         catchup=CATCHUP,
-        default_args=DEFAULT_ARGS,
+        default_args=default_args("load", settings),
         max_active_runs=1,  # days of one source load one at a time: MERGEs never race
         tags=["ingest", f"delivery:{source.delivery.kind}", source.id],
     ):

@@ -23,9 +23,9 @@ from airflow.timetables.interval import CronDataIntervalTimetable
 
 from enforcement_brain.orchestration.defaults import (
     CATCHUP,
-    DEFAULT_ARGS,
     MAINTENANCE_CRON,
     START_DATE,
+    default_args,
 )
 from enforcement_brain.settings import load_settings
 
@@ -38,7 +38,7 @@ with DAG(
     schedule=schedule if load_settings().cron_enabled else None,
     start_date=START_DATE,
     catchup=CATCHUP,
-    default_args=DEFAULT_ARGS,
+    default_args=default_args("load"),
     max_active_runs=1,
     tags=["maintenance", "delta"],
 ):

@@ -13,7 +13,7 @@ from airflow.sdk import DAG, task
 
 from enforcement_brain.declarations import load_catalog
 from enforcement_brain.orchestration.assets import table_asset
-from enforcement_brain.orchestration.defaults import CATCHUP, DEFAULT_ARGS, START_DATE
+from enforcement_brain.orchestration.defaults import CATCHUP, START_DATE, default_args
 from enforcement_brain.settings import load_settings
 
 for dataset in load_catalog(load_settings().standards_dir).datasets.values():
@@ -24,7 +24,7 @@ for dataset in load_catalog(load_settings().standards_dir).datasets.values():
         schedule=[table_asset("silver", s) for s in dataset.sources],
         start_date=START_DATE,
         catchup=CATCHUP,
-        default_args=DEFAULT_ARGS,
+        default_args=default_args("publish"),
         max_active_runs=1,
         tags=["publish", f"classification:{dataset.classification}", dataset.id],
     ):

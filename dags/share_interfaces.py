@@ -14,7 +14,7 @@ from airflow.sdk import DAG, task
 
 from enforcement_brain.declarations import load_catalog
 from enforcement_brain.orchestration.assets import table_asset
-from enforcement_brain.orchestration.defaults import CATCHUP, DEFAULT_ARGS, START_DATE
+from enforcement_brain.orchestration.defaults import CATCHUP, START_DATE, default_args
 from enforcement_brain.settings import load_settings
 
 for family, members in load_catalog(load_settings().standards_dir).interface_families().items():
@@ -26,7 +26,7 @@ for family, members in load_catalog(load_settings().standards_dir).interface_fam
         schedule=[table_asset("gold", d.dataset) for d in interface.datasets],
         start_date=START_DATE,
         catchup=CATCHUP,
-        default_args=DEFAULT_ARGS,
+        default_args=default_args("publish"),
         max_active_runs=1,
         tags=["share", family],
     ):

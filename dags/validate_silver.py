@@ -19,7 +19,7 @@ from airflow.sdk import DAG, AssetAny, task
 
 from enforcement_brain.declarations import load_catalog
 from enforcement_brain.orchestration.assets import table_asset
-from enforcement_brain.orchestration.defaults import CATCHUP, DEFAULT_ARGS, START_DATE
+from enforcement_brain.orchestration.defaults import CATCHUP, START_DATE, default_args
 from enforcement_brain.settings import load_settings
 
 sources = list(load_catalog(load_settings().standards_dir).sources)
@@ -30,7 +30,7 @@ with DAG(
     schedule=AssetAny(*[table_asset("silver", s) for s in sources]),
     start_date=START_DATE,
     catchup=CATCHUP,
-    default_args=DEFAULT_ARGS,
+    default_args=default_args("load"),
     max_active_runs=1,  # events arriving during a run wait for the next one
     tags=["quality", "gx"],
 ):

@@ -30,6 +30,9 @@ LAYERS = ("landing", "bronze", "silver", "quarantine", "gold", "share", "ops")
 #: whatever the zone of the machine that loads or reports on it.
 BUSINESS_TZ = "Asia/Shanghai"
 
+#: Airflow executors the platform runs on: one machine, or the cluster profile's Celery workers.
+EXECUTORS = ("LocalExecutor", "CeleryExecutor")
+
 
 @dataclass(frozen=True)
 class Settings:
@@ -156,6 +159,55 @@ class Settings:
         if not 1 <= value <= 32:
             raise ConfigError(f"EB_AIRFLOW_PARALLELISM={value} must be between 1 and 32")
         return value
+
+    @property
+    def airflow_executor(self) -> str:
+        """Airflow's executor (``EB_AIRFLOW_EXECUTOR``): ``LocalExecutor`` (embedded, default)
+        or ``CeleryExecutor`` (the cluster profile: metadata on PostgreSQL, tasks sent through
+        Redis to Celery workers, see :mod:`enforcement_brain.cluster.airflow_side`)."""
+        raw = self.extra.get("EB_AIRFLOW_EXECUTOR", "").strip() or "LocalExecutor"
+        if raw not in EXECUTORS:
+            raise ConfigError(f"EB_AIRFLOW_EXECUTOR={raw!r} must be one of {', '.join(EXECUTORS)}")
+        return raw
+
+    @property
+    def cluster_pg_port(self) -> int:
+        """Port of the cluster profile's PostgreSQL on 127.0.0.1 (``EB_CLUSTER_PG_PORT``, default
+        15432: beside, not on, a system PostgreSQL's 5432)."""
+        return _port(self.extra, "EB_CLUSTER_PG_PORT", 15432)
+
+    @property
+    def cluster_redis_port(self) -> int:
+        """Port of the cluster profile's Redis, the Celery broker (``EB_CLUSTER_REDIS_PORT``,
+        default 16379: beside, not on, a system Redis's 6379)."""
+        return _port(self.extra, "EB_CLUSTER_REDIS_PORT", 16379)
+
+    @property
+    def cluster_worker_log_port(self) -> int:
+        """Port of the first Celery worker's log server (``EB_CLUSTER_WORKER_LOG_PORT``, default
+        8793, Airflow's); worker *i* listens on this port + *i*."""
+        return _port(self.extra, "EB_CLUSTER_WORKER_LOG_PORT", 8793)
+
+    @property
+    def celery_worker_queues(self) -> tuple[tuple[str, ...], ...]:
+        """The Celery workers the cluster profile starts and the queues each serves
+        (``EB_CELERY_WORKER_QUEUES``: workers separated by ``;``, queues by ``,``).
+
+        Default: one worker for the loads and one for publishing, both also serving Airflow's
+        ``default`` queue (the names are declared in ``orchestration.defaults.QUEUES``).
+        """
+        raw = (
+            self.extra.get("EB_CELERY_WORKER_QUEUES", "").strip() or "loads,default;publish,default"
+        )
+        workers = tuple(
+            tuple(q.strip() for q in worker.split(",") if q.strip()) for worker in raw.split(";")
+        )
+        if not workers or any(not queues for queues in workers):
+            raise ConfigError(
+                f"EB_CELERY_WORKER_QUEUES={raw!r}: list each worker's queues, workers separated "
+                "by ';' and queues by ',' (e.g. loads,default;publish,default)"
+            )
+        return workers
 
     @property
     def cron_enabled(self) -> bool:
@@ -395,6 +447,11 @@ EXTRA_KEYS = (
     "EB_AIRFLOW_PORT",
     "EB_AIRFLOW_PARALLELISM",
     "EB_CRON",
+    "EB_AIRFLOW_EXECUTOR",
+    "EB_CLUSTER_PG_PORT",
+    "EB_CLUSTER_REDIS_PORT",
+    "EB_CLUSTER_WORKER_LOG_PORT",
+    "EB_CELERY_WORKER_QUEUES",
     "EB_SHARING_PORT",
     "EB_SHARING_ENDPOINT",
     "EB_SHARING_SECRET",
@@ -430,6 +487,13 @@ def _int(env: Mapping[str, str], name: str, default: int) -> int:
         return int(raw)
     except ValueError:
         raise ConfigError(f"{name}={raw!r} is not an integer") from None
+
+
+def _port(env: Mapping[str, str], name: str, default: int) -> int:
+    value = _int(env, name, default)
+    if not 1 <= value <= 65535:
+        raise ConfigError(f"{name}={value} is not a TCP port")
+    return value
 
 
 def _float(env: Mapping[str, str], name: str, default: float, lo: float, hi: float) -> float:
@@ -498,4 +562,6 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
     _ = settings.share_max_files
     _ = (settings.maintenance_default_retention_days, settings.db_lookback_days)
     _ = settings.batch_nice
+    _ = (settings.airflow_executor, settings.celery_worker_queues)
+    _ = (settings.cluster_pg_port, settings.cluster_redis_port, settings.cluster_worker_log_port)
     return settings

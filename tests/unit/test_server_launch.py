@@ -8,13 +8,14 @@ from __future__ import annotations
 
 import os
 import sys
+import time
 from pathlib import Path
 
 import pytest
 from conftest import free_port
 
 from enforcement_brain.errors import SetupError
-from enforcement_brain.spark.server import Daemon, pid_alive
+from enforcement_brain.spark.server import Daemon, pid_alive, session_pids
 
 LISTENS = """
 import socket, sys, time
@@ -86,3 +87,40 @@ def test_a_port_another_program_holds_is_refused_naming_the_setting(tmp_path):
             _daemon(tmp_path, port).running()
     assert str(err.value) == f"port {port} is taken by another process: stop it or set X_PORT"
     assert _daemon(tmp_path, port).running() is None  # free again: ready to start
+
+
+#: Listens, and forks a child into a process group of its own that ignores SIGTERM (as an
+#: Airflow task runs under a Celery worker): a stop that signals only the group misses it.
+FORKS = """
+import os, signal, socket, sys, time
+s = socket.socket(); s.bind(("127.0.0.1", int(sys.argv[1]))); s.listen()
+child = os.fork()
+if child == 0:
+    os.setpgid(0, 0)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    open(sys.argv[2], "w").write(str(os.getpid()))
+    time.sleep(60)
+    os._exit(0)
+time.sleep(60)
+"""
+
+
+def test_stop_ends_the_daemon_and_whatever_it_forked_in_its_session(tmp_path):
+    port = free_port()
+    daemon = _daemon(tmp_path, port)
+    child_file = tmp_path / "child.pid"
+    daemon.launch(
+        [sys.executable, "-c", FORKS, str(port), str(child_file)],
+        dict(os.environ),
+        timeout=20,
+        stop=lambda: None,
+    )
+    while not child_file.exists() or not child_file.read_text():
+        time.sleep(0.05)
+    pid, child = int(daemon.pid_file.read_text()), int(child_file.read_text())
+    assert set(session_pids(pid)) == {pid, child}
+    assert daemon.stop(timeout=2) is True
+    assert not pid_alive(pid)
+    assert session_pids(pid) == []  # the child too (an exited one awaiting its reaper aside)
+    assert not daemon.pid_file.exists() and not daemon.status().running
+    assert daemon.stop() is False  # nothing left to stop

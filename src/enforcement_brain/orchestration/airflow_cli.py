@@ -11,6 +11,7 @@ import os
 import re
 import subprocess
 import sys
+from collections.abc import Mapping
 from pathlib import Path
 
 from enforcement_brain.errors import SetupError
@@ -35,12 +36,15 @@ def airflow_env(settings: Settings, spark_remote: str | None = None) -> dict[str
             "EB_LAKE_ROOT": settings.lake_root,
         }
     )
-    env.setdefault(
-        "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN", f"sqlite:///{settings.airflow_home / 'airflow.db'}"
-    )
+    env.setdefault("AIRFLOW__DATABASE__SQL_ALCHEMY_CONN", default_db_url(settings))
     if spark_remote:
         env["EB_SPARK_REMOTE"] = spark_remote
     return env
+
+
+def default_db_url(settings: Settings) -> str:
+    """The embedded profile's metadata DB: SQLite in ``AIRFLOW_HOME``."""
+    return f"sqlite:///{settings.airflow_home / 'airflow.db'}"
 
 
 def airflow_bin() -> str:
@@ -50,23 +54,26 @@ def airflow_bin() -> str:
     return str(path)
 
 
-def ensure_db(settings: Settings) -> None:
+def ensure_db(settings: Settings, env: Mapping[str, str] | None = None) -> None:
     """Create or upgrade Airflow's metadata DB (idempotent, ~4 s on SQLite).
 
-    A stamp with the Airflow version skips the migration when nothing changed.
+    ``env`` is the environment of the Airflow processes (default :func:`airflow_env`); a
+    stamp with the Airflow version skips the migration of the default SQLite DB when nothing
+    changed.
     """
     import importlib.metadata
 
     settings.airflow_home.mkdir(parents=True, exist_ok=True)
     stamp = settings.airflow_home / ".migrated"
     version = importlib.metadata.version("apache-airflow")
-    uses_default_db = "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN" not in os.environ
+    env = dict(env) if env is not None else airflow_env(settings)
+    uses_default_db = env["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"] == default_db_url(settings)
     if uses_default_db and stamp.exists() and stamp.read_text() == version:
         use_wal(settings.airflow_home / "airflow.db")
         return
     proc = subprocess.run(
         [airflow_bin(), "db", "migrate"],
-        env=airflow_env(settings),
+        env=env,
         capture_output=True,
         text=True,
         check=False,

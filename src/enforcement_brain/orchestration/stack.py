@@ -3,7 +3,9 @@
 ``make run`` starts the three Airflow 3 components with the LocalExecutor on the SQLite
 metadata DB, triggers the day's ingest DAGs through Airflow's public REST API, lets the
 scheduler run them in parallel and lets Asset events trigger the publish and share DAGs, then
-stops everything. What runs is what a deployment runs; only the executor is the local one.
+stops everything. What runs is what a deployment runs; only the executor is the local one, or,
+with ``EB_AIRFLOW_EXECUTOR=CeleryExecutor``, Celery workers on the cluster profile's PostgreSQL
+and Redis (:mod:`enforcement_brain.cluster.airflow_side`).
 
 The client side speaks plain HTTP (``urllib``): this process never imports Airflow, so its
 configuration cannot leak into the platform's own process.
@@ -32,6 +34,7 @@ from enforcement_brain.errors import EbError, SetupError
 from enforcement_brain.orchestration.airflow_cli import (
     airflow_bin,
     airflow_env,
+    default_db_url,
     ensure_db,
     first_error,
 )
@@ -54,7 +57,7 @@ def stack_env(settings: Settings, spark_remote: str) -> dict[str, str]:
     env = airflow_env(settings, spark_remote)
     env.update(
         {
-            "AIRFLOW__CORE__EXECUTOR": "LocalExecutor",
+            "AIRFLOW__CORE__EXECUTOR": settings.airflow_executor,
             "AIRFLOW__CORE__PARALLELISM": str(settings.airflow_parallelism),
             "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"http://127.0.0.1:{port}/execution/",
             "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": f"{API_USER}:admin",
@@ -141,9 +144,17 @@ class AirflowStack:
                 f"port {port} is taken (an Airflow started by `make airflow`?): stop it or set "
                 "EB_AIRFLOW_PORT to a free port"
             )
-        ensure_db(self.settings)
-        password = self._password()
         env = stack_env(self.settings, self.spark_remote)
+        if self.settings.airflow_executor == "CeleryExecutor" and env[
+            "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"
+        ] == default_db_url(self.settings):
+            raise SetupError(
+                "EB_AIRFLOW_EXECUTOR=CeleryExecutor needs the cluster's database and broker in "
+                "the environment (AIRFLOW__DATABASE__SQL_ALCHEMY_CONN, AIRFLOW__CELERY__BROKER_URL)"
+                ": start the cluster and use the settings it prints"
+            )
+        ensure_db(self.settings, env)
+        password = self._password()
         self.log_dir.mkdir(parents=True, exist_ok=True)
         for name in COMPONENTS:
             log = (self.log_dir / f"{name}.log").open("w")

@@ -7,6 +7,7 @@ its classpath, and every task attaches to it as a thin gRPC client. ``eb spark s
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import socket
@@ -124,6 +125,52 @@ class Daemon:
         stop()
         raise SetupError(f"{self.what} did not listen within {timeout:.0f} s; see {self.log}")
 
+    def stop(self, *, signum: int = signal.SIGTERM, timeout: float = 30.0) -> bool:
+        """Stop what :meth:`launch` started; True if it was running.
+
+        ``signum`` goes to its process group (the server and what it forked), as the server's
+        own orderly shutdown signal (PostgreSQL's fast shutdown is SIGINT); what is left of its
+        session after ``timeout`` is killed, process groups of its own included (an Airflow
+        task runs in one). Returns once the port is free, so a caller may start
+        it again right away.
+        """
+        if not self.pid_file.exists():
+            return False
+        pid = int(self.pid_file.read_text())
+        was_running = pid_alive(pid)
+        if was_running:
+            try:
+                os.killpg(pid, signum)
+            except OSError:
+                with contextlib.suppress(OSError):
+                    os.kill(pid, signum)
+            deadline = time.monotonic() + timeout
+            while pid_alive(pid) and time.monotonic() < deadline:
+                time.sleep(0.3)
+            for member in [pid, *session_pids(pid)]:  # what it forked, in any process group
+                with contextlib.suppress(OSError):
+                    os.kill(member, signal.SIGKILL)
+            deadline = time.monotonic() + 10
+            while time.monotonic() < deadline and (
+                pid_alive(pid) or port_open(self.port) or session_pids(pid)
+            ):
+                time.sleep(0.2)
+        self.pid_file.unlink(missing_ok=True)
+        return was_running
+
+
+def session_pids(sid: int) -> list[int]:
+    """The live processes of session ``sid`` (a daemon launched here leads its own session);
+    exited ones waiting to be reaped are not counted."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            with contextlib.suppress(OSError):
+                state = (entry / "stat").read_text().rpartition(")")[2].split()[0]
+                if state != "Z" and os.getsid(int(entry.name)) == sid:
+                    found.append(int(entry.name))
+    return found
+
 
 def last_error(log: Path) -> str:
     """The most telling line of a start-up log, for a one-line error."""
@@ -174,20 +221,4 @@ def start(settings: Settings, *, timeout: float = 120.0) -> ServerStatus:
 
 def stop(settings: Settings, *, timeout: float = 30.0) -> bool:
     """Stop the server this platform started; True if one was running."""
-    pid_file = _pid_file(settings)
-    if not pid_file.exists():
-        return False
-    pid = int(pid_file.read_text())
-    was_running = pid_alive(pid)
-    if was_running:
-        try:
-            os.killpg(pid, signal.SIGTERM)
-        except OSError:
-            os.kill(pid, signal.SIGTERM)
-        deadline = time.monotonic() + timeout
-        while pid_alive(pid) and time.monotonic() < deadline:
-            time.sleep(0.3)
-        if pid_alive(pid):
-            os.killpg(pid, signal.SIGKILL)
-    pid_file.unlink(missing_ok=True)
-    return was_running
+    return _daemon(settings).stop(timeout=timeout)
