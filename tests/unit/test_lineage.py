@@ -329,3 +329,28 @@ def test_the_write_runs_of_every_dag_describe_the_declared_graph(settings, catal
     ]
     assert check.events_graph(settings, emitted) == declared.declared_graph(catalog)
     assert len(declared.declared_graph(catalog)) > 100
+
+
+def test_a_failing_job_emits_fail_and_its_error_goes_on(tmp_path: Path, catalog) -> None:
+    settings = load_settings({"EB_VAR_DIR": str(tmp_path)})
+    failing = events.emitting(settings, catalog, "load_source", "anpr_passes", None, "x.load")
+    with pytest.raises(ZeroDivisionError), failing:
+        _ = 1 / 0
+    emitted = check.read_events(tmp_path / "lineage")
+    assert sorted((e["job"]["name"], e["eventType"]) for e in emitted) == [
+        ("x.load.bronze.anpr_passes", "FAIL"),
+        ("x.load.bronze.anpr_passes", "START"),
+        ("x.load.silver.anpr_passes", "FAIL"),
+        ("x.load.silver.anpr_passes", "START"),
+    ]
+    assert all(check.problems(e) == [] for e in emitted)
+
+
+def test_a_broken_transport_is_a_warning_not_a_failure(tmp_path: Path, catalog, caplog) -> None:
+    settings = load_settings({"EB_VAR_DIR": str(tmp_path)})
+    (tmp_path / "lineage").write_text("a file where the folder should be")
+    job = events.emitting(settings, catalog, "publish_dataset", "kpi_monthly", None, "x.p")
+    with caplog.at_level("WARNING", logger="enforcement_brain.lineage.events"), job:
+        done = True
+    assert done
+    assert "OpenLineage" in caplog.text

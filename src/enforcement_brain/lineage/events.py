@@ -12,7 +12,7 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import logging
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -247,7 +247,13 @@ def to_dict(event: RunEvent) -> dict[str, Any]:
     return json.loads(Serde.to_json(event))
 
 
-def _emit(client: OpenLineageClient, event: RunEvent) -> None:
+def _emit(client: OpenLineageClient, build: Callable[[], RunEvent]) -> None:
+    """Build one event and emit it; a failure of either is a warning, never the task's."""
+    try:
+        event = build()
+    except Exception as exc:
+        log.warning("OpenLineage: could not build an event (%s)", exc)
+        return
     try:
         client.emit(event)
     except Exception as exc:
@@ -265,8 +271,8 @@ def emitting(
 ) -> Iterator[None]:
     """Emit START for each write of the job, then COMPLETE (or FAIL with the error) when the
     body ends; nothing when lineage is off or the job writes no lake table."""
-    steps = job_steps(catalog, job, subject)
     try:
+        steps = job_steps(catalog, job, subject)
         client = make_client(settings, parent) if steps else None
     except Exception as exc:
         log.warning("OpenLineage: no client (%s); the job runs without lineage events", exc)
@@ -275,28 +281,40 @@ def emitting(
         yield
         return
     runs = [(step, new_run_id()) for step in steps]
-    for step, run_id in runs:
-        _emit(client, step_event(settings, catalog, step, "START", run_id, parent, job_label))
-    try:
-        yield
-    except BaseException as exc:
+
+    def emit_all(event_type: str, error: BaseException | None = None) -> None:
         for step, run_id in runs:
             _emit(
                 client,
-                step_event(settings, catalog, step, "FAIL", run_id, parent, job_label, error=exc),
+                lambda step=step, run_id=run_id: step_event(
+                    settings,
+                    catalog,
+                    step,
+                    event_type,
+                    run_id,
+                    parent,
+                    job_label,
+                    schemas=(
+                        {t: delta_schema(settings, t) for t in {*step.inputs, *step.outputs}}
+                        if event_type == "COMPLETE"
+                        else None
+                    ),
+                    error=error,
+                ),
             )
+
+    emit_all("START")
+    try:
+        yield
+    except BaseException as exc:
+        emit_all("FAIL", exc)
         raise
-    for step, run_id in runs:
-        tables = {*step.inputs, *step.outputs}
-        schemas = {t: delta_schema(settings, t) for t in tables}
-        _emit(
-            client,
-            step_event(
-                settings, catalog, step, "COMPLETE", run_id, parent, job_label, schemas=schemas
-            ),
-        )
-    with contextlib.suppress(Exception):
-        client.close(timeout=5)
+    else:
+        emit_all("COMPLETE")
+    finally:
+        if parent is None:  # a client of its own: flushed here; the provider's stays open
+            with contextlib.suppress(Exception):
+                client.close(timeout=5)
 
 
 def report_task_io(settings: Settings, catalog: Catalog, job: str, subject: str) -> None:
