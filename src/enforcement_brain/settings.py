@@ -420,6 +420,34 @@ class Settings:
     def landing_uri(self) -> str:
         return self.layer_uri("landing")
 
+    # -- lineage -------------------------------------------------------------------------------
+    @property
+    def lineage_disabled(self) -> bool:
+        """OpenLineage off (``OPENLINEAGE_DISABLED``: the client and the provider both read it)."""
+        return self.extra.get("OPENLINEAGE_DISABLED", "").strip().lower() in {"true", "1", "t"}
+
+    @property
+    def lineage_namespace(self) -> str:
+        """The OpenLineage namespace of the platform's jobs (``OPENLINEAGE_NAMESPACE``)."""
+        return self.extra.get("OPENLINEAGE_NAMESPACE") or "enforcement-brain"
+
+    @property
+    def lineage_transport(self) -> dict[str, object] | None:
+        """Where OpenLineage events go when no ``OPENLINEAGE_*`` variable says: one JSON file per
+        event under ``var/lineage/`` (files, so concurrent task processes never interleave).
+
+        ``None`` when lineage is off or configured the usual OpenLineage way (``OPENLINEAGE_URL``,
+        ``OPENLINEAGE_CONFIG``, ``OPENLINEAGE__TRANSPORT__*``): the Airflow provider and the
+        client then read those themselves.
+        """
+        if self.lineage_disabled or any(k in self.extra for k in LINEAGE_TRANSPORT_KEYS):
+            return None
+        return {
+            "type": "file",
+            "log_file_path": str(self.var_dir / "lineage" / "events"),
+            "append": False,
+        }
+
     @property
     def run_dir(self) -> Path:
         """Where run summaries, server logs and pid files go."""
@@ -473,6 +501,15 @@ EXTRA_KEYS = (
     "EB_S3_ENDPOINT",
     "AWS_REGION",
     "AWS_DEFAULT_REGION",
+    "OPENLINEAGE_DISABLED",
+    "OPENLINEAGE_NAMESPACE",
+)
+
+#: Variables that configure an OpenLineage transport: any of them replaces the default file.
+LINEAGE_TRANSPORT_KEYS = (
+    "OPENLINEAGE_URL",
+    "OPENLINEAGE_CONFIG",
+    "OPENLINEAGE__TRANSPORT__TYPE",
 )
 
 
@@ -546,7 +583,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         seed=_int(env, "EB_SEED", 20250106),
         scale=_float(env, "EB_SCALE", 0.05, 0.0001, 10.0),
         defect_rate=_float(env, "EB_DEFECT_RATE", 0.01, 0.0, 0.5),
-        extra={k: env[k] for k in EXTRA_KEYS if env.get(k)},
+        extra={k: env[k] for k in (*EXTRA_KEYS, *LINEAGE_TRANSPORT_KEYS) if env.get(k)},
     )
     # The text knobs fail here, in one line, not later in the middle of a run.
     _ = (settings.airflow_port, settings.airflow_parallelism, settings.cron_enabled)

@@ -124,6 +124,26 @@ def test_the_summary_says_where_each_tasks_time_went(first_run):
     assert breakdown["publish"]["delta_commits"] >= 2  # the gold replace and its log row
 
 
+def test_every_load_left_its_openlineage_events(env, first_run):
+    """The provider's COMPLETE of every ingest task, in the default file transport beside the
+    lake, and the platform's writes under them; every event valid, their graph the declared."""
+    from enforcement_brain.lineage import check, declared
+    from enforcement_brain.settings import load_settings
+
+    summary, _ = first_run
+    events = check.read_events(Path(env["EB_VAR_DIR"]) / "lineage")
+    found = [
+        (e["job"]["name"], set(check.problems(e)) - check.PROVIDER_SCHEMA_DRIFT) for e in events
+    ]
+    assert [(job, errors) for job, errors in found if errors] == []
+    done = {e["job"]["name"] for e in events if e["eventType"] == "COMPLETE"}
+    ingest = [r["dag_id"] for r in summary["dag_runs"] if r["dag_id"].startswith("ingest_")]
+    assert {f"{d}.load" for d in ingest} <= done
+    catalog = load_catalog(REPO_ROOT / "data_standards")
+    graph = check.events_graph(load_settings(env), events)
+    assert graph and graph <= declared.declared_graph(catalog)
+
+
 def test_batches_agree_with_the_ground_truth(env, first_run):
     """Each injected defect is quarantined (quarantine-level rule) or flagged (warn-level),
     each duplicate dropped, and no clean row touched (late and out-of-order rows are clean)."""

@@ -7,6 +7,7 @@ an engineer's ``airflow dags test``) gets its environment from :func:`airflow_en
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import re
 import subprocess
@@ -39,6 +40,14 @@ def airflow_env(settings: Settings, spark_remote: str | None = None) -> dict[str
     env.setdefault("AIRFLOW__DATABASE__SQL_ALCHEMY_CONN", default_db_url(settings))
     if spark_remote:
         env["EB_SPARK_REMOTE"] = spark_remote
+    # OpenLineage: the provider emits every task's START/COMPLETE/FAIL; by default to files
+    # under var/lineage/, unless the usual OPENLINEAGE_* variables (or the provider's own
+    # AIRFLOW__OPENLINEAGE__* options, kept as given) say where.
+    env.setdefault("AIRFLOW__OPENLINEAGE__NAMESPACE", settings.lineage_namespace)
+    transport = settings.lineage_transport
+    if transport is not None:
+        Path(str(transport["log_file_path"])).parent.mkdir(parents=True, exist_ok=True)
+        env.setdefault("AIRFLOW__OPENLINEAGE__TRANSPORT", json.dumps(transport))
     return env
 
 

@@ -101,8 +101,11 @@ def run_job(
     it in ``ops.run_log``.
 
     Asset outlets of the task get ``{"delivery_date": ...}`` as extra, so downstream DAGs
-    scheduled on those assets process the same day.
+    scheduled on those assets process the same day. OpenLineage: the task's lake tables go to
+    the provider's task events (hook lineage), and each write of the job is a run of its own
+    under the task's (:mod:`enforcement_brain.lineage`).
     """
+    from enforcement_brain.lineage.events import emitting, parent_from_context, report_task_io
     from enforcement_brain.ops.ledger import record_run
 
     ctx = job_context()
@@ -119,9 +122,13 @@ def run_job(
     timings["attach_seconds"] = round(time.monotonic() - attach, 3)
     log.info("%s %s for %s (run %s)", job, subject, day, run_id)
     status, detail = "failed", ""
+    report_task_io(ctx.settings, ctx.catalog, job, subject)
+    parent = parent_from_context(context)
+    label = parent.job_name if parent is not None else f"{dag_id or job}.{task_id}"
     running = time.monotonic()
     try:
-        result = module.run(ctx, subject, day, run_id)
+        with emitting(ctx.settings, ctx.catalog, job, subject, parent, label):
+            result = module.run(ctx, subject, day, run_id)
         timings["run_seconds"] = round(time.monotonic() - running, 3)
         status = "success"
         detail = json.dumps({**result, "timings": timings, "spark_session": session}, default=str)
