@@ -4,7 +4,7 @@ Why: a compose file, a Helm values file or an IAM policy that nobody runs drifts
 silently. Each file here is validated against the schema of the tool that reads it (the
 compose spec, the Kubernetes API schemas, the IAM policy grammar), and every setting name it
 sets is checked against the code that reads it (``settings.py`` for ``EB_*``, Airflow's and its
-Celery provider's option lists for ``AIRFLOW__*``).
+Celery and OpenLineage providers' option lists for ``AIRFLOW__*``).
 """
 
 from __future__ import annotations
@@ -76,17 +76,19 @@ def _package_dir(name: str) -> Path:
 
 
 def airflow_options() -> set[str]:
-    """``section.option`` of every option Airflow core and the Celery provider declare."""
+    """``section.option`` of every option Airflow core and the providers it is run with (Celery,
+    OpenLineage) declare."""
     airflow = _package_dir("airflow")
     core = yaml.safe_load((airflow / "config_templates" / "config.yml").read_text())
     options = {f"{s}.{o}" for s, body in core.items() for o in (body.get("options") or {})}
-    info_file = airflow / "providers" / "celery" / "get_provider_info.py"
-    spec = importlib.util.spec_from_file_location("_celery_provider_info", info_file)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    for section, body in module.get_provider_info()["config"].items():
-        options |= {f"{section}.{o}" for o in body["options"]}
+    for provider in ("celery", "openlineage"):
+        info_file = airflow / "providers" / provider / "get_provider_info.py"
+        spec = importlib.util.spec_from_file_location(f"_{provider}_provider_info", info_file)
+        assert spec is not None and spec.loader is not None
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+        for section, body in module.get_provider_info()["config"].items():
+            options |= {f"{section}.{o}" for o in body["options"]}
     return options
 
 
