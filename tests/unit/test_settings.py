@@ -99,7 +99,7 @@ def test_an_s3a_lake_without_the_s3a_jars_names_the_fix(tmp_path):
     from enforcement_brain.spark.session import spark_conf
 
     s = make_settings(tmp_path, EB_LAKE_ROOT="s3a://lake/eb", EB_S3A_JAR_DIR=str(tmp_path / "none"))
-    with pytest.raises(SetupError, match="eb cluster start.*EB_S3A_JAR_DIR"):
+    with pytest.raises(SetupError, match=r"eb cluster start.*EB_S3A_JAR_DIR"):
         spark_conf(s)
 
 
