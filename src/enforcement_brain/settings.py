@@ -409,14 +409,11 @@ class Settings:
 
     @property
     def cluster_lake_bucket(self) -> str:
-        """The bucket the cluster's lake lives in (``EB_CLUSTER_LAKE_BUCKET``, eb-lake)."""
-        return self.extra.get("EB_CLUSTER_LAKE_BUCKET", "").strip() or "eb-lake"
+        """The bucket the cluster's lake lives in (``EB_CLUSTER_LAKE_BUCKET``, eb-lake).
 
-    @property
-    def cluster_source_bucket(self) -> str:
-        """The bucket the cluster's source systems deliver objects to
-        (``EB_CLUSTER_SOURCE_BUCKET``, eb-sources); landing fetches from it with boto3."""
-        return self.extra.get("EB_CLUSTER_SOURCE_BUCKET", "").strip() or "eb-sources"
+        The source systems' buckets on the same store are the ones their sources declare.
+        """
+        return self.extra.get("EB_CLUSTER_LAKE_BUCKET", "").strip() or "eb-lake"
 
     @property
     def versitygw_binary(self) -> Path:
@@ -513,7 +510,6 @@ EXTRA_KEYS = (
     "EB_CLUSTER_WORKER_CORES",
     "EB_CLUSTER_WORKER_MEMORY",
     "EB_CLUSTER_LAKE_BUCKET",
-    "EB_CLUSTER_SOURCE_BUCKET",
     "EB_VERSITYGW",
     "EB_GO",
     "EB_S3A_JAR_DIR",

@@ -86,3 +86,14 @@ def test_a_port_another_program_holds_is_refused_naming_the_setting(tmp_path):
             _daemon(tmp_path, port).running()
     assert str(err.value) == f"port {port} is taken by another process: stop it or set X_PORT"
     assert _daemon(tmp_path, port).running() is None  # free again: ready to start
+
+
+def test_a_daemon_stops_its_process_group_and_forgets_its_pid(tmp_path):
+    port = free_port()
+    pid_file = _launch(tmp_path, LISTENS, port)
+    pid = int(pid_file.read_text())
+    daemon = _daemon(tmp_path, port)
+    assert daemon.stop(timeout=10) is True
+    assert not pid_alive(pid) and not pid_file.exists()
+    assert not daemon.status().running
+    assert daemon.stop() is False  # nothing recorded: nothing to stop

@@ -122,7 +122,7 @@ def test_cluster_settings_resolve_ports_and_folders(tmp_path):
         8180,
     )
     assert (s.cluster_worker_port, s.cluster_workers, s.cluster_worker_cores) == (7078, 2, 1)
-    assert (s.cluster_lake_bucket, s.cluster_source_bucket) == ("eb-lake", "eb-sources")
+    assert s.cluster_lake_bucket == "eb-lake"
     assert s.versitygw_binary == tmp_path / "home" / ".cache" / "bin" / "versitygw"
     assert s.s3a_jar_dir == tmp_path / "home" / ".cache" / "s3a-jars"
     with pytest.raises(ConfigError, match="EB_CLUSTER_S3_PORT=70000 is not a TCP port"):

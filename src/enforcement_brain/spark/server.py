@@ -13,11 +13,12 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
 from enforcement_brain.errors import SetupError
+from enforcement_brain.lake.s3 import check_lake_store
 from enforcement_brain.settings import Settings
 from enforcement_brain.spark.jars import pyspark_jars_dir
 from enforcement_brain.spark.session import require_java, spark_conf
@@ -124,6 +125,31 @@ class Daemon:
         stop()
         raise SetupError(f"{self.what} did not listen within {timeout:.0f} s; see {self.log}")
 
+    def stop(self, *, timeout: float = 30.0) -> bool:
+        """Stop what :meth:`launch` started; True if it was running.
+
+        SIGTERM to its whole session (a launcher script and the JVM it started are one
+        group), SIGKILL to what is left after ``timeout``; the pid file goes either way.
+        """
+        if not self.pid_file.exists():
+            return False
+        pid = int(self.pid_file.read_text())
+        was_running = pid_alive(pid)
+        if was_running:
+            try:
+                os.killpg(pid, signal.SIGTERM)
+            except OSError:
+                os.kill(pid, signal.SIGTERM)
+            deadline = time.monotonic() + timeout
+            while pid_alive(pid) and time.monotonic() < deadline:
+                time.sleep(0.3)
+            if pid_alive(pid):
+                os.killpg(pid, signal.SIGKILL)
+                while pid_alive(pid):
+                    time.sleep(0.1)
+        self.pid_file.unlink(missing_ok=True)
+        return was_running
+
 
 def last_error(log: Path) -> str:
     """The most telling line of a start-up log, for a one-line error."""
@@ -135,7 +161,8 @@ def last_error(log: Path) -> str:
     return lines[-1][:300] if lines else "no output"
 
 
-def _daemon(settings: Settings) -> Daemon:
+def connect_daemon(settings: Settings) -> Daemon:
+    """The Connect server as a :class:`Daemon` (the cluster profile lists it with its own)."""
     return Daemon(
         "the Spark Connect server",
         _pid_file(settings),
@@ -147,12 +174,18 @@ def _daemon(settings: Settings) -> Daemon:
 
 
 def status(settings: Settings) -> ServerStatus:
-    return _daemon(settings).status()
+    return connect_daemon(settings).status()
 
 
-def start(settings: Settings, *, timeout: float = 120.0) -> ServerStatus:
-    """Start the server unless it already runs; wait until it accepts connections."""
-    daemon = _daemon(settings)
+def start(
+    settings: Settings, *, timeout: float = 120.0, env: Mapping[str, str] | None = None
+) -> ServerStatus:
+    """Start the server unless it already runs; wait until it accepts connections.
+
+    ``env`` adds to this process's environment for the server (the cluster profile passes
+    its store's credentials and loopback address; they never enter the Spark configuration).
+    """
+    daemon = connect_daemon(settings)
     current = daemon.running()
     if current is not None:
         return current
@@ -166,28 +199,15 @@ def start(settings: Settings, *, timeout: float = 120.0) -> ServerStatus:
     for key, value in conf.items():
         cmd += ["--conf", f"{key}={value}"]
     cmd += ["--class", CONNECT_CLASS, "spark-internal"]
-    env = dict(os.environ, SPARK_HOME=str(spark_home), PYSPARK_PYTHON=sys.executable)
+    environment = dict(os.environ, **(env or {}))
+    environment.update(SPARK_HOME=str(spark_home), PYSPARK_PYTHON=sys.executable)
+    if not settings.lake_is_local:  # a wrong store fails here in one line, not in S3A
+        check_lake_store(settings, environment)
     return daemon.launch(
-        settings.batch_command(cmd), env, timeout=timeout, stop=lambda: stop(settings)
+        settings.batch_command(cmd), environment, timeout=timeout, stop=lambda: stop(settings)
     )
 
 
 def stop(settings: Settings, *, timeout: float = 30.0) -> bool:
     """Stop the server this platform started; True if one was running."""
-    pid_file = _pid_file(settings)
-    if not pid_file.exists():
-        return False
-    pid = int(pid_file.read_text())
-    was_running = pid_alive(pid)
-    if was_running:
-        try:
-            os.killpg(pid, signal.SIGTERM)
-        except OSError:
-            os.kill(pid, signal.SIGTERM)
-        deadline = time.monotonic() + timeout
-        while pid_alive(pid) and time.monotonic() < deadline:
-            time.sleep(0.3)
-        if pid_alive(pid):
-            os.killpg(pid, signal.SIGKILL)
-    pid_file.unlink(missing_ok=True)
-    return was_running
+    return connect_daemon(settings).stop(timeout=timeout)
