@@ -7,6 +7,7 @@ its classpath, and every task attaches to it as a thin gRPC client. ``eb spark s
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import socket
@@ -128,27 +129,38 @@ class Daemon:
     def stop(self, *, timeout: float = 30.0) -> bool:
         """Stop what :meth:`launch` started; True if it was running.
 
-        SIGTERM to its whole session (a launcher script and the JVM it started are one
-        group), SIGKILL to what is left after ``timeout``; the pid file goes either way.
+        SIGTERM to its whole session (a launcher script and the JVM it started are one group,
+        and so are a Spark worker and its executors), SIGKILL to what is left after
+        ``timeout``. Returns once no process of the group is left; the pid file goes either
+        way.
         """
         if not self.pid_file.exists():
             return False
         pid = int(self.pid_file.read_text())
         was_running = pid_alive(pid)
-        if was_running:
-            try:
-                os.killpg(pid, signal.SIGTERM)
-            except OSError:
-                os.kill(pid, signal.SIGTERM)
-            deadline = time.monotonic() + timeout
-            while pid_alive(pid) and time.monotonic() < deadline:
-                time.sleep(0.3)
-            if pid_alive(pid):
-                os.killpg(pid, signal.SIGKILL)
-                while pid_alive(pid):
-                    time.sleep(0.1)
+        if was_running or group_alive(pid):
+            for sig, wait in ((signal.SIGTERM, timeout), (signal.SIGKILL, 10.0)):
+                with contextlib.suppress(OSError):
+                    os.killpg(pid, sig)
+                deadline = time.monotonic() + wait
+                # pid_alive first: it reaps the leader, whose zombie would keep the group.
+                while (pid_alive(pid) or group_alive(pid)) and time.monotonic() < deadline:
+                    time.sleep(0.2)
+                if not (pid_alive(pid) or group_alive(pid)):
+                    break
         self.pid_file.unlink(missing_ok=True)
         return was_running
+
+
+def group_alive(pgid: int) -> bool:
+    """True while a process of group ``pgid`` runs."""
+    try:
+        os.killpg(pgid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def last_error(log: Path) -> str:
@@ -195,6 +207,8 @@ def start(
     cmd = [str(spark_home / "bin" / "spark-submit"), "--master", settings.spark_master]
     conf = spark_conf(settings, ui=True)
     conf["spark.connect.grpc.binding.port"] = str(settings.spark_connect_port)
+    if env and env.get("SPARK_LOCAL_IP"):  # the address the rest of the server binds to
+        conf["spark.connect.grpc.binding.address"] = env["SPARK_LOCAL_IP"]
     cmd += ["--driver-memory", conf.pop("spark.driver.memory")]
     for key, value in conf.items():
         cmd += ["--conf", f"{key}={value}"]
