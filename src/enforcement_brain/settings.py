@@ -368,72 +368,21 @@ class Settings:
 
     @property
     def cluster_master_port(self) -> int:
-        """Port of the Spark standalone master (``EB_CLUSTER_MASTER_PORT``, default 7077)."""
+        """Port of the Spark standalone master (``EB_CLUSTER_MASTER_PORT``, default 7077);
+        worker ``i`` listens on the next, plus ``i``. The web UIs take free ports."""
         return self._cluster_port("EB_CLUSTER_MASTER_PORT", 7077)
 
     @property
-    def cluster_master_ui_port(self) -> int:
-        """Web UI of the Spark standalone master (``EB_CLUSTER_MASTER_UI_PORT``, default 8180:
-        Spark's own 8080 is Airflow's here)."""
-        return self._cluster_port("EB_CLUSTER_MASTER_UI_PORT", 8180)
-
-    @property
-    def cluster_worker_port(self) -> int:
-        """First Spark worker's port (``EB_CLUSTER_WORKER_PORT``, default 7078); worker ``i``
-        listens on this plus ``i`` and its web UI on ``EB_CLUSTER_MASTER_UI_PORT`` + 1 + ``i``."""
-        return self._cluster_port("EB_CLUSTER_WORKER_PORT", 7078)
-
-    @property
-    def cluster_workers(self) -> int:
-        """Spark workers ``eb cluster start`` runs (``EB_CLUSTER_WORKERS``, default 2)."""
-        value = _int(self.extra, "EB_CLUSTER_WORKERS", 2)
-        if not 1 <= value <= 16:
-            raise ConfigError(f"EB_CLUSTER_WORKERS={value} must be between 1 and 16")
-        return value
-
-    @property
-    def cluster_worker_cores(self) -> int:
-        """Cores each Spark worker offers (``EB_CLUSTER_WORKER_CORES``, default 1).
-
-        One: two workers on a two-core machine, each running one executor's task at a time.
-        """
-        value = _int(self.extra, "EB_CLUSTER_WORKER_CORES", 1)
-        if not 1 <= value <= 256:
-            raise ConfigError(f"EB_CLUSTER_WORKER_CORES={value} must be between 1 and 256")
-        return value
-
-    @property
-    def cluster_worker_memory(self) -> str:
-        """Memory each Spark worker offers its executors (``EB_CLUSTER_WORKER_MEMORY``, 2g)."""
-        return self.extra.get("EB_CLUSTER_WORKER_MEMORY", "").strip() or "2g"
-
-    @property
-    def cluster_lake_bucket(self) -> str:
-        """The bucket the cluster's lake lives in (``EB_CLUSTER_LAKE_BUCKET``, eb-lake).
-
-        The source systems' buckets on the same store are the ones their sources declare.
-        """
-        return self.extra.get("EB_CLUSTER_LAKE_BUCKET", "").strip() or "eb-lake"
-
-    @property
     def versitygw_binary(self) -> Path:
-        """The versitygw binary (``EB_VERSITYGW``); default ``<home>/.cache/bin/versitygw``,
-        built there once with ``go install`` when the cluster first asks for it."""
-        raw = self.extra.get("EB_VERSITYGW", "").strip()
-        return Path(raw) if raw else self.home / ".cache" / "bin" / "versitygw"
-
-    @property
-    def go_binary(self) -> str:
-        """The Go toolchain that builds versitygw (``EB_GO``); default ``go`` on ``PATH``, else
-        ``/usr/local/go/bin/go`` (where the official tarball installs it)."""
-        return self.extra.get("EB_GO", "").strip()
+        """The versitygw binary: ``<home>/.cache/bin/versitygw``, built there once with
+        ``go install`` when the cluster first asks for it."""
+        return self.home / ".cache" / "bin" / "versitygw"
 
     @property
     def s3a_jar_dir(self) -> Path:
-        """Cache of the S3A jars (hadoop-aws and the AWS SDK v2 modules), ``EB_S3A_JAR_DIR``;
-        default ``<home>/.cache/s3a-jars``. Fetched only when an ``s3a://`` lake asks for them."""
-        raw = self.extra.get("EB_S3A_JAR_DIR", "").strip()
-        return Path(raw) if raw else self.home / ".cache" / "s3a-jars"
+        """Cache of the S3A jars (hadoop-aws and the AWS SDK v2 modules): ``<home>/.cache/
+        s3a-jars``, fetched by ``eb cluster start`` only, as an ``s3a://`` lake needs them."""
+        return self.home / ".cache" / "s3a-jars"
 
     @property
     def local_lake(self) -> Path:
@@ -504,15 +453,6 @@ EXTRA_KEYS = (
     "AWS_DEFAULT_REGION",
     "EB_CLUSTER_S3_PORT",
     "EB_CLUSTER_MASTER_PORT",
-    "EB_CLUSTER_MASTER_UI_PORT",
-    "EB_CLUSTER_WORKER_PORT",
-    "EB_CLUSTER_WORKERS",
-    "EB_CLUSTER_WORKER_CORES",
-    "EB_CLUSTER_WORKER_MEMORY",
-    "EB_CLUSTER_LAKE_BUCKET",
-    "EB_VERSITYGW",
-    "EB_GO",
-    "EB_S3A_JAR_DIR",
 )
 
 
@@ -595,6 +535,5 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
     _ = settings.share_max_files
     _ = (settings.maintenance_default_retention_days, settings.db_lookback_days)
     _ = settings.batch_nice
-    _ = (settings.cluster_s3_port, settings.cluster_master_port, settings.cluster_master_ui_port)
-    _ = (settings.cluster_worker_port, settings.cluster_workers, settings.cluster_worker_cores)
+    _ = (settings.cluster_s3_port, settings.cluster_master_port)
     return settings

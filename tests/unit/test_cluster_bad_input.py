@@ -20,6 +20,14 @@ from conftest import free_port, make_settings, s3_credentials, s3_server
 from enforcement_brain.cluster import profile, storage
 from enforcement_brain.errors import ConfigError, SetupError
 from enforcement_brain.lake.s3 import check_lake_store, s3_client
+from enforcement_brain.settings import Settings
+
+
+def _settings(var: Path, **extra: str) -> Settings:
+    """Settings whose components' ports are free now, unless ``extra`` says otherwise."""
+    ports = ("EB_CLUSTER_S3_PORT", "EB_CLUSTER_MASTER_PORT", "EB_SPARK_CONNECT_PORT")
+    free = {name: str(free_port()) for name in ports}
+    return make_settings(var, **{**free, **extra})
 
 
 def _nothing_written(var: Path) -> None:
@@ -37,27 +45,29 @@ def held_port() -> Iterator[int]:
 
 
 @pytest.mark.parametrize(
-    "setting",
-    ["EB_CLUSTER_S3_PORT", "EB_CLUSTER_MASTER_PORT", "EB_CLUSTER_WORKER_PORT"],
+    ("setting", "offset"),
+    [
+        ("EB_CLUSTER_S3_PORT", 0),
+        ("EB_CLUSTER_MASTER_PORT", 0),
+        ("EB_CLUSTER_MASTER_PORT", -2),  # the second worker's: the master's port + 2
+        ("EB_SPARK_CONNECT_PORT", 0),
+    ],
 )
-def test_a_taken_port_names_its_setting(tmp_path, held_port, setting):
-    s = make_settings(tmp_path, **{setting: str(held_port)})
+def test_a_taken_port_names_its_setting(tmp_path, held_port, setting, offset):
+    s = _settings(tmp_path, **{setting: str(held_port + offset)})
     with pytest.raises(SetupError, match=f"port {held_port} is taken.*set {setting}$"):
         profile.start(s, env={})
     _nothing_written(tmp_path)
 
 
-def test_a_missing_versitygw_binary_names_eb_versitygw(tmp_path):
-    s = make_settings(tmp_path, EB_VERSITYGW=str(tmp_path / "no" / "versitygw"))
-    with pytest.raises(SetupError, match=r"^EB_VERSITYGW=.*/no/versitygw is not an executable"):
-        profile.start(s, env={})
-    _nothing_written(tmp_path)
-
-
-def test_a_missing_go_names_eb_go(tmp_path):
-    """No cached binary (a fresh home) and no Go toolchain: nothing can build versitygw."""
-    s = make_settings(tmp_path, EB_HOME=str(tmp_path / "fresh"), EB_GO=str(tmp_path / "go"))
-    with pytest.raises(SetupError, match=r"^EB_GO=.*/go is not an executable Go toolchain$"):
+def test_a_missing_binary_without_go_says_how_to_get_go(tmp_path, monkeypatch):
+    """No cached versitygw (a fresh home) and no Go toolchain to build it with."""
+    monkeypatch.setenv("PATH", str(tmp_path / "empty"))
+    monkeypatch.setattr(storage, "GO_FALLBACK", tmp_path / "go" / "bin" / "go")
+    s = _settings(tmp_path, EB_HOME=str(tmp_path / "fresh"))
+    with pytest.raises(
+        SetupError, match=r"^go is not installed: .*Go >= 1.25: install it from go.dev/dl"
+    ):
         profile.start(s, env={})
     _nothing_written(tmp_path)
 
@@ -157,7 +167,7 @@ def test_an_endpoint_where_nothing_listens_names_eb_s3_endpoint(tmp_path, monkey
 
 
 def test_the_status_table_lists_every_component_in_start_order(tmp_path):
-    s = make_settings(tmp_path, EB_CLUSTER_WORKERS="2")
+    s = make_settings(tmp_path)
     table = profile.status_table(profile.status(s)).splitlines()
     assert table[0].split() == ["component", "state", "pid", "address", "log"]
     names = [line.split("  ")[0] for line in table[1:]]
@@ -186,6 +196,8 @@ def test_a_run_on_the_cluster_gets_its_settings_from_one_place(tmp_path):
         "EB_OBJECTS_URL": "http://127.0.0.1:7170",
         "AWS_REGION": "us-east-1",
     }
+    given = make_settings(tmp_path, EB_LAKE_ROOT="s3a://agency-lake/eb")
+    assert profile.run_environment(given)["EB_LAKE_ROOT"] == "s3a://agency-lake/eb"
     assert profile.source_buckets(s) == [
         "bodycam-media",
         "jt809-exchange",

@@ -70,12 +70,12 @@ def test_spark_reaches_the_same_lake_store(tmp_path):
     S3A jars on the driver's and executors' class path; credentials stay in the environment."""
     from enforcement_brain.spark.session import spark_conf
 
-    jars = _s3a_jar_cache(tmp_path / "s3a-jars")
+    jars = _s3a_jar_cache(tmp_path / "home" / ".cache" / "s3a-jars")
     s = make_settings(
         tmp_path,
+        EB_HOME=str(tmp_path / "home"),
         EB_LAKE_ROOT="s3a://lake/eb",
         EB_S3_ENDPOINT="https://s3.agency",
-        EB_S3A_JAR_DIR=str(jars),
         AWS_SECRET_ACCESS_KEY="never-in-the-conf",
     )
     conf = spark_conf(s)
@@ -90,7 +90,7 @@ def test_spark_reaches_the_same_lake_store(tmp_path):
     assert "-Duser.timezone=Asia/Shanghai" in conf["spark.executor.extraJavaOptions"]
     assert not any("never-in-the-conf" in v for v in conf.values())
     assert not any("access.key" in k or "secret" in k for k in conf)
-    local = spark_conf(make_settings(tmp_path, EB_S3A_JAR_DIR=str(jars)))
+    local = spark_conf(make_settings(tmp_path, EB_HOME=str(tmp_path / "home")))
     assert not any("s3a" in k for k in local) and "spark.driver.extraClassPath" not in local
 
 
@@ -98,8 +98,8 @@ def test_an_s3a_lake_without_the_s3a_jars_names_the_fix(tmp_path):
     from enforcement_brain.errors import SetupError
     from enforcement_brain.spark.session import spark_conf
 
-    s = make_settings(tmp_path, EB_LAKE_ROOT="s3a://lake/eb", EB_S3A_JAR_DIR=str(tmp_path / "none"))
-    with pytest.raises(SetupError, match=r"eb cluster start.*EB_S3A_JAR_DIR"):
+    s = make_settings(tmp_path, EB_LAKE_ROOT="s3a://lake/eb", EB_HOME=str(tmp_path / "none"))
+    with pytest.raises(SetupError, match=r"not in .*/none/.cache/s3a-jars: run `eb cluster start`"):
         spark_conf(s)
 
 
@@ -116,19 +116,11 @@ def test_the_s3a_jars_are_hadoop_aws_and_sdk_modules_not_the_bundle():
 def test_cluster_settings_resolve_ports_and_folders(tmp_path):
     s = load_settings({"EB_VAR_DIR": str(tmp_path), "EB_HOME": str(tmp_path / "home")})
     assert s.cluster_dir == tmp_path / "cluster"
-    assert (s.cluster_s3_port, s.cluster_master_port, s.cluster_master_ui_port) == (
-        7070,
-        7077,
-        8180,
-    )
-    assert (s.cluster_worker_port, s.cluster_workers, s.cluster_worker_cores) == (7078, 2, 1)
-    assert s.cluster_lake_bucket == "eb-lake"
+    assert (s.cluster_s3_port, s.cluster_master_port) == (7070, 7077)
     assert s.versitygw_binary == tmp_path / "home" / ".cache" / "bin" / "versitygw"
     assert s.s3a_jar_dir == tmp_path / "home" / ".cache" / "s3a-jars"
     with pytest.raises(ConfigError, match="EB_CLUSTER_S3_PORT=70000 is not a TCP port"):
         load_settings({"EB_CLUSTER_S3_PORT": "70000"})
-    with pytest.raises(ConfigError, match="EB_CLUSTER_WORKERS=0 must be between 1 and 16"):
-        load_settings({"EB_CLUSTER_WORKERS": "0"})
 
 
 @pytest.mark.parametrize(

@@ -23,12 +23,13 @@ from __future__ import annotations
 import dataclasses
 import os
 from collections.abc import Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
 from enforcement_brain.cluster import spark_side, storage
 from enforcement_brain.declarations.catalog import load_catalog
-from enforcement_brain.lake.s3 import DEFAULT_S3_REGION, check_lake_store
+from enforcement_brain.lake.s3 import DEFAULT_S3_REGION, S3Location, check_lake_store
 from enforcement_brain.settings import Settings
 from enforcement_brain.spark import server
 from enforcement_brain.spark.jars import resolve_s3a_jars
@@ -41,9 +42,14 @@ class ComponentStatus:
     status: ServerStatus
 
 
+#: The cluster's lake unless ``EB_LAKE_ROOT`` names an ``s3a://`` one.
+DEFAULT_LAKE_ROOT = "s3a://eb-lake/lake"
+
+
 def lake_root(settings: Settings) -> str:
-    """The cluster's lake: ``s3a://<EB_CLUSTER_LAKE_BUCKET>/lake``."""
-    return f"s3a://{settings.cluster_lake_bucket}/lake"
+    """The cluster's lake: ``EB_LAKE_ROOT`` when it is ``s3a://``, else
+    :data:`DEFAULT_LAKE_ROOT`; its bucket is created on the store."""
+    return settings.lake_root if settings.lake_root.startswith("s3a://") else DEFAULT_LAKE_ROOT
 
 
 def run_settings(settings: Settings) -> Settings:
@@ -115,13 +121,15 @@ def start(settings: Settings, env: Mapping[str, str] | None = None) -> list[Comp
     process_env = {**keys, "SPARK_LOCAL_IP": "127.0.0.1"}
     try:
         storage.start(settings, keys)
-        storage.create_buckets(
-            settings, keys, [settings.cluster_lake_bucket, *source_buckets(settings)]
-        )
+        lake_bucket = S3Location.parse(run.lake_root).bucket
+        storage.create_buckets(settings, keys, [lake_bucket, *source_buckets(settings)])
         check_lake_store(run, keys)
         spark_side.start_master(settings)
-        spark_side.start_workers(settings, keys)
-        server.start(run, env=process_env)
+        # The workers and the Connect server need only the master: they start side by side.
+        with ThreadPoolExecutor(2) as pool:
+            workers = pool.submit(spark_side.start_workers, settings, keys)
+            connect = pool.submit(server.start, run, env=process_env)
+            workers.result(), connect.result()
     except BaseException:
         for name, daemon in reversed(components(settings)):
             if name not in before:

@@ -3,9 +3,8 @@
 The wheel has no ``start-master.sh``, but ``bin/spark-class`` runs the master and worker
 classes in the foreground, which is what a :class:`Daemon` wants (its output to the log, its
 pid in the pid file). Everything binds to 127.0.0.1 (``SPARK_LOCAL_IP``). Each worker offers
-``EB_CLUSTER_WORKER_CORES`` cores and ``EB_CLUSTER_WORKER_MEMORY``; its executors take the
-store's credentials from the worker's environment (S3A's default chain), never from the
-configuration.
+:data:`WORKER_CORES` and :data:`WORKER_MEMORY`; its executors take the store's credentials
+from the worker's environment (S3A's default chain), never from the configuration.
 """
 
 from __future__ import annotations
@@ -21,6 +20,14 @@ from enforcement_brain.spark.session import require_java
 
 MASTER_CLASS = "org.apache.spark.deploy.master.Master"
 WORKER_CLASS = "org.apache.spark.deploy.worker.Worker"
+
+#: The workers: two, so that a task can move to another worker when one is lost.
+WORKERS = 2
+
+#: What each worker offers: one core, so that two workers fit a two-core machine beside the
+#: Connect server, and room for one executor of Spark's default 1 GB.
+WORKER_CORES = 1
+WORKER_MEMORY = "2g"
 
 
 def master_url(settings: Settings) -> str:
@@ -40,17 +47,17 @@ def master(settings: Settings) -> Daemon:
 
 
 def workers(settings: Settings) -> list[Daemon]:
-    """The workers, ``i`` on ``EB_CLUSTER_WORKER_PORT`` + ``i``."""
+    """The workers, ``i`` on ``EB_CLUSTER_MASTER_PORT`` + 1 + ``i``."""
     return [
         Daemon(
             f"Spark worker {i}",
             settings.cluster_dir / f"spark-worker-{i}.pid",
             settings.cluster_dir / f"spark-worker-{i}.log",
-            settings.cluster_worker_port + i,
-            "EB_CLUSTER_WORKER_PORT",
-            f"http://127.0.0.1:{settings.cluster_master_ui_port + 1 + i}",
+            settings.cluster_master_port + 1 + i,
+            "EB_CLUSTER_MASTER_PORT",
+            f"spark://127.0.0.1:{settings.cluster_master_port + 1 + i}",
         )
-        for i in range(settings.cluster_workers)
+        for i in range(WORKERS)
     ]
 
 
@@ -78,7 +85,7 @@ def start_master(settings: Settings, *, timeout: float = 60.0) -> ServerStatus:
     require_java()
     cmd = [_spark_class(), MASTER_CLASS, "--host", "127.0.0.1"]
     cmd += ["--port", str(settings.cluster_master_port)]
-    cmd += ["--webui-port", str(settings.cluster_master_ui_port)]
+    cmd += ["--webui-port", "0"]  # a free port: the UI is for people, nothing connects to it
     return daemon.launch(cmd, environment({}), timeout=timeout, stop=daemon.stop)
 
 
@@ -99,9 +106,9 @@ def start_workers(
         work.mkdir(parents=True, exist_ok=True)
         cmd = [_spark_class(), WORKER_CLASS, master_url(settings), "--host", "127.0.0.1"]
         cmd += ["--port", str(daemon.port)]
-        cmd += ["--webui-port", str(settings.cluster_master_ui_port + 1 + i)]
-        cmd += ["--cores", str(settings.cluster_worker_cores)]
-        cmd += ["--memory", settings.cluster_worker_memory, "--work-dir", str(work)]
+        cmd += ["--webui-port", "0"]
+        cmd += ["--cores", str(WORKER_CORES), "--memory", WORKER_MEMORY]
+        cmd += ["--work-dir", str(work)]
         env = environment(keys)
         out.append(
             daemon.launch(settings.batch_command(cmd), env, timeout=timeout, stop=daemon.stop)

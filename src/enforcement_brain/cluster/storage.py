@@ -84,32 +84,23 @@ def credentials(settings: Settings, env: Mapping[str, str] | None = None) -> dic
     return {k: v for k, v in pairs if k in CREDENTIAL_VARIABLES}
 
 
-def _go(settings: Settings) -> str:
-    """The Go toolchain, or a one-line error naming ``EB_GO``."""
-    if settings.go_binary:
-        if not os.access(settings.go_binary, os.X_OK):
-            raise SetupError(f"EB_GO={settings.go_binary} is not an executable Go toolchain")
-        return settings.go_binary
+def go_toolchain() -> str:
+    """The Go toolchain: ``go`` on ``PATH``, else :data:`GO_FALLBACK`; or a one-line error."""
     found = shutil.which("go") or (str(GO_FALLBACK) if os.access(GO_FALLBACK, os.X_OK) else None)
     if found is None:
         raise SetupError(
-            f"go is not installed: versitygw {VERSITYGW_VERSION} is built with Go >= 1.25 "
-            "(go.dev/dl); set EB_GO to it, or EB_VERSITYGW to a versitygw binary"
+            f"go is not installed: versitygw {VERSITYGW_VERSION} is built with Go >= 1.25: "
+            "install it from go.dev/dl into /usr/local/go, or put `go` on PATH"
         )
     return found
 
 
 def binary(settings: Settings) -> Path:
-    """The versitygw binary, built once into ``<home>/.cache/bin`` when missing.
-
-    Only the default location is built: a binary named by ``EB_VERSITYGW`` must exist.
-    """
+    """The versitygw binary, built once into ``<home>/.cache/bin`` when missing."""
     path = settings.versitygw_binary
     if os.access(path, os.X_OK):
         return path
-    if settings.extra.get("EB_VERSITYGW"):
-        raise SetupError(f"EB_VERSITYGW={path} is not an executable versitygw binary")
-    go = _go(settings)
+    go = go_toolchain()
     path.parent.mkdir(parents=True, exist_ok=True)
     proc = subprocess.run(
         [go, "install", f"{VERSITYGW_MODULE}@{VERSITYGW_VERSION}"],
@@ -122,7 +113,7 @@ def binary(settings: Settings) -> Path:
         tail = " | ".join(proc.stderr.strip().splitlines()[-2:])
         raise SetupError(
             f"`go install {VERSITYGW_MODULE}@{VERSITYGW_VERSION}` failed ({tail}): "
-            "check EB_GO (Go >= 1.25) or set EB_VERSITYGW to a versitygw binary"
+            "it needs Go >= 1.25 (go.dev/dl)"
         )
     return path
 

@@ -164,7 +164,7 @@ def cached_s3a_jars(jar_dir: Path) -> list[Path]:
     if not any(j.name == f"org.apache.hadoop_hadoop-aws-{hadoop_version()}.jar" for j in jars):
         raise SetupError(
             f"the S3A jars (hadoop-aws {hadoop_version()}) are not in {jar_dir}: run "
-            "`eb cluster start` (it fetches them once), or set EB_S3A_JAR_DIR to their folder"
+            "`eb cluster start`, which fetches them there once"
         )
     return jars
 

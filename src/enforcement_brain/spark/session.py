@@ -85,11 +85,6 @@ def spark_conf(settings: Settings, *, ui: bool = False) -> dict[str, str]:
     return conf
 
 
-#: The region S3A signs for when none is set: S3-compatible stores (versitygw, MinIO, Ceph)
-#: accept it, and S3A would otherwise ask AWS to locate the bucket.
-DEFAULT_S3_REGION = "us-east-1"
-
-
 def s3a_conf(settings: Settings) -> dict[str, str]:
     """S3A settings for the lake's bucket, and the S3A jars on the class path.
 
@@ -101,7 +96,7 @@ def s3a_conf(settings: Settings) -> dict[str, str]:
     Credentials never enter the configuration: S3A's default chain reads ``AWS_ACCESS_KEY_ID``
     and ``AWS_SECRET_ACCESS_KEY`` from the environment of the driver and of each worker.
     """
-    from enforcement_brain.lake.s3 import S3Location
+    from enforcement_brain.lake.s3 import DEFAULT_S3_REGION, S3Location
     from enforcement_brain.spark.jars import cached_s3a_jars
 
     classpath = ":".join(str(j) for j in cached_s3a_jars(settings.s3a_jar_dir))
