@@ -15,7 +15,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from conftest import free_port, make_settings, s3_credentials, s3_server
+from conftest import REPO_ROOT, free_port, make_settings, s3_credentials, s3_server
 
 from enforcement_brain.cluster import profile, storage
 from enforcement_brain.errors import ConfigError, SetupError
@@ -204,3 +204,27 @@ def test_a_run_on_the_cluster_gets_its_settings_from_one_place(tmp_path):
         "terminal-tracks",
         "video-ai",
     ]
+
+
+def test_eb_cluster_status_and_a_bad_start_on_the_command_line(tmp_path, monkeypatch, capsys):
+    from enforcement_brain import cli
+
+    monkeypatch.setenv("EB_VAR_DIR", str(tmp_path))
+    monkeypatch.setenv("EB_HOME", str(tmp_path / "fresh"))  # no versitygw, no Go to build it
+    monkeypatch.setenv("EB_STANDARDS_DIR", str(REPO_ROOT / "data_standards"))
+    monkeypatch.setenv("PATH", str(tmp_path / "empty"))
+    monkeypatch.setattr(storage, "GO_FALLBACK", tmp_path / "go" / "bin" / "go")
+    for name, port in zip(
+        ("EB_CLUSTER_S3_PORT", "EB_CLUSTER_MASTER_PORT", "EB_SPARK_CONNECT_PORT"),
+        (free_port(), free_port(), free_port()),
+        strict=True,
+    ):
+        monkeypatch.setenv(name, str(port))
+    assert cli.main(["cluster", "status"]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert out[0].split() == ["component", "state", "pid", "address", "log"]
+    assert len(out) == 6 and all(" stopped " in line for line in out[1:])
+    assert cli.main(["cluster", "start"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "go is not installed" in err[0]
+    _nothing_written(tmp_path)
