@@ -228,3 +228,32 @@ def test_eb_cluster_status_and_a_bad_start_on_the_command_line(tmp_path, monkeyp
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "go is not installed" in err[0]
     _nothing_written(tmp_path)
+
+
+def test_an_embedded_connect_server_is_not_taken_for_the_clusters(tmp_path):
+    """A Connect server from ``eb spark start`` runs on a local master and lake: the cluster
+    must not hand it out as its own."""
+    import sys
+
+    from enforcement_brain.spark import server
+
+    s = _settings(tmp_path)
+    connect = server.connect_daemon(s)
+    connect.pid_file.parent.mkdir(parents=True)
+    listen = "import socket,sys,time; s=socket.socket(); s.bind(('127.0.0.1', int(sys.argv[1])));"
+    connect.launch(
+        [sys.executable, "-c", listen + " s.listen(); time.sleep(60)", str(connect.port)],
+        {},
+        timeout=20,
+        stop=connect.stop,
+    )
+    try:
+        with pytest.raises(
+            SetupError,
+            match=rf"^a Spark Connect server not started by `eb cluster start` runs on port "
+            rf"{connect.port}: stop it \(eb spark stop\) or set EB_SPARK_CONNECT_PORT$",
+        ):
+            profile.start(s, env={})
+        assert not (tmp_path / "cluster").exists()
+    finally:
+        profile.stop(s)  # the stand-in, and anything a wrong start would have started

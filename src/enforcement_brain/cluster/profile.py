@@ -29,6 +29,7 @@ from pathlib import Path
 
 from enforcement_brain.cluster import spark_side, storage
 from enforcement_brain.declarations.catalog import load_catalog
+from enforcement_brain.errors import SetupError
 from enforcement_brain.lake.s3 import DEFAULT_S3_REGION, S3Location, check_lake_store
 from enforcement_brain.settings import Settings
 from enforcement_brain.spark import server
@@ -112,6 +113,12 @@ def start(settings: Settings, env: Mapping[str, str] | None = None) -> list[Comp
     storage.given_credentials(env)
     for _, daemon in components(settings):
         daemon.running()  # a port held by another program: one line naming its setting
+    connect = server.connect_daemon(settings)
+    if connect.status().running and not env_file(settings).exists():
+        raise SetupError(
+            "a Spark Connect server not started by `eb cluster start` runs on port "
+            f"{connect.port}: stop it (eb spark stop) or set EB_SPARK_CONNECT_PORT"
+        )
     storage.binary(settings)
     resolve_s3a_jars(settings.s3a_jar_dir)
     keys = storage.credentials(settings, env)
