@@ -8,7 +8,7 @@ DATE ?= $(shell date -d yesterday +%F)
 SCALE ?= 0.05
 export PYTHONDONTWRITEBYTECODE := 1
 
-.PHONY: setup run backfill bench test test-fast lint format standards sql sql-server sql-server-stop maintain doctor airflow stop clean help serve console
+.PHONY: setup run cluster-start cluster-stop cluster-status backfill bench test test-fast lint format standards sql sql-server sql-server-stop maintain doctor airflow stop clean help serve console
 
 help:
 	@echo "make setup                               the venv, the Delta jars and Airflow's DB (run and test do it first)"
@@ -26,6 +26,10 @@ help:
 	@echo "make doctor                              find damaged tables, a full disk, clock mismatches"
 	@echo "make airflow                             Airflow UI on http://localhost:8080"
 	@echo "make stop                                stop the Spark Connect server"
+	@echo "make cluster-start                       S3 store, Spark master and workers (infra/README.md)"
+	@echo "make cluster-stop                        stop them"
+	@echo "make cluster-status                      the cluster's components as a table"
+	@echo "make run PROFILE=cluster                 the day on the cluster cluster-start started"
 	@echo "make serve                               partner Delta Sharing service (docs/sharing.md)"
 	@echo "make console                             operators' web console on EB_CONSOLE_PORT (docs/console.md)"
 	@echo "make bench                               the benchmarks (docs/benchmarks.md; hours at full scale)"
@@ -43,8 +47,23 @@ $(STAMP): pyproject.toml uv.lock
 setup: $(STAMP)
 	@$(BIN)/eb setup
 
+# PROFILE=cluster: the run takes the settings `eb cluster start` wrote (infra/README.md).
+CLUSTER_ENV ?= var/cluster/env
+ifeq ($(PROFILE),cluster)
+RUN_ENV = test -f $(CLUSTER_ENV) || { echo "error: $(CLUSTER_ENV) is missing: make cluster-start first"; exit 2; }; set -a && . $(CLUSTER_ENV) && set +a &&
+endif
+
 run: setup
-	@$(BIN)/eb run --date "$(DATE)" --scale "$(SCALE)"
+	@$(RUN_ENV) $(BIN)/eb run --date "$(DATE)" --scale "$(SCALE)"
+
+cluster-start: setup
+	@$(BIN)/eb cluster start
+
+cluster-stop:
+	@$(BIN)/eb cluster stop
+
+cluster-status:
+	@$(BIN)/eb cluster status
 
 backfill: setup
 	@$(BIN)/eb backfill --from "$(FROM)" --to "$(TO)" --scale "$(SCALE)"

@@ -73,6 +73,28 @@ def cmd_spark(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_cluster(args: argparse.Namespace) -> int:
+    """The cluster profile's storage and Spark on loopback (docs/design.md, infra/README.md)."""
+    from enforcement_brain.cluster import profile
+
+    settings = load_settings()
+    if args.action == "start":
+        rows = profile.start(settings)
+        print(profile.status_table(rows))
+        print(f"\nsettings of a run on this cluster, in {profile.env_file(settings)}:")
+        for key, value in profile.run_environment(settings).items():
+            print(f"  {key}={value}")
+        if profile.env_keys_unset(None):
+            print(f"  (AWS keys drawn for the local store: {settings.cluster_dir / 'credentials'})")
+        print("run the day on it with: make run PROFILE=cluster")
+    elif args.action == "stop":
+        for name, was_running in profile.stop(settings):
+            print(f"{name}: {'stopped' if was_running else 'not running'}")
+    else:
+        print(profile.status_table(profile.status(settings)))
+    return 0
+
+
 def cmd_sql_server(args: argparse.Namespace) -> int:
     """The JDBC/ODBC SQL endpoint (Spark Thrift server) over every table (docs/sql-endpoint.md)."""
     from enforcement_brain.spark import sql_server
@@ -436,6 +458,9 @@ def main(argv: list[str] | None = None) -> int:
     s = sub.add_parser("spark", help="the platform's Spark Connect server")
     s.add_argument("action", choices=["start", "stop", "status"])
     s.set_defaults(fn=cmd_spark)
+    cl = sub.add_parser("cluster", help="the cluster profile: S3 store, Spark master, workers")
+    cl.add_argument("action", choices=["start", "stop", "status"])
+    cl.set_defaults(fn=cmd_cluster)
     ss = sub.add_parser("sql-server", help="the JDBC/ODBC SQL endpoint (Spark Thrift server)")
     ss.add_argument("action", choices=["start", "stop", "status"])
     ss.set_defaults(fn=cmd_sql_server)

@@ -401,6 +401,41 @@ class Settings:
             raise ConfigError(f"EB_DB_LOOKBACK_DAYS={value} must be between 0 and 90")
         return value
 
+    # -- the cluster profile (``eb cluster``): storage and Spark -------------------------------
+    @property
+    def cluster_dir(self) -> Path:
+        """Logs, pid files, data folders and the ``env`` file of ``eb cluster``'s components."""
+        return self.var_dir / "cluster"
+
+    def _cluster_port(self, name: str, default: int) -> int:
+        value = _int(self.extra, name, default)
+        if not 1 <= value <= 65535:
+            raise ConfigError(f"{name}={value} is not a TCP port")
+        return value
+
+    @property
+    def cluster_s3_port(self) -> int:
+        """Port of the cluster's S3-compatible store, versitygw (``EB_CLUSTER_S3_PORT``, 7070)."""
+        return self._cluster_port("EB_CLUSTER_S3_PORT", 7070)
+
+    @property
+    def cluster_master_port(self) -> int:
+        """Port of the Spark standalone master (``EB_CLUSTER_MASTER_PORT``, default 7077);
+        worker ``i`` listens on the next, plus ``i``. The web UIs take free ports."""
+        return self._cluster_port("EB_CLUSTER_MASTER_PORT", 7077)
+
+    @property
+    def versitygw_binary(self) -> Path:
+        """The versitygw binary: ``<home>/.cache/bin/versitygw``, built there once with
+        ``go install`` when the cluster first asks for it."""
+        return self.home / ".cache" / "bin" / "versitygw"
+
+    @property
+    def s3a_jar_dir(self) -> Path:
+        """Cache of the S3A jars (hadoop-aws and the AWS SDK v2 modules): ``<home>/.cache/
+        s3a-jars``, fetched by ``eb cluster start`` only, as an ``s3a://`` lake needs them."""
+        return self.home / ".cache" / "s3a-jars"
+
     @property
     def local_lake(self) -> Path:
         """The lake as a local path; only meaningful when :attr:`lake_is_local`."""
@@ -501,6 +536,8 @@ EXTRA_KEYS = (
     "EB_S3_ENDPOINT",
     "AWS_REGION",
     "AWS_DEFAULT_REGION",
+    "EB_CLUSTER_S3_PORT",
+    "EB_CLUSTER_MASTER_PORT",
     "OPENLINEAGE_DISABLED",
     "OPENLINEAGE_NAMESPACE",
 )
@@ -601,4 +638,5 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
     _ = settings.batch_nice
     _ = (settings.airflow_executor, settings.celery_worker_queues)
     _ = (settings.cluster_pg_port, settings.cluster_redis_port, settings.cluster_worker_log_port)
+    _ = (settings.cluster_s3_port, settings.cluster_master_port)
     return settings

@@ -124,3 +124,41 @@ def test_stop_ends_the_daemon_and_whatever_it_forked_in_its_session(tmp_path):
     assert session_pids(pid) == []  # the child too (an exited one awaiting its reaper aside)
     assert not daemon.pid_file.exists() and not daemon.status().running
     assert daemon.stop() is False  # nothing left to stop
+
+
+def test_a_daemon_stops_its_process_group_and_forgets_its_pid(tmp_path):
+    port = free_port()
+    pid_file = _launch(tmp_path, LISTENS, port)
+    pid = int(pid_file.read_text())
+    daemon = _daemon(tmp_path, port)
+    assert daemon.stop(timeout=10) is True
+    assert not pid_alive(pid) and not pid_file.exists()
+    assert not daemon.status().running
+    assert daemon.stop() is False  # nothing recorded: nothing to stop
+
+
+SLOW_CHILD = """
+import signal, socket, subprocess, sys, time
+child = subprocess.Popen([sys.executable, "-c", '''
+import signal, sys, time
+def bye(*_):
+    time.sleep(2)  # a JVM's shutdown hooks take a while
+    sys.exit(0)
+signal.signal(signal.SIGTERM, bye)
+print("ready", flush=True)
+time.sleep(60)
+'''], stdout=subprocess.PIPE)
+child.stdout.readline()
+print(child.pid, flush=True)
+s = socket.socket(); s.bind(("127.0.0.1", int(sys.argv[1]))); s.listen(); time.sleep(60)
+"""
+
+
+def test_a_daemon_stop_waits_for_the_processes_it_started(tmp_path):
+    """A launcher's children (a worker's executors) are stopped with it, not left dying."""
+    port = free_port()
+    pid_file = _launch(tmp_path, SLOW_CHILD, port)
+    child = int((tmp_path / "x.log").read_text().split()[0])
+    assert pid_alive(child)
+    assert _daemon(tmp_path, port).stop(timeout=10) is True
+    assert not pid_alive(int(child)) and not pid_file.exists()

@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 from conftest import make_settings
 
@@ -53,14 +55,72 @@ def test_the_lake_store_is_resolved_once_for_every_reader():
     assert load_settings({"AWS_DEFAULT_REGION": "us-west-2"}).s3_region == "us-west-2"
 
 
+def _s3a_jar_cache(folder: Path) -> Path:
+    """A stand-in S3A jar cache: the names :func:`cached_s3a_jars` looks for."""
+    from enforcement_brain.spark.jars import AWS_SDK_VERSION, hadoop_version
+
+    folder.mkdir(parents=True)
+    (folder / f"org.apache.hadoop_hadoop-aws-{hadoop_version()}.jar").touch()
+    (folder / f"software.amazon.awssdk_s3-{AWS_SDK_VERSION}.jar").touch()
+    return folder
+
+
 def test_spark_reaches_the_same_lake_store(tmp_path):
-    """Spark's S3A gets EB_S3_ENDPOINT from the settings too, not from the environment."""
+    """Spark's S3A gets EB_S3_ENDPOINT from the settings too, per bucket of the lake, and the
+    S3A jars on the driver's and executors' class path; credentials stay in the environment."""
     from enforcement_brain.spark.session import spark_conf
 
-    s = make_settings(tmp_path, EB_LAKE_ROOT="s3a://lake/eb", EB_S3_ENDPOINT="https://s3.agency")
+    jars = _s3a_jar_cache(tmp_path / "home" / ".cache" / "s3a-jars")
+    s = make_settings(
+        tmp_path,
+        EB_HOME=str(tmp_path / "home"),
+        EB_LAKE_ROOT="s3a://lake/eb",
+        EB_S3_ENDPOINT="https://s3.agency",
+        AWS_SECRET_ACCESS_KEY="never-in-the-conf",
+    )
     conf = spark_conf(s)
-    assert conf["spark.hadoop.fs.s3a.endpoint"] == "https://s3.agency"
-    assert conf["spark.hadoop.fs.s3a.connection.ssl.enabled"] == "True"
+    bucket = "spark.hadoop.fs.s3a.bucket.lake."
+    assert conf[bucket + "endpoint"] == "https://s3.agency"
+    assert conf[bucket + "connection.ssl.enabled"] == "true"
+    assert conf[bucket + "path.style.access"] == "true"
+    assert conf[bucket + "endpoint.region"] == "us-east-1"
+    classpath = ":".join(str(j) for j in sorted(jars.glob("*.jar")))
+    assert conf["spark.driver.extraClassPath"] == classpath
+    assert conf["spark.executor.extraClassPath"] == classpath
+    assert "-Duser.timezone=Asia/Shanghai" in conf["spark.executor.extraJavaOptions"]
+    assert not any("never-in-the-conf" in v for v in conf.values())
+    assert not any("access.key" in k or "secret" in k for k in conf)
+    local = spark_conf(make_settings(tmp_path, EB_HOME=str(tmp_path / "home")))
+    assert not any("s3a" in k for k in local) and "spark.driver.extraClassPath" not in local
+
+
+def test_an_s3a_lake_without_the_s3a_jars_names_the_fix(tmp_path):
+    from enforcement_brain.errors import SetupError
+    from enforcement_brain.spark.session import spark_conf
+
+    s = make_settings(tmp_path, EB_LAKE_ROOT="s3a://lake/eb", EB_HOME=str(tmp_path / "none"))
+    with pytest.raises(SetupError, match=r"not in .*/none/.cache/s3a-jars: run `eb cluster start`"):
+        spark_conf(s)
+
+
+def test_the_s3a_jars_are_hadoop_aws_and_sdk_modules_not_the_bundle():
+    from enforcement_brain.spark.jars import hadoop_version, s3a_ivy_module
+
+    module = s3a_ivy_module()
+    assert f'name="hadoop-aws" rev="{hadoop_version()}"' in module
+    assert '<exclude org="software.amazon.awssdk" module="bundle"/>' in module
+    for sdk in ("s3", "s3-transfer-manager", "sts"):
+        assert f'name="{sdk}" rev="2.35.4"' in module
+
+
+def test_cluster_settings_resolve_ports_and_folders(tmp_path):
+    s = load_settings({"EB_VAR_DIR": str(tmp_path), "EB_HOME": str(tmp_path / "home")})
+    assert s.cluster_dir == tmp_path / "cluster"
+    assert (s.cluster_s3_port, s.cluster_master_port) == (7070, 7077)
+    assert s.versitygw_binary == tmp_path / "home" / ".cache" / "bin" / "versitygw"
+    assert s.s3a_jar_dir == tmp_path / "home" / ".cache" / "s3a-jars"
+    with pytest.raises(ConfigError, match="EB_CLUSTER_S3_PORT=70000 is not a TCP port"):
+        load_settings({"EB_CLUSTER_S3_PORT": "70000"})
 
 
 @pytest.mark.parametrize(

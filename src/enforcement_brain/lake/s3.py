@@ -10,14 +10,25 @@ passed: both read ``AWS_ACCESS_KEY_ID``/``AWS_SECRET_ACCESS_KEY``/``AWS_SESSION_
 
 from __future__ import annotations
 
+import os
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from enforcement_brain.errors import ConfigError
 from enforcement_brain.settings import Settings
 
+#: The region S3 clients sign for when none is set: S3-compatible stores (versitygw, MinIO,
+#: Ceph) accept it, and S3A would otherwise ask AWS where the bucket is.
+DEFAULT_S3_REGION = "us-east-1"
 
-def s3_client(endpoint: str = "", region: str | None = None) -> Any:
+#: The environment variables that carry S3 credentials, in every client's own spelling.
+CREDENTIAL_VARIABLES = ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN")
+
+
+def s3_client(
+    endpoint: str = "", region: str | None = None, env: Mapping[str, str] | None = None
+) -> Any:
     """A boto3 S3 client; ``endpoint`` empty: Amazon S3 (endpoint resolved by boto3).
 
     Path-style addressing for a custom endpoint (MinIO and most S3-compatible stores do not
@@ -25,7 +36,6 @@ def s3_client(endpoint: str = "", region: str | None = None) -> Any:
     some of them with the deprecated SigV2, which newer regions refuse); a short connect
     timeout and three attempts, so an unreachable store fails in seconds rather than minutes.
     """
-    import boto3
     from botocore.config import Config
 
     config = Config(
@@ -35,9 +45,87 @@ def s3_client(endpoint: str = "", region: str | None = None) -> Any:
         signature_version="s3v4",
         s3={"addressing_style": "path"} if endpoint else {},
     )
-    return boto3.session.Session().client(
+    return _session(env).client(
         "s3", endpoint_url=endpoint or None, region_name=region, config=config
     )
+
+
+def _session(env: Mapping[str, str] | None) -> Any:
+    """A boto3 session; with ``env`` (an environment a process is about to be started with),
+    the credentials it carries, else boto3's own chain (this process's environment, profile,
+    instance role)."""
+    import boto3
+
+    if env is None or not env.get("AWS_ACCESS_KEY_ID"):
+        return boto3.session.Session()
+    return boto3.session.Session(
+        aws_access_key_id=env.get("AWS_ACCESS_KEY_ID"),
+        aws_secret_access_key=env.get("AWS_SECRET_ACCESS_KEY"),
+        aws_session_token=env.get("AWS_SESSION_TOKEN") or None,
+    )
+
+
+#: S3 error codes that mean the store is S3 but refuses these credentials.
+_REFUSED = {"AccessDenied", "InvalidAccessKeyId", "SignatureDoesNotMatch", "InvalidToken"}
+
+
+def check_lake_store(settings: Settings, env: Mapping[str, str] | None = None) -> None:
+    """Fail with one line naming the setting to fix unless the ``s3a://`` lake's bucket
+    answers as S3 with these credentials; nothing is written.
+
+    Why before anything starts writing: a Spark job on a wrong endpoint or a missing bucket
+    fails deep in S3A with a page of stack trace, minutes into a run. One listing of at
+    most one key tells apart the four causes: no credentials, an endpoint where nothing
+    answers, one that answers but is not S3 (no S3 error document), and a missing bucket.
+    """
+    from botocore import exceptions as bx
+
+    environment = os.environ if env is None else env
+    keys = [environment.get(k, "").strip() for k in CREDENTIAL_VARIABLES[:2]]
+    if any(keys) and not all(keys):
+        missing = CREDENTIAL_VARIABLES[keys.index("")]
+        raise ConfigError(f"{missing} is not set: the lake's store needs both AWS keys")
+    location = S3Location.parse(settings.lake_root)
+    endpoint = settings.s3_endpoint
+    where = f"EB_S3_ENDPOINT={endpoint}" if endpoint else "Amazon S3"
+    if _session(env).get_credentials() is None:
+        raise ConfigError(
+            f"no credentials for the lake's store ({where}): "
+            "set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY"
+        )
+    if endpoint and not _answers_as_s3(endpoint):
+        raise ConfigError(f"{where} answers but is not an S3 store: fix EB_S3_ENDPOINT")
+    client = s3_client(endpoint, settings.s3_region or DEFAULT_S3_REGION, env)
+    try:
+        client.list_objects_v2(Bucket=location.bucket, MaxKeys=1)
+    except bx.ClientError as exc:
+        code = str(exc.response.get("Error", {}).get("Code", ""))
+        status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
+        if code == "NoSuchBucket":
+            raise ConfigError(
+                f"EB_LAKE_ROOT={settings.lake_root}: bucket {location.bucket} does not exist "
+                f"at {where}: create it, or fix EB_LAKE_ROOT"
+            ) from None
+        if code in _REFUSED:
+            raise ConfigError(
+                f"the lake's store ({where}) refused the credentials ({code}): "
+                "fix AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY"
+            ) from None
+        if not code or code.isdigit():  # an HTTP status without an S3 error document
+            raise ConfigError(
+                f"{where} answers HTTP {status} but is not an S3 store: fix EB_S3_ENDPOINT"
+            ) from None
+        raise ConfigError(
+            f"the lake's store ({where}) answered {code}: fix EB_S3_ENDPOINT"
+        ) from None
+    except (bx.EndpointConnectionError, bx.ConnectTimeoutError, bx.ReadTimeoutError):
+        raise ConfigError(
+            f"nothing answers at {where}: start the store or fix EB_S3_ENDPOINT"
+        ) from None
+    except bx.BotoCoreError as exc:  # e.g. a page that is not XML where S3 sends XML
+        raise ConfigError(
+            f"{where} answers but is not an S3 store ({type(exc).__name__}): fix EB_S3_ENDPOINT"
+        ) from None
 
 
 @dataclass(frozen=True)
@@ -70,10 +158,38 @@ class LakeStore:
 
     @classmethod
     def from_settings(cls, settings: Settings) -> LakeStore:
-        endpoint, region = settings.s3_endpoint, settings.s3_region
-        options = {"AWS_ENDPOINT_URL": endpoint} if endpoint else {}
-        if endpoint.startswith("http://"):
-            options["AWS_ALLOW_HTTP"] = "true"  # delta-rs refuses plain HTTP unless told
-        if region:
-            options["AWS_REGION"] = region
-        return cls(s3_client(endpoint, region), options)
+        return cls(s3_client(settings.s3_endpoint, settings.s3_region), storage_options(settings))
+
+
+def storage_options(settings: Settings) -> dict[str, str]:
+    """delta-rs's options for the lake's store: endpoint and region, never credentials."""
+    endpoint, region = settings.s3_endpoint, settings.s3_region
+    options = {"AWS_ENDPOINT_URL": endpoint} if endpoint else {}
+    if endpoint.startswith("http://"):
+        options["AWS_ALLOW_HTTP"] = "true"  # delta-rs refuses plain HTTP unless told
+    if region:
+        options["AWS_REGION"] = region
+    return options
+
+
+def _answers_as_s3(endpoint: str) -> bool:
+    """Whether an anonymous ``GET /`` at ``endpoint`` gets an S3 answer: an XML document (the
+    bucket list, or an S3 error such as AccessDenied), where a web server sends a page.
+
+    Asked before boto3 is: boto3 follows a web server's redirects as if they were S3's
+    region redirects, without end. Nothing listening is a :class:`ConfigError` naming
+    ``EB_S3_ENDPOINT``.
+    """
+    import urllib.error
+    import urllib.request
+
+    try:
+        with urllib.request.urlopen(endpoint + "/", timeout=5) as response:
+            kind, head = response.headers.get("Content-Type", ""), response.read(512)
+    except urllib.error.HTTPError as exc:
+        kind, head = exc.headers.get("Content-Type", ""), exc.read(512)
+    except (OSError, ValueError):
+        raise ConfigError(
+            f"nothing answers at EB_S3_ENDPOINT={endpoint}: start the store or fix EB_S3_ENDPOINT"
+        ) from None
+    return "xml" in kind or head.lstrip().startswith(b"<?xml") or b"<Error>" in head

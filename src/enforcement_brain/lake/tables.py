@@ -74,13 +74,16 @@ def _has_commit(folder: Path) -> bool:
 
 
 def is_delta_table(settings: Settings, layer: str, table: str) -> bool:
-    """Whether the table exists (local lakes; s3a is checked by Spark)."""
+    """Whether the table exists: a commit in its log, read from the folder of a local lake
+    and with delta-rs on an ``s3a://`` lake (no Spark job either way)."""
     if settings.lake_is_local:
         return _has_commit(Path(settings.table_uri(layer, table)))
-    raise ConfigError(
-        "listing the tables of an s3a:// lake is not supported yet; "
-        "use a local lake (EB_LAKE_ROOT unset)"
-    )
+    from deltalake import DeltaTable
+
+    from enforcement_brain.lake.s3 import S3Location, storage_options
+
+    uri = S3Location.parse(settings.table_uri(layer, table)).uri
+    return DeltaTable.is_deltatable(uri, storage_options=storage_options(settings))
 
 
 def lake_tables(settings: Settings) -> list[tuple[str, str]]:

@@ -13,6 +13,7 @@ import re
 import shutil
 import subprocess
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 
 from enforcement_brain.errors import SetupError
@@ -69,6 +70,21 @@ def resolve_jars(jar_dir: Path) -> list[Path]:
     anyway, so they would only be dead weight that can mislead someone reading the classpath.
     """
     group, artifact, version = delta_coordinate()
+    _ivy_retrieve(
+        ["-dependency", group, artifact, version, "-confs", "default"],
+        jar_dir,
+        f"{group}:{artifact}:{version}",
+        keep=lambda name: name.startswith("io.delta_"),
+    )
+    return cached_jars(jar_dir)
+
+
+def _ivy_retrieve(
+    request: list[str], jar_dir: Path, what: str, *, keep: Callable[[str], bool]
+) -> None:
+    """Resolve ``request`` (Ivy's command-line arguments) from Maven Central and replace the
+    jars of ``jar_dir`` with the result, less the artifacts pyspark already ships (unless
+    ``keep`` says otherwise). Ivy's cache is ``<jar_dir>/../ivy``, shared by every jar cache."""
     ivy_jars = sorted(pyspark_jars_dir().glob("ivy-*.jar"))
     if not ivy_jars:
         raise SetupError("the Ivy jar is missing from pyspark: reinstall with `make setup`")
@@ -82,27 +98,93 @@ def resolve_jars(jar_dir: Path) -> list[Path]:
             java,
             "-jar",
             str(ivy_jars[0]),
-            "-dependency",
-            group,
-            artifact,
-            version,
-            "-confs",
-            "default",
+            *request,
             "-cache",
             str(jar_dir.parent / "ivy"),
             "-retrieve",
             f"{out}/[organisation]_[artifact]-[revision](-[classifier]).[ext]",
         ]
-        proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
+        proc = subprocess.run(cmd, capture_output=True, text=True, check=False, cwd=tmp)
         if proc.returncode != 0 or not out.is_dir():
             tail = " | ".join(proc.stdout.strip().splitlines()[-3:])
-            raise SetupError(
-                f"could not fetch {group}:{artifact}:{version} from Maven Central ({tail})"
-            )
+            raise SetupError(f"could not fetch {what} from Maven Central ({tail})")
         jar_dir.mkdir(parents=True, exist_ok=True)
         for old in jar_dir.glob("*.jar"):
             old.unlink()
         for jar in sorted(out.glob("*.jar")):
-            if _artifact(jar.name) not in provided or jar.name.startswith("io.delta_"):
+            if _artifact(jar.name) not in provided or keep(jar.name):
                 shutil.copy2(jar, jar_dir / jar.name)
-    return cached_jars(jar_dir)
+
+
+# -- S3A: the lake on object storage -----------------------------------------------------------
+
+#: The AWS SDK v2 release hadoop-aws 3.5.0 is built against (its pom's ``aws-java-sdk-v2``).
+AWS_SDK_VERSION = "2.35.4"
+
+#: The SDK modules S3A loads, instead of the SDK's 686 MB ``bundle`` that hadoop-aws declares:
+#: the S3 client, the transfer manager it uploads and copies with, and STS for assumed roles.
+#: Their own dependencies (core, auth, the Apache and Netty HTTP clients...) come transitively.
+AWS_SDK_MODULES = ("s3", "s3-transfer-manager", "sts")
+
+
+def hadoop_version() -> str:
+    """The Hadoop client version pyspark ships (``hadoop-client-api-<v>.jar``); hadoop-aws
+    must match it exactly."""
+    jars = sorted(pyspark_jars_dir().glob("hadoop-client-api-*.jar"))
+    if not jars:
+        raise SetupError("pyspark ships no hadoop-client-api jar: reinstall with `make setup`")
+    return jars[0].name.removeprefix("hadoop-client-api-").removesuffix(".jar")
+
+
+def s3a_ivy_module() -> str:
+    """The Ivy module S3A's jars are resolved from: hadoop-aws (with its own
+    ``analyticsaccelerator-s3`` and ``wildfly-openssl``) less the SDK bundle, plus
+    :data:`AWS_SDK_MODULES`."""
+    sdk = "\n".join(
+        f'    <dependency org="software.amazon.awssdk" name="{module}" '
+        f'rev="{AWS_SDK_VERSION}" conf="default->default"/>'
+        for module in AWS_SDK_MODULES
+    )
+    return f"""<ivy-module version="2.0">
+  <info organisation="enforcement-brain" module="s3a"/>
+  <dependencies>
+    <dependency org="org.apache.hadoop" name="hadoop-aws" rev="{hadoop_version()}"
+                conf="default->default">
+      <exclude org="software.amazon.awssdk" module="bundle"/>
+    </dependency>
+{sdk}
+  </dependencies>
+</ivy-module>
+"""
+
+
+def cached_s3a_jars(jar_dir: Path) -> list[Path]:
+    """The S3A jars of their cache, or :class:`SetupError` naming what fetches them."""
+    jars = sorted(jar_dir.glob("*.jar")) if jar_dir.is_dir() else []
+    if not any(j.name == f"org.apache.hadoop_hadoop-aws-{hadoop_version()}.jar" for j in jars):
+        raise SetupError(
+            f"the S3A jars (hadoop-aws {hadoop_version()}) are not in {jar_dir}: run "
+            "`eb cluster start`, which fetches them there once"
+        )
+    return jars
+
+
+def resolve_s3a_jars(jar_dir: Path) -> list[Path]:
+    """Fetch hadoop-aws and the AWS SDK modules into ``jar_dir`` (once: a cache hit returns
+    at once). Kept apart from the Delta jars: only a lake on object storage needs them."""
+    try:
+        return cached_s3a_jars(jar_dir)
+    except SetupError:
+        pass
+    with tempfile.NamedTemporaryFile("w", suffix=".xml", delete=False) as module:
+        module.write(s3a_ivy_module())
+    try:
+        _ivy_retrieve(
+            ["-ivy", module.name, "-confs", "default"],
+            jar_dir,
+            f"org.apache.hadoop:hadoop-aws:{hadoop_version()}",
+            keep=lambda name: False,
+        )
+    finally:
+        Path(module.name).unlink(missing_ok=True)
+    return cached_s3a_jars(jar_dir)

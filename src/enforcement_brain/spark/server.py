@@ -14,11 +14,12 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
 from enforcement_brain.errors import SetupError
+from enforcement_brain.lake.s3 import check_lake_store
 from enforcement_brain.settings import Settings
 from enforcement_brain.spark.jars import pyspark_jars_dir
 from enforcement_brain.spark.session import require_java, spark_conf
@@ -128,31 +129,35 @@ class Daemon:
     def stop(self, *, signum: int = signal.SIGTERM, timeout: float = 30.0) -> bool:
         """Stop what :meth:`launch` started; True if it was running.
 
-        ``signum`` goes to its process group (the server and what it forked), as the server's
-        own orderly shutdown signal (PostgreSQL's fast shutdown is SIGINT); what is left of its
-        session after ``timeout`` is killed, process groups of its own included (an Airflow
-        task runs in one). Returns once the port is free, so a caller may start
-        it again right away.
+        ``signum`` goes to its process group (a launcher script and the JVM it started are one
+        group, and so are a Spark worker and its executors), as the server's own orderly
+        shutdown signal (PostgreSQL's fast shutdown is SIGINT); what is left of its session
+        after ``timeout`` is killed, process groups of its own included (an Airflow task runs
+        in one). Returns once no process of the session is left and the port is free, so a
+        caller may start it again right away; the pid file goes either way.
         """
         if not self.pid_file.exists():
             return False
         pid = int(self.pid_file.read_text())
         was_running = pid_alive(pid)
-        if was_running:
+        if was_running or group_alive(pid):
             try:
                 os.killpg(pid, signum)
             except OSError:
                 with contextlib.suppress(OSError):
                     os.kill(pid, signum)
             deadline = time.monotonic() + timeout
-            while pid_alive(pid) and time.monotonic() < deadline:
-                time.sleep(0.3)
+            # pid_alive first: it reaps the leader, whose zombie would keep the group.
+            while (pid_alive(pid) or group_alive(pid)) and time.monotonic() < deadline:
+                time.sleep(0.2)
             for member in [pid, *session_pids(pid)]:  # what it forked, in any process group
                 with contextlib.suppress(OSError):
                     os.kill(member, signal.SIGKILL)
+            with contextlib.suppress(OSError):
+                os.killpg(pid, signal.SIGKILL)
             deadline = time.monotonic() + 10
             while time.monotonic() < deadline and (
-                pid_alive(pid) or port_open(self.port) or session_pids(pid)
+                pid_alive(pid) or group_alive(pid) or port_open(self.port) or session_pids(pid)
             ):
                 time.sleep(0.2)
         self.pid_file.unlink(missing_ok=True)
@@ -172,6 +177,17 @@ def session_pids(sid: int) -> list[int]:
     return found
 
 
+def group_alive(pgid: int) -> bool:
+    """True while a process of group ``pgid`` runs."""
+    try:
+        os.killpg(pgid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
 def last_error(log: Path) -> str:
     """The most telling line of a start-up log, for a one-line error."""
     lines = [ln.strip() for ln in log.read_text(errors="replace").splitlines() if ln.strip()]
@@ -182,7 +198,8 @@ def last_error(log: Path) -> str:
     return lines[-1][:300] if lines else "no output"
 
 
-def _daemon(settings: Settings) -> Daemon:
+def connect_daemon(settings: Settings) -> Daemon:
+    """The Connect server as a :class:`Daemon` (the cluster profile lists it with its own)."""
     return Daemon(
         "the Spark Connect server",
         _pid_file(settings),
@@ -194,12 +211,18 @@ def _daemon(settings: Settings) -> Daemon:
 
 
 def status(settings: Settings) -> ServerStatus:
-    return _daemon(settings).status()
+    return connect_daemon(settings).status()
 
 
-def start(settings: Settings, *, timeout: float = 120.0) -> ServerStatus:
-    """Start the server unless it already runs; wait until it accepts connections."""
-    daemon = _daemon(settings)
+def start(
+    settings: Settings, *, timeout: float = 120.0, env: Mapping[str, str] | None = None
+) -> ServerStatus:
+    """Start the server unless it already runs; wait until it accepts connections.
+
+    ``env`` adds to this process's environment for the server (the cluster profile passes
+    its store's credentials and loopback address; they never enter the Spark configuration).
+    """
+    daemon = connect_daemon(settings)
     current = daemon.running()
     if current is not None:
         return current
@@ -209,16 +232,21 @@ def start(settings: Settings, *, timeout: float = 120.0) -> ServerStatus:
     cmd = [str(spark_home / "bin" / "spark-submit"), "--master", settings.spark_master]
     conf = spark_conf(settings, ui=True)
     conf["spark.connect.grpc.binding.port"] = str(settings.spark_connect_port)
+    if env and env.get("SPARK_LOCAL_IP"):  # the address the rest of the server binds to
+        conf["spark.connect.grpc.binding.address"] = env["SPARK_LOCAL_IP"]
     cmd += ["--driver-memory", conf.pop("spark.driver.memory")]
     for key, value in conf.items():
         cmd += ["--conf", f"{key}={value}"]
     cmd += ["--class", CONNECT_CLASS, "spark-internal"]
-    env = dict(os.environ, SPARK_HOME=str(spark_home), PYSPARK_PYTHON=sys.executable)
+    environment = dict(os.environ, **(env or {}))
+    environment.update(SPARK_HOME=str(spark_home), PYSPARK_PYTHON=sys.executable)
+    if not settings.lake_is_local:  # a wrong store fails here in one line, not in S3A
+        check_lake_store(settings, environment)
     return daemon.launch(
-        settings.batch_command(cmd), env, timeout=timeout, stop=lambda: stop(settings)
+        settings.batch_command(cmd), environment, timeout=timeout, stop=lambda: stop(settings)
     )
 
 
 def stop(settings: Settings, *, timeout: float = 30.0) -> bool:
     """Stop the server this platform started; True if one was running."""
-    return _daemon(settings).stop(timeout=timeout)
+    return connect_daemon(settings).stop(timeout=timeout)

@@ -78,18 +78,40 @@ def spark_conf(settings: Settings, *, ui: bool = False) -> dict[str, str]:
             f"-XX:+UseParallelGC -Dderby.system.home={settings.var_dir / 'derby'} {JVM_ZONE_OPTION}"
         ),
     }
+    # Executors of a standalone cluster are JVMs of their own: the same zone as the driver's.
+    conf["spark.executor.extraJavaOptions"] = f"-XX:+UseParallelGC {JVM_ZONE_OPTION}"
     if settings.lake_root.startswith("s3a://"):
-        conf.update(_s3a_conf(settings.s3_endpoint))
+        conf.update(s3a_conf(settings))
     return conf
 
 
-def _s3a_conf(endpoint: str) -> dict[str, str]:
-    """S3A settings for the lake's store (``EB_S3_ENDPOINT``, resolved by the settings);
-    credentials never leave the environment."""
-    conf = {"spark.hadoop.fs.s3a.path.style.access": "true"}
-    if endpoint:
-        conf["spark.hadoop.fs.s3a.endpoint"] = endpoint
-        conf["spark.hadoop.fs.s3a.connection.ssl.enabled"] = str(endpoint.startswith("https"))
+def s3a_conf(settings: Settings) -> dict[str, str]:
+    """S3A settings for the lake's bucket, and the S3A jars on the class path.
+
+    Per bucket (``fs.s3a.bucket.<bucket>.*``): the lake's store is one store among others a
+    job may read (the source systems' exchange store is another), so its endpoint must not
+    become every bucket's. Path-style addressing because S3-compatible stores do not resolve
+    bucket sub-domains. The jars go on ``extraClassPath`` (every worker of this deployment
+    sees the same cache path), not ``spark.jars``: nothing is copied to the executors.
+    Credentials never enter the configuration: S3A's default chain reads ``AWS_ACCESS_KEY_ID``
+    and ``AWS_SECRET_ACCESS_KEY`` from the environment of the driver and of each worker.
+    """
+    from enforcement_brain.lake.s3 import DEFAULT_S3_REGION, S3Location
+    from enforcement_brain.spark.jars import cached_s3a_jars
+
+    classpath = ":".join(str(j) for j in cached_s3a_jars(settings.s3a_jar_dir))
+    prefix = f"spark.hadoop.fs.s3a.bucket.{S3Location.parse(settings.lake_root).bucket}."
+    conf = {
+        "spark.driver.extraClassPath": classpath,
+        "spark.executor.extraClassPath": classpath,
+        prefix + "path.style.access": "true",
+        prefix + "endpoint.region": settings.s3_region or DEFAULT_S3_REGION,
+    }
+    if settings.s3_endpoint:
+        conf[prefix + "endpoint"] = settings.s3_endpoint
+        conf[prefix + "connection.ssl.enabled"] = str(
+            settings.s3_endpoint.startswith("https://")
+        ).lower()
     return conf
 
 
