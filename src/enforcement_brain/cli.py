@@ -254,13 +254,6 @@ def cmd_backfill(args: argparse.Namespace) -> int:
     sources = tuple(s for s in (args.sources or "").split(",") if s)
     run_id = f"backfill__{days[0]}__{days[-1]}__{dt.datetime.now(dt.UTC):%Y%m%dT%H%M%S}"
     print(f"backfill {days[0]} … {days[-1]} ({len(days)} day(s)), run {run_id}", flush=True)
-    if not args.no_generate:
-        from enforcement_brain.generate.day import generate_day
-
-        for n, day in enumerate(days, start=1):
-            made = generate_day(ctx.settings, day, scale=args.scale)
-            rows = sum(made.rows_by_source.values())
-            print(f"  generated {day} ({n}/{len(days)}): {rows:,} rows into landing", flush=True)
     report = backfill(
         ctx,
         days,
@@ -268,6 +261,8 @@ def cmd_backfill(args: argparse.Namespace) -> int:
         sources=sources,
         validate=not args.skip_validation,
         workers=args.workers,
+        generate=not args.no_generate,
+        scale=args.scale,
         say=lambda line: print(line, flush=True),
     )
     rows = sum(int(r.get("rows_in", 0)) for r in report.loads)
@@ -290,6 +285,7 @@ def cmd_replay(args: argparse.Namespace) -> int:
     """Re-check a day's quarantine of one source (after fixing the standards or the rows)."""
     import datetime as dt
 
+    from enforcement_brain.orchestration.lock import lake_lock
     from enforcement_brain.orchestration.runtime import job_context, parse_date
     from enforcement_brain.pipeline.replay import replay
 
@@ -298,9 +294,10 @@ def cmd_replay(args: argparse.Namespace) -> int:
         raise EbError(f"unknown source {args.source!r}; declared: {', '.join(ctx.catalog.sources)}")
     day = parse_date(args.date)
     run_id = f"replay__{day}__{dt.datetime.now(dt.UTC):%Y%m%dT%H%M%S}"
-    report = replay(
-        ctx.spark, ctx.settings, ctx.catalog, ctx.catalog.sources[args.source], day, run_id
-    )
+    command = f"eb replay --source {args.source} --date {day}"
+    with lake_lock(ctx.settings, command, print):
+        source = ctx.catalog.sources[args.source]
+        report = replay(ctx.spark, ctx.settings, ctx.catalog, source, day, run_id)
     moved = report.inserted + report.updated + report.unchanged
     print(
         f"{args.source} {day}: {report.rows_in} quarantined row(s) replayed: {moved} now in "
