@@ -110,7 +110,8 @@ def cmd_maintain(args: argparse.Namespace) -> int:
 
 
 def cmd_doctor(args: argparse.Namespace) -> int:
-    """Inspect every lake table's files, the disk and the clocks; or carry out a recovery.
+    """Inspect every lake table's files, the disk and the clocks; or carry out a recovery
+    (a dry run unless ``--apply``; applied under the lake lock, so never under a running load).
 
     Without a JVM (delta-rs and plain file reads), so it runs in seconds on a lake Spark
     cannot open. Exit status 1 when an error or a warning is found (docs/maintenance.md,
@@ -118,6 +119,7 @@ def cmd_doctor(args: argparse.Namespace) -> int:
     """
     from enforcement_brain.errors import ClockError, ConfigError
     from enforcement_brain.lake import doctor, tables
+    from enforcement_brain.orchestration.lock import lake_lock
     from enforcement_brain.settings import PLATFORM_TZ
 
     settings = load_settings()
@@ -132,11 +134,31 @@ def cmd_doctor(args: argparse.Namespace) -> int:
     if args.rollback:
         if args.to is None:
             raise ConfigError("--rollback needs --to VERSION (the last good version)")
-        moved = doctor.rollback(table_dir(args.rollback), args.to, aside)
+        where = table_dir(args.rollback)
+        if not args.apply:
+            moved = doctor.rollback(where, args.to, aside, dry_run=True)
+            print(
+                f"dry run: {args.rollback} would be at version {args.to}; {len(moved)} file(s) "
+                f"would move to {aside}: {', '.join(moved)}. Nothing was changed: add --apply "
+                "to do it"
+            )
+            return 0
+        with lake_lock(settings, f"eb doctor --rollback {args.rollback} --to {args.to} --apply"):
+            moved = doctor.rollback(where, args.to, aside)
         print(f"{args.rollback}: now at version {args.to}; {len(moved)} file(s) moved to {aside}")
         return 0
     if args.checkpoint:
-        moved = doctor.rewrite_checkpoint(table_dir(args.checkpoint), aside)
+        where = table_dir(args.checkpoint)
+        if not args.apply:
+            moved = doctor.rewrite_checkpoint(where, aside, dry_run=True)
+            print(
+                f"dry run: {args.checkpoint} would get a new checkpoint of its latest version; "
+                f"{len(moved)} file(s) would move to {aside}: {', '.join(moved) or 'none'}. "
+                "Nothing was changed: add --apply to do it"
+            )
+            return 0
+        with lake_lock(settings, f"eb doctor --checkpoint {args.checkpoint} --apply"):
+            moved = doctor.rewrite_checkpoint(where, aside)
         print(f"{args.checkpoint}: new checkpoint written; {len(moved)} file(s) moved to {aside}")
         return 0
     targets = tables.lake_tables(settings)
@@ -444,6 +466,11 @@ def main(argv: list[str] | None = None) -> int:
     dr.add_argument("--rollback", metavar="LAYER.TABLE", help="move versions after --to aside")
     dr.add_argument("--to", type=int, default=None, help="the last good version to keep")
     dr.add_argument("--checkpoint", metavar="LAYER.TABLE", help="write a fresh checkpoint")
+    dr.add_argument(
+        "--apply",
+        action="store_true",
+        help="carry out --rollback or --checkpoint (without it: a dry run that changes nothing)",
+    )
     dr.add_argument(
         "--min-free-mb", type=int, default=MIN_FREE_MB, help=f"free-space floor ({MIN_FREE_MB})"
     )

@@ -116,8 +116,8 @@ class ClockError(ConfigError):
 
 
 class RunLockedError(EbError):
-    """Another job holds the lake lock (``eb run``, ``eb backfill`` and ``eb replay`` write the
-    same tables and the same landing days, so one runs at a time).
+    """Another job holds the lake lock: ``eb run``, ``eb backfill``, ``eb replay`` and the
+    doctor's repairs write the same tables and landing days, so one runs at a time.
 
     The message starts with ``[EB-RUN-LOCKED]`` and names the holder (its command, pid, host and
     start time), the lock file, how to wait for it and how to break a stale lock.

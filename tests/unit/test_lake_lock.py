@@ -92,6 +92,20 @@ def test_a_stale_lock_of_a_dead_pid_is_broken_and_said(settings) -> None:
     assert not lock.lock_path(settings).exists()
 
 
+def test_a_holder_that_exited_but_is_not_yet_reaped_is_stale(settings) -> None:
+    child = subprocess.Popen([sys.executable, "-c", "pass"])
+    try:
+        deadline = time.monotonic() + 30
+        while lock._stat(child.pid)[:1] != ["Z"]:  # exited; its parent has not waited yet
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
+        _plant(settings, pid=child.pid)
+        with lock.lake_lock(settings, "eb run --date 2026-11-29") as held:
+            assert held.broken is not None and held.broken.pid == child.pid
+    finally:
+        child.wait()
+
+
 def test_a_pid_reused_by_a_later_process_is_stale(settings) -> None:
     _plant(settings, pid=os.getpid(), pid_start="1")  # this pid, but not this process's start
     with lock.lake_lock(settings, "eb run --date 2026-11-29") as held:

@@ -11,9 +11,9 @@ The lock is a file, ``<var>/lake.lock``, holding the holder's command, pid, host
 (JSON). It is taken atomically: the check and the write happen under an exclusive ``flock`` on
 ``<var>/.lake.lock.guard`` (flock belongs to the open file, so threads of one process exclude
 each other as processes do), and the file is written whole and renamed into place. A lock whose
-pid is dead on this host (or whose pid now belongs to a process started later) is stale: the
-next job breaks it and says so. A holder on another host cannot be checked from here: the
-message says how to break it by hand.
+pid is dead on this host (exited, a zombie, or a pid now given to a process started later) is
+stale: the next job breaks it and says so. A holder on another host cannot be checked from here:
+the message says how to break it by hand.
 """
 
 from __future__ import annotations
@@ -61,13 +61,18 @@ def lock_path(settings: Settings) -> Path:
     return settings.var_dir / LOCK_NAME
 
 
-def _start_ticks(pid: int) -> str:
-    """Field 22 of ``/proc/<pid>/stat`` (the start time), "" where there is no /proc."""
+def _stat(pid: int) -> list[str]:
+    """The fields of ``/proc/<pid>/stat`` from the third (the state) on; [] without /proc."""
     try:
         stat = Path(f"/proc/{pid}/stat").read_text()
     except OSError:
-        return ""
-    fields = stat.rpartition(")")[2].split()  # after the command name, which may hold spaces
+        return []
+    return stat.rpartition(")")[2].split()  # after the command name, which may hold spaces
+
+
+def _start_ticks(pid: int) -> str:
+    """Field 22 of ``/proc/<pid>/stat`` (the start time), "" where there is no /proc."""
+    fields = _stat(pid)
     return fields[19] if len(fields) > 19 else ""
 
 
@@ -81,7 +86,10 @@ def is_alive(holder: Holder) -> bool | None:
         return False
     except PermissionError:  # it exists, under another user
         pass
-    ticks = _start_ticks(holder.pid)
+    fields = _stat(holder.pid)
+    if fields[:1] == ["Z"]:  # exited, not yet reaped by its parent: it holds nothing
+        return False
+    ticks = fields[19] if len(fields) > 19 else ""
     return not (holder.pid_start and ticks and ticks != holder.pid_start)
 
 
