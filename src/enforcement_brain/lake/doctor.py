@@ -583,6 +583,9 @@ def rollback(
 
     The files go to ``aside_root/<time>/<layer>/<table>/``, not away: nothing is deleted. The
     data files of the moved versions become orphans, which VACUUM removes after the retention.
+    The local file system's hidden checksums (``.<name>.crc``) of the moved versions go too,
+    those of a missing commit among them: Hadoop checks the next commit of that version against
+    a checksum left behind and refuses to read it.
     ``dry_run``: only the names of the files that would move (``eb doctor`` without ``--apply``).
     """
     log = table_dir / "_delta_log"
@@ -593,14 +596,22 @@ def rollback(
     late = [
         p
         for p in sorted(log.iterdir())
-        if ((v := _version(p.name)) is not None and v > to_version)
+        if ((v := _version(p.name.lstrip("."))) is not None and v > to_version)
         or (p.name == "_last_checkpoint" and _names_after(p, to_version))
     ]
+    late += _checksums([p for p in late if not p.name.startswith(".")], late)
     if not dry_run:
         target = _aside(table_dir, aside_root)
         for p in late:
             shutil.move(str(p), target / p.name)
     return [p.name for p in late]
+
+
+def _checksums(paths: list[Path], already: list[Path]) -> list[Path]:
+    """The hidden checksum files (``.<name>.crc``) the local file system keeps beside
+    ``paths``, except those already listed."""
+    found = [p.parent / f".{p.name}.crc" for p in paths]
+    return [c for c in found if c.exists() and c not in already]
 
 
 def _names_after(last: Path, version: int) -> bool:
@@ -627,6 +638,7 @@ def rewrite_checkpoint(table_dir: Path, aside_root: Path, *, dry_run: bool = Fal
     ]
     if (log / "_last_checkpoint").exists():
         damaged.append(log / "_last_checkpoint")
+    damaged += _checksums(damaged, damaged)
     if not dry_run:
         target = _aside(table_dir, aside_root)
         for p in damaged:
