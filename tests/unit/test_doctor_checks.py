@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import errno
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -152,11 +153,17 @@ def test_the_report_reads_and_the_exit_status_follows_the_worst_level() -> None:
     )
 
 
-def test_every_code_is_documented_with_its_recovery() -> None:
+def test_every_code_has_a_documented_recovery_and_its_test() -> None:
     text = (ROOT / "docs" / "maintenance.md").read_text(encoding="utf-8")
     section = text.partition("## Recovering a damaged lake")[2]
     assert section, "docs/maintenance.md has no 'Recovering a damaged lake' section"
     assert [c for c in doctor.CODES if c not in section] == []
+    headings = [line for line in section.splitlines() if line.startswith("#### ")]
+    assert [c for c in doctor.CODES if not any(f"`{c}`" in h for h in headings)] == []
+    # Every test a recovery names exists.
+    tests = "".join(p.read_text() for p in (ROOT / "tests").rglob("test_*.py"))
+    named = set(re.findall(r"`(test_\w+)`", section))
+    assert named and [n for n in sorted(named) if f"def {n}(" not in tests] == []
 
 
 def test_eb_doctor_reports_and_rolls_back_a_truncated_commit(tmp_path, monkeypatch, capsys) -> None:
