@@ -132,7 +132,8 @@ def cmd_maintain(args: argparse.Namespace) -> int:
 
 
 def cmd_doctor(args: argparse.Namespace) -> int:
-    """Inspect every lake table's files, the disk and the clocks; or carry out a recovery.
+    """Inspect every lake table's files, the disk and the clocks; or carry out a recovery
+    (a dry run unless ``--apply``; applied under the lake lock, so never under a running load).
 
     Without a JVM (delta-rs and plain file reads), so it runs in seconds on a lake Spark
     cannot open. Exit status 1 when an error or a warning is found (docs/maintenance.md,
@@ -140,6 +141,7 @@ def cmd_doctor(args: argparse.Namespace) -> int:
     """
     from enforcement_brain.errors import ClockError, ConfigError
     from enforcement_brain.lake import doctor, tables
+    from enforcement_brain.orchestration.lock import lake_lock
     from enforcement_brain.settings import PLATFORM_TZ
 
     settings = load_settings()
@@ -154,11 +156,31 @@ def cmd_doctor(args: argparse.Namespace) -> int:
     if args.rollback:
         if args.to is None:
             raise ConfigError("--rollback needs --to VERSION (the last good version)")
-        moved = doctor.rollback(table_dir(args.rollback), args.to, aside)
+        where = table_dir(args.rollback)
+        if not args.apply:
+            moved = doctor.rollback(where, args.to, aside, dry_run=True)
+            print(
+                f"dry run: {args.rollback} would be at version {args.to}; {len(moved)} file(s) "
+                f"would move to {aside}: {', '.join(moved)}. Nothing was changed: add --apply "
+                "to do it"
+            )
+            return 0
+        with lake_lock(settings, f"eb doctor --rollback {args.rollback} --to {args.to} --apply"):
+            moved = doctor.rollback(where, args.to, aside)
         print(f"{args.rollback}: now at version {args.to}; {len(moved)} file(s) moved to {aside}")
         return 0
     if args.checkpoint:
-        moved = doctor.rewrite_checkpoint(table_dir(args.checkpoint), aside)
+        where = table_dir(args.checkpoint)
+        if not args.apply:
+            moved = doctor.rewrite_checkpoint(where, aside, dry_run=True)
+            print(
+                f"dry run: {args.checkpoint} would get a new checkpoint of its latest version; "
+                f"{len(moved)} file(s) would move to {aside}: {', '.join(moved) or 'none'}. "
+                "Nothing was changed: add --apply to do it"
+            )
+            return 0
+        with lake_lock(settings, f"eb doctor --checkpoint {args.checkpoint} --apply"):
+            moved = doctor.rewrite_checkpoint(where, aside)
         print(f"{args.checkpoint}: new checkpoint written; {len(moved)} file(s) moved to {aside}")
         return 0
     targets = tables.lake_tables(settings)
@@ -276,13 +298,6 @@ def cmd_backfill(args: argparse.Namespace) -> int:
     sources = tuple(s for s in (args.sources or "").split(",") if s)
     run_id = f"backfill__{days[0]}__{days[-1]}__{dt.datetime.now(dt.UTC):%Y%m%dT%H%M%S}"
     print(f"backfill {days[0]} … {days[-1]} ({len(days)} day(s)), run {run_id}", flush=True)
-    if not args.no_generate:
-        from enforcement_brain.generate.day import generate_day
-
-        for n, day in enumerate(days, start=1):
-            made = generate_day(ctx.settings, day, scale=args.scale)
-            rows = sum(made.rows_by_source.values())
-            print(f"  generated {day} ({n}/{len(days)}): {rows:,} rows into landing", flush=True)
     report = backfill(
         ctx,
         days,
@@ -290,6 +305,8 @@ def cmd_backfill(args: argparse.Namespace) -> int:
         sources=sources,
         validate=not args.skip_validation,
         workers=args.workers,
+        generate=not args.no_generate,
+        scale=args.scale,
         say=lambda line: print(line, flush=True),
     )
     rows = sum(int(r.get("rows_in", 0)) for r in report.loads)
@@ -312,6 +329,7 @@ def cmd_replay(args: argparse.Namespace) -> int:
     """Re-check a day's quarantine of one source (after fixing the standards or the rows)."""
     import datetime as dt
 
+    from enforcement_brain.orchestration.lock import lake_lock
     from enforcement_brain.orchestration.runtime import job_context, parse_date
     from enforcement_brain.pipeline.replay import replay
 
@@ -320,9 +338,10 @@ def cmd_replay(args: argparse.Namespace) -> int:
         raise EbError(f"unknown source {args.source!r}; declared: {', '.join(ctx.catalog.sources)}")
     day = parse_date(args.date)
     run_id = f"replay__{day}__{dt.datetime.now(dt.UTC):%Y%m%dT%H%M%S}"
-    report = replay(
-        ctx.spark, ctx.settings, ctx.catalog, ctx.catalog.sources[args.source], day, run_id
-    )
+    command = f"eb replay --source {args.source} --date {day}"
+    with lake_lock(ctx.settings, command, print):
+        source = ctx.catalog.sources[args.source]
+        report = replay(ctx.spark, ctx.settings, ctx.catalog, source, day, run_id)
     moved = report.inserted + report.updated + report.unchanged
     print(
         f"{args.source} {day}: {report.rows_in} quarantined row(s) replayed: {moved} now in "
@@ -472,6 +491,11 @@ def main(argv: list[str] | None = None) -> int:
     dr.add_argument("--rollback", metavar="LAYER.TABLE", help="move versions after --to aside")
     dr.add_argument("--to", type=int, default=None, help="the last good version to keep")
     dr.add_argument("--checkpoint", metavar="LAYER.TABLE", help="write a fresh checkpoint")
+    dr.add_argument(
+        "--apply",
+        action="store_true",
+        help="carry out --rollback or --checkpoint (without it: a dry run that changes nothing)",
+    )
     dr.add_argument(
         "--min-free-mb", type=int, default=MIN_FREE_MB, help=f"free-space floor ({MIN_FREE_MB})"
     )

@@ -113,3 +113,18 @@ class ClockError(ConfigError):
     def __init__(self, code: str, message: str) -> None:
         super().__init__(f"[{code}] {message}")
         self.code = code
+
+
+class RunLockedError(EbError):
+    """Another job holds the lake lock: ``eb run``, ``eb backfill``, ``eb replay`` and the
+    doctor's repairs write the same tables and landing days, so one runs at a time.
+
+    The message starts with ``[EB-RUN-LOCKED]`` and names the holder (its command, pid, host and
+    start time), the lock file, how to wait for it and how to break a stale lock.
+    """
+
+    CODE = "EB-RUN-LOCKED"
+
+    def __init__(self, message: str) -> None:
+        super().__init__(f"[{self.CODE}] {message}")
+        self.code = self.CODE

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import errno
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -51,7 +52,14 @@ _CHECK = (
 
 @pytest.mark.parametrize(
     ("tz", "expected"),
-    [("America/New_York", "EB-CLOCK-003"), ("UTC", "ok"), ("Asia/Shanghai", "ok")],
+    [
+        ("America/New_York", "EB-CLOCK-003"),
+        ("Asia/Kolkata", "EB-CLOCK-003"),
+        ("Europe/London", "EB-CLOCK-003"),
+        ("UTC", "ok"),
+        ("Asia/Shanghai", "ok"),
+        ("PRC", "ok"),
+    ],
 )
 def test_a_python_process_in_a_third_zone_is_caught(tz: str, expected: str) -> None:
     env = {**os.environ, "TZ": tz, "PYTHONPATH": str(ROOT / "src")}
@@ -145,11 +153,17 @@ def test_the_report_reads_and_the_exit_status_follows_the_worst_level() -> None:
     )
 
 
-def test_every_code_is_documented_with_its_recovery() -> None:
+def test_every_code_has_a_documented_recovery_and_its_test() -> None:
     text = (ROOT / "docs" / "maintenance.md").read_text(encoding="utf-8")
     section = text.partition("## Recovering a damaged lake")[2]
     assert section, "docs/maintenance.md has no 'Recovering a damaged lake' section"
     assert [c for c in doctor.CODES if c not in section] == []
+    headings = [line for line in section.splitlines() if line.startswith("#### ")]
+    assert [c for c in doctor.CODES if not any(f"`{c}`" in h for h in headings)] == []
+    # Every test a recovery names exists.
+    tests = "".join(p.read_text() for p in (ROOT / "tests").rglob("test_*.py"))
+    named = set(re.findall(r"`(test_\w+)`", section))
+    assert named and [n for n in sorted(named) if f"def {n}(" not in tests] == []
 
 
 def test_eb_doctor_reports_and_rolls_back_a_truncated_commit(tmp_path, monkeypatch, capsys) -> None:
@@ -171,11 +185,31 @@ def test_eb_doctor_reports_and_rolls_back_a_truncated_commit(tmp_path, monkeypat
     assert cli.main(["doctor", "--min-free-mb", "0"]) == 1
     out = capsys.readouterr().out
     assert "ERROR    EB-LAKE-002 commit truncated — ops.probe" in out
-    assert "recover: eb doctor --rollback ops.probe --to 1, then rerun" in out
+    assert "recover: eb doctor --rollback ops.probe --to 1 --apply, then rerun" in out
     assert out.rstrip().endswith("1 tables checked: 1 error(s), 0 warning(s), 1 note(s)")
 
+    # Without --apply: a dry run that says what it would move and changes nothing.
     assert cli.main(["doctor", "--rollback", "ops.probe", "--to", "1"]) == 0
+    assert capsys.readouterr().out.splitlines() == [
+        f"dry run: ops.probe would be at version 1; 1 file(s) would move to {tmp_path}/var/"
+        f"doctor: {2:020d}.json. Nothing was changed: add --apply to do it"
+    ]
+    assert last.exists() and cli.main(["doctor", "--min-free-mb", "0"]) == 1
+    capsys.readouterr()
+
+    # --apply takes the lake lock: refused while a run holds it.
+    from enforcement_brain.orchestration.lock import lake_lock
+
+    with lake_lock(settings, "eb run --date 2026-11-28"):
+        assert cli.main(["doctor", "--rollback", "ops.probe", "--to", "1", "--apply"]) == 2
+    assert "error: [EB-RUN-LOCKED] eb doctor --rollback ops.probe --to 1 --apply refused: " in (
+        capsys.readouterr().err
+    )
+    assert last.exists()
+
+    assert cli.main(["doctor", "--rollback", "ops.probe", "--to", "1", "--apply"]) == 0
     assert capsys.readouterr().out.startswith("ops.probe: now at version 1; 1 file(s) moved to ")
+    assert not last.exists()
     assert cli.main(["doctor", "--min-free-mb", "0"]) == 0
     assert DeltaTable(settings.table_uri("ops", "probe")).to_pyarrow_table().num_rows == 2
     assert cli.main(["doctor", "--rollback", "ops.probe"]) == 2  # --to is required

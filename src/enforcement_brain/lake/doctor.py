@@ -233,7 +233,8 @@ def check_table(table_dir: Path, name: str, now: float | None = None) -> list[Fi
     checkpoints = checkpoint_files(log)
     latest = commits[-1] if commits else -1
     rollback_cmd = (
-        "eb doctor --rollback {name} --to {v}, then rerun the days the later versions loaded"
+        "eb doctor --rollback {name} --to {v} --apply, then rerun the days the later versions "
+        "loaded"
     )
 
     # A commit whose last line is partial.
@@ -272,7 +273,7 @@ def check_table(table_dir: Path, name: str, now: float | None = None) -> list[Fi
                     name,
                     ERROR,
                     f"checkpoint of version {v} ({paths[0].name}) is not readable Parquet",
-                    f"eb doctor --checkpoint {name}",
+                    f"eb doctor --checkpoint {name} --apply",
                 )
             )
 
@@ -288,7 +289,7 @@ def check_table(table_dir: Path, name: str, now: float | None = None) -> list[Fi
                     name,
                     ERROR,
                     "_last_checkpoint does not parse",
-                    f"eb doctor --checkpoint {name}",
+                    f"eb doctor --checkpoint {name} --apply",
                 )
             )
         else:
@@ -299,7 +300,7 @@ def check_table(table_dir: Path, name: str, now: float | None = None) -> list[Fi
                         name,
                         ERROR,
                         f"_last_checkpoint names version {named}, which has no checkpoint file",
-                        f"eb doctor --checkpoint {name}",
+                        f"eb doctor --checkpoint {name} --apply",
                     )
                 )
 
@@ -574,28 +575,43 @@ def _aside(table_dir: Path, aside_root: Path) -> Path:
     return target
 
 
-def rollback(table_dir: Path, to_version: int, aside_root: Path) -> list[str]:
+def rollback(
+    table_dir: Path, to_version: int, aside_root: Path, *, dry_run: bool = False
+) -> list[str]:
     """Make ``to_version`` the table's latest: move every later commit, checkpoint and
     checksum file (and a ``_last_checkpoint`` naming a later or no version) aside.
 
     The files go to ``aside_root/<time>/<layer>/<table>/``, not away: nothing is deleted. The
     data files of the moved versions become orphans, which VACUUM removes after the retention.
+    The local file system's hidden checksums (``.<name>.crc``) of the moved versions go too,
+    those of a missing commit among them: Hadoop checks the next commit of that version against
+    a checksum left behind and refuses to read it.
+    ``dry_run``: only the names of the files that would move (``eb doctor`` without ``--apply``).
     """
     log = table_dir / "_delta_log"
     if not (log / f"{to_version:020d}.json").exists() and to_version not in checkpoint_files(log):
         raise EbError(
             f"{table_dir}: version {to_version} has neither a commit nor a checkpoint to keep"
         )
-    target = _aside(table_dir, aside_root)
-    moved: list[str] = []
-    for p in sorted(log.iterdir()):
-        v = _version(p.name)
-        late = v is not None and v > to_version
-        last = p.name == "_last_checkpoint" and _names_after(p, to_version)
-        if late or last:
+    late = [
+        p
+        for p in sorted(log.iterdir())
+        if ((v := _version(p.name.lstrip("."))) is not None and v > to_version)
+        or (p.name == "_last_checkpoint" and _names_after(p, to_version))
+    ]
+    late += _checksums([p for p in late if not p.name.startswith(".")], late)
+    if not dry_run:
+        target = _aside(table_dir, aside_root)
+        for p in late:
             shutil.move(str(p), target / p.name)
-            moved.append(p.name)
-    return moved
+    return [p.name for p in late]
+
+
+def _checksums(paths: list[Path], already: list[Path]) -> list[Path]:
+    """The hidden checksum files (``.<name>.crc``) the local file system keeps beside
+    ``paths``, except those already listed."""
+    found = [p.parent / f".{p.name}.crc" for p in paths]
+    return [c for c in found if c.exists() and c not in already]
 
 
 def _names_after(last: Path, version: int) -> bool:
@@ -605,22 +621,27 @@ def _names_after(last: Path, version: int) -> bool:
         return True
 
 
-def rewrite_checkpoint(table_dir: Path, aside_root: Path) -> list[str]:
+def rewrite_checkpoint(table_dir: Path, aside_root: Path, *, dry_run: bool = False) -> list[str]:
     """Move a damaged ``_last_checkpoint`` and unreadable checkpoint files aside, then write a
-    fresh checkpoint of the latest version from the commits (delta-rs)."""
+    fresh checkpoint of the latest version from the commits (delta-rs).
+
+    ``dry_run``: only the names of the files that would move, nothing written.
+    """
     from deltalake import DeltaTable
 
     log = table_dir / "_delta_log"
-    target = _aside(table_dir, aside_root)
-    moved: list[str] = []
-    for _v, paths in sorted(checkpoint_files(log).items()):
-        if not _readable_parquet(paths):
-            for p in paths:
-                shutil.move(str(p), target / p.name)
-                moved.append(p.name)
-    last = log / "_last_checkpoint"
-    if last.exists():
-        shutil.move(str(last), target / last.name)
-        moved.append(last.name)
-    DeltaTable(str(table_dir)).create_checkpoint()
-    return moved
+    damaged = [
+        p
+        for _v, paths in sorted(checkpoint_files(log).items())
+        if not _readable_parquet(paths)
+        for p in paths
+    ]
+    if (log / "_last_checkpoint").exists():
+        damaged.append(log / "_last_checkpoint")
+    damaged += _checksums(damaged, damaged)
+    if not dry_run:
+        target = _aside(table_dir, aside_root)
+        for p in damaged:
+            shutil.move(str(p), target / p.name)
+        DeltaTable(str(table_dir)).create_checkpoint()
+    return [p.name for p in damaged]

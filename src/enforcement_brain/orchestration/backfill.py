@@ -57,9 +57,15 @@ def backfill(
     sources: tuple[str, ...] = (),
     validate: bool = True,
     workers: int = 2,
+    generate: bool = False,
+    scale: float | None = None,
     say: Callable[[str], None] = print,
 ) -> BackfillReport:
-    """Load ``days`` of every source (or of ``sources``), validate, publish and share once.
+    """Load ``days`` of every source (or of ``sources``), validate, publish and share once;
+    with ``generate``, deliver the days into landing first (at ``scale``).
+
+    Under the lake lock, taken before anything is generated or loaded: a backfill started while
+    ``eb run`` or another backfill writes the lake refuses at once (:mod:`.lock`).
 
     A source whose load fails for a day is reported and the others go on; a dataset built from
     it is then not published (its last good version stays) and neither are its interfaces.
@@ -68,6 +74,30 @@ def backfill(
     source's load is mostly the driver planning and committing on one core, so another load
     keeps the second core busy. Each source's days still load in order, one day at a time.
     """
+    from enforcement_brain.orchestration.lock import lake_lock
+
+    days = sorted(days)
+    command = f"eb backfill --from {days[0]} --to {days[-1]}"
+    with lake_lock(ctx.settings, command, say):
+        if generate:
+            from enforcement_brain.generate.day import generate_day
+
+            for n, day in enumerate(days, start=1):
+                made = generate_day(ctx.settings, day, scale=scale)
+                rows = sum(made.rows_by_source.values())
+                say(f"  generated {day} ({n}/{len(days)}): {rows:,} rows into landing")
+        return _backfill(ctx, days, run_id, sources, validate, workers, say)
+
+
+def _backfill(
+    ctx: JobContext,
+    days: list[dt.date],
+    run_id: str,
+    sources: tuple[str, ...],
+    validate: bool,
+    workers: int,
+    say: Callable[[str], None],
+) -> BackfillReport:
     from enforcement_brain.gold.publish import publish
     from enforcement_brain.orchestration.daily import dag_order
     from enforcement_brain.share.project import project_family
@@ -78,7 +108,6 @@ def backfill(
     source_ids = [d.removeprefix("ingest_") for d in order if d.startswith("ingest_")]
     datasets = [d.removeprefix("publish_") for d in order if d.startswith("publish_")]
     interfaces = [d.removeprefix("share_") for d in order if d.startswith("share_")]
-    days = sorted(days)
     report = BackfillReport(list(days))
     failed: set[str] = set()
 

@@ -90,7 +90,28 @@ def run_day(
     generate: bool = True,
     say: Callable[[str], None] = print,
 ) -> DayRun:
-    """Run one day end to end. ``say`` receives one progress line per step."""
+    """Run one day end to end. ``say`` receives one progress line per step.
+
+    The lake lock is taken first: a second run (or a backfill) of the lake refuses at once,
+    before it generates landing files or starts anything (:mod:`.lock`).
+    """
+    from enforcement_brain.orchestration.lock import lake_lock
+
+    catalog = load_catalog(settings.standards_dir)
+    dag_order(catalog, settings.run_sources)  # an unknown EB_SOURCES entry fails before any work
+    with lake_lock(settings, f"eb run --date {day}", say):
+        return _run_day(settings, catalog, day, scale=scale, generate=generate, say=say)
+
+
+def _run_day(
+    settings: Settings,
+    catalog: Catalog,
+    day: dt.date,
+    *,
+    scale: float | None,
+    generate: bool,
+    say: Callable[[str], None],
+) -> DayRun:
     from enforcement_brain.orchestration import stack
     from enforcement_brain.orchestration.breakdown import cpu_sample, cpu_use
     from enforcement_brain.spark import server
@@ -98,8 +119,6 @@ def run_day(
 
     scale = settings.scale if scale is None else scale
     result = DayRun(day, scale)
-    catalog = load_catalog(settings.standards_dir)
-    dag_order(catalog, settings.run_sources)  # an unknown EB_SOURCES entry fails before any work
 
     def stage(name: str, fn: Callable[[], Any]) -> Any:
         say(f"▶ {name} …")
