@@ -477,7 +477,7 @@ def main(argv: list[str] | None = None) -> int:
     s = sub.add_parser("spark", help="the platform's Spark Connect server")
     s.add_argument("action", choices=["start", "stop", "status"])
     s.set_defaults(fn=cmd_spark)
-    cl = sub.add_parser("cluster", help="the cluster profile: S3 store, Spark master, workers")
+    cl = sub.add_parser("cluster", help="the cluster profile: S3, Spark, PostgreSQL, Redis, Celery")
     cl.add_argument("action", choices=["start", "stop", "status"])
     cl.set_defaults(fn=cmd_cluster)
     ss = sub.add_parser("sql-server", help="the JDBC/ODBC SQL endpoint (Spark Thrift server)")

@@ -41,7 +41,7 @@ import shutil
 import signal
 import subprocess
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -393,9 +393,11 @@ def start_worker(
     spark_remote: str = "",
     *,
     timeout: float = 180.0,
+    extra_env: Mapping[str, str] | None = None,
 ) -> ServerStatus:
     """Start one Celery worker serving ``queues`` once PostgreSQL and Redis answer; return when
-    Celery reports it ready for tasks."""
+    Celery reports it ready for tasks. ``extra_env`` reaches the tasks it runs (the lake
+    store's keys when the cluster drew them)."""
     from enforcement_brain.orchestration.airflow_cli import airflow_bin
     from enforcement_brain.orchestration.stack import stack_env
 
@@ -413,6 +415,7 @@ def start_worker(
     # No metadata DB migration here: a worker reaches Airflow through the execution API only,
     # and the API server's start migrates the database.
     env = node_env(settings, stack_env(settings, spark_remote or settings.spark_remote))
+    env.update(extra_env or {})
     name = worker_name(queues)
     env["AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT"] = str(daemon.port)
     env["EB_CELERY_WORKER"] = name  # for the tasks' own logs: which worker ran them
@@ -441,7 +444,9 @@ def _wait_ready(daemon: Daemon, timeout: float) -> None:
     )
 
 
-def workers(settings: Settings, spark_remote: str = "") -> list[Component]:
+def workers(
+    settings: Settings, spark_remote: str = "", extra_env: Mapping[str, str] | None = None
+) -> list[Component]:
     """One component per worker of ``EB_CELERY_WORKER_QUEUES``."""
     out = []
     for index, queues in enumerate(settings.celery_worker_queues):
@@ -450,25 +455,31 @@ def workers(settings: Settings, spark_remote: str = "") -> list[Component]:
             Component(
                 worker_name(queues),
                 daemon,
-                lambda i=index, q=queues: start_worker(settings, i, q, spark_remote),
+                lambda i=index, q=queues: start_worker(
+                    settings, i, q, spark_remote, extra_env=extra_env
+                ),
                 daemon.stop,
             )
         )
     return out
 
 
-def components(settings: Settings, spark_remote: str = "") -> list[Component]:
+def components(
+    settings: Settings, spark_remote: str = "", extra_env: Mapping[str, str] | None = None
+) -> list[Component]:
     """PostgreSQL, Redis and the Celery workers, in the order they start (stop in reverse)."""
-    return [postgres(settings), redis(settings), *workers(settings, spark_remote)]
+    return [postgres(settings), redis(settings), *workers(settings, spark_remote, extra_env)]
 
 
-def start_all(settings: Settings, spark_remote: str = "") -> list[ServerStatus]:
+def start_all(
+    settings: Settings, spark_remote: str = "", extra_env: Mapping[str, str] | None = None
+) -> list[ServerStatus]:
     """Start every component: PostgreSQL and Redis in turn, then the workers side by side (each
     spends its start importing Airflow, and they need nothing of each other). On a failure,
     what this call started is stopped again and the first error raised."""
     from concurrent.futures import ThreadPoolExecutor
 
-    every = components(settings, spark_remote)
+    every = components(settings, spark_remote, extra_env)
     services, pool = every[:2], every[2:]
     running_before = {c.name for c in every if c.status().running}
     out: list[ServerStatus] = []

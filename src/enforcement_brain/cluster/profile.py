@@ -1,8 +1,9 @@
-"""``eb cluster start|stop|status``: the cluster profile's storage and Spark on loopback.
+"""``eb cluster start|stop|status``: the cluster profile's components on loopback.
 
 The components, in start order: the S3 store (versitygw), the Spark standalone master, its
-workers, and the Spark Connect server submitting to that master with Delta and S3A on its
-class path. Each is a :class:`~enforcement_brain.spark.server.Daemon` with its log and pid
+workers, the Spark Connect server submitting to that master with Delta and S3A on its class
+path, then Airflow's side (:mod:`.airflow_side`): PostgreSQL, Redis and the Celery workers.
+Each is a :class:`~enforcement_brain.spark.server.Daemon` with its log and pid
 under ``<var>/cluster/`` (the Connect server keeps its usual place, ``<var>/run/``: it is the
 same server ``eb spark`` manages). Stop goes in the reverse order.
 
@@ -27,7 +28,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
-from enforcement_brain.cluster import spark_side, storage
+from enforcement_brain.cluster import airflow_side, spark_side, storage
 from enforcement_brain.declarations.catalog import load_catalog
 from enforcement_brain.errors import SetupError
 from enforcement_brain.lake.s3 import DEFAULT_S3_REGION, S3Location, check_lake_store
@@ -92,6 +93,7 @@ def components(settings: Settings) -> list[tuple[str, Daemon]]:
         ("spark master", spark_side.master(settings)),
         *((f"spark worker {i}", d) for i, d in enumerate(spark_side.workers(settings))),
         ("spark connect", server.connect_daemon(settings)),
+        *((c.name, c.daemon) for c in airflow_side.components(settings)),
     ]
 
 
@@ -137,6 +139,8 @@ def start(settings: Settings, env: Mapping[str, str] | None = None) -> list[Comp
             workers = pool.submit(spark_side.start_workers, settings, keys)
             connect = pool.submit(server.start, run, env=process_env)
             workers.result(), connect.result()
+        # Airflow's side: its workers run the day's tasks against this lake and Connect server.
+        airflow_side.start_all(run, run.spark_remote, extra_env=keys)
     except BaseException:
         for name, daemon in reversed(components(settings)):
             if name not in before:
@@ -155,7 +159,8 @@ def _write_env(settings: Settings, keys: Mapping[str, str], *, generated: bool) 
     """``<var>/cluster/env``: ``KEY=value`` lines for a shell's ``set -a; .`` and make's
     ``include``; the generated keys only when the cluster drew them (else the caller's
     environment has them)."""
-    lines = [f"{k}={v}" for k, v in run_environment(settings).items()]
+    run = {**run_environment(settings), **airflow_side.client_env(settings)}
+    lines = [f"{k}={v}" for k, v in run.items()]
     if generated:
         lines += [f"{k}={v}" for k, v in keys.items()]
     path = env_file(settings)
@@ -167,7 +172,10 @@ def _write_env(settings: Settings, keys: Mapping[str, str], *, generated: bool) 
 
 def stop(settings: Settings) -> list[tuple[str, bool]]:
     """Stop every component, in reverse order; (name, was running) for each."""
-    out = [(name, daemon.stop()) for name, daemon in reversed(components(settings))]
+    airflow = airflow_side.components(settings)
+    out = [(c.name, c.stop()) for c in reversed(airflow)]  # PostgreSQL's own shutdown signal
+    names = {c.name for c in airflow}
+    out += [(n, d.stop()) for n, d in reversed(components(settings)) if n not in names]
     env_file(settings).unlink(missing_ok=True)
     return out
 
