@@ -185,8 +185,9 @@ class Settings:
     @property
     def cluster_worker_log_port(self) -> int:
         """Port of the first Celery worker's log server (``EB_CLUSTER_WORKER_LOG_PORT``, default
-        8793, Airflow's); worker *i* listens on this port + *i*."""
-        return _port(self.extra, "EB_CLUSTER_WORKER_LOG_PORT", 8793)
+        18793: not Airflow's own 8793, which an embedded Airflow on the machine may hold);
+        worker *i* listens on this port + *i*."""
+        return _port(self.extra, "EB_CLUSTER_WORKER_LOG_PORT", 18793)
 
     @property
     def celery_worker_queues(self) -> tuple[tuple[str, ...], ...]:

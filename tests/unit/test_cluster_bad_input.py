@@ -22,11 +22,20 @@ from enforcement_brain.errors import ConfigError, SetupError
 from enforcement_brain.lake.s3 import check_lake_store, s3_client
 from enforcement_brain.settings import Settings
 
+#: Every port setting of the cluster's components.
+PORTS = (
+    "EB_CLUSTER_S3_PORT",
+    "EB_CLUSTER_MASTER_PORT",
+    "EB_SPARK_CONNECT_PORT",
+    "EB_CLUSTER_PG_PORT",
+    "EB_CLUSTER_REDIS_PORT",
+    "EB_CLUSTER_WORKER_LOG_PORT",
+)
+
 
 def _settings(var: Path, **extra: str) -> Settings:
     """Settings whose components' ports are free now, unless ``extra`` says otherwise."""
-    ports = ("EB_CLUSTER_S3_PORT", "EB_CLUSTER_MASTER_PORT", "EB_SPARK_CONNECT_PORT")
-    free = {name: str(free_port()) for name in ports}
+    free = {name: str(free_port()) for name in PORTS}
     return make_settings(var, **{**free, **extra})
 
 
@@ -177,6 +186,10 @@ def test_the_status_table_lists_every_component_in_start_order(tmp_path):
         "spark worker 0",
         "spark worker 1",
         "spark connect",
+        "postgresql",
+        "redis",
+        "celery-loads",
+        "celery-publish",
     ]
     assert all(" stopped " in line for line in table[1:])
 
@@ -214,16 +227,12 @@ def test_eb_cluster_status_and_a_bad_start_on_the_command_line(tmp_path, monkeyp
     monkeypatch.setenv("EB_STANDARDS_DIR", str(REPO_ROOT / "data_standards"))
     monkeypatch.setenv("PATH", str(tmp_path / "empty"))
     monkeypatch.setattr(storage, "GO_FALLBACK", tmp_path / "go" / "bin" / "go")
-    for name, port in zip(
-        ("EB_CLUSTER_S3_PORT", "EB_CLUSTER_MASTER_PORT", "EB_SPARK_CONNECT_PORT"),
-        (free_port(), free_port(), free_port()),
-        strict=True,
-    ):
-        monkeypatch.setenv(name, str(port))
+    for name in PORTS:
+        monkeypatch.setenv(name, str(free_port()))
     assert cli.main(["cluster", "status"]) == 0
     out = capsys.readouterr().out.splitlines()
     assert out[0].split() == ["component", "state", "pid", "address", "log"]
-    assert len(out) == 6 and all(" stopped " in line for line in out[1:])
+    assert len(out) == 10 and all(" stopped " in line for line in out[1:])
     assert cli.main(["cluster", "start"]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "go is not installed" in err[0]
