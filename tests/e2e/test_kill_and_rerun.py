@@ -15,12 +15,14 @@ import signal
 import subprocess
 import sys
 import time
-import urllib.parse
 from pathlib import Path
 
 import pytest
 from conftest import make_settings
 
+from enforcement_brain.chaos import commits as _commits
+from enforcement_brain.chaos import data_files as _data_files
+from enforcement_brain.chaos import referenced as _referenced
 from enforcement_brain.generate.day import generate_day
 from enforcement_brain.lake.tables import RUN_STAMP_COLUMNS
 from enforcement_brain.settings import REPO_ROOT
@@ -52,27 +54,6 @@ def _load(var: Path) -> subprocess.Popen:
         stderr=subprocess.DEVNULL,
         start_new_session=True,  # the JVM is in the group: killpg kills the writer itself
     )
-
-
-def _commits(table: Path) -> int:
-    return len(list((table / "_delta_log").glob("*.json")))
-
-
-def _data_files(table: Path) -> set[str]:
-    files = table.rglob("*.parquet")
-    return {str(p.relative_to(table)) for p in files if "_delta_log" not in p.parts}
-
-
-def _referenced(table: Path) -> set[str]:
-    from deltalake import DeltaTable
-
-    if _commits(table) == 0:
-        return set()
-    prefix = table.as_uri().removeprefix("file://")
-    uris = DeltaTable(str(table)).file_uris()
-    return {
-        urllib.parse.unquote(u.removeprefix("file://")).removeprefix(prefix + "/") for u in uris
-    }
 
 
 def _kill_when_writing(var: Path, table: Path, commits_before: int, timeout: float = 240) -> None:
