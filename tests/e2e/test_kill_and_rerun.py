@@ -23,8 +23,8 @@ from conftest import make_settings
 from enforcement_brain.chaos import commits as _commits
 from enforcement_brain.chaos import data_files as _data_files
 from enforcement_brain.chaos import referenced as _referenced
+from enforcement_brain.chaos import table_rows
 from enforcement_brain.generate.day import generate_day
-from enforcement_brain.lake.tables import RUN_STAMP_COLUMNS
 from enforcement_brain.settings import REPO_ROOT
 
 DAY = dt.date(2026, 11, 28)
@@ -84,12 +84,7 @@ def _kill_when_writing(var: Path, table: Path, commits_before: int, timeout: flo
 
 def _rows(var: Path, layer: str) -> list[tuple]:
     """The table's rows, run stamps dropped, the lake's own folder written as ``<var>``."""
-    from deltalake import DeltaTable
-
-    data = DeltaTable(str(var / "lake" / layer / SOURCE)).to_pyarrow_table()
-    keep = [c for c in data.column_names if c not in RUN_STAMP_COLUMNS]
-    rows = data.select(keep).to_pylist()
-    return sorted(tuple(repr(v).replace(str(var), "<var>") for v in r.values()) for r in rows)
+    return sorted(table_rows(var / "lake" / layer / SOURCE, var)[1])
 
 
 @pytest.fixture(scope="module")
