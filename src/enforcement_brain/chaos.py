@@ -168,18 +168,36 @@ class ProcessUp:
 Moment = Uncommitted | CommitLanded | ProcessUp
 
 
+def _parent(pid: int) -> int:
+    stat = Path(f"/proc/{pid}/stat").read_text()
+    return int(stat.rsplit(")", 1)[1].split()[1])
+
+
 def processes_with(marker: str, var_dir: str) -> list[int]:
-    """Pids whose command line holds ``marker`` and whose environment names ``var_dir``."""
-    found = []
+    """Pids whose command line holds ``marker`` and that belong to the run of ``var_dir``: their
+    environment names it, or an ancestor's does (a process that retitles itself, as Airflow's
+    task processes do, overwrites the memory its environment is read from)."""
+    own: set[int] = set()
+    matching: list[int] = []
     for proc in Path("/proc").iterdir():
         if not proc.name.isdigit() or int(proc.name) == os.getpid():
             continue
         try:
+            if var_dir.encode() in (proc / "environ").read_bytes():
+                own.add(int(proc.name))
             cmdline = (proc / "cmdline").read_bytes().replace(b"\0", b" ")
-            if marker.encode() in cmdline and var_dir.encode() in (proc / "environ").read_bytes():
-                found.append(int(proc.name))
+            if marker.encode() in cmdline:
+                matching.append(int(proc.name))
         except OSError:
             continue
+    found = []
+    for pid in matching:
+        ancestor = pid
+        with contextlib.suppress(OSError, ValueError, IndexError):
+            while ancestor > 1 and ancestor not in own:
+                ancestor = _parent(ancestor)
+        if ancestor in own:
+            found.append(pid)
     return found
 
 
@@ -405,7 +423,7 @@ class ChaosRun:
             port = _free_port()
             extra = {"EB_SPARK_CONNECT_PORT": str(port)}
             settings = chaos_settings(var, **extra)
-            server_pid = server.start(settings, timeout=300).pid
+            server_pid = server.start(settings, timeout=600).pid
             extra["EB_SPARK_REMOTE"] = f"sc://localhost:{port}"
         step = STEPS[target.step]
         base = target.moment.baseline(lake)
@@ -498,16 +516,19 @@ class ChaosRun:
             )
 
     def finish_eb_run(self, var: Path, proc: subprocess.Popen, timeout: float) -> int:
-        """Wait for ``eb run``; one that does not end in time is killed with its stack and
-        its Connect server (the server's pid file is under the lake's var dir)."""
+        """Wait for ``eb run``; one that does not end in time is killed with its stack. The
+        Connect server it leaves running (and anything else started for ``var``) is then
+        stopped: the next cycle is a lake of its own."""
         try:
-            return proc.wait(timeout=timeout)
+            code = proc.wait(timeout=timeout)
         except subprocess.TimeoutExpired:
             kill_group(proc.pid)
             proc.wait()
-            for pid in processes_with("", str(var)):
-                kill_group(pid)
-            return -9
+            code = -9
+        for pid in processes_with("", str(var)):
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+        return code
 
     def build_airflow_reference(self) -> Path:
         """The unkilled ``eb run`` of the days (the Airflow targets' reference), once."""

@@ -155,3 +155,38 @@ def test_a_table_missing_from_one_lake_is_a_mismatch(tmp_path: Path, catalog) ->
     assert [(m.table, m.detail) for m in found] == [
         ("ops.batch_log", "table in the reference only")
     ]
+
+
+def test_a_retitled_process_is_found_by_its_ancestor(tmp_path: Path) -> None:
+    """A process whose own environment no longer names the run (a retitled Airflow task) is
+    still the run's when a process it descends from names it."""
+    import os
+    import subprocess
+    import sys
+    import time
+
+    from enforcement_brain.chaos import processes_with
+
+    marker = f"chaos-marker-{os.getpid()}"
+    # the child's own command line spells the marker in two halves: only the grandchild's holds it
+    child = (
+        "import subprocess, sys, time; subprocess.Popen([sys.executable, '-c', "
+        f"'import time; time.sleep(60)', 'chaos-' + 'marker-{os.getpid()}'], env={{}}); "
+        "time.sleep(60)"
+    )
+    proc = subprocess.Popen(
+        [sys.executable, "-c", child], env={**os.environ, "EB_VAR_DIR": str(tmp_path)}
+    )
+    try:
+        deadline = time.monotonic() + 30
+        found: list[int] = []
+        while not found and time.monotonic() < deadline:
+            found = processes_with(marker, str(tmp_path))
+            time.sleep(0.1)
+        assert len(found) == 1 and found[0] != proc.pid
+        assert processes_with(marker, str(tmp_path / "another")) == []
+    finally:
+        for pid in processes_with(marker, str(tmp_path)):
+            os.kill(pid, 9)
+        proc.kill()
+        proc.wait()
