@@ -37,6 +37,7 @@ def main() -> int:
     parser.add_argument("--airflow", action="store_true", help="also kill Airflow tasks/scheduler")
     parser.add_argument("--workdir", default="", help="where the lakes go (default var/chaos/work)")
     args = parser.parse_args()
+    sys.path.insert(0, str(REPO_ROOT))  # the jobs/ the in-process steps run, as the processes do
 
     out_dir = load_settings().var_dir / "chaos"
     root = Path(args.workdir) if args.workdir else out_dir / "work"
