@@ -154,12 +154,19 @@ class ProcessUp:
     ``EB_VAR_DIR``) exists: an Airflow task's process, the scheduler."""
 
     marker: str
+    #: Text that disqualifies a match (the executor's own workers share the task's prefix).
+    exclude: str = ""
 
     def baseline(self, lake: Path) -> Baseline:
         return Baseline(0, set())
 
     def reached(self, lake: Path, base: Baseline) -> bool:
-        return bool(processes_with(self.marker, str(lake.parent)))
+        return bool(self.pids(lake.parent))
+
+    def pids(self, var: Path) -> list[int]:
+        """The matching processes of the run of ``var``, oldest (lowest pid) first."""
+        found = processes_with(self.marker, str(var), self.exclude)
+        return sorted(found)
 
     def describe(self) -> str:
         return f"a process running {self.marker!r}"
@@ -173,7 +180,7 @@ def _parent(pid: int) -> int:
     return int(stat.rsplit(")", 1)[1].split()[1])
 
 
-def processes_with(marker: str, var_dir: str) -> list[int]:
+def processes_with(marker: str, var_dir: str, exclude: str = "") -> list[int]:
     """Pids whose command line holds ``marker`` and that belong to the run of ``var_dir``: their
     environment names it, or an ancestor's does (a process that retitles itself, as Airflow's
     task processes do, overwrites the memory its environment is read from)."""
@@ -186,7 +193,7 @@ def processes_with(marker: str, var_dir: str) -> list[int]:
             if var_dir.encode() in (proc / "environ").read_bytes():
                 own.add(int(proc.name))
             cmdline = (proc / "cmdline").read_bytes().replace(b"\0", b" ")
-            if marker.encode() in cmdline:
+            if marker.encode() in cmdline and not (exclude and exclude.encode() in cmdline):
                 matching.append(int(proc.name))
         except OSError:
             continue
@@ -280,9 +287,16 @@ TARGETS: dict[str, Target] = {
         Target("VACUUM", "maintain", CommitLanded("bronze", SOURCE, ("OPTIMIZE",)), 1.0),
         # Bronze is rewritten by every attempt (silver only by one that finds new rows).
         Target("Spark Connect server", "load", Uncommitted("bronze", SOURCE), 0.5, "server"),
-        # A task process retitles itself "airflow worker -- <task instance id>"; the scheduler
-        # is started as ``python -m enforcement_brain.orchestration.scheduler``.
-        Target("Airflow task process", "airflow", ProcessUp("airflow worker -- "), 5.0, "task"),
+        # A task process retitles itself "airflow worker -- <task instance id>", the executor's
+        # workers "airflow worker -- LocalExecutor: ..."; the scheduler is started as
+        # ``python -m enforcement_brain.orchestration.scheduler``.
+        Target(
+            "Airflow task process",
+            "airflow",
+            ProcessUp("airflow worker -- ", exclude="LocalExecutor"),
+            5.0,
+            "task",
+        ),
         Target("scheduler", "airflow", ProcessUp(SCHEDULER_MARKER), 30.0, "scheduler"),
     )
 }
@@ -569,7 +583,7 @@ class ChaosRun:
                 else:
                     time.sleep(delay)
                     assert isinstance(target.moment, ProcessUp)
-                    pids = sorted(processes_with(target.moment.marker, str(var)))
+                    pids = target.moment.pids(var)
                     kill.in_window = bool(pids)
                     for pid in pids[:1]:  # the oldest: the scheduler, not a forked child
                         if target.victim == "scheduler":
