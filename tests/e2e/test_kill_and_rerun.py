@@ -15,14 +15,16 @@ import signal
 import subprocess
 import sys
 import time
-import urllib.parse
 from pathlib import Path
 
 import pytest
 from conftest import make_settings
 
+from enforcement_brain.chaos import commits as _commits
+from enforcement_brain.chaos import data_files as _data_files
+from enforcement_brain.chaos import referenced as _referenced
+from enforcement_brain.chaos import table_rows
 from enforcement_brain.generate.day import generate_day
-from enforcement_brain.lake.tables import RUN_STAMP_COLUMNS
 from enforcement_brain.settings import REPO_ROOT
 
 DAY = dt.date(2026, 11, 28)
@@ -54,27 +56,6 @@ def _load(var: Path) -> subprocess.Popen:
     )
 
 
-def _commits(table: Path) -> int:
-    return len(list((table / "_delta_log").glob("*.json")))
-
-
-def _data_files(table: Path) -> set[str]:
-    files = table.rglob("*.parquet")
-    return {str(p.relative_to(table)) for p in files if "_delta_log" not in p.parts}
-
-
-def _referenced(table: Path) -> set[str]:
-    from deltalake import DeltaTable
-
-    if _commits(table) == 0:
-        return set()
-    prefix = table.as_uri().removeprefix("file://")
-    uris = DeltaTable(str(table)).file_uris()
-    return {
-        urllib.parse.unquote(u.removeprefix("file://")).removeprefix(prefix + "/") for u in uris
-    }
-
-
 def _kill_when_writing(var: Path, table: Path, commits_before: int, timeout: float = 240) -> None:
     """Start a load; SIGKILL its process group once ``table`` has data files beyond what its
     first ``commits_before`` commits reference, before the next commit lands."""
@@ -103,12 +84,7 @@ def _kill_when_writing(var: Path, table: Path, commits_before: int, timeout: flo
 
 def _rows(var: Path, layer: str) -> list[tuple]:
     """The table's rows, run stamps dropped, the lake's own folder written as ``<var>``."""
-    from deltalake import DeltaTable
-
-    data = DeltaTable(str(var / "lake" / layer / SOURCE)).to_pyarrow_table()
-    keep = [c for c in data.column_names if c not in RUN_STAMP_COLUMNS]
-    rows = data.select(keep).to_pylist()
-    return sorted(tuple(repr(v).replace(str(var), "<var>") for v in r.values()) for r in rows)
+    return sorted(table_rows(var / "lake" / layer / SOURCE, var)[1])
 
 
 @pytest.fixture(scope="module")

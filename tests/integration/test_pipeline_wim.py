@@ -11,7 +11,7 @@ from wim_support import wim_site as _site
 from enforcement_brain.declarations import load_catalog
 from enforcement_brain.ops.ledger import LATEST_LEDGER_SQL
 from enforcement_brain.orchestration.runtime import JobContext
-from jobs import project_interface, publish_dataset
+from jobs import land_to_bronze, project_interface, publish_dataset
 
 
 @pytest.fixture
@@ -93,6 +93,28 @@ def test_rerun_is_idempotent_and_gold_share_follow(ctx, spark):
     # W9 is 8.3 % over: below the bureau's 10 % row filter, so it never reaches the share.
     assert plates == ["苏C****5", "鲁Q****挂"]
     assert "is_combination" not in share.columns  # not in the interface's allowlist
+
+
+def test_a_retry_after_a_load_killed_before_its_batch_log_row_reports_the_batch(ctx, spark):
+    """The process died after silver committed and before the ledger and batch log were
+    appended (the chaos harness's "ledger append" kill); the retry under the same run id
+    records what the batch did, as the load that died would have."""
+    from enforcement_brain.lake import tables
+    from enforcement_brain.pipeline.silver import load_batch
+
+    settings = ctx.settings
+    write_delivery(settings, rows(settings, _site(settings)))
+    land_to_bronze.run(ctx, "wim_weighings", DAY, "test-run")
+    source = ctx.catalog.sources["wim_weighings"]
+    load_batch(spark, settings, ctx.catalog, source, DAY, "test-run")  # silver committed, then...
+    assert tables.read_rows(settings, "ops", "batch_log") == []  # ...killed: nothing recorded
+    retry = load_day(ctx)
+    assert (retry["inserted"], retry["updated"], retry["unchanged"]) == (5, 0, 0)
+    logged = tables.read_rows(settings, "ops", "batch_log")
+    assert [(r["inserted"], r["unchanged"], r["reconciles"]) for r in logged] == [(5, 0, True)]
+    # a rerun once the batch is recorded reports what it did: nothing new
+    again = load_day(ctx)
+    assert (again["inserted"], again["updated"], again["unchanged"]) == (0, 0, 5)
 
 
 def test_replay_moves_fixed_rows_to_silver_and_keeps_the_rest(ctx, spark):

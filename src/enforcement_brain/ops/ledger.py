@@ -6,6 +6,9 @@
   conflict, so the 28 loads of a day write it at the same time, one cheap commit each.
 - ``ops.batch_log``: one row per load of a batch with the reconciliation terms of
   :class:`BatchReport` (history: a rerun appends what *it* did, e.g. 0 new and N unchanged).
+  A retry of a load that died after silver committed and before its row was appended (the
+  same run id) counts the batch against silver as it was before that load, so the run's row
+  says what the run did (:func:`enforcement_brain.pipeline.silver.unrecorded_version`).
 - ``ops.run_log``: one row per task execution (history: appended, never replaced).
 """
 

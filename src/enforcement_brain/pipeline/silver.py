@@ -267,7 +267,7 @@ def _prepare_table(
 
 
 def _merge(
-    spark: SparkSession, uri: str, source: Source, changed: DataFrame, bound: str
+    spark: SparkSession, uri: str, source: Source, changed: DataFrame, bound: str, tag: str
 ) -> tuple[int, int]:
     """MERGE the changed rows into silver; returns (inserted, updated).
 
@@ -278,6 +278,7 @@ def _merge(
     changed.createOrReplaceTempView(view)
     on = " AND ".join(f"t.`{k}` = s.`{k}`" for k in source.business_key) + bound
     ev = source.event_time
+    spark.conf.set(USER_METADATA, tag)
     try:
         result = spark.sql(
             f"""
@@ -287,9 +288,56 @@ def _merge(
             """
         ).collect()
     finally:
+        spark.conf.unset(USER_METADATA)
         spark.catalog.dropTempView(view)
     metrics = result[0].asDict() if result else {}
     return int(metrics.get("num_inserted_rows", 0)), int(metrics.get("num_updated_rows", 0))
+
+
+#: The Spark setting that stamps a Delta commit's ``userMetadata`` (the MERGE's; an append
+#: takes the writer option of the same name).
+USER_METADATA = "spark.databricks.delta.commitInfo.userMetadata"
+
+
+def commit_tag(batch: str, run_id: str) -> str:
+    """What silver's commits of one batch loaded by one run carry in ``userMetadata``."""
+    return f"batch={batch} run={run_id}"
+
+
+def unrecorded_version(settings: Settings, source: Source, batch: str, run_id: str) -> int | None:
+    """The silver version just before an earlier attempt of this run at this batch, when that
+    attempt committed to silver but died before ``ops.batch_log`` recorded it; else None.
+
+    A retry (the same run id) then counts the batch against silver as it was before the
+    attempt, so the batch log says what the batch did (N new) and not what the retry found
+    (N unchanged); the writes are still decided against silver as it is, so nothing is written
+    twice. Read from the logs with delta-rs: no Spark job.
+    """
+    import pyarrow.compute as pc
+    from deltalake import DeltaTable
+
+    if not tables.is_delta_table(settings, "silver", source.id):
+        return None
+    recorded = (pc.field("batch_id") == batch) & (pc.field("run_id") == run_id)
+    if tables.read_rows(settings, "ops", "batch_log", recorded, ["run_id"]):
+        return None
+    tag = commit_tag(batch, run_id)
+    history = DeltaTable(settings.table_uri("silver", source.id)).history()
+    tagged = [int(h["version"]) for h in history if h.get("userMetadata") == tag]
+    return min(tagged) - 1 if tagged else None
+
+
+def _counts(classified: DataFrame) -> tuple[int, int, int]:
+    """(rows, inserts, updates) of a classified batch, in one aggregate."""
+    from pyspark.sql import functions as F
+
+    counts = classified.agg(
+        F.count(F.lit(1)).alias("rows"),
+        F.sum((F.col("_change") == INSERT).cast("int")).alias("inserts"),
+        F.sum((F.col("_change") == UPDATE).cast("int")).alias("updates"),
+    ).first()
+    rows, inserts, updates = (int(counts[k] or 0) for k in ("rows", "inserts", "updates"))
+    return rows, inserts, updates
 
 
 def write_silver(
@@ -300,13 +348,17 @@ def write_silver(
     batch: DataFrame,
     dates: list[dt.date],
     null_date: bool,
+    tag: str = "",
+    counted_as_of: int | None = None,
 ) -> tuple[int, int, int]:
     """Write a deduplicated batch into ``silver.<source>``; returns (rows, inserted, updated).
 
     One aggregate over the classified batch gives every count; new rows are one append, changed
     rows one MERGE, and each is skipped when it has nothing to write, so a rerun commits nothing.
     An append and a MERGE are two commits: a crash between them leaves the appended rows, which
-    a retry finds ``same`` and does not write again.
+    a retry finds ``same`` and does not write again. Both commits carry ``tag`` in their
+    ``userMetadata``; ``counted_as_of`` (see :func:`unrecorded_version`) counts the batch
+    against that older version of silver instead of the current one.
     """
     from pyspark.sql import functions as F
 
@@ -315,22 +367,25 @@ def write_silver(
     target = spark.read.format("delta").load(uri)
     classified = classify(batch, target.where(bound) if bound else target, source).cache()
     try:
-        counts = classified.agg(
-            F.count(F.lit(1)).alias("rows"),
-            F.sum((F.col("_change") == INSERT).cast("int")).alias("inserts"),
-            F.sum((F.col("_change") == UPDATE).cast("int")).alias("updates"),
-        ).first()
-        rows, inserts, updates = (int(counts[k] or 0) for k in ("rows", "inserts", "updates"))
+        rows, inserts, updates = _counts(classified)
+        if counted_as_of is not None:
+            before = spark.read.format("delta").option("versionAsOf", counted_as_of).load(uri)
+            _, counted_inserts, counted_updates = _counts(
+                classify(batch, before.where(bound) if bound else before, source)
+            )
         if inserts:
             # One file per date partition, as a MERGE writes them (not one per shuffle slice).
             new = classified.where(F.col("_change") == INSERT).drop("_change")
-            new.repartition("biz_date").write.format("delta").mode("append").save(uri)
+            writer = new.repartition("biz_date").write.format("delta").mode("append")
+            writer.option("userMetadata", tag).save(uri)
         inserted, updated = 0, 0
         if updates:
             changed = classified.where(F.col("_change") == UPDATE).drop("_change")
             inserted, updated = _merge(
-                spark, uri, source, changed, date_bound(source, dates, null_date)
+                spark, uri, source, changed, date_bound(source, dates, null_date), tag
             )
+        if counted_as_of is not None:
+            return rows, counted_inserts, counted_updates
         return rows, inserts + inserted, updated
     finally:
         classified.unpersist()
@@ -435,6 +490,7 @@ def load_batch(
         batch = deduped.select(
             *keep, row_hash(business).alias("_row_hash"), F.current_timestamp().alias("_loaded_at")
         )
+        this_batch = batch_id(source.id, day)
         with tables.disk_full_reported(settings, "silver", source.id):
             unique_rows, inserted, updated = write_silver(
                 spark,
@@ -444,12 +500,14 @@ def load_batch(
                 batch,
                 sorted(agg["_dates"]),
                 bool(agg["_no_date"]),
+                commit_tag(this_batch, run_id),
+                unrecorded_version(settings, source, this_batch, run_id),
             )
         good_rows = rows_in - quarantined
         report = BatchReport(
             source=source.id,
             delivery_date=day.isoformat(),
-            batch_id=batch_id(source.id, day),
+            batch_id=this_batch,
             rows_in=rows_in,
             inserted=inserted,
             updated=updated,
