@@ -92,7 +92,7 @@ def test_every_node_gets_one_database_broker_and_jwt_secret(tmp_path, monkeypatc
 def test_missing_postgres_programs_name_the_debian_package(tmp_path, monkeypatch):
     monkeypatch.setenv("PATH", str(tmp_path))  # no pg_config
     monkeypatch.setattr(airflow_side, "PG_BINDIR", tmp_path / "postgresql" / "15" / "bin")
-    settings = make_settings(tmp_path / "var")
+    settings = make_settings(tmp_path / "var", EB_CLUSTER_PG_PORT=str(free_port()))
     with pytest.raises(SetupError, match=r"^PostgreSQL 15 .* apt-get install postgresql-15$"):
         airflow_side.postgres(settings).start()
     assert not (tmp_path / "var" / "cluster" / "pg").exists()
@@ -100,7 +100,7 @@ def test_missing_postgres_programs_name_the_debian_package(tmp_path, monkeypatch
 
 def test_missing_redis_server_names_the_debian_package(tmp_path, monkeypatch):
     monkeypatch.setenv("PATH", str(tmp_path))
-    settings = make_settings(tmp_path / "var")
+    settings = make_settings(tmp_path / "var", EB_CLUSTER_REDIS_PORT=str(free_port()))
     with pytest.raises(SetupError, match=r"^redis-server .* apt-get install redis-server$"):
         airflow_side.redis(settings).start()
 
