@@ -54,12 +54,19 @@ def _artifact(jar_name: str) -> str:
 def cached_jars(jar_dir: Path) -> list[Path]:
     """The jars of the cache, or :class:`SetupError` naming the command that fetches them."""
     _, artifact, version = delta_coordinate()
+    return _cached(
+        jar_dir,
+        f"io.delta_{artifact}-{version}.jar",
+        f"Delta jar {artifact}-{version} is not in the jar cache {jar_dir}: "
+        "run `make setup` (it fetches the jars from Maven Central once)",
+    )
+
+
+def _cached(jar_dir: Path, marker: str, missing: str) -> list[Path]:
+    """The jars of a cache folder once ``marker`` (its main jar) is there; else ``missing``."""
     jars = sorted(jar_dir.glob("*.jar")) if jar_dir.is_dir() else []
-    if not any(j.name == f"io.delta_{artifact}-{version}.jar" for j in jars):
-        raise SetupError(
-            f"Delta jar {artifact}-{version} is not in the jar cache {jar_dir}: "
-            "run `make setup` (it fetches the jars from Maven Central once)"
-        )
+    if not any(j.name == marker for j in jars):
+        raise SetupError(missing)
     return jars
 
 
@@ -160,13 +167,12 @@ def s3a_ivy_module() -> str:
 
 def cached_s3a_jars(jar_dir: Path) -> list[Path]:
     """The S3A jars of their cache, or :class:`SetupError` naming what fetches them."""
-    jars = sorted(jar_dir.glob("*.jar")) if jar_dir.is_dir() else []
-    if not any(j.name == f"org.apache.hadoop_hadoop-aws-{hadoop_version()}.jar" for j in jars):
-        raise SetupError(
-            f"the S3A jars (hadoop-aws {hadoop_version()}) are not in {jar_dir}: run "
-            "`eb cluster start`, which fetches them there once"
-        )
-    return jars
+    return _cached(
+        jar_dir,
+        f"org.apache.hadoop_hadoop-aws-{hadoop_version()}.jar",
+        f"the S3A jars (hadoop-aws {hadoop_version()}) are not in {jar_dir}: run "
+        "`eb cluster start`, which fetches them there once",
+    )
 
 
 def resolve_s3a_jars(jar_dir: Path) -> list[Path]:
