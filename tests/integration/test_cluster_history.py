@@ -14,9 +14,8 @@ from collections.abc import Iterator
 
 import pyarrow.compute as pc
 import pytest
-from conftest import free_port, make_settings
+from cluster_store import s3_lake
 
-from enforcement_brain.cluster import storage
 from enforcement_brain.lake import tables
 from enforcement_brain.lake.s3 import storage_options
 from enforcement_brain.settings import Settings
@@ -25,31 +24,13 @@ pytestmark = pytest.mark.cluster
 
 SCHEMA = "source string, n bigint, day date"
 DAY = dt.date(2026, 11, 28)
-KEYS = {"AWS_ACCESS_KEY_ID": "ebtestkey", "AWS_SECRET_ACCESS_KEY": "ebtestsecret0123456789"}
 
 
 @pytest.fixture(scope="module")
 def lake(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Settings]:
-    """An ``s3a://`` lake on a versitygw of its own (port free now), keys in the environment."""
-    var = tmp_path_factory.mktemp("cluster-history")
-    port = free_port()
-    settings = make_settings(
-        var,
-        EB_CLUSTER_S3_PORT=str(port),
-        EB_LAKE_ROOT="s3a://eb-lake/lake",
-        EB_S3_ENDPOINT=f"http://127.0.0.1:{port}",
-        AWS_REGION="us-east-1",
-    )
-    with pytest.MonkeyPatch.context() as mp:
-        mp.delenv("AWS_SESSION_TOKEN", raising=False)
-        for name, value in KEYS.items():
-            mp.setenv(name, value)
-        storage.start(settings, KEYS)
-        try:
-            storage.create_buckets(settings, KEYS, ["eb-lake"])
-            yield settings
-        finally:
-            storage.daemon(settings).stop()
+    """An ``s3a://`` lake on a versitygw of its own, keys in the environment."""
+    with s3_lake(tmp_path_factory.mktemp("cluster-history")) as settings:
+        yield settings
 
 
 def test_options_commit_with_conditional_writes(lake: Settings) -> None:
