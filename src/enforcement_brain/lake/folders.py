@@ -12,6 +12,7 @@ sibling is needed there; locally a file is written beside its place and renamed 
 
 from __future__ import annotations
 
+import functools
 import os
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -131,10 +132,11 @@ def lake_folder(settings: Settings, uri: str) -> Folder:
     machine for a local lake, on the lake's store (``EB_S3_ENDPOINT``) for an ``s3a://`` one."""
     if settings.lake_is_local:
         return LocalFolder(Path(uri.removeprefix("file://")))
-    from enforcement_brain.lake.s3 import LakeStore, S3Location
+    from enforcement_brain.lake.s3 import S3Location
 
     location = S3Location.parse(uri)
-    return S3Folder(LakeStore.from_settings(settings).client, location.bucket, location.prefix)
+    client = _client(settings.s3_endpoint, settings.s3_region)
+    return S3Folder(client, location.bucket, location.prefix)
 
 
 def objects_folder(settings: Settings, bucket: str, prefix: str) -> Folder:
@@ -143,8 +145,16 @@ def objects_folder(settings: Settings, bucket: str, prefix: str) -> Folder:
     prefix = prefix.strip("/")
     if not settings.objects_url:
         return LocalFolder(settings.objects_root / bucket / prefix)
+    url = settings.objects_url
+    client = _client(url if url.startswith(("http://", "https://")) else "", settings.s3_region)
+    return S3Folder(client, bucket, prefix, scheme="s3")
+
+
+@functools.cache
+def _client(endpoint: str, region: str | None) -> Any:
+    """One boto3 client per store and process: making one costs a second of CPU, and a
+    landing asks for a folder several times (boto3 clients are safe to share between threads).
+    The credentials are those of the environment when the first one was made."""
     from enforcement_brain.lake.s3 import s3_client
 
-    url = settings.objects_url
-    client = s3_client(url if url.startswith(("http://", "https://")) else "", settings.s3_region)
-    return S3Folder(client, bucket, prefix, scheme="s3")
+    return s3_client(endpoint, region)

@@ -80,7 +80,11 @@ def delta_location(settings: Settings, layer: str, table: str) -> tuple[str, dic
     the lake store's endpoint, region and conditional-write commits
     (:func:`enforcement_brain.lake.s3.storage_options`), the credentials from ``AWS_*``.
     """
-    uri = settings.table_uri(layer, table)
+    return delta_uri(settings, settings.table_uri(layer, table))
+
+
+def delta_uri(settings: Settings, uri: str) -> tuple[str, dict[str, str]]:
+    """A lake table's URI as Spark names it (a path, or ``s3a://``), as delta-rs opens it."""
     if settings.lake_is_local:
         return uri, {}
     from enforcement_brain.lake.s3 import S3Location, storage_options
@@ -90,9 +94,14 @@ def delta_location(settings: Settings, layer: str, table: str) -> tuple[str, dic
 
 def open_delta(settings: Settings, layer: str, table: str) -> DeltaTable:
     """The table's current version, opened with delta-rs wherever the lake lives."""
+    return open_delta_at(settings, settings.table_uri(layer, table))
+
+
+def open_delta_at(settings: Settings, uri: str) -> DeltaTable:
+    """The lake table at ``uri`` (as Spark names it), opened with delta-rs."""
     from deltalake import DeltaTable
 
-    uri, options = delta_location(settings, layer, table)
+    uri, options = delta_uri(settings, uri)
     return DeltaTable(uri, storage_options=options or None)
 
 
