@@ -20,6 +20,7 @@ from enforcement_brain.generate.day import generate_day
 from enforcement_brain.lake.folders import lake_folder
 from enforcement_brain.lake.s3 import LakeStore, S3Location
 from enforcement_brain.pipeline import landing
+from enforcement_brain.pipeline.bronze import csv_headers
 from enforcement_brain.pipeline.delivery import landing_files
 
 pytestmark = pytest.mark.cluster
@@ -27,10 +28,13 @@ pytestmark = pytest.mark.cluster
 DAY = dt.date(2026, 11, 28)
 
 
-def _sha(client, uri: str) -> str:
+def _bytes(client, uri: str) -> bytes:
     location = S3Location.parse(uri)
-    body = client.get_object(Bucket=location.bucket, Key=location.prefix)["Body"].read()
-    return hashlib.sha256(body).hexdigest()
+    return client.get_object(Bucket=location.bucket, Key=location.prefix)["Body"].read()
+
+
+def _sha(client, uri: str) -> str:
+    return hashlib.sha256(_bytes(client, uri)).hexdigest()
 
 
 def test_a_day_is_delivered_and_landed_in_the_store(tmp_path: Path) -> None:
@@ -64,6 +68,13 @@ def test_a_day_is_delivered_and_landed_in_the_store(tmp_path: Path) -> None:
             assert [e.file for e in landing.read_manifest(lake_folder(settings, folder))] == [
                 e.file for e in sorted(landed.files, key=lambda e: e.file)
             ]
+            if source.delivery.format == "csv":  # bronze groups files by their header line
+                headers = csv_headers(files, source.delivery.encoding, settings)
+                assert sorted(f for group in headers.values() for f in group) == files
+                for header, group in headers.items():
+                    for uri in group:
+                        first = _bytes(client, uri).split(b"\n", 1)[0].rstrip(b"\r")
+                        assert first.decode(source.delivery.encoding) == header
             again = landing.land(settings, source, DAY, "run-2")
             assert again is not None and again.changed == () and again.files == landed.files
 
