@@ -18,7 +18,6 @@ from pathlib import Path
 from enforcement_brain.errors import SetupError
 from enforcement_brain.settings import Settings
 
-
 #: Settings that locate the object stores (the lake's and the source systems'), passed on to
 #: every Airflow process with the lake root. Credentials are not settings: they travel in the
 #: ``AWS_*`` variables of the environment.
