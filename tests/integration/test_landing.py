@@ -85,7 +85,7 @@ def test_objects_land_from_s3_byte_for_byte_once_and_again_when_changed(s3, s3_s
 
     first = landing.land(s3_settings, source, DAY, "run-1")
     folder = s3_settings.local_lake / "landing" / SOURCE / DAY.isoformat()
-    assert first is not None and first.folder == folder
+    assert first is not None and first.folder == str(folder)
     assert first.changed == ("alarms-2026112900.jsonl", "alarms-2026112901.jsonl")
     assert sorted(p.name for p in folder.iterdir()) == [landing.MANIFEST, *sorted(uploaded)]
     for name, data in uploaded.items():

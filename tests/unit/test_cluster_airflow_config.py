@@ -179,3 +179,28 @@ def test_the_dags_put_loads_and_publishing_on_their_queues_only_under_celery(
         assert {queue for _, queue in queues} == {"default"}
     else:
         assert queues == {(kind, QUEUES[work[kind]]) for kind in work}
+
+
+def test_task_processes_reach_the_lake_store_a_worker_was_started_for(tmp_path, monkeypatch):
+    """A Celery worker is started by ``eb cluster start``, whose own environment names no
+    store: the tasks it runs must get the lake's store, the source systems' store and the
+    region from the settings the worker was started with."""
+    from enforcement_brain.orchestration.airflow_cli import airflow_env
+
+    for name in ("EB_S3_ENDPOINT", "EB_OBJECTS_URL", "AWS_REGION", "AWS_DEFAULT_REGION"):
+        monkeypatch.delenv(name, raising=False)
+    settings = make_settings(
+        tmp_path / "var",
+        EB_LAKE_ROOT="s3a://eb-lake/lake",
+        EB_S3_ENDPOINT="http://127.0.0.1:7070",
+        EB_OBJECTS_URL="http://127.0.0.1:7071",
+        AWS_REGION="us-east-1",
+    )
+    env = airflow_env(settings)
+    assert {k: env.get(k) for k in ("EB_LAKE_ROOT", "EB_S3_ENDPOINT", "EB_OBJECTS_URL")} == {
+        "EB_LAKE_ROOT": "s3a://eb-lake/lake",
+        "EB_S3_ENDPOINT": "http://127.0.0.1:7070",
+        "EB_OBJECTS_URL": "http://127.0.0.1:7071",
+    }
+    assert env["AWS_REGION"] == "us-east-1"
+    assert "EB_S3_ENDPOINT" not in airflow_env(make_settings(tmp_path / "embedded"))

@@ -16,7 +16,6 @@ from typing import Any
 
 import pytest
 
-from enforcement_brain.errors import ConfigError
 from enforcement_brain.generate import GenerationResult, generate_day
 from enforcement_brain.settings import Settings, load_settings
 from enforcement_brain.standards.checks import (
@@ -343,12 +342,6 @@ def test_defect_rate_changes_only_the_defective_rows(
     for rel, lines in _delivered(s).items():
         kept = {line for n, line in enumerate(lines, start=1) if (rel, str(n)) not in flagged}
         assert kept <= set(clean_files[rel]), rel
-
-
-def test_only_a_local_lake(tmp_path: Path) -> None:
-    s = _settings(tmp_path, EB_LAKE_ROOT="s3a://bucket/lake")
-    with pytest.raises(ConfigError, match="local"):
-        _generate(s)
 
 
 # -- coherence across sources --------------------------------------------------------------------

@@ -12,7 +12,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import os
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -166,15 +166,3 @@ def write_atomic(path: Path, text: str, encoding: str = "utf-8") -> None:
     with open(tmp, "w", encoding=encoding, newline="\n") as fh:
         fh.write(text)
     os.replace(tmp, path)
-
-
-def prune_stale(folder: Path, pattern: str, keep: Iterable[Path]) -> None:
-    """Remove files matching ``pattern`` in ``folder`` that this run did not write.
-
-    Only the source's own delivery pattern is touched: markers or notes someone else left in the
-    folder stay. Run after the new files are in place, so the folder is never empty in between.
-    """
-    kept = {p.name for p in keep}
-    for stale in folder.glob(pattern):
-        if stale.name not in kept:
-            stale.unlink()

@@ -5,13 +5,13 @@ from __future__ import annotations
 import csv
 import dataclasses
 import datetime as dt
+import fnmatch
 import io
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from enforcement_brain.errors import ConfigError
-from enforcement_brain.generate._common import TruthRow, prune_stale, write_atomic
+from enforcement_brain.generate._common import TruthRow, write_atomic
 from enforcement_brain.generate.anpr import generate_anpr
 from enforcement_brain.generate.cases import generate_cases
 from enforcement_brain.generate.context import ANPR, CASES, SOURCES, WIM, make_context
@@ -19,6 +19,7 @@ from enforcement_brain.generate.delivery import FileDelivery
 from enforcement_brain.generate.generic import generate_source, write_db
 from enforcement_brain.generate.pools import build_pools
 from enforcement_brain.generate.wim import generate_wim
+from enforcement_brain.lake.folders import Folder, lake_folder, objects_folder
 from enforcement_brain.settings import Settings
 
 GROUND_TRUTH_COLUMNS = ("source", "business_key", "file", "line", "defect", "rule")
@@ -74,13 +75,13 @@ def generate_day(
     Same arguments, same bytes: a rerun replaces the day's files (new files are renamed into
     place, then files of the day that this run did not write are removed) and upserts the same
     case rows. ``None`` arguments take ``settings.scale``, ``settings.seed`` and
-    ``settings.defect_rate``. Only a local lake is supported for now.
+    ``settings.defect_rate``.
+
+    File drops go where landing keeps them, ``<lake>/landing/<source>/<day>/`` (a folder, or
+    the lake's store for an ``s3a://`` lake); object deliveries go to their source's declared
+    bucket and prefix (the store at ``EB_OBJECTS_URL``, else the local stand-in), where a
+    source system would put them. ``files`` lists them as Spark and boto3 name them.
     """
-    if not settings.lake_is_local:
-        raise ConfigError(
-            f"the generator writes landing files locally; EB_LAKE_ROOT={settings.lake_root} "
-            "is not a local folder"
-        )
     started = time.perf_counter()
     ctx = make_context(
         settings.standards_dir,
@@ -91,8 +92,7 @@ def generate_day(
     )
     wim, link = generate_wim(ctx)
     anpr = generate_anpr(ctx, link)
-    landing = Path(settings.landing_uri.removeprefix("file://"))
-    files = [str(p) for d in (wim, anpr) for p in _write(landing, d)]
+    files = [p for d in (wim, anpr) for p in _write(_delivery_folder(settings, d, "files"), d)]
     case_rows, case_truth = generate_cases(ctx, settings.source_db_url)
     truth = [*wim.truth, *anpr.truth, *case_truth]
     truth = [
@@ -113,8 +113,8 @@ def generate_day(
             continue
         out = generate_source(ctx, pools, source)
         if out.delivery is not None:
-            root = settings.objects_root if source.delivery.kind == "objects" else landing
-            files += [str(p) for p in _write(root, out.delivery)]
+            folder = _delivery_folder(settings, out.delivery, source.delivery.kind)
+            files += _write(folder, out.delivery)
         else:
             write_db(settings.source_db_url, source, day, out.db_rows or [])
         truth += out.truth
@@ -138,17 +138,30 @@ def generate_day(
     )
 
 
-def _write(landing: Path, delivery: FileDelivery) -> list[Path]:
-    folder = landing / delivery.folder
+def _delivery_folder(settings: Settings, delivery: FileDelivery, kind: str) -> Folder:
+    """Where ``delivery`` is put: its bucket prefix for an object source (``folder`` is
+    ``<bucket>/<prefix>``), else its folder under the lake's ``landing/``."""
+    if kind == "objects":
+        bucket, _, prefix = delivery.folder.partition("/")
+        return objects_folder(settings, bucket, prefix)
+    return lake_folder(settings, f"{settings.landing_uri}/{delivery.folder}")
+
+
+def _write(folder: Folder, delivery: FileDelivery) -> list[str]:
+    """Put the delivery's files (each atomically), then drop files of the source's pattern
+    this delivery does not hold, so the folder is never empty in between."""
     paths = []
     for name, text in delivery.texts.items():
-        path = folder / name
-        write_atomic(path, text, delivery.encoding)
-        paths.append(path)
-    prune_stale(folder, delivery.pattern, paths)
+        folder.write(name, text.encode(delivery.encoding))
+        paths.append(folder.path(name))
+    written = set(delivery.texts)
+    for name in folder.files():
+        stale = name not in written and not name.startswith((".", "_"))
+        if stale and fnmatch.fnmatch(name, delivery.pattern):
+            folder.delete(name)
     # A (re)delivery starts a new manifest: landing records the checksums of what is there now
     # instead of reporting a regenerated day (another SCALE) as files altered after landing.
-    (folder / "_manifest.json").unlink(missing_ok=True)
+    folder.delete("_manifest.json")
     return paths
 
 

@@ -162,13 +162,22 @@ class LakeStore:
 
 
 def storage_options(settings: Settings) -> dict[str, str]:
-    """delta-rs's options for the lake's store: endpoint and region, never credentials."""
+    """delta-rs's options for the lake's store: endpoint, region and commit mode, never
+    credentials (delta-rs reads the ``AWS_*`` variables itself).
+
+    ``conditional_put: etag``: a commit is a put of ``_delta_log/<version>.json`` with
+    ``If-None-Match: *``, which the store refuses when another writer committed that version
+    first; delta-rs then retries on the next version. That makes appends from several
+    processes (the Airflow tasks of a day, on any worker) safe without a lock service. Amazon
+    S3 honours conditional writes, and so does the cluster profile's versitygw (tested).
+    """
     endpoint, region = settings.s3_endpoint, settings.s3_region
     options = {"AWS_ENDPOINT_URL": endpoint} if endpoint else {}
     if endpoint.startswith("http://"):
         options["AWS_ALLOW_HTTP"] = "true"  # delta-rs refuses plain HTTP unless told
     if region:
         options["AWS_REGION"] = region
+    options["conditional_put"] = "etag"
     return options
 
 

@@ -73,6 +73,38 @@ def _has_commit(folder: Path) -> bool:
     return log.is_dir() and any(log.glob("*.json"))
 
 
+def delta_location(settings: Settings, layer: str, table: str) -> tuple[str, dict[str, str]]:
+    """The table as delta-rs opens it: its URI and storage options.
+
+    A local lake's folder needs no options; an ``s3a://`` lake is ``s3://`` to delta-rs, with
+    the lake store's endpoint, region and conditional-write commits
+    (:func:`enforcement_brain.lake.s3.storage_options`), the credentials from ``AWS_*``.
+    """
+    return delta_uri(settings, settings.table_uri(layer, table))
+
+
+def delta_uri(settings: Settings, uri: str) -> tuple[str, dict[str, str]]:
+    """A lake table's URI as Spark names it (a path, or ``s3a://``), as delta-rs opens it."""
+    if settings.lake_is_local:
+        return uri, {}
+    from enforcement_brain.lake.s3 import S3Location, storage_options
+
+    return S3Location.parse(uri).uri, storage_options(settings)
+
+
+def open_delta(settings: Settings, layer: str, table: str) -> DeltaTable:
+    """The table's current version, opened with delta-rs wherever the lake lives."""
+    return open_delta_at(settings, settings.table_uri(layer, table))
+
+
+def open_delta_at(settings: Settings, uri: str) -> DeltaTable:
+    """The lake table at ``uri`` (as Spark names it), opened with delta-rs."""
+    from deltalake import DeltaTable
+
+    uri, options = delta_uri(settings, uri)
+    return DeltaTable(uri, storage_options=options or None)
+
+
 def is_delta_table(settings: Settings, layer: str, table: str) -> bool:
     """Whether the table exists: a commit in its log, read from the folder of a local lake
     and with delta-rs on an ``s3a://`` lake (no Spark job either way)."""
@@ -80,25 +112,44 @@ def is_delta_table(settings: Settings, layer: str, table: str) -> bool:
         return _has_commit(Path(settings.table_uri(layer, table)))
     from deltalake import DeltaTable
 
-    from enforcement_brain.lake.s3 import S3Location, storage_options
-
-    uri = S3Location.parse(settings.table_uri(layer, table)).uri
-    return DeltaTable.is_deltatable(uri, storage_options=storage_options(settings))
+    uri, options = delta_location(settings, layer, table)
+    return DeltaTable.is_deltatable(uri, storage_options=options)
 
 
 def lake_tables(settings: Settings) -> list[tuple[str, str]]:
-    """Every (layer, table) that exists in the lake, in layer order."""
+    """Every (layer, table) that exists in the lake, in layer order.
+
+    On an ``s3a://`` lake the table folders are the key prefixes one level under each layer
+    (one listing per layer), each kept when its log holds a commit.
+    """
     out: list[tuple[str, str]] = []
-    if not settings.lake_is_local:
-        raise ConfigError(
-            "listing the tables of an s3a:// lake is not supported yet; "
-            "use a local lake (EB_LAKE_ROOT unset)"
-        )
     for layer in TABLE_LAYERS:
-        folder = Path(settings.layer_uri(layer))
-        if folder.is_dir():
-            out += [(layer, p.name) for p in sorted(folder.iterdir()) if _has_commit(p)]
+        if settings.lake_is_local:
+            folder = Path(settings.layer_uri(layer))
+            if folder.is_dir():
+                out += [(layer, p.name) for p in sorted(folder.iterdir()) if _has_commit(p)]
+            continue
+        names = _s3_folders(settings, settings.layer_uri(layer))
+        out += [(layer, name) for name in names if is_delta_table(settings, layer, name)]
     return out
+
+
+def _s3_folders(settings: Settings, uri: str) -> list[str]:
+    """The sorted names of the "folders" (common prefixes) directly under ``uri`` on the
+    lake's store."""
+    from enforcement_brain.lake.s3 import LakeStore, S3Location
+
+    location = S3Location.parse(uri)
+    client = LakeStore.from_settings(settings).client
+    pages = client.get_paginator("list_objects_v2").paginate(
+        Bucket=location.bucket, Prefix=location.prefix + "/", Delimiter="/"
+    )
+    names = [
+        common["Prefix"].rstrip("/").rsplit("/", 1)[-1]
+        for page in pages
+        for common in page.get("CommonPrefixes", [])
+    ]
+    return sorted(names)
 
 
 def row_count_from_log(settings: Settings, layer: str, table: str) -> int | None:
@@ -107,16 +158,13 @@ def row_count_from_log(settings: Settings, layer: str, table: str) -> int | None
     Every data file Spark writes carries ``numRecords`` in its log entry, so the count of a
     table is a sum over its active files: milliseconds with delta-rs, where a Spark count
     costs a query per table (~30 s for the day's ~90 tables at full scale). None when the
-    answer would not be exact (a file without statistics, deletion vectors, a remote lake),
-    and the caller counts with Spark instead.
+    answer would not be exact (a file without statistics, deletion vectors), and the caller
+    counts with Spark instead.
     """
-    if not settings.lake_is_local:
-        return None
     import pyarrow as pa
     import pyarrow.compute as pc
-    from deltalake import DeltaTable
 
-    delta = DeltaTable(settings.table_uri(layer, table))
+    delta = open_delta(settings, layer, table)
     features = delta.protocol().writer_features or []
     if "deletionVectors" in features:  # numRecords counts rows a deletion vector hides
         return None
@@ -133,23 +181,17 @@ def partition_is_empty(settings: Settings, layer: str, table: str, column: str, 
     Read from the log with delta-rs (no Spark job). A writer whose slice is empty uses it to
     skip a ``replaceWhere`` that would replace nothing with nothing: a commit and a planned
     job in the shared JVM for each clean source load. False for a missing table (the write
-    creates it) and for a remote lake (the write goes ahead).
+    creates it).
     """
-    if not settings.lake_is_local or not is_delta_table(settings, layer, table):
+    if not is_delta_table(settings, layer, table):
         return False
-    from deltalake import DeltaTable
-
-    files = DeltaTable(settings.table_uri(layer, table)).file_uris(
-        partition_filters=[(column, "=", value)]
-    )
+    files = open_delta(settings, layer, table).file_uris(partition_filters=[(column, "=", value)])
     return not files
 
 
 def latest_version(settings: Settings, layer: str, table: str) -> int:
     """The table's current version, read from its log with delta-rs (no Spark job)."""
-    from deltalake import DeltaTable
-
-    return DeltaTable(settings.table_uri(layer, table)).version()
+    return open_delta(settings, layer, table).version()
 
 
 def rows_written(delta: DeltaTable) -> int | None:
@@ -302,7 +344,9 @@ def append_rows(
     Written with delta-rs from the calling process, not through Spark: a Spark append of a
     handful of rows costs a planned job and a commit in the shared JVM (five of them per source
     load), delta-rs a fraction of that and no JVM time. The table is the
-    same Delta table either way, and Spark reads it as before.
+    same Delta table either way, and Spark reads it as before. On an ``s3a://`` lake each
+    commit is a conditional write (see :func:`enforcement_brain.lake.s3.storage_options`), so
+    task processes on several workers append to one table without losing a commit.
 
     ``schema`` is a Spark DDL list (``"source string, n bigint, ..."``) naming the columns in
     ``rows`` order; ``recorded_at`` adds a UTC ``recorded_at timestamp`` column with the time
@@ -318,11 +362,6 @@ def append_rows(
 
     if not rows:
         return
-    if not settings.lake_is_local:
-        raise ConfigError(
-            "appending rows to an s3a:// lake is not supported yet; "
-            "use a local lake (EB_LAKE_ROOT unset)"
-        )
     fields = [_arrow_field(column) for column in schema.split(", ")]
     data = [dict(zip((f.name for f in fields), row, strict=True)) for row in rows]
     if recorded_at:
@@ -330,13 +369,18 @@ def append_rows(
         now = dt.datetime.now(dt.UTC)
         data = [{**d, "recorded_at": now} for d in data]
     arrow = pa.Table.from_pylist(data, schema=pa.schema(fields))
-    uri = settings.table_uri(layer, table)
+    uri, options = delta_location(settings, layer, table)
     existed = is_delta_table(settings, layer, table)
     for attempt in range(5):
         try:
             with disk_full_reported(settings, layer, table):
                 deltalake.write_deltalake(
-                    uri, arrow, mode="append", schema_mode="merge", partition_by=partition_by
+                    uri,
+                    arrow,
+                    mode="append",
+                    schema_mode="merge",
+                    partition_by=partition_by,
+                    storage_options=options or None,
                 )
             break
         except CommitFailedError:  # lost a race to create the table, or retries ran out
@@ -356,11 +400,9 @@ def read_rows(
     """Rows of a small history table as dicts, read with delta-rs: the counterpart of
     :func:`append_rows`, for the few rows a task needs back (no Spark job). ``where`` is a
     ``pyarrow.compute`` expression; a table that does not exist yet has no rows."""
-    from deltalake import DeltaTable
-
     if not is_delta_table(settings, layer, table):
         return []
-    dataset = DeltaTable(settings.table_uri(layer, table)).to_pyarrow_dataset()
+    dataset = open_delta(settings, layer, table).to_pyarrow_dataset()
     return dataset.to_table(columns=columns, filter=where).to_pylist()
 
 

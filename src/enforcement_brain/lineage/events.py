@@ -118,9 +118,9 @@ def delta_schema(settings: Settings, table: Table) -> Schema | None:
     if table.layer == "landing":
         return None
     try:
-        from deltalake import DeltaTable
+        from enforcement_brain.lake.tables import open_delta
 
-        fields = DeltaTable(settings.table_uri(table.layer, table.name)).schema().fields
+        fields = open_delta(settings, table.layer, table.name).schema().fields
     except Exception:
         return None
     return [(f.name, str(getattr(f.type, "type", f.type))) for f in fields]

@@ -18,6 +18,11 @@ from pathlib import Path
 from enforcement_brain.errors import SetupError
 from enforcement_brain.settings import Settings
 
+#: Settings that locate the object stores (the lake's and the source systems'), passed on to
+#: every Airflow process with the lake root. Credentials are not settings: they travel in the
+#: ``AWS_*`` variables of the environment.
+STORE_KEYS = ("EB_S3_ENDPOINT", "EB_OBJECTS_URL", "AWS_REGION", "AWS_DEFAULT_REGION")
+
 
 def airflow_env(settings: Settings, spark_remote: str | None = None) -> dict[str, str]:
     """Environment for Airflow processes, derived from the platform settings."""
@@ -37,6 +42,9 @@ def airflow_env(settings: Settings, spark_remote: str | None = None) -> dict[str
             "EB_LAKE_ROOT": settings.lake_root,
         }
     )
+    # The stores a task reaches, as these settings resolved them: a Celery worker is started
+    # by `eb cluster start`, whose own environment names none of them.
+    env.update({k: settings.extra[k] for k in STORE_KEYS if k in settings.extra})
     env.setdefault("AIRFLOW__DATABASE__SQL_ALCHEMY_CONN", default_db_url(settings))
     if spark_remote:
         env["EB_SPARK_REMOTE"] = spark_remote

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 
 from enforcement_brain.declarations import Source
 from enforcement_brain.errors import DeliveryError, SchemaDriftError
+from enforcement_brain.lake.folders import lake_folder
 from enforcement_brain.pipeline.delivery import batch_id, landing_files
 from enforcement_brain.settings import Settings
 
@@ -97,19 +98,35 @@ def read_lines(spark: SparkSession, files: list[str], encoding: str) -> DataFram
     )
 
 
-def csv_headers(files: list[str], encoding: str) -> dict[str, list[str]]:
-    """``{header line: [files]}``: the first line of each file, read directly (no Spark job)."""
+def csv_headers(
+    files: list[str], encoding: str, settings: Settings | None = None
+) -> dict[str, list[str]]:
+    """``{header line: [files]}``: the first line of each file, read directly (no Spark job).
+
+    ``settings`` name the lake the files are in; without them, or for a local lake, the files
+    are local paths.
+    """
     by_header: dict[str, list[str]] = {}
     for path in files:
         try:
-            with open(path.removeprefix("file://"), encoding=encoding, newline="") as handle:
-                header = handle.readline().rstrip("\r\n")
+            header = _first_line(settings, path, encoding)
         except (UnicodeDecodeError, LookupError) as exc:
             raise DeliveryError(
                 f"cannot read the header of {path} as {encoding} ({exc}); left in landing"
             ) from None
         by_header.setdefault(header, []).append(path)
     return by_header
+
+
+def _first_line(settings: Settings | None, path: str, encoding: str) -> str:
+    """The first line of a delivered file, without its line break: from the local file, or
+    from the first piece of the object on a lake in object storage."""
+    if settings is None or settings.lake_is_local:
+        with open(path.removeprefix("file://"), encoding=encoding, newline="") as handle:
+            return handle.readline().rstrip("\r\n")
+    folder, _, name = path.rpartition("/")
+    first = next(iter(lake_folder(settings, folder).chunks(name)), b"")
+    return first.split(b"\n", 1)[0].decode(encoding).split("\r", 1)[0]
 
 
 def _rescued(declared: list[str], extra_map: str) -> object:
@@ -147,7 +164,9 @@ def parse_jsonl(lines: DataFrame, source: Source) -> DataFrame:
     )
 
 
-def parse_csv(spark: SparkSession, source: Source, files: list[str]) -> DataFrame:
+def parse_csv(
+    spark: SparkSession, source: Source, files: list[str], settings: Settings | None = None
+) -> DataFrame:
     """Parse CSV files by each file's own header (line 1), so column order may vary by file.
 
     Files are grouped by header and each group is scanned on its own, so no row has to be
@@ -160,7 +179,7 @@ def parse_csv(spark: SparkSession, source: Source, files: list[str]) -> DataFram
 
     from pyspark.sql import functions as F
 
-    by_header = csv_headers(files, source.delivery.encoding)
+    by_header = csv_headers(files, source.delivery.encoding, settings)
     names = source.column_names
     parts = []
     for header, group in sorted(by_header.items()):
@@ -213,7 +232,7 @@ def read_delivery(
         return pulled.dataframe(spark), [f"db:{source.delivery.table}"], pulled
     files = landing_files(settings, source, day)
     if source.delivery.format == "csv":
-        return parse_csv(spark, source, files), files, None
+        return parse_csv(spark, source, files, settings), files, None
     return parse_jsonl(read_lines(spark, files, source.delivery.encoding), source), files, None
 
 

@@ -12,10 +12,10 @@ from __future__ import annotations
 import datetime as dt
 import fnmatch
 import hashlib
-from pathlib import Path
 
 from enforcement_brain.declarations import Source
 from enforcement_brain.errors import DeliveryError
+from enforcement_brain.lake.folders import lake_folder
 from enforcement_brain.settings import Settings
 
 
@@ -38,27 +38,29 @@ def landing_files(settings: Settings, source: Source, day: dt.date) -> list[str]
     """The day's delivered files for a file source, sorted; an error names what is missing.
 
     Names starting with ``_`` or ``.`` (the manifest, a fetch in progress) are never delivery.
+    The files are named as Spark reads them: local paths, or ``s3a://`` URIs on a lake in
+    object storage.
     """
-    folder = Path(delivery_dir(settings, source, day).removeprefix("file://"))
-    if not folder.is_dir():
-        raise DeliveryError(f"{source.id}: no delivery for {day} (expected folder {folder})")
-    files = sorted(
-        str(p)
-        for p in folder.iterdir()
-        if p.is_file()
-        and not p.name.startswith(("_", "."))
-        and fnmatch.fnmatch(p.name, source.delivery.pattern)
+    folder = lake_folder(settings, delivery_dir(settings, source, day))
+    found = folder.files()
+    if not found:
+        raise DeliveryError(f"{source.id}: no delivery for {day} (expected folder {folder.uri})")
+    names = sorted(
+        name
+        for name in found
+        if not name.startswith(("_", ".")) and fnmatch.fnmatch(name, source.delivery.pattern)
     )
-    if not files:
+    if not names:
         raise DeliveryError(
-            f"{source.id}: delivery folder {folder} has no file matching {source.delivery.pattern}"
+            f"{source.id}: delivery folder {folder.uri} has no file matching "
+            f"{source.delivery.pattern}"
         )
-    empty = [f for f in files if Path(f).stat().st_size == 0]
+    empty = [folder.path(n) for n in names if found[n] == 0]
     if empty:
         raise DeliveryError(
             f"{source.id}: empty delivery file(s) {', '.join(empty)}; left in landing"
         )
-    return files
+    return [folder.path(n) for n in names]
 
 
 def object_prefix(source: Source, day: dt.date) -> str:

@@ -4,7 +4,9 @@ File drops arrive in ``<lake>/landing/<source>/<day>/`` already; object sources 
 there from their bucket prefix, byte for byte, either from an S3-compatible store through boto3
 (``EB_OBJECTS_URL``) or from the local stand-in (``EB_OBJECTS_ROOT``). Bronze then reads every
 file source from landing alone, so ``_source_file`` names a file that stays put and can be
-re-read, whatever happens to the bucket afterwards.
+re-read, whatever happens to the bucket afterwards. On a lake in object storage (``s3a://``)
+the landing folder is a prefix of the lake's store (:mod:`enforcement_brain.lake.folders`):
+the same steps, through boto3.
 
 Each delivery folder gets a ``_manifest.json``: per file its name, size, sha256 and origin (the
 S3 URI and ETag, or the local path). The manifest travels with the files and is what a rerun
@@ -23,14 +25,14 @@ import datetime as dt
 import fnmatch
 import hashlib
 import json
-import os
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from enforcement_brain.declarations import Source
-from enforcement_brain.errors import ConfigError, DeliveryError, LandingChecksumError
+from enforcement_brain.errors import DeliveryError, LandingChecksumError
+from enforcement_brain.lake.folders import Folder, LocalFolder, lake_folder
 from enforcement_brain.ops.schemas import LANDING_LOG_SCHEMA
 from enforcement_brain.pipeline.delivery import (
     delivery_dir,
@@ -68,13 +70,13 @@ class Landing:
 
     source: str
     delivery_date: dt.date
-    folder: Path
+    folder: str  # the delivery folder: a local path, or s3a://bucket/prefix
     location: str  # where the delivery came from: s3://bucket/prefix/, or a local folder
     files: tuple[LandedFile, ...]
     changed: tuple[str, ...]  # files landed or re-landed by this run (new bytes)
 
     def path(self, entry: LandedFile) -> str:
-        return str(self.folder / entry.file)
+        return f"{self.folder}/{entry.file}"
 
 
 @dataclass(frozen=True)
@@ -97,9 +99,7 @@ def land(settings: Settings, source: Source, day: dt.date, run_id: str) -> Landi
     """
     if source.delivery.kind == "database":
         return None
-    if not settings.lake_is_local:
-        raise ConfigError(f"{source.id}: landing into an s3a:// lake is not supported yet")
-    folder = Path(delivery_dir(settings, source, day).removeprefix("file://"))
+    folder = lake_folder(settings, delivery_dir(settings, source, day))
     previous = {e.file: e for e in read_manifest(folder)}
     if source.delivery.kind == "objects":
         location = delivery_location(settings, source, day)
@@ -107,32 +107,46 @@ def land(settings: Settings, source: Source, day: dt.date, run_id: str) -> Landi
         entries, changed = _fetch(source, day, folder, objects, previous, run_id)
         landing_files(settings, source, day)  # empty objects fail as empty files do
     else:
-        location = str(folder)
+        location = folder.uri
         files = landing_files(settings, source, day)  # missing / empty: the usual errors
-        entries, changed = _check_drops(source, day, [Path(f) for f in files], previous, run_id)
+        names = [f.rsplit("/", 1)[-1] for f in files]
+        entries, changed = _check_drops(source, day, folder, names, previous, run_id)
     write_manifest(folder, source, day, location, entries)
-    return Landing(source.id, day, folder, location, tuple(entries), tuple(changed))
+    return Landing(source.id, day, folder.uri, location, tuple(entries), tuple(changed))
 
 
 # -- manifests ---------------------------------------------------------------------------------
-def read_manifest(folder: Path) -> list[LandedFile]:
+def _folder(folder: Folder | Path) -> Folder:
+    return LocalFolder(folder) if isinstance(folder, Path) else folder
+
+
+def _read_text(folder: Folder, name: str) -> str | None:
+    if name not in folder.files():
+        return None
+    return b"".join(folder.chunks(name)).decode("utf-8")
+
+
+def read_manifest(folder: Folder | Path) -> list[LandedFile]:
     """The entries of a delivery folder's manifest; empty when there is none yet."""
-    path = folder / MANIFEST
-    if not path.is_file():
+    folder = _folder(folder)
+    text = _read_text(folder, MANIFEST)
+    if text is None:
         return []
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
+        data = json.loads(text)
         return [LandedFile(**e) for e in data["files"]]
     except (ValueError, KeyError, TypeError) as exc:
         raise DeliveryError(
-            f"manifest {path} is unreadable ({type(exc).__name__}); move it aside to re-land"
+            f"manifest {folder.path(MANIFEST)} is unreadable ({type(exc).__name__}); "
+            "move it aside to re-land"
         ) from None
 
 
 def write_manifest(
-    folder: Path, source: Source, day: dt.date, location: str, entries: list[LandedFile]
+    folder: Folder | Path, source: Source, day: dt.date, location: str, entries: list[LandedFile]
 ) -> None:
     """Write the manifest atomically, and only when it changed (a no-op rerun writes nothing)."""
+    folder = _folder(folder)
     body = {
         "source": source.id,
         "delivery_date": day.isoformat(),
@@ -141,19 +155,20 @@ def write_manifest(
         "files": [asdict(e) for e in sorted(entries, key=lambda e: e.file)],
     }
     text = json.dumps(body, ensure_ascii=False, indent=2) + "\n"
-    path = folder / MANIFEST
-    if path.is_file() and path.read_text(encoding="utf-8") == text:
+    if _read_text(folder, MANIFEST) == text:
         return
-    tmp = folder / f".{MANIFEST}.tmp"
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, path)
+    folder.write(MANIFEST, text.encode("utf-8"))
 
 
 def sha256_file(path: Path) -> str:
+    return sha256_of(LocalFolder(path.parent), path.name)
+
+
+def sha256_of(folder: Folder, name: str) -> str:
+    """The sha256 of file ``name`` in ``folder``, read in pieces."""
     digest = hashlib.sha256()
-    with path.open("rb") as fh:
-        while chunk := fh.read(_CHUNK):
-            digest.update(chunk)
+    for chunk in folder.chunks(name):
+        digest.update(chunk)
     return digest.hexdigest()
 
 
@@ -161,7 +176,7 @@ def _now() -> str:
     return dt.datetime.now(dt.UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
-def _altered(source: Source, day: dt.date, path: Path, expected: str, actual: str) -> Exception:
+def _altered(source: Source, day: dt.date, path: str, expected: str, actual: str) -> Exception:
     return LandingChecksumError(
         f"{source.id}: delivery {day}: landed file {path} does not match its manifest "
         f"(expected sha256 {expected}, actual {actual}); it changed after landing, nothing "
@@ -174,23 +189,25 @@ def _altered(source: Source, day: dt.date, path: Path, expected: str, actual: st
 def _check_drops(
     source: Source,
     day: dt.date,
-    files: list[Path],
+    folder: Folder,
+    names: list[str],
     previous: dict[str, LandedFile],
     run_id: str,
 ) -> tuple[list[LandedFile], list[str]]:
     """Checksum the dropped files; a file recorded before must still have its checksum."""
     entries, changed = [], []
-    for path in files:
-        sha = sha256_file(path)
-        known = previous.get(path.name)
+    sizes = folder.files()
+    for name in names:
+        sha = sha256_of(folder, name)
+        known = previous.get(name)
         if known is not None:
             if known.sha256 != sha:
-                raise _altered(source, day, path, known.sha256, sha)
+                raise _altered(source, day, folder.path(name), known.sha256, sha)
             entries.append(known)
             continue
-        size = path.stat().st_size
-        entries.append(LandedFile(path.name, size, sha, str(path), None, _now(), run_id))
-        changed.append(path.name)
+        path = folder.path(name)
+        entries.append(LandedFile(name, sizes[name], sha, path, None, _now(), run_id))
+        changed.append(name)
     return entries, changed
 
 
@@ -198,29 +215,28 @@ def _check_drops(
 def _fetch(
     source: Source,
     day: dt.date,
-    folder: Path,
+    folder: Folder,
     objects: list[_Object],
     previous: dict[str, LandedFile],
     run_id: str,
 ) -> tuple[list[LandedFile], list[str]]:
     """Copy new and changed objects into ``folder``; verify the unchanged ones' landed bytes."""
-    folder.mkdir(parents=True, exist_ok=True)
     entries, changed = [], []
+    landed = folder.files()
     for obj in objects:
-        dest = folder / obj.name
         known = previous.get(obj.name)
         same_origin = known is not None and (
             known.etag == obj.fingerprint
             if obj.etag is not None
             else known.sha256 == obj.fingerprint
         )
-        if known is not None and same_origin and dest.is_file():
-            actual = sha256_file(dest)
+        if known is not None and same_origin and obj.name in landed:
+            actual = sha256_of(folder, obj.name)
             if actual != known.sha256:
-                raise _altered(source, day, dest, known.sha256, actual)
+                raise _altered(source, day, folder.path(obj.name), known.sha256, actual)
             entries.append(known)
             continue
-        size, sha = _copy(obj, dest)
+        size, sha = _copy(obj, folder)
         if known is not None and known.sha256 == sha:  # same bytes (a re-upload, a lost copy)
             entries.append(replace(known, etag=obj.etag, origin=obj.origin))
             continue
@@ -228,26 +244,22 @@ def _fetch(
         changed.append(obj.name)
     # Objects the source system withdrew leave landing too: bronze must not load them.
     current = {o.name for o in objects}
-    for stale in folder.iterdir():
-        if fnmatch.fnmatch(stale.name, source.delivery.pattern) and stale.name not in current:
-            stale.unlink()
+    for stale in landed:
+        if fnmatch.fnmatch(stale, source.delivery.pattern) and stale not in current:
+            folder.delete(stale)
     return entries, changed
 
 
-def _copy(obj: _Object, dest: Path) -> tuple[int, str]:
-    """Stream the object to a hidden sibling, hashing as it goes, then rename it into place."""
-    tmp = dest.with_name(f".{dest.name}.part")
-    digest, size = hashlib.sha256(), 0
-    try:
-        with tmp.open("wb") as out:
-            for chunk in obj.open_chunks():
-                digest.update(chunk)
-                size += len(chunk)
-                out.write(chunk)
-        os.replace(tmp, dest)
-    finally:
-        tmp.unlink(missing_ok=True)
-    return size, digest.hexdigest()
+def _copy(obj: _Object, folder: Folder) -> tuple[int, str]:
+    """Read the object whole, hashing as it goes, then put it into ``folder`` in one step (a
+    delivery file is small: one hour or one day of one source)."""
+    digest, parts = hashlib.sha256(), []
+    for chunk in obj.open_chunks():
+        digest.update(chunk)
+        parts.append(chunk)
+    data = b"".join(parts)
+    folder.write(obj.name, data)
+    return len(data), digest.hexdigest()
 
 
 def _list_objects(settings: Settings, source: Source, day: dt.date, location: str) -> list[_Object]:

@@ -159,7 +159,6 @@ def _project_dataset(
     day: dt.date,
 ) -> ProjectionReport:
     """One dataset of one interface file, projected for the partitions ``day`` touched."""
-    from deltalake import DeltaTable
     from pyspark.sql import functions as F
 
     lead = entries[0][1]
@@ -196,7 +195,8 @@ def _project_dataset(
         properties={"delta.enableChangeDataFeed": "true"},
         options={"optimizeWrite": "true"},
     )
-    written = DeltaTable(uri)  # one look at the log answers the count and the files
+    # One look at the log answers the count and the files.
+    written = tables.open_delta_at(settings, uri)
     count = tables.rows_written(written)
     if count is None:
         rows = spark.read.format("delta").load(uri)
@@ -239,9 +239,7 @@ def compact(spark: SparkSession, settings: Settings, uri: str, files: int) -> tu
     smaller than its ``optimize.minFileSize``, so a large table should rewrite its small tail,
     not its history (by Delta's documentation).
     """
-    from deltalake import DeltaTable
-
     if files <= settings.share_max_files:
         return files, False
     tables.optimize(spark, uri)
-    return most_files(DeltaTable(uri)), True
+    return most_files(tables.open_delta_at(settings, uri)), True
