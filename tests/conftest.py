@@ -99,3 +99,13 @@ def s3_credentials(mp: pytest.MonkeyPatch) -> None:
     mp.setenv("AWS_SECRET_ACCESS_KEY", "testing")
     mp.setenv("AWS_DEFAULT_REGION", "us-east-1")
     mp.setenv("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent")
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Tests marked ``slow`` (whole days on several profiles, tens of minutes on 2 cores) are
+    skipped, with the command that runs them, unless ``EB_SLOW_TESTS=1``."""
+    if os.environ.get("EB_SLOW_TESTS") == "1":
+        return
+    for item in items:
+        if item.get_closest_marker("slow"):
+            item.add_marker(pytest.mark.skip(reason=f"slow: EB_SLOW_TESTS=1 pytest {item.nodeid}"))

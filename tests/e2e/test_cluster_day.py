@@ -24,7 +24,7 @@ from enforcement_brain.lake import tables
 from enforcement_brain.lake.tables import RUN_HISTORY_TABLES, RUN_STAMP_COLUMNS
 from enforcement_brain.settings import REPO_ROOT, load_settings
 
-pytestmark = [pytest.mark.e2e, pytest.mark.cluster]
+pytestmark = [pytest.mark.e2e, pytest.mark.cluster, pytest.mark.slow]
 
 DAY = "2026-11-28"
 SCALE = "0.002"
