@@ -290,6 +290,26 @@ def test_check_reports_what_breaks_the_model() -> None:
     assert check.problems({**good, "inputs": [{"namespace": "file", "name": "/x", "colour": 1}]})
 
 
+def test_the_providers_airflow_facet_is_checked_by_where_it_sits() -> None:
+    """``airflow`` names two provider facets: on a DAG run's job, the DAG's tasks
+    (``AirflowJobFacet``); on a task's run, the task instance (``AirflowRunFacet``)."""
+    meta = {"_producer": events.PRODUCER, "_schemaURL": "https://example.invalid/x.json"}
+    dag_job = {**meta, "taskTree": {}, "taskGroups": {}, "tasks": {}}
+    event = {
+        "eventType": "START",
+        "eventTime": "2026-12-05T01:00:00+00:00",
+        "producer": events.PRODUCER,
+        "schemaURL": "https://openlineage.io/spec/2-0-2/OpenLineage.json#/$defs/RunEvent",
+        "run": {"runId": "01930000-0000-7000-8000-000000000004", "facets": {}},
+        "job": {"namespace": "n", "name": "ingest_x", "facets": {"airflow": dag_job}},
+        "inputs": [],
+        "outputs": [],
+    }
+    assert check.problems(event) == []
+    on_run = {**event, "run": {**event["run"], "facets": {"airflow": dag_job}}}
+    assert "run.airflow: 'taskInstance' is a required property" in check.problems(on_run)
+
+
 def test_events_graph_equals_declared_graph_for_matching_events(settings, catalog) -> None:
     dataset = catalog.datasets["shuang_bai_vehicles"]
     steps = [

@@ -77,7 +77,7 @@ def problems(event: Mapping[str, Any]) -> list[str]:
     except Exception as exc:
         out.append(f"{type(exc).__name__}: {exc}")
     for where, name, facet in _facets(event):
-        schema = _provider_schemas().get(name)
+        schema = _provider_schemas().get((where, name))
         if schema is not None:
             out += [f"{where}.{name}: {e}" for e in _schema_errors(schema, facet)]
     return out
@@ -184,9 +184,12 @@ def _schema_field(data: Mapping[str, Any]) -> Any:
 
 
 @functools.cache
-def _provider_schemas() -> dict[str, dict[str, Any]]:
+def _provider_schemas() -> dict[tuple[str, str], dict[str, Any]]:
     """The JSON schemas of the facets the Airflow provider adds, as the provider ships them, by
-    facet name (``airflow``, ``airflowDagRun``, ``airflowState``, ...)."""
+    where the facet sits and its name (``("run", "airflow")``, ``("job", "airflow")``,
+    ``("run", "airflowDagRun")``, ...). A name alone is ambiguous: ``airflow`` is the task run's
+    facet on a run and the DAG's tasks on a job. Which one a file describes is in its name
+    (``AirflowJobFacet.json``): the schemas themselves all extend ``RunFacet``."""
     try:
         import airflow.providers.openlineage.facets as facets
     except ImportError:
@@ -194,8 +197,9 @@ def _provider_schemas() -> dict[str, dict[str, Any]]:
     out = {}
     for path in Path(facets.__file__ or "").parent.glob("*.json"):
         schema = json.loads(path.read_text())
+        part = "job" if path.stem.endswith("JobFacet") else "run"
         for name, prop in _facet_properties(schema).items():
-            out[name] = {**schema, "$ref": prop}
+            out[part, name] = {**schema, "$ref": prop}
     return out
 
 
