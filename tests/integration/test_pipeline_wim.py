@@ -117,6 +117,30 @@ def test_a_retry_after_a_load_killed_before_its_batch_log_row_reports_the_batch(
     assert (again["inserted"], again["updated"], again["unchanged"]) == (0, 0, 5)
 
 
+def test_a_loads_commits_carry_its_tasks_label_and_silver_its_batch_too(ctx, spark):
+    """Silver's commits name the batch and run (for a retry) after the task's label, so the
+    run summary still counts them as the task's, and the label outlives the load."""
+    from enforcement_brain.orchestration.breakdown import commits_by_label
+    from enforcement_brain.orchestration.tasks import attach_session
+    from enforcement_brain.pipeline.silver import USER_METADATA, carries_tag, commit_tag
+
+    settings = ctx.settings
+    write_delivery(settings, rows(settings, _site(settings)))
+    label = "ingest_wim_weighings:load:2026-11-29"
+    attach_session(spark, label)
+    try:
+        report = load_day(ctx)
+        assert spark.conf.get(USER_METADATA, None) == label
+    finally:
+        spark.conf.unset(USER_METADATA)
+    counted = commits_by_label(settings)
+    assert set(counted) == {label} and counted[label] >= 4  # bronze, quarantine, silver, ops
+    silver = spark.sql(f"DESCRIBE HISTORY delta.`{settings.table_uri('silver', 'wim_weighings')}`")
+    stamps = [r["userMetadata"] for r in silver.collect() if r["operation"] == "WRITE"]
+    tag = commit_tag(report["batch_id"], "test-run")
+    assert stamps and all(s.startswith(label + " ") and carries_tag(s, tag) for s in stamps)
+
+
 def test_replay_moves_fixed_rows_to_silver_and_keeps_the_rest(ctx, spark):
     from enforcement_brain.pipeline.replay import replay
 

@@ -99,8 +99,8 @@ def commits_by_label(settings: Settings, since: dt.datetime | None = None) -> Co
         for line in log.read_text(encoding="utf-8").splitlines():
             if '"commitInfo"' in line:
                 info = json.loads(line)["commitInfo"]
-                if info.get("userMetadata"):
-                    counts[info["userMetadata"]] += 1
+                if info.get("userMetadata"):  # the label first; silver adds its batch after
+                    counts[info["userMetadata"].split(" ", 1)[0]] += 1
     return counts
 
 

@@ -278,6 +278,7 @@ def _merge(
     changed.createOrReplaceTempView(view)
     on = " AND ".join(f"t.`{k}` = s.`{k}`" for k in source.business_key) + bound
     ev = source.event_time
+    label = spark.conf.get(USER_METADATA, None)  # the task's, restored after the MERGE
     spark.conf.set(USER_METADATA, tag)
     try:
         result = spark.sql(
@@ -288,7 +289,10 @@ def _merge(
             """
         ).collect()
     finally:
-        spark.conf.unset(USER_METADATA)
+        if label:
+            spark.conf.set(USER_METADATA, label)
+        else:
+            spark.conf.unset(USER_METADATA)
         spark.catalog.dropTempView(view)
     metrics = result[0].asDict() if result else {}
     return int(metrics.get("num_inserted_rows", 0)), int(metrics.get("num_updated_rows", 0))
@@ -300,8 +304,23 @@ USER_METADATA = "spark.databricks.delta.commitInfo.userMetadata"
 
 
 def commit_tag(batch: str, run_id: str) -> str:
-    """What silver's commits of one batch loaded by one run carry in ``userMetadata``."""
+    """What silver's commits of one batch loaded by one run carry in ``userMetadata``, after
+    the task's label (:func:`labelled`)."""
     return f"batch={batch} run={run_id}"
+
+
+def labelled(spark: SparkSession, tag: str) -> str:
+    """``tag`` after the label the task put on its session's commits (``dag:task:day``, no
+    space), so a silver commit is still counted as the task's (``breakdown``) and still
+    found by its batch and run (:func:`carries_tag`)."""
+    label = spark.conf.get(USER_METADATA, None)
+    return " ".join(part for part in (label, tag) if part)
+
+
+def carries_tag(user_metadata: str | None, tag: str) -> bool:
+    """Whether a commit's ``userMetadata`` is ``tag``, alone or after a task's label."""
+    text = user_metadata or ""
+    return text == tag or text.endswith(" " + tag)
 
 
 def unrecorded_version(settings: Settings, source: Source, batch: str, run_id: str) -> int | None:
@@ -314,7 +333,6 @@ def unrecorded_version(settings: Settings, source: Source, batch: str, run_id: s
     twice. Read from the logs with delta-rs: no Spark job.
     """
     import pyarrow.compute as pc
-    from deltalake import DeltaTable
 
     if not tables.is_delta_table(settings, "silver", source.id):
         return None
@@ -322,8 +340,8 @@ def unrecorded_version(settings: Settings, source: Source, batch: str, run_id: s
     if tables.read_rows(settings, "ops", "batch_log", recorded, ["run_id"]):
         return None
     tag = commit_tag(batch, run_id)
-    history = DeltaTable(settings.table_uri("silver", source.id)).history()
-    tagged = [int(h["version"]) for h in history if h.get("userMetadata") == tag]
+    history = tables.open_delta(settings, "silver", source.id).history()
+    tagged = [int(h["version"]) for h in history if carries_tag(h.get("userMetadata"), tag)]
     return min(tagged) - 1 if tagged else None
 
 
@@ -363,6 +381,7 @@ def write_silver(
     from pyspark.sql import functions as F
 
     uri = _prepare_table(spark, settings, catalog, source, batch)
+    tag = labelled(spark, tag)
     bound = bound_predicate(source, dates, null_date, "biz_date")
     target = spark.read.format("delta").load(uri)
     classified = classify(batch, target.where(bound) if bound else target, source).cache()
