@@ -26,7 +26,7 @@ help:
 	@echo "make doctor                              find damaged tables, a full disk, clock mismatches"
 	@echo "make airflow                             Airflow UI on http://localhost:8080"
 	@echo "make stop                                stop the Spark Connect server"
-	@echo "make cluster-start                       S3 store, Spark master and workers (infra/README.md)"
+	@echo "make cluster-start                       S3 store, Spark, PostgreSQL, Redis, Celery (infra/README.md)"
 	@echo "make cluster-stop                        stop them"
 	@echo "make cluster-status                      the cluster's components as a table"
 	@echo "make run PROFILE=cluster                 the day on the cluster cluster-start started"
