@@ -38,6 +38,24 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+def free_ports(count: int) -> int:
+    """The first of ``count`` consecutive ports free on 127.0.0.1 now (a Spark master and its
+    workers take the ports after its own)."""
+    while True:
+        base, socks = free_port(), []
+        try:
+            for port in range(base, base + count):
+                sock = socket.socket()
+                socks.append(sock)
+                sock.bind(("127.0.0.1", port))
+            return base
+        except OSError:
+            continue
+        finally:
+            for sock in socks:
+                sock.close()
+
+
 @pytest.fixture
 def standards(tmp_path: Path) -> Path:
     """A copy of data_standards/ for a test to edit (see :func:`edit`)."""

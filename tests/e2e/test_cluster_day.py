@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import free_port
+from conftest import free_port, free_ports
 
 from enforcement_brain.lake import tables
 from enforcement_brain.lake.tables import RUN_HISTORY_TABLES, RUN_STAMP_COLUMNS
@@ -76,25 +76,6 @@ def _base_env(var: Path) -> dict[str, str]:
     return env
 
 
-def _free_ports(count: int) -> int:
-    """The first of ``count`` consecutive ports free on 127.0.0.1 now."""
-    import socket
-
-    while True:
-        base, socks = free_port(), []
-        try:
-            for port in range(base, base + count):
-                sock = socket.socket()
-                socks.append(sock)
-                sock.bind(("127.0.0.1", port))
-            return base
-        except OSError:
-            continue
-        finally:
-            for sock in socks:
-                sock.close()
-
-
 def _run_day(env: dict[str, str]) -> dict[str, Any]:
     proc = _eb(env, "run", "--date", DAY, "--scale", SCALE)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
@@ -115,7 +96,7 @@ def cluster(tmp_path_factory) -> Iterator[tuple[dict[str, str], dict[str, Any]]]
     var = tmp_path_factory.mktemp("cluster-var")
     var.chmod(0o755)  # PostgreSQL runs as its own account and must reach its folder
     env = _base_env(var)
-    master = _free_ports(3)  # the master, then its two workers
+    master = free_ports(3)  # the master, then its two workers
     env.update(
         {
             "EB_CLUSTER_S3_PORT": str(free_port()),

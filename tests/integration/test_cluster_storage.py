@@ -12,7 +12,6 @@ from __future__ import annotations
 import datetime as dt
 import json
 import re
-import socket
 import threading
 import urllib.request
 from collections.abc import Iterator
@@ -20,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import free_port, make_settings
+from conftest import free_port, free_ports, make_settings
 
 from enforcement_brain.cluster import profile, spark_side
 from enforcement_brain.lake import tables
@@ -82,24 +81,6 @@ def cluster(tmp_path_factory) -> Iterator[Cluster]:
                 session.stop()
         finally:
             profile.stop(settings)
-
-
-def free_ports(count: int) -> int:
-    """The first of ``count`` consecutive ports free on 127.0.0.1 now."""
-    while True:
-        base = free_port()
-        socks = []
-        try:
-            for port in range(base, base + count):
-                sock = socket.socket()
-                socks.append(sock)
-                sock.bind(("127.0.0.1", port))
-            return base
-        except OSError:
-            continue
-        finally:
-            for sock in socks:
-                sock.close()
 
 
 def _rows(cluster: Cluster, table: str) -> list[tuple[str, dt.date, int]]:
