@@ -67,7 +67,8 @@ def cluster(tmp_path_factory) -> Iterator[Cluster]:
         for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN"):
             mp.delenv(name, raising=False)
         try:
-            profile.start(settings, env={})  # no keys given: the cluster draws its own
+            # no keys given: the cluster draws its own; Airflow's side is test_cluster_airflow's
+            profile.start(settings, env={}, airflow=False)
             env = dict(
                 line.split("=", 1)
                 for line in profile.env_file(settings).read_text().splitlines()

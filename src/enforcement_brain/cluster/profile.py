@@ -86,14 +86,14 @@ def env_file(settings: Settings) -> Path:
     return settings.cluster_dir / "env"
 
 
-def components(settings: Settings) -> list[tuple[str, Daemon]]:
-    """Every component, in start order."""
+def components(settings: Settings, *, airflow: bool = True) -> list[tuple[str, Daemon]]:
+    """Every component, in start order (without Airflow's side when ``airflow`` is False)."""
     return [
         ("s3 (versitygw)", storage.daemon(settings)),
         ("spark master", spark_side.master(settings)),
         *((f"spark worker {i}", d) for i, d in enumerate(spark_side.workers(settings))),
         ("spark connect", server.connect_daemon(settings)),
-        *((c.name, c.daemon) for c in airflow_side.components(settings)),
+        *((c.name, c.daemon) for c in (airflow_side.components(settings) if airflow else [])),
     ]
 
 
@@ -104,8 +104,11 @@ def source_buckets(settings: Settings) -> list[str]:
     return sorted(str(b) for b in found)
 
 
-def start(settings: Settings, env: Mapping[str, str] | None = None) -> list[ComponentStatus]:
+def start(
+    settings: Settings, env: Mapping[str, str] | None = None, *, airflow: bool = True
+) -> list[ComponentStatus]:
     """Start every component not yet running, in dependency order; write the ``env`` file.
+    ``airflow=False`` leaves out Airflow's side (for what needs only the store and Spark).
 
     Everything that can be wrong before a process starts is checked first (credentials,
     ports, the versitygw binary, the S3A jars), so a bad input costs a one-line error and
@@ -113,7 +116,7 @@ def start(settings: Settings, env: Mapping[str, str] | None = None) -> list[Comp
     started are stopped again.
     """
     storage.given_credentials(env)
-    for _, daemon in components(settings):
+    for _, daemon in components(settings, airflow=airflow):
         daemon.running()  # a port held by another program: one line naming its setting
     connect = server.connect_daemon(settings)
     if connect.status().running and not env_file(settings).exists():
@@ -139,8 +142,8 @@ def start(settings: Settings, env: Mapping[str, str] | None = None) -> list[Comp
             workers = pool.submit(spark_side.start_workers, settings, keys)
             connect = pool.submit(server.start, run, env=process_env)
             workers.result(), connect.result()
-        # Airflow's side: its workers run the day's tasks against this lake and Connect server.
-        airflow_side.start_all(run, run.spark_remote, extra_env=keys)
+        if airflow:  # its workers run the day's tasks against this lake and Connect server
+            airflow_side.start_all(run, run.spark_remote, extra_env=keys)
     except BaseException:
         for name, daemon in reversed(components(settings)):
             if name not in before:
