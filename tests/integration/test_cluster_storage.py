@@ -201,14 +201,16 @@ def test_two_writers_through_the_connect_server_lose_no_commit(cluster):
 
 def test_stop_leaves_no_process_behind(cluster):
     settings = cluster.settings
-    pids = [d.status().pid for _, d in profile.components(settings)]
+    started = profile.components(settings, airflow=False)
+    pids = [d.status().pid for _, d in started]
     assert all(pids), profile.status_table(profile.status(settings))
     executors = [c for p in pids[2:-1] for c in _children(p or 0)]
     for session in cluster.sessions:
         session.stop()
     cluster.sessions.clear()
-    stopped = profile.stop(settings)
-    assert [was for _, was in stopped] == [True] * len(pids)
+    stopped = dict(profile.stop(settings))
+    assert [stopped[name] for name, _ in started] == [True] * len(pids)
+    assert not any(was for name, was in stopped.items() if name not in dict(started))
     assert not [p for p in [*pids, *executors] if p and pid_alive(p)]
-    assert not [d.port for _, d in profile.components(settings) if port_open(d.port)]
+    assert not [d.port for _, d in started if port_open(d.port)]
     assert not profile.env_file(settings).exists()
