@@ -76,11 +76,6 @@ class Component:
         return self.daemon.status()
 
 
-def cluster_dir(settings: Settings) -> Path:
-    """The cluster components' folder: their data, logs and pid files."""
-    return settings.var_dir / "cluster"
-
-
 def celery_settings(settings: Settings) -> Settings:
     """``settings`` on the CeleryExecutor: the workers are Celery's whatever the caller set."""
     if settings.airflow_executor == "CeleryExecutor":
@@ -95,7 +90,7 @@ def cluster_secrets(settings: Settings) -> dict[str, str]:
     One JWT secret for every node: the API server signs the tokens each task uses to talk to
     the execution API, and a worker that signed with another key would be refused.
     """
-    path = cluster_dir(settings) / "secrets.json"
+    path = settings.cluster_dir / "secrets.json"
     known: dict[str, str] = {}
     if path.exists():
         with contextlib.suppress(ValueError):
@@ -160,7 +155,7 @@ def client_env(settings: Settings) -> dict[str, str]:
 
 # -- PostgreSQL ------------------------------------------------------------------------------
 def _pg_daemon(settings: Settings) -> Daemon:
-    folder = cluster_dir(settings)
+    folder = settings.cluster_dir
     return Daemon(
         "PostgreSQL",
         folder / "postgresql.pid",
@@ -206,7 +201,7 @@ def _as_pg_user() -> list[str]:
 
 def _pg_folders(settings: Settings, prefix: list[str]) -> tuple[Path, Path]:
     """The data folder and socket folder, owned by the account PostgreSQL runs as."""
-    root = cluster_dir(settings) / "pg"
+    root = settings.cluster_dir / "pg"
     data, sockets = root / "data", root / "run"
     for folder in (root, sockets):
         folder.mkdir(parents=True, exist_ok=True)
@@ -310,7 +305,7 @@ def postgres(settings: Settings) -> Component:
 
 # -- Redis -----------------------------------------------------------------------------------
 def _redis_daemon(settings: Settings) -> Daemon:
-    folder = cluster_dir(settings)
+    folder = settings.cluster_dir
     return Daemon(
         "Redis",
         folder / "redis.pid",
@@ -330,7 +325,7 @@ def start_redis(settings: Settings, *, timeout: float = 30.0) -> ServerStatus:
     program = shutil.which("redis-server")
     if program is None:
         raise SetupError(f"redis-server is not installed: apt-get install {REDIS_PACKAGE}")
-    folder = cluster_dir(settings) / "redis"
+    folder = settings.cluster_dir / "redis"
     folder.mkdir(parents=True, exist_ok=True)
     conf = folder / "redis.conf"
     conf.touch(mode=0o600)
@@ -369,7 +364,7 @@ def _worker_daemon(settings: Settings, index: int, queues: tuple[str, ...]) -> D
     logs of the tasks it ran), the first worker's port + ``index``. Airflow binds that server
     to every interface, not only loopback; it answers only requests signed with the JWT secret."""
     name = worker_name(queues)
-    folder = cluster_dir(settings)
+    folder = settings.cluster_dir
     port = settings.cluster_worker_log_port + index
     return Daemon(
         f"the Celery worker for queue(s) {','.join(queues)}",
