@@ -283,6 +283,16 @@ def emitting(
     runs = [(step, new_run_id()) for step in steps]
 
     def emit_all(event_type: str, error: BaseException | None = None) -> None:
+        # A table one step writes and the next reads (bronze in a load) has its log read once.
+        known: dict[Any, Any] = {}
+
+        def schemas(step: Any) -> dict[Any, Any] | None:
+            if event_type != "COMPLETE":
+                return None
+            for table in {*step.inputs, *step.outputs} - known.keys():
+                known[table] = delta_schema(settings, table)
+            return {t: known[t] for t in {*step.inputs, *step.outputs}}
+
         for step, run_id in runs:
             _emit(
                 client,
@@ -294,11 +304,7 @@ def emitting(
                     run_id,
                     parent,
                     job_label,
-                    schemas=(
-                        {t: delta_schema(settings, t) for t in {*step.inputs, *step.outputs}}
-                        if event_type == "COMPLETE"
-                        else None
-                    ),
+                    schemas=schemas(step),
                     error=error,
                 ),
             )
