@@ -17,6 +17,17 @@ from enforcement_brain.settings import REPO_ROOT, Settings, load_settings
 os.environ.pop("EB_SPARK_REMOTE", None)
 
 
+@pytest.fixture(scope="module", autouse=True)
+def _connect_mode_stays_in_its_module() -> Iterator[None]:
+    """A Spark Connect client made in this process sets ``SPARK_CONNECT_MODE_ENABLED`` for good,
+    and from then on every ``F.col`` is a Connect column that the shared classic session
+    refuses. A module that makes one keeps the mode; the next module starts without it."""
+    before = os.environ.get("SPARK_CONNECT_MODE_ENABLED")
+    yield
+    if before is None:
+        os.environ.pop("SPARK_CONNECT_MODE_ENABLED", None)
+
+
 def make_settings(var_dir: Path, **extra: str) -> Settings:
     """Settings for a temporary lake; the jar cache and declarations are the repository's."""
     env = {
