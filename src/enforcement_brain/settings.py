@@ -130,6 +130,13 @@ class Settings:
         return _int(self.extra, "EB_AIRFLOW_PORT", 8080)
 
     @property
+    def spark_java_options(self) -> str:
+        """JVM options added to every Spark driver and executor the platform starts
+        (``EB_SPARK_JAVA_OPTIONS``; empty by default), after the platform's own (the collector
+        and the zone), so that one given here wins."""
+        return self.extra.get("EB_SPARK_JAVA_OPTIONS", "").strip()
+
+    @property
     def batch_nice(self) -> int:
         """CPU niceness of the batch processes the platform starts: the Spark Connect server and
         Airflow with its tasks (``EB_BATCH_NICE``, 0-19, default 10).
@@ -534,6 +541,7 @@ EXTRA_KEYS = (
     "EB_MAINTENANCE_DEFAULT_RETENTION_DAYS",
     "EB_DB_LOOKBACK_DAYS",
     "EB_BATCH_NICE",
+    "EB_SPARK_JAVA_OPTIONS",
     "EB_S3_ENDPOINT",
     "AWS_REGION",
     "AWS_DEFAULT_REGION",

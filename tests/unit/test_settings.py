@@ -95,6 +95,23 @@ def test_spark_reaches_the_same_lake_store(tmp_path):
     assert not any("s3a" in k for k in local) and "spark.driver.extraClassPath" not in local
 
 
+def test_spark_java_options_follow_the_platforms_own(tmp_path):
+    """EB_SPARK_JAVA_OPTIONS reaches the driver and the executors after the collector and the
+    zone, so a later -XX flag of the operator's wins; unset, nothing is added."""
+    from enforcement_brain.spark.session import spark_conf
+
+    plain = spark_conf(make_settings(tmp_path))
+    conf = spark_conf(make_settings(tmp_path, EB_SPARK_JAVA_OPTIONS=" -XX:+UseSerialGC "))
+    for side in ("driver", "executor"):
+        key = f"spark.{side}.extraJavaOptions"
+        assert conf[key] == plain[key] + " -XX:+UseSerialGC"
+        assert conf[key].split().index("-XX:+UseParallelGC") == 0
+    assert (
+        plain["spark.executor.extraJavaOptions"]
+        == "-XX:+UseParallelGC -Duser.timezone=Asia/Shanghai"
+    )
+
+
 def test_an_s3a_lake_without_the_s3a_jars_names_the_fix(tmp_path):
     from enforcement_brain.errors import SetupError
     from enforcement_brain.spark.session import spark_conf

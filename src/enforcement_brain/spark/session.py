@@ -75,11 +75,14 @@ def spark_conf(settings: Settings, *, ui: bool = False) -> dict[str, str]:
         # The throughput collector: a day is batch work on two cores, where G1's concurrent
         # threads buy short pauses nobody waits for and cost CPU the loads need.
         "spark.driver.extraJavaOptions": (
-            f"-XX:+UseParallelGC -Dderby.system.home={settings.var_dir / 'derby'} {JVM_ZONE_OPTION}"
-        ),
+            f"-XX:+UseParallelGC -Dderby.system.home={settings.var_dir / 'derby'} "
+            f"{JVM_ZONE_OPTION} {settings.spark_java_options}"
+        ).strip(),
     }
     # Executors of a standalone cluster are JVMs of their own: the same zone as the driver's.
-    conf["spark.executor.extraJavaOptions"] = f"-XX:+UseParallelGC {JVM_ZONE_OPTION}"
+    conf["spark.executor.extraJavaOptions"] = (
+        f"-XX:+UseParallelGC {JVM_ZONE_OPTION} {settings.spark_java_options}"
+    ).strip()
     if settings.lake_root.startswith("s3a://"):
         conf.update(s3a_conf(settings))
     return conf
