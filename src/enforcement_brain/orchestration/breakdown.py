@@ -22,6 +22,7 @@ import time
 import urllib.request
 from collections import Counter, defaultdict
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from enforcement_brain.settings import Settings
@@ -173,6 +174,9 @@ class CpuSample:
     at: float
     machine_busy: float
     spark_server: float
+    #: Of ``spark_server``: its JVM's JIT compiler threads, and its garbage collector's.
+    spark_server_jit: float = 0.0
+    spark_server_gc: float = 0.0
 
 
 def machine_busy_seconds() -> float:
@@ -201,11 +205,52 @@ def process_tree_cpu(pid: int) -> float:
     return total
 
 
+#: JVM thread names (``/proc/<pid>/task/<tid>/comm``, cut to 15 bytes) by what they spend CPU on.
+JVM_THREAD_KINDS = {"C1 CompilerThre": "jit", "C2 CompilerThre": "jit", "GC Thread#": "gc"}
+
+
+def jvm_thread_cpu(pid: int) -> dict[str, float]:
+    """CPU seconds of a process tree's JVM threads by kind (``jit``, ``gc``), from Linux's
+    per-thread counters. Why: a JVM that lives for a day of small jobs spends much of its CPU
+    compiling its own code rather than on the data; this says how much. A compiler or collector
+    thread lives as long as its JVM, so its counter is whole; {} off Linux."""
+    import psutil
+
+    ticks = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
+    out = {"jit": 0.0, "gc": 0.0}
+    try:
+        root = psutil.Process(pid)
+        procs = [root, *root.children(recursive=True)]
+    except psutil.Error:
+        return out
+    for proc in procs:
+        tasks = Path(f"/proc/{proc.pid}/task")
+        with contextlib.suppress(OSError):
+            for task in tasks.iterdir():
+                with contextlib.suppress(OSError, ValueError, IndexError):
+                    name = (task / "comm").read_text().rstrip("\n")
+                    kind = next(
+                        (k for p, k in JVM_THREAD_KINDS.items() if name.startswith(p)), None
+                    )
+                    if kind is None:
+                        continue
+                    # fields after the ")" that closes the name: utime and stime are 12th, 13th
+                    fields = (task / "stat").read_text().rsplit(")", 1)[1].split()
+                    out[kind] += (int(fields[11]) + int(fields[12])) / ticks
+    return out
+
+
 def cpu_sample(server_pid: int | None) -> CpuSample:
     """Read the counters now. Why: at small scales the day is bound by CPU, not by data or
-    waiting; how busy the cores were, and how much of it was the JVM, says which."""
-    server = process_tree_cpu(server_pid) if server_pid is not None else 0.0
-    return CpuSample(time.monotonic(), machine_busy_seconds(), server)
+    waiting; how busy the cores were, and how much of it was the JVM (and of that, its JIT
+    compiler and its collector), says which."""
+    if server_pid is None:
+        return CpuSample(time.monotonic(), machine_busy_seconds(), 0.0)
+    threads = jvm_thread_cpu(server_pid)
+    server = process_tree_cpu(server_pid)
+    return CpuSample(
+        time.monotonic(), machine_busy_seconds(), server, threads["jit"], threads["gc"]
+    )
 
 
 def cpu_use(before: CpuSample, after: CpuSample) -> dict[str, float]:
@@ -219,6 +264,8 @@ def cpu_use(before: CpuSample, after: CpuSample) -> dict[str, float]:
         "cores": cores,
         "machine_cpu_seconds": round(machine, 1),
         "spark_server_cpu_seconds": round(server, 1),
+        "spark_server_jit_seconds": round(after.spark_server_jit - before.spark_server_jit, 1),
+        "spark_server_gc_seconds": round(after.spark_server_gc - before.spark_server_gc, 1),
         "busy_share": round(machine / (wall * cores), 3) if wall > 0 else 0.0,
     }
 
@@ -229,4 +276,10 @@ def describe_cpu(cpu: dict[str, float]) -> str:
         f"CPU during the DAG runs: {cpu['machine_cpu_seconds']:.0f} of "
         f"{cpu['wall_seconds'] * cpu['cores']:.0f} core-seconds busy ({cpu['busy_share']:.0%}); "
         f"the Spark Connect server's JVM {cpu['spark_server_cpu_seconds']:.0f} of them"
+        + (
+            f" (its JIT compiler {cpu['spark_server_jit_seconds']:.0f}, "
+            f"its collector {cpu['spark_server_gc_seconds']:.0f})"
+            if "spark_server_jit_seconds" in cpu
+            else ""
+        )
     )
