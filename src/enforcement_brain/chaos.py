@@ -506,6 +506,27 @@ class ChaosRun:
             kill.details = [f"{m.table}: {m.detail}" for m in found]
         return kills
 
+    def retry_missed(self, kills: Sequence[Kill], index: int, attempts: int = 3) -> list[Kill]:
+        """Kill again, in a cycle of its own, the target of every job kill that missed: the
+        step ended before its moment came, or a write committed during the random delay.
+
+        A miss is a fact of racing a live process, not a fault of the platform, and its lake is
+        compared all the same. But a miss also changes what the next target of its cycle meets
+        (a silver MERGE that committed before the signal leaves the ledger-append attempt no
+        silver commit to wait for), so the retry runs the target alone. Returns the new kills
+        (cycles ``index``, ``index + 1``, ...), at most ``attempts`` per missed kill."""
+        extra: list[Kill] = []
+        for kill in kills:
+            if kill.target not in JOB_TARGETS or landed(kill):
+                continue
+            for _ in range(attempts):
+                got = self.cycle(index, [kill.target])
+                index += 1
+                extra += got
+                if any(landed(k) for k in got):
+                    break
+        return extra
+
     # -- the Airflow targets: ``eb run`` with its stack -------------------------------------
 
     def eb_run(self, var: Path, day: dt.date) -> subprocess.Popen:
@@ -603,6 +624,11 @@ class ChaosRun:
             kill.details = [f"{m.table}: {m.detail}" for m in found]
         self.log(f"cycle {index}: {target.name} on {day}: {kill.result}, {kill.outcome}")
         return kill
+
+
+def landed(kill: Kill) -> bool:
+    """Whether the kill landed: the signal went while its target's window held."""
+    return kill.result == "killed" and bool(kill.in_window)
 
 
 def run_id(day: dt.date) -> str:

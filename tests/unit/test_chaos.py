@@ -190,3 +190,51 @@ def test_a_retitled_process_is_found_by_its_ancestor(tmp_path: Path) -> None:
             os.kill(pid, 9)
         proc.kill()
         proc.wait()
+
+
+def test_a_missed_kill_is_repeated_alone_until_one_lands(tmp_path: Path) -> None:
+    """Each job kill that missed (finished first, or out of its window) is retried in a cycle
+    of its own until one lands, at most three times; a landed kill and an Airflow kill are not."""
+    from enforcement_brain.chaos import ChaosRun, Kill, landed
+
+    outcomes = {  # what each retry of a target gets, in order
+        "silver MERGE": [Kill("silver MERGE", "d", 0.1, in_window=True)],
+        "ledger append": [
+            Kill("ledger append", "d", 0.1, in_window=False, result="finished first"),
+            Kill("ledger append", "d", 0.1, in_window=True),
+        ],
+        "VACUUM": [Kill("VACUUM", "d", 0.1, in_window=False, result="finished first")] * 5,
+    }
+    calls: list[tuple[int, list[str]]] = []
+
+    class Scripted(ChaosRun):
+        def cycle(self, index, targets):
+            calls.append((index, list(targets)))
+            return [outcomes[targets[0]].pop(0)]
+
+    run = Scripted(tmp_path, [], scale=0.01, seed=1, log=lambda _: None)
+    first = [
+        Kill("bronze write", "d", 0.1, in_window=True),
+        Kill("silver MERGE", "d", 0.1, in_window=False),
+        Kill("ledger append", "d", 0.1, in_window=False, result="finished first"),
+        Kill("VACUUM", "d", 0.1, in_window=False, result="finished first"),
+        Kill("scheduler", "d", 0.1, in_window=False, result="finished first"),
+    ]
+    extra = run.retry_missed(first, 4)
+
+    assert calls == [
+        (4, ["silver MERGE"]),
+        (5, ["ledger append"]),
+        (6, ["ledger append"]),
+        (7, ["VACUUM"]),
+        (8, ["VACUUM"]),
+        (9, ["VACUUM"]),
+    ]
+    assert [(k.target, landed(k)) for k in extra] == [
+        ("silver MERGE", True),
+        ("ledger append", False),
+        ("ledger append", True),
+        ("VACUUM", False),
+        ("VACUUM", False),
+        ("VACUUM", False),
+    ]
