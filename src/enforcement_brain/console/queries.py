@@ -76,9 +76,54 @@ def _iso(value: Any) -> Any:
     return value.isoformat() if isinstance(value, dt.date | dt.datetime) else value
 
 
+#: The ``ops`` tables as last read, by location: (table id, version) and the rows.
+_READ: dict[str, tuple[tuple[str, int], Any]] = {}
+
+
+def _ops_table(settings: Settings, table: str) -> Any:
+    """An ``ops`` table as an Arrow table (None when it does not exist yet), read with
+    delta-rs at its latest version.
+
+    Why kept between requests: the ``ops`` tables are histories that every load appends a
+    small file to, so after a month a page would read a thousand files each time (seconds)
+    for rows it read a moment ago. Each request opens the table's log (milliseconds) and reads
+    the rows again only when its version moved, or when the table is another one at the same
+    place (its id differs: rebuilt or restored); the lake stays the only copy trusted."""
+    if not tables.is_delta_table(settings, "ops", table):
+        return None
+    uri = settings.table_uri("ops", table)
+    delta = tables.open_delta(settings, "ops", table)
+    stamp = (delta.metadata().id, delta.version())
+    kept = _READ.get(uri)
+    if kept is not None and kept[0] == stamp:
+        return kept[1]
+    # one chunk, not one per file: filters over a thousand chunks cost more than the rows
+    data = delta.to_pyarrow_dataset().to_table().combine_chunks()
+    _READ[uri] = (stamp, data)
+    return data
+
+
+def _last_day(settings: Settings, table: str) -> dt.date | None:
+    """The latest ``delivery_date`` of an ``ops`` table; None when it has no rows."""
+    import pyarrow.compute as pc
+
+    data = _ops_table(settings, table)
+    if data is None or data.num_rows == 0:
+        return None
+    return pc.max(data["delivery_date"]).as_py()
+
+
 def _ops(settings: Settings, table: str, where: Any = None, columns: list[str] | None = None):
-    """Rows of an ``ops`` table (none when it does not exist yet), read with delta-rs."""
-    return tables.read_rows(settings, "ops", table, where, columns)
+    """Rows of an ``ops`` table (none when it does not exist yet) as dicts, filtered by a
+    ``pyarrow.compute`` expression and cut to ``columns``."""
+    data = _ops_table(settings, table)
+    if data is None:
+        return []
+    if where is not None:
+        data = data.filter(where)
+    if columns is not None:
+        data = data.select(columns)
+    return data.to_pylist()
 
 
 def _latest(rows: Iterable[dict[str, Any]], *key: str) -> dict[tuple, list[dict[str, Any]]]:
@@ -220,10 +265,9 @@ def quality(
     import pyarrow.compute as pc
 
     wanted = _source(catalog, source_id)
-    ledger_all = _ops(settings, "dq_ledger", columns=["source", "delivery_date"])
-    if not ledger_all:
+    last_day = _last_day(settings, "dq_ledger")
+    if last_day is None:
         return {"start": None, "end": None, "days": [], "sources": [], "message": EMPTY_LAKE}
-    last_day = max(r["delivery_date"] for r in ledger_all)
     end = end or last_day
     start = end - dt.timedelta(days=TREND_DAYS - 1)
     window = (pc.field("delivery_date") >= start) & (pc.field("delivery_date") <= end)
@@ -308,10 +352,9 @@ def quarantine_summary(settings: Settings, catalog: Catalog) -> dict[str, Any]:
     ledger's latest load of each day (the quarantine tables are not scanned for it)."""
     import pyarrow.compute as pc
 
-    days = _ops(settings, "dq_ledger", columns=["delivery_date"])
-    if not days:
+    end = _last_day(settings, "dq_ledger")
+    if end is None:
         return {"rows": [], "message": EMPTY_LAKE}
-    end = max(r["delivery_date"] for r in days)
     start = end - dt.timedelta(days=TREND_DAYS - 1)
     window = (pc.field("delivery_date") >= start) & (pc.field("severity") == "quarantine")
     latest = _latest(_ops(settings, "dq_ledger", window), "source", "delivery_date")
