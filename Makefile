@@ -76,6 +76,7 @@ bench: setup
 	$(BIN)/python benchmarks/bench_history.py --runs 3 --history 60 --scale 1.0
 	$(BIN)/python benchmarks/bench_backfill.py --runs 3 --days 30 --scale 1.0
 	$(BIN)/python benchmarks/bench_validation.py --runs 3 --scale 1.0
+	$(BIN)/python benchmarks/bench_console.py --runs 3 --days 30 --scale 0.01
 	$(BIN)/python benchmarks/bench_sharing.py --runs 3
 
 test: setup
