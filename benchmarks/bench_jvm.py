@@ -9,7 +9,7 @@ the whole job, the DAG runs, the server's CPU and its JIT compiler's part. The r
 medians is the measure; each arm is the other's same-run baseline.
 
     .venv/bin/python benchmarks/bench_jvm.py --runs 3 --scale 0.01 \\
-        --options "-XX:TieredStopAtLevel=1"
+        --options="-XX:TieredStopAtLevel=1"
 """
 
 from __future__ import annotations
