@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable, Iterator
 
 from enforcement_brain.orchestration.breakdown import (
     CpuSample,
@@ -48,19 +50,12 @@ def test_a_process_tree_is_charged_with_its_childrens_cpu(tmp_path):
         "time.sleep(60)\n"
     )
     parent_code = f"import subprocess, sys\nsubprocess.run([sys.executable, '-c', {burn!r}])"
-    parent = subprocess.Popen([sys.executable, "-c", parent_code], start_new_session=True)
-    try:
-        deadline = time.monotonic() + 60
-        while len(_children(parent.pid)) == 0 and time.monotonic() < deadline:
-            time.sleep(0.05)
+    with _running(parent_code) as parent:
+        _wait_until(lambda: len(_children(parent.pid)) > 0)
         start = cpu_sample(parent.pid)
         go.touch()
-        while not done.exists() and time.monotonic() < deadline:
-            time.sleep(0.05)
+        _wait_until(done.exists)
         end = cpu_sample(parent.pid)
-    finally:
-        os.killpg(parent.pid, signal.SIGKILL)
-        parent.wait()
     assert done.exists()
     assert end.spark_server - start.spark_server >= 0.9  # the child's CPU, not the parent's
     assert end.machine_busy - start.machine_busy >= 0.9
@@ -86,19 +81,30 @@ def test_a_jvms_compiler_threads_are_counted_by_their_names(tmp_path):
         f"open({str(done)!r}, 'w').close()\n"
         "time.sleep(60)\n"
     )
-    proc = subprocess.Popen([sys.executable, "-c", code], start_new_session=True)
-    try:
-        deadline = time.monotonic() + 60
-        while not done.exists() and time.monotonic() < deadline:
-            time.sleep(0.05)
+    with _running(code) as proc:
+        _wait_until(done.exists)
         threads = jvm_thread_cpu(proc.pid)
-    finally:
-        os.killpg(proc.pid, signal.SIGKILL)
-        proc.wait()
     assert done.exists()
     assert 0.9 <= threads["jit"] < 1.5
     assert threads["gc"] == 0.0
     assert jvm_thread_cpu(proc.pid) == {"jit": 0.0, "gc": 0.0}
+
+
+@contextlib.contextmanager
+def _running(code: str) -> Iterator[subprocess.Popen]:
+    """A Python process running ``code`` in a session of its own, killed with its children."""
+    proc = subprocess.Popen([sys.executable, "-c", code], start_new_session=True)
+    try:
+        yield proc
+    finally:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+
+
+def _wait_until(condition: Callable[[], bool], timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition() and time.monotonic() < deadline:
+        time.sleep(0.05)
 
 
 def _children(pid: int) -> list[str]:
