@@ -22,6 +22,17 @@ from enforcement_brain.settings import Settings
 #: Ceph) accept it, and S3A would otherwise ask AWS where the bucket is.
 DEFAULT_S3_REGION = "us-east-1"
 
+#: Seconds a boto3 client waits for a store's next bytes before the attempt counts as failed
+#: (and is retried, up to :data:`MAX_ATTEMPTS` attempts in all).
+READ_TIMEOUT = 60
+
+#: Attempts boto3 makes of one request (the first and its retries) on a 5xx, ``SlowDown``, a
+#: reset connection or a timeout.
+MAX_ATTEMPTS = 3
+
+#: Retries delta-rs makes of one request to the store after the first attempt.
+DELTA_MAX_RETRIES = 10
+
 #: The environment variables that carry S3 credentials, in every client's own spelling.
 CREDENTIAL_VARIABLES = ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN")
 
@@ -40,8 +51,10 @@ def s3_client(
 
     config = Config(
         connect_timeout=5,
-        read_timeout=60,
-        retries={"max_attempts": 3, "mode": "standard"},
+        read_timeout=READ_TIMEOUT,
+        # total_max_attempts counts the first attempt; botocore reads "max_attempts" given
+        # here as retries after it (one attempt more than the number says).
+        retries={"total_max_attempts": MAX_ATTEMPTS, "mode": "standard"},
         signature_version="s3v4",
         s3={"addressing_style": "path"} if endpoint else {},
     )
@@ -126,6 +139,42 @@ def check_lake_store(settings: Settings, env: Mapping[str, str] | None = None) -
         raise ConfigError(
             f"{where} answers but is not an S3 store ({type(exc).__name__}): fix EB_S3_ENDPOINT"
         ) from None
+
+
+#: S3 error codes of a store that is there but failing for now (what boto3 retries).
+_UNAVAILABLE = {"InternalError", "ServiceUnavailable", "SlowDown", "RequestTimeout", "503"}
+
+
+def store_unavailable(exc: BaseException) -> str:
+    """What a store that kept failing answered last, with the attempts boto3 made (one line),
+    or "" when ``exc`` is something else: a refusal (403, 404), a bug.
+
+    Why one place: landing, the lake's writers and the sharing service each turn this into
+    their own coded answer, and must agree on what counts as the store being unavailable
+    (a 5xx or ``SlowDown``, a reset or closed connection, a timeout) as boto3's retries do.
+    """
+    from botocore import exceptions as bx
+
+    if isinstance(exc, bx.ClientError):
+        error = exc.response.get("Error", {})
+        code = str(error.get("Code", ""))
+        meta = exc.response.get("ResponseMetadata", {})
+        status = int(meta.get("HTTPStatusCode") or 0)
+        if status < 500 and code not in _UNAVAILABLE:
+            return ""
+        attempts = int(meta.get("RetryAttempts", 0)) + 1
+        return f"the store answered {status} {code} after {attempts} attempts"
+    transient = (
+        bx.ConnectionError,  # reset, closed, refused, connect and read timeouts
+        bx.ResponseStreamingError,
+        bx.IncompleteReadError,
+        bx.ReadTimeoutError,
+    )
+    if isinstance(exc, transient):
+        what = " ".join(str(exc).split())[:200]
+        name = type(exc).__name__
+        return f"the store did not answer ({name}: {what}) after {MAX_ATTEMPTS} attempts"
+    return ""
 
 
 @dataclass(frozen=True)
