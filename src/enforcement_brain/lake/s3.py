@@ -11,6 +11,7 @@ passed: both read ``AWS_ACCESS_KEY_ID``/``AWS_SECRET_ACCESS_KEY``/``AWS_SESSION_
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -30,8 +31,12 @@ READ_TIMEOUT = 60
 #: reset connection or a timeout.
 MAX_ATTEMPTS = 3
 
-#: Retries delta-rs makes of one request to the store after the first attempt.
-DELTA_MAX_RETRIES = 10
+#: Retries delta-rs makes of one request to the store after the first attempt (its own
+#: default is 10, over up to three minutes: a task would hang that long on a dead store).
+DELTA_MAX_RETRIES = 3
+
+#: The longest delta-rs keeps retrying one request.
+DELTA_RETRY_TIMEOUT = "30s"
 
 #: The environment variables that carry S3 credentials, in every client's own spelling.
 CREDENTIAL_VARIABLES = ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN")
@@ -177,6 +182,28 @@ def store_unavailable(exc: BaseException) -> str:
     return ""
 
 
+#: What delta-rs's errors say when the store, not the table, failed: a 5xx or ``SlowDown``
+#: after its retries, a connection reset or refused, a timeout. Its Rust errors reach Python
+#: as ``OSError`` or ``DeltaError`` with the cause chain as text, so the text is matched.
+_DELTA_UNAVAILABLE = re.compile(
+    r"(5\d\d [A-Z][A-Za-z ]+|SlowDown|error sending request|[Cc]onnection reset"
+    r"|[Cc]onnection refused|timed out|connection closed)"
+)
+
+
+def delta_store_unavailable(exc: BaseException) -> str:
+    """What a failing store answered delta-rs (one line), or "" for any other error."""
+    text = str(exc)
+    if "Generic S3 error" not in text and "ObjectStore" not in text:
+        return ""
+    found = _DELTA_UNAVAILABLE.findall(text)
+    if not found:
+        return ""
+    retries = re.search(r"after (\d+) retries", text)
+    tried = f" after {int(retries.group(1)) + 1} attempts" if retries else ""
+    return f"the store answered {found[-1].strip()}{tried}"
+
+
 @dataclass(frozen=True)
 class S3Location:
     """A bucket and a key prefix (no trailing ``/``), parsed from ``s3a://`` or ``s3://``."""
@@ -211,8 +238,8 @@ class LakeStore:
 
 
 def storage_options(settings: Settings) -> dict[str, str]:
-    """delta-rs's options for the lake's store: endpoint, region and commit mode, never
-    credentials (delta-rs reads the ``AWS_*`` variables itself).
+    """delta-rs's options for the lake's store: endpoint, region, commit mode and retries,
+    never credentials (delta-rs reads the ``AWS_*`` variables itself).
 
     ``conditional_put: etag``: a commit is a put of ``_delta_log/<version>.json`` with
     ``If-None-Match: *``, which the store refuses when another writer committed that version
@@ -227,6 +254,8 @@ def storage_options(settings: Settings) -> dict[str, str]:
     if region:
         options["AWS_REGION"] = region
     options["conditional_put"] = "etag"
+    options["max_retries"] = str(DELTA_MAX_RETRIES)
+    options["retry_timeout"] = DELTA_RETRY_TIMEOUT
     return options
 
 
