@@ -170,7 +170,8 @@ def store_unavailable(exc: BaseException) -> str:
         attempts = int(meta.get("RetryAttempts", 0)) + 1
         return f"the store answered {status} {code} after {attempts} attempts"
     transient = (
-        bx.ConnectionError,  # reset, closed, refused, connect and read timeouts
+        bx.ConnectionError,  # refused, connect timeouts
+        bx.HTTPClientError,  # reset or closed connections, read timeouts
         bx.ResponseStreamingError,
         bx.IncompleteReadError,
         bx.ReadTimeoutError,
