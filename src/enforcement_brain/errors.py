@@ -128,3 +128,21 @@ class RunLockedError(EbError):
     def __init__(self, message: str) -> None:
         super().__init__(f"[{self.CODE}] {message}")
         self.code = self.CODE
+
+
+class StoreUnavailableError(EbError):
+    """An object store kept failing (500, 503, ``SlowDown``, reset connections, timeouts)
+    past the client's bounded retries.
+
+    The message starts with ``[EB-STORE-UNAVAILABLE]`` and names what was being done (a
+    source's delivery, a table), the store's last answer and how many attempts were made.
+    Nothing partial is left visible: a landing removes what it had copied, a Delta write that
+    did not commit leaves the table at its previous version. Rerunning once the store answers
+    again is safe: reruns are idempotent.
+    """
+
+    CODE = "EB-STORE-UNAVAILABLE"
+
+    def __init__(self, message: str) -> None:
+        super().__init__(f"[{self.CODE}] {message}")
+        self.code = self.CODE

@@ -39,6 +39,8 @@ def test_options_commit_with_conditional_writes(lake: Settings) -> None:
         "AWS_ALLOW_HTTP": "true",
         "AWS_REGION": "us-east-1",
         "conditional_put": "etag",
+        "max_retries": "3",
+        "retry_timeout": "30s",
     }
 
 

@@ -50,6 +50,8 @@ def test_the_lake_store_is_resolved_once_for_every_reader():
         "AWS_ALLOW_HTTP": "true",
         "AWS_REGION": "cn-north-1",
         "conditional_put": "etag",
+        "max_retries": "3",
+        "retry_timeout": "30s",
     }
     assert store.client.meta.endpoint_url == "http://minio:9000"
     assert store.client.meta.region_name == "cn-north-1"

@@ -11,6 +11,7 @@ passed: both read ``AWS_ACCESS_KEY_ID``/``AWS_SECRET_ACCESS_KEY``/``AWS_SESSION_
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -21,6 +22,21 @@ from enforcement_brain.settings import Settings
 #: The region S3 clients sign for when none is set: S3-compatible stores (versitygw, MinIO,
 #: Ceph) accept it, and S3A would otherwise ask AWS where the bucket is.
 DEFAULT_S3_REGION = "us-east-1"
+
+#: Seconds a boto3 client waits for a store's next bytes before the attempt counts as failed
+#: (and is retried, up to :data:`MAX_ATTEMPTS` attempts in all).
+READ_TIMEOUT = 60
+
+#: Attempts boto3 makes of one request (the first and its retries) on a 5xx, ``SlowDown``, a
+#: reset connection or a timeout.
+MAX_ATTEMPTS = 3
+
+#: Retries delta-rs makes of one request to the store after the first attempt (its own
+#: default is 10, over up to three minutes: a task would hang that long on a dead store).
+DELTA_MAX_RETRIES = 3
+
+#: The longest delta-rs keeps retrying one request.
+DELTA_RETRY_TIMEOUT = "30s"
 
 #: The environment variables that carry S3 credentials, in every client's own spelling.
 CREDENTIAL_VARIABLES = ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN")
@@ -40,8 +56,10 @@ def s3_client(
 
     config = Config(
         connect_timeout=5,
-        read_timeout=60,
-        retries={"max_attempts": 3, "mode": "standard"},
+        read_timeout=READ_TIMEOUT,
+        # total_max_attempts counts the first attempt; botocore reads "max_attempts" given
+        # here as retries after it (one attempt more than the number says).
+        retries={"total_max_attempts": MAX_ATTEMPTS, "mode": "standard"},
         signature_version="s3v4",
         s3={"addressing_style": "path"} if endpoint else {},
     )
@@ -128,6 +146,65 @@ def check_lake_store(settings: Settings, env: Mapping[str, str] | None = None) -
         ) from None
 
 
+#: S3 error codes of a store that is there but failing for now (what boto3 retries).
+_UNAVAILABLE = {"InternalError", "ServiceUnavailable", "SlowDown", "RequestTimeout", "503"}
+
+
+def store_unavailable(exc: BaseException) -> str:
+    """What a store that kept failing answered last, with the attempts boto3 made (one line),
+    or "" when ``exc`` is something else: a refusal (403, 404), a bug.
+
+    Why one place: landing, the lake's writers and the sharing service each turn this into
+    their own coded answer, and must agree on what counts as the store being unavailable
+    (a 5xx or ``SlowDown``, a reset or closed connection, a timeout) as boto3's retries do.
+    """
+    from botocore import exceptions as bx
+
+    if isinstance(exc, bx.ClientError):
+        error = exc.response.get("Error", {})
+        code = str(error.get("Code", ""))
+        meta = exc.response.get("ResponseMetadata", {})
+        status = int(meta.get("HTTPStatusCode") or 0)
+        if status < 500 and code not in _UNAVAILABLE:
+            return ""
+        attempts = int(meta.get("RetryAttempts", 0)) + 1
+        return f"the store answered {status} {code} after {attempts} attempts"
+    transient = (
+        bx.ConnectionError,  # refused, connect timeouts
+        bx.HTTPClientError,  # reset or closed connections, read timeouts
+        bx.ResponseStreamingError,
+        bx.IncompleteReadError,
+        bx.ReadTimeoutError,
+    )
+    if isinstance(exc, transient):
+        what = " ".join(str(exc).split())[:200]
+        name = type(exc).__name__
+        return f"the store did not answer ({name}: {what}) after {MAX_ATTEMPTS} attempts"
+    return ""
+
+
+#: What delta-rs's errors say when the store, not the table, failed: a 5xx or ``SlowDown``
+#: after its retries, a connection reset or refused, a timeout. Its Rust errors reach Python
+#: as ``OSError`` or ``DeltaError`` with the cause chain as text, so the text is matched.
+_DELTA_UNAVAILABLE = re.compile(
+    r"(5\d\d [A-Z][A-Za-z ]+|SlowDown|error sending request|[Cc]onnection reset"
+    r"|[Cc]onnection refused|timed out|connection closed)"
+)
+
+
+def delta_store_unavailable(exc: BaseException) -> str:
+    """What a failing store answered delta-rs (one line), or "" for any other error."""
+    text = str(exc)
+    if "Generic S3 error" not in text and "ObjectStore" not in text:
+        return ""
+    found = _DELTA_UNAVAILABLE.findall(text)
+    if not found:
+        return ""
+    retries = re.search(r"after (\d+) retries", text)
+    tried = f" after {int(retries.group(1)) + 1} attempts" if retries else ""
+    return f"the store answered {found[-1].strip()}{tried}"
+
+
 @dataclass(frozen=True)
 class S3Location:
     """A bucket and a key prefix (no trailing ``/``), parsed from ``s3a://`` or ``s3://``."""
@@ -162,8 +239,8 @@ class LakeStore:
 
 
 def storage_options(settings: Settings) -> dict[str, str]:
-    """delta-rs's options for the lake's store: endpoint, region and commit mode, never
-    credentials (delta-rs reads the ``AWS_*`` variables itself).
+    """delta-rs's options for the lake's store: endpoint, region, commit mode and retries,
+    never credentials (delta-rs reads the ``AWS_*`` variables itself).
 
     ``conditional_put: etag``: a commit is a put of ``_delta_log/<version>.json`` with
     ``If-None-Match: *``, which the store refuses when another writer committed that version
@@ -178,6 +255,8 @@ def storage_options(settings: Settings) -> dict[str, str]:
     if region:
         options["AWS_REGION"] = region
     options["conditional_put"] = "etag"
+    options["max_retries"] = str(DELTA_MAX_RETRIES)
+    options["retry_timeout"] = DELTA_RETRY_TIMEOUT
     return options
 
 

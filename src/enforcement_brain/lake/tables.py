@@ -12,11 +12,18 @@ import contextlib
 import datetime as dt
 import shutil
 import threading
+import uuid
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from enforcement_brain.errors import ConfigError, DiskFullError, is_disk_full
+from enforcement_brain.errors import (
+    ConfigError,
+    DiskFullError,
+    StoreUnavailableError,
+    is_disk_full,
+)
+from enforcement_brain.lake.s3 import delta_store_unavailable
 from enforcement_brain.settings import LAYERS, Settings
 
 if TYPE_CHECKING:
@@ -370,7 +377,13 @@ def append_rows(
         data = [{**d, "recorded_at": now} for d in data]
     arrow = pa.Table.from_pylist(data, schema=pa.schema(fields))
     uri, options = delta_location(settings, layer, table)
-    existed = is_delta_table(settings, layer, table)
+    with store_unavailable_reported(settings, layer, table):
+        existed = is_delta_table(settings, layer, table)
+    # Each commit carries an id of this append: after a failure the store may still have
+    # taken the commit (a reset after the write), and the log tells whether it did.
+    append_id = uuid.uuid4().hex
+    properties = deltalake.CommitProperties(custom_metadata={APPEND_ID: append_id})
+    store_failures = 0
     for attempt in range(5):
         try:
             with disk_full_reported(settings, layer, table):
@@ -381,13 +394,63 @@ def append_rows(
                     schema_mode="merge",
                     partition_by=partition_by,
                     storage_options=options or None,
+                    commit_properties=properties,
                 )
             break
         except CommitFailedError:  # lost a race to create the table, or retries ran out
             if attempt == 4:
                 raise
+        except Exception as exc:
+            if not delta_store_unavailable(exc):
+                raise
+            store_failures += 1
+            with store_unavailable_reported(settings, layer, table):
+                if _committed(uri, options, append_id):
+                    break
+                if store_failures == APPEND_STORE_ATTEMPTS:
+                    raise
     if spark is not None and not existed:
         register(spark, settings, layer, table)
+
+
+#: The commit metadata key naming the append a commit made (:func:`append_rows`).
+APPEND_ID = "eb.append_id"
+
+#: Writes :func:`append_rows` makes of one append when the store fails (each with
+#: delta-rs's own retries of every request, ``lake.s3.DELTA_MAX_RETRIES``).
+APPEND_STORE_ATTEMPTS = 3
+
+
+def _committed(uri: str, options: dict[str, str], append_id: str) -> bool:
+    """Whether a commit of the log's latest few carries ``append_id``."""
+    import deltalake
+
+    if not deltalake.DeltaTable.is_deltatable(uri, storage_options=options or None):
+        return False
+    history = deltalake.DeltaTable(uri, storage_options=options or None).history(20)
+    return any(commit.get(APPEND_ID) == append_id for commit in history)
+
+
+@contextlib.contextmanager
+def store_unavailable_reported(settings: Settings, layer: str, table: str) -> Iterator[None]:
+    """Turn delta-rs's failure on a store that kept failing (a long cause chain) into one
+    coded line: :class:`StoreUnavailableError` naming the table and the store's answer.
+
+    Nothing needs undoing: a write that did not commit leaves the table at its previous
+    version, and its data files are orphans VACUUM removes.
+    """
+    try:
+        yield
+    except StoreUnavailableError:
+        raise
+    except Exception as exc:
+        reason = delta_store_unavailable(exc)
+        if not reason:
+            raise
+        raise StoreUnavailableError(
+            f"{qualified(layer, table)}: the lake's store ({settings.s3_endpoint or 'S3'}) "
+            f"kept failing: {reason}; nothing was committed: rerun when it answers again"
+        ) from None
 
 
 def read_rows(

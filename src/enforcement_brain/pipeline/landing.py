@@ -21,6 +21,7 @@ fails with :class:`LandingChecksumError` instead of loading bytes nobody deliver
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import fnmatch
 import hashlib
@@ -31,7 +32,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from enforcement_brain.declarations import Source
-from enforcement_brain.errors import DeliveryError, LandingChecksumError
+from enforcement_brain.errors import (
+    DeliveryError,
+    EbError,
+    LandingChecksumError,
+    StoreUnavailableError,
+)
 from enforcement_brain.lake.folders import Folder, LocalFolder, lake_folder
 from enforcement_brain.ops.schemas import LANDING_LOG_SCHEMA
 from enforcement_brain.pipeline.delivery import (
@@ -101,18 +107,41 @@ def land(settings: Settings, source: Source, day: dt.date, run_id: str) -> Landi
         return None
     folder = lake_folder(settings, delivery_dir(settings, source, day))
     previous = {e.file: e for e in read_manifest(folder)}
-    if source.delivery.kind == "objects":
-        location = delivery_location(settings, source, day)
-        objects = _list_objects(settings, source, day, location)
-        entries, changed = _fetch(source, day, folder, objects, previous, run_id)
-        landing_files(settings, source, day)  # empty objects fail as empty files do
-    else:
+    if source.delivery.kind != "objects":
         location = folder.uri
         files = landing_files(settings, source, day)  # missing / empty: the usual errors
         names = [f.rsplit("/", 1)[-1] for f in files]
         entries, changed = _check_drops(source, day, folder, names, previous, run_id)
-    write_manifest(folder, source, day, location, entries)
+        write_manifest(folder, source, day, location, entries)
+        return Landing(source.id, day, folder.uri, location, tuple(entries), tuple(changed))
+    location = delivery_location(settings, source, day)
+    objects = _list_objects(settings, source, day, location)
+    before, written = set(folder.files()), []
+    try:
+        entries, changed = _fetch(source, day, folder, objects, previous, run_id, written)
+        landing_files(settings, source, day)  # empty objects fail as empty files do
+        write_manifest(folder, source, day, location, entries)
+    except LandingChecksumError:
+        raise
+    except Exception as exc:
+        if not _store_failure(exc):
+            raise
+        # A delivery lands whole or not at all: the files this landing added go again, so
+        # bronze never lists part of a delivery whose manifest was not written.
+        for name in written:
+            if name not in before:
+                with contextlib.suppress(Exception):
+                    folder.delete(name)
+        raise s3_error(exc, source, day, folder.uri, settings.s3_endpoint) from None
     return Landing(source.id, day, folder.uri, location, tuple(entries), tuple(changed))
+
+
+def _store_failure(exc: Exception) -> bool:
+    """Whether a landing failed on a store (a boto3 error, or one already turned into a
+    coded line by :func:`s3_error`) rather than on what was delivered."""
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    return isinstance(exc, StoreUnavailableError | BotoCoreError | ClientError)
 
 
 # -- manifests ---------------------------------------------------------------------------------
@@ -219,35 +248,51 @@ def _fetch(
     objects: list[_Object],
     previous: dict[str, LandedFile],
     run_id: str,
+    written: list[str],
 ) -> tuple[list[LandedFile], list[str]]:
-    """Copy new and changed objects into ``folder``; verify the unchanged ones' landed bytes."""
+    """Copy new and changed objects into ``folder``; verify the unchanged ones' landed bytes.
+    ``written`` learns each name as its copy starts (what to remove if the landing fails)."""
     entries, changed = [], []
     landed = folder.files()
     for obj in objects:
         known = previous.get(obj.name)
-        same_origin = known is not None and (
-            known.etag == obj.fingerprint
-            if obj.etag is not None
-            else known.sha256 == obj.fingerprint
-        )
-        if known is not None and same_origin and obj.name in landed:
-            actual = sha256_of(folder, obj.name)
-            if actual != known.sha256:
-                raise _altered(source, day, folder.path(obj.name), known.sha256, actual)
-            entries.append(known)
-            continue
-        size, sha = _copy(obj, folder)
-        if known is not None and known.sha256 == sha:  # same bytes (a re-upload, a lost copy)
-            entries.append(replace(known, etag=obj.etag, origin=obj.origin))
-            continue
-        entries.append(LandedFile(obj.name, size, sha, obj.origin, obj.etag, _now(), run_id))
-        changed.append(obj.name)
+        if not _unchanged(source, day, folder, obj, known, landed, entries):
+            written.append(obj.name)
+            size, sha = _copy(obj, folder)
+            if known is not None and known.sha256 == sha:  # same bytes (a re-upload)
+                entries.append(replace(known, etag=obj.etag, origin=obj.origin))
+                continue
+            entries.append(LandedFile(obj.name, size, sha, obj.origin, obj.etag, _now(), run_id))
+            changed.append(obj.name)
     # Objects the source system withdrew leave landing too: bronze must not load them.
     current = {o.name for o in objects}
     for stale in landed:
         if fnmatch.fnmatch(stale, source.delivery.pattern) and stale not in current:
             folder.delete(stale)
     return entries, changed
+
+
+def _unchanged(
+    source: Source,
+    day: dt.date,
+    folder: Folder,
+    obj: _Object,
+    known: LandedFile | None,
+    landed: dict[str, int],
+    entries: list[LandedFile],
+) -> bool:
+    """Whether the object landed before from the same origin; its landed bytes are verified
+    and its entry kept then."""
+    same_origin = known is not None and (
+        known.etag == obj.fingerprint if obj.etag is not None else known.sha256 == obj.fingerprint
+    )
+    if known is None or not same_origin or obj.name not in landed:
+        return False
+    actual = sha256_of(folder, obj.name)
+    if actual != known.sha256:
+        raise _altered(source, day, folder.path(obj.name), known.sha256, actual)
+    entries.append(known)
+    return True
 
 
 def _copy(obj: _Object, folder: Folder) -> tuple[int, str]:
@@ -348,7 +393,7 @@ def _s3_chunks(
         except Exception as exc:
             raise s3_error(exc, source, day, f"s3://{bucket}/{key}", "") from None
         if expected >= 0 and got != expected:
-            raise DeliveryError(
+            raise StoreUnavailableError(
                 f"{source.id}: delivery {day}: s3://{bucket}/{key} was cut short ({got} of "
                 f"{expected} bytes); nothing loaded, rerun to fetch it again"
             )
@@ -357,12 +402,23 @@ def _s3_chunks(
 
 
 def s3_error(exc: Exception, source: Source, day: dt.date, location: str, endpoint: str) -> Any:
-    """A one-line :class:`DeliveryError` for what boto3 raised, naming source and delivery.
+    """A one-line :class:`DeliveryError` for what boto3 raised, naming source and delivery; a
+    store that kept failing past boto3's retries is a :class:`StoreUnavailableError`.
 
     Anything that is not a boto3 error is returned unchanged: it is a bug, not bad input.
     """
     from botocore import exceptions as bx
 
+    from enforcement_brain.lake.s3 import store_unavailable
+
+    if isinstance(exc, EbError):
+        return exc
+    unavailable = store_unavailable(exc)
+    if unavailable:
+        return StoreUnavailableError(
+            f"{source.id}: delivery {day} at {location}: {unavailable}; nothing landed or "
+            "loaded, the delivery is still at its source: rerun when the store answers again"
+        )
     if isinstance(exc, bx.ClientError):
         error = exc.response.get("Error", {})
         code = str(error.get("Code", ""))

@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, BinaryIO, ClassVar
 from urllib.parse import unquote
 
-from enforcement_brain.sharing.errors import bad_request, not_found
+from enforcement_brain.sharing.errors import ProtocolError, bad_request, not_found
 
 if TYPE_CHECKING:
     from deltalake import DeltaTable
@@ -303,6 +303,8 @@ class ShareTable:
         """The whole table's files and metadata at ``version``, from its log."""
         try:
             table = self.delta_table(version)
+        except ProtocolError:  # the store did not answer: a 503 the partner retries
+            raise
         except Exception as exc:  # a version cleaned from the log, a corrupt log
             raise not_found(f"version {version} cannot be read: {str(exc)[:200]}") from None
         meta = table.metadata()

@@ -9,19 +9,59 @@ dataset), for a path its own Delta log names, and lives ``EB_SHARING_URL_TTL`` s
 
 The log's JSON commits are listed and read with boto3 (a LIST each time the latest version is
 asked for: S3 has no folder modification time to skip it by); snapshots with delta-rs.
+
+A store that keeps failing (5xx, ``SlowDown``, reset connections, timeouts, after the
+clients' bounded retries) is the protocol's 503 ``TEMPORARILY_UNAVAILABLE`` with
+``Retry-After``: the partner's request was right and will be answered when the store is back,
+so it is told to try again rather than given a 500 (a bug) or a 404 (no such version).
 """
 
 from __future__ import annotations
 
+import contextlib
 import io
 import logging
-from typing import Any, BinaryIO
+from collections.abc import Iterator
+from typing import TYPE_CHECKING, Any, BinaryIO
 
-from enforcement_brain.lake.s3 import LakeStore, S3Location
+from enforcement_brain.lake.s3 import (
+    LakeStore,
+    S3Location,
+    delta_store_unavailable,
+    store_unavailable,
+)
 from enforcement_brain.sharing.delta_log import COMMIT_NAME, ShareTable, plain_data_path
 from enforcement_brain.sharing.errors import ProtocolError
 
+if TYPE_CHECKING:
+    from deltalake import DeltaTable
+
 LOG = logging.getLogger("enforcement_brain.sharing")
+
+#: Seconds a partner is told to wait before asking again when the store did not answer.
+RETRY_AFTER_SECONDS = 5
+
+
+@contextlib.contextmanager
+def store_answers(table: str) -> Iterator[None]:
+    """Turn a store that kept failing into the protocol's 503 with ``Retry-After``; the
+    store's own answer goes to the operator's log only."""
+    try:
+        yield
+    except ProtocolError:
+        raise
+    except Exception as exc:
+        reason = store_unavailable(exc) or delta_store_unavailable(exc)
+        if not reason:
+            raise
+        LOG.warning({"event": "the lake's store did not answer", "table": table, "why": reason})
+        raise ProtocolError(
+            503,
+            "TEMPORARILY_UNAVAILABLE",
+            "the lake's store did not answer; the request can be repeated as it is "
+            f"in {RETRY_AFTER_SECONDS} seconds",
+            {"Retry-After": str(RETRY_AFTER_SECONDS)},
+        ) from None
 
 
 class S3ShareTable(ShareTable):
@@ -62,11 +102,12 @@ class S3ShareTable(ShareTable):
         pages = self._client.get_paginator("list_objects_v2").paginate(
             Bucket=self.location.bucket, Prefix=self._log_prefix
         )
-        for page in pages:
-            for obj in page.get("Contents", []):
-                name = obj["Key"][len(self._log_prefix) :]
-                if COMMIT_NAME.fullmatch(name):
-                    stamps[int(name[:20])] = int(obj["LastModified"].timestamp() * 1e9)
+        with store_answers(self.uri):
+            for page in pages:
+                for obj in page.get("Contents", []):
+                    name = obj["Key"][len(self._log_prefix) :]
+                    if COMMIT_NAME.fullmatch(name):
+                        stamps[int(name[:20])] = int(obj["LastModified"].timestamp() * 1e9)
         self._stamps = stamps  # one assignment: a concurrent reader sees the old or the new
         return sorted(stamps)
 
@@ -77,12 +118,17 @@ class S3ShareTable(ShareTable):
 
     def _read_commit(self, version: int) -> tuple[str, int] | None:
         key = f"{self._log_prefix}{version:020d}.json"
-        try:
-            got = self._client.get_object(Bucket=self.location.bucket, Key=key)
-        except self._client.exceptions.NoSuchKey:
-            return None
-        text = got["Body"].read().decode("utf-8")
+        with store_answers(self.uri):
+            try:
+                got = self._client.get_object(Bucket=self.location.bucket, Key=key)
+            except self._client.exceptions.NoSuchKey:
+                return None
+            text = got["Body"].read().decode("utf-8")
         return text, int(got["LastModified"].timestamp() * 1000)
+
+    def delta_table(self, version: int) -> DeltaTable:
+        with store_answers(self.uri):
+            return super().delta_table(version)
 
     def _file_size(self, rel_path: str) -> int:
         return int(self._object("head_object", rel_path)["ContentLength"])
@@ -97,10 +143,13 @@ class S3ShareTable(ShareTable):
         from botocore.exceptions import ClientError
 
         key = self.key(rel_path)
-        try:
-            return getattr(self._client, method)(Bucket=self.location.bucket, Key=key)
-        except ClientError as exc:
-            raise OSError(f"{rel_path}: {exc}") from None
+        with store_answers(self.uri):
+            try:
+                return getattr(self._client, method)(Bucket=self.location.bucket, Key=key)
+            except ClientError as exc:
+                if store_unavailable(exc):
+                    raise
+                raise OSError(f"{rel_path}: {exc}") from None
 
     # -- the files ---------------------------------------------------------------------------
     def key(self, rel_path: str) -> str:
