@@ -42,6 +42,16 @@ def make_settings(var_dir: Path, **extra: str) -> Settings:
     return load_settings(env)
 
 
+def reachable_root(prefix: str) -> Path:
+    """A new temporary folder that PostgreSQL's own account can reach when the tests run as
+    root (pytest's temporary folders are mode 700); the caller removes it."""
+    import tempfile
+
+    root = Path(tempfile.mkdtemp(prefix=prefix))
+    root.chmod(0o711)
+    return root
+
+
 def free_port() -> int:
     """A TCP port free on 127.0.0.1 now, for a server a test starts itself."""
     with socket.socket() as s:

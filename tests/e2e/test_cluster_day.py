@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -18,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import free_port, free_ports
+from conftest import free_port, free_ports, reachable_root
 
 from enforcement_brain.lake import tables
 from enforcement_brain.lake.tables import RUN_HISTORY_TABLES, RUN_STAMP_COLUMNS
@@ -92,9 +93,9 @@ def embedded(tmp_path_factory) -> Iterator[tuple[dict[str, str], dict[str, Any]]
 
 
 @pytest.fixture(scope="module")
-def cluster(tmp_path_factory) -> Iterator[tuple[dict[str, str], dict[str, Any]]]:
-    var = tmp_path_factory.mktemp("cluster-var")
-    var.chmod(0o755)  # PostgreSQL runs as its own account and must reach its folder
+def cluster() -> Iterator[tuple[dict[str, str], dict[str, Any]]]:
+    root = reachable_root("eb-cluster-day-")  # PostgreSQL's account must reach its folder
+    var = root / "var"
     env = _base_env(var)
     master = free_ports(3)  # the master, then its two workers
     env.update(
@@ -117,6 +118,7 @@ def cluster(tmp_path_factory) -> Iterator[tuple[dict[str, str], dict[str, Any]]]
         yield env, _run_day(env)
     finally:
         _eb(env, "cluster", "stop", timeout=300)
+        shutil.rmtree(root, ignore_errors=True)
 
 
 def _snapshot(env: dict[str, str]) -> dict[str, list[tuple]]:

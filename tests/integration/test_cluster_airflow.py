@@ -15,7 +15,6 @@ import re
 import shutil
 import signal
 import socket
-import tempfile
 import textwrap
 import time
 from collections.abc import Iterator
@@ -23,7 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from conftest import free_port, make_settings
+from conftest import free_port, make_settings, reachable_root
 
 from enforcement_brain.cluster import airflow_side
 from enforcement_brain.errors import SetupError
@@ -105,16 +104,8 @@ def _instances(stack: AirflowStack, dag_id: str, run_id: str) -> dict[str, dict]
     return {ti["task_id"]: ti for ti in found["task_instances"]}
 
 
-def _reachable_root() -> Path:
-    """A temporary folder PostgreSQL's account can reach when we are root (pytest's own
-    temporary folders are mode 700)."""
-    root = Path(tempfile.mkdtemp(prefix="eb-cluster-airflow-"))
-    root.chmod(0o711)
-    return root
-
-
 def test_a_component_that_does_not_come_up_stops_those_started_before_it():
-    root = _reachable_root()
+    root = reachable_root("eb-cluster-airflow-")
     try:
         with socket.socket() as busy:
             busy.bind(("127.0.0.1", 0))
@@ -141,7 +132,7 @@ def test_a_component_that_does_not_come_up_stops_those_started_before_it():
 
 @pytest.fixture(scope="module")
 def cluster() -> Iterator[Cluster]:
-    root = _reachable_root()
+    root = reachable_root("eb-cluster-airflow-")
     home, marks = root / "home", root / "marks"
     (home / "dags").mkdir(parents=True)
     marks.mkdir()
