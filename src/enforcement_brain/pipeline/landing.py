@@ -413,7 +413,10 @@ def s3_error(exc: Exception, source: Source, day: dt.date, location: str, endpoi
 
     if isinstance(exc, EbError):
         return exc
-    unavailable = store_unavailable(exc)
+    # An endpoint no connection reaches is named as such (a wrong URL, a store not started);
+    # a store that answers but keeps failing is unavailable for now.
+    unreachable = isinstance(exc, bx.EndpointConnectionError | bx.ConnectTimeoutError)
+    unavailable = "" if unreachable else store_unavailable(exc)
     if unavailable:
         return StoreUnavailableError(
             f"{source.id}: delivery {day} at {location}: {unavailable}; nothing landed or "
