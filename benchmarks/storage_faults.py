@@ -56,6 +56,17 @@ def _unquote(text: str) -> str:
     return unquote(text)
 
 
+def _append_kpi(uri: str, row: dict, options: dict[str, str]) -> None:
+    """One row appended to the share table the partners query, as a new commit."""
+    import pyarrow as pa
+    from deltalake import write_deltalake
+
+    write_deltalake(
+        uri, pa.Table.from_pylist([row]), partition_by=["month"], mode="append",
+        storage_options=options,
+    )  # fmt: skip
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--objects", type=int, default=40, help="objects landed (2 a day)")
@@ -71,7 +82,7 @@ def main() -> int:
     import requests
     from cluster_store import LAKE_BUCKET, s3_lake
     from conftest import make_settings
-    from deltalake import DeltaTable, write_deltalake
+    from deltalake import DeltaTable
     from sharing_support import ServiceThread, free_port, issue_profile, sharing_env, standards_copy
 
     from enforcement_brain.declarations import load_catalog
@@ -174,13 +185,7 @@ def main() -> int:
                     "value": float(month),
                     "month": dt.date(2026, month, 1),
                 }
-                write_deltalake(
-                    uri,
-                    pa.Table.from_pylist([row]),
-                    partition_by=["month"],
-                    mode="append",
-                    storage_options=options,
-                )
+                _append_kpi(uri, row, options)
             port = free_port()
             environ = {
                 **sharing_env(tmp / "sharing", port),
@@ -202,13 +207,7 @@ def main() -> int:
                     # Every third query follows a new commit: the log must be read again.
                     if q % 3 == 0:
                         row = {**row, "value": float(q), "month": dt.date(2027, 1 + q % 12, 1)}
-                        write_deltalake(
-                            uri,
-                            pa.Table.from_pylist([row]),
-                            partition_by=["month"],
-                            mode="append",
-                            storage_options=options,
-                        )
+                        _append_kpi(uri, row, options)
                     truth = DeltaTable(uri, storage_options=options)
                     expected = sorted(
                         pa.table(truth.get_add_actions()).column("size_bytes").to_pylist()
