@@ -13,6 +13,17 @@ class EbError(Exception):
     exit_code = 2
 
 
+class CodedError(EbError):
+    """An error with one stable code (``CODE``) that alerting and runbooks match on: the
+    message starts with ``[CODE]`` and ``code`` holds it."""
+
+    CODE = ""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(f"[{self.CODE}] {message}")
+        self.code = self.CODE
+
+
 class ConfigError(EbError):
     """A setting is missing or malformed (bad ``DATE``, unwritable lake root, no Java...)."""
 
@@ -32,7 +43,7 @@ class DeliveryError(EbError):
     """A delivery in landing cannot be read; it stays in landing and the message names it."""
 
 
-class LandingChecksumError(DeliveryError):
+class LandingChecksumError(CodedError, DeliveryError):
     """A landed file no longer has the checksum its manifest recorded: it changed after landing.
 
     The message starts with ``[EB-LANDING-CHECKSUM]`` and names the source, the delivery, the file
@@ -40,10 +51,6 @@ class LandingChecksumError(DeliveryError):
     """
 
     CODE = "EB-LANDING-CHECKSUM"
-
-    def __init__(self, message: str) -> None:
-        super().__init__(f"[{self.CODE}] {message}")
-        self.code = self.CODE
 
 
 class SchemaDriftError(DeliveryError):
@@ -63,7 +70,7 @@ class SchemaDriftError(DeliveryError):
         self.code = code
 
 
-class DiskFullError(EbError):
+class DiskFullError(CodedError):
     """A write failed because the lake's file system is full (``ENOSPC``).
 
     The message starts with ``[EB-LAKE-007]`` and names the table and the free space left.
@@ -73,10 +80,6 @@ class DiskFullError(EbError):
     """
 
     CODE = "EB-LAKE-007"
-
-    def __init__(self, message: str) -> None:
-        super().__init__(f"[{self.CODE}] {message}")
-        self.code = self.CODE
 
 
 def is_disk_full(exc: BaseException) -> bool:
@@ -115,7 +118,7 @@ class ClockError(ConfigError):
         self.code = code
 
 
-class RunLockedError(EbError):
+class RunLockedError(CodedError):
     """Another job holds the lake lock: ``eb run``, ``eb backfill``, ``eb replay`` and the
     doctor's repairs write the same tables and landing days, so one runs at a time.
 
@@ -125,12 +128,8 @@ class RunLockedError(EbError):
 
     CODE = "EB-RUN-LOCKED"
 
-    def __init__(self, message: str) -> None:
-        super().__init__(f"[{self.CODE}] {message}")
-        self.code = self.CODE
 
-
-class StoreUnavailableError(EbError):
+class StoreUnavailableError(CodedError):
     """An object store kept failing (500, 503, ``SlowDown``, reset connections, timeouts)
     past the client's bounded retries.
 
@@ -142,7 +141,3 @@ class StoreUnavailableError(EbError):
     """
 
     CODE = "EB-STORE-UNAVAILABLE"
-
-    def __init__(self, message: str) -> None:
-        super().__init__(f"[{self.CODE}] {message}")
-        self.code = self.CODE
