@@ -128,7 +128,7 @@ def start(
     resolve_s3a_jars(settings.s3a_jar_dir)
     keys = storage.credentials(settings, env)
     settings.cluster_dir.mkdir(parents=True, exist_ok=True)
-    before = {name for name, d in components(settings) if d.status().running}
+    before = {name for name, d in components(settings, airflow=airflow) if d.status().running}
     run = run_settings(settings)
     process_env = {**keys, "SPARK_LOCAL_IP": "127.0.0.1"}
     try:
@@ -145,7 +145,7 @@ def start(
         if airflow:  # its workers run the day's tasks against this lake and Connect server
             airflow_side.start_all(run, run.spark_remote, extra_env=keys)
     except BaseException:
-        for name, daemon in reversed(components(settings)):
+        for name, daemon in reversed(components(settings, airflow=airflow)):
             if name not in before:
                 daemon.stop()
         raise
