@@ -7,6 +7,7 @@ real declaration is exercised while nothing test-only lands in ``data_standards/
 from __future__ import annotations
 
 import contextlib
+import datetime as dt
 import json
 import os
 import shutil
@@ -24,6 +25,16 @@ from conftest import free_port, make_settings
 from enforcement_brain.settings import REPO_ROOT, Settings
 
 SECRET = "test-sharing-secret"
+
+#: Rows of ``gold.kpi_monthly`` for a share table the tests serve (three KPI values, two months).
+KPIS = [
+    {"kpi_id": k, "kpi_name_zh": n, "unit": u, "value": v, "month": m}
+    for k, n, u, v, m in [
+        ("K01", "执法检查次数", "count", 120.0, dt.date(2026, 10, 1)),
+        ("K02", "超限率", "ratio", 0.031, dt.date(2026, 10, 1)),
+        ("K01", "执法检查次数", "count", 131.0, dt.date(2026, 11, 1)),
+    ]
+]
 
 CITY_POLICE = """\
 id: city_police

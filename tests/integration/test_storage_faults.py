@@ -23,7 +23,14 @@ import pytest
 import requests
 from cluster_store import LAKE_BUCKET, s3_lake
 from conftest import make_settings
-from sharing_support import ServiceThread, free_port, issue_profile, sharing_env, standards_copy
+from sharing_support import (
+    KPIS,
+    ServiceThread,
+    free_port,
+    issue_profile,
+    sharing_env,
+    standards_copy,
+)
 
 from enforcement_brain.declarations import load_catalog
 from enforcement_brain.errors import StoreUnavailableError
@@ -218,14 +225,6 @@ def test_a_history_append_under_a_persistent_commit_fault_stops_coded_at_the_old
 # -- the sharing service -----------------------------------------------------------------------
 
 IFACE = "provincial_supervision"
-KPIS = [
-    {"kpi_id": k, "kpi_name_zh": n, "unit": u, "value": v, "month": m}
-    for k, n, u, v, m in [
-        ("K01", "执法检查次数", "count", 120.0, dt.date(2026, 10, 1)),
-        ("K02", "超限率", "ratio", 0.031, dt.date(2026, 10, 1)),
-        ("K01", "执法检查次数", "count", 131.0, dt.date(2026, 11, 1)),
-    ]
-]
 
 
 @pytest.fixture(scope="module")

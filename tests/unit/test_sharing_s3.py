@@ -29,6 +29,7 @@ import pytest
 import requests
 from conftest import make_settings, s3_credentials, s3_server
 from sharing_support import (
+    KPIS,
     ServiceThread,
     audit_rows,
     free_port,
@@ -79,14 +80,6 @@ ALERTS_V0 = [
     _alert("b2", "苏C****5", 1.1, D2),
 ]
 ALERTS_V1_D2 = [_alert("b1", "苏C****4", 0.4, D2), _alert("b3", "苏C****6", 0.9, D2)]
-KPIS = [
-    {"kpi_id": k, "kpi_name_zh": n, "unit": u, "value": v, "month": m}
-    for k, n, u, v, m in [
-        ("K01", "执法检查次数", "count", 120.0, dt.date(2026, 10, 1)),
-        ("K02", "超限率", "ratio", 0.031, dt.date(2026, 10, 1)),
-        ("K01", "执法检查次数", "count", 131.0, dt.date(2026, 11, 1)),
-    ]
-]
 ACTIVITY_COUNTS = [
     "plans",
     "tasks",
