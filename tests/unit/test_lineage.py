@@ -271,17 +271,22 @@ def test_step_events_carry_datasets_schema_column_lineage_and_parent(settings, c
     assert error["message"] == "boom" and error["programmingLanguage"] == "PYTHON"
 
 
-def test_check_reports_what_breaks_the_model() -> None:
-    good = {
+def _run_event(run_id: str, job: str, job_facets: dict | None = None) -> dict:
+    """A START run event with no datasets, as the spec's RunEvent has it."""
+    return {
         "eventType": "START",
         "eventTime": "2026-12-05T01:00:00+00:00",
         "producer": events.PRODUCER,
         "schemaURL": "https://openlineage.io/spec/2-0-2/OpenLineage.json#/$defs/RunEvent",
-        "run": {"runId": "01930000-0000-7000-8000-000000000003", "facets": {}},
-        "job": {"namespace": "n", "name": "j", "facets": {}},
+        "run": {"runId": run_id, "facets": {}},
+        "job": {"namespace": "n", "name": job, "facets": job_facets or {}},
         "inputs": [],
         "outputs": [],
     }
+
+
+def test_check_reports_what_breaks_the_model() -> None:
+    good = _run_event("01930000-0000-7000-8000-000000000003", "j")
     assert check.problems(good) == []
     assert check.problems({**good, "run": {"runId": "not-a-uuid"}})
     assert check.problems({**good, "eventType": "DONE"})
@@ -295,16 +300,7 @@ def test_the_providers_airflow_facet_is_checked_by_where_it_sits() -> None:
     (``AirflowJobFacet``); on a task's run, the task instance (``AirflowRunFacet``)."""
     meta = {"_producer": events.PRODUCER, "_schemaURL": "https://example.invalid/x.json"}
     dag_job = {**meta, "taskTree": {}, "taskGroups": {}, "tasks": {}}
-    event = {
-        "eventType": "START",
-        "eventTime": "2026-12-05T01:00:00+00:00",
-        "producer": events.PRODUCER,
-        "schemaURL": "https://openlineage.io/spec/2-0-2/OpenLineage.json#/$defs/RunEvent",
-        "run": {"runId": "01930000-0000-7000-8000-000000000004", "facets": {}},
-        "job": {"namespace": "n", "name": "ingest_x", "facets": {"airflow": dag_job}},
-        "inputs": [],
-        "outputs": [],
-    }
+    event = _run_event("01930000-0000-7000-8000-000000000004", "ingest_x", {"airflow": dag_job})
     assert check.problems(event) == []
     on_run = {**event, "run": {**event["run"], "facets": {"airflow": dag_job}}}
     assert "run.airflow: 'taskInstance' is a required property" in check.problems(on_run)
