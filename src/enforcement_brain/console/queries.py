@@ -97,25 +97,8 @@ def _ops_table(settings: Settings, table: str) -> Any:
     kept = _READ.get(uri)
     if kept is not None and kept[0] == stamp:
         return kept[1]
-    _READ[uri] = (stamp, _read_all(delta))
+    _READ[uri] = (stamp, tables.read_all(delta))
     return _READ[uri][1]
-
-
-def _read_all(delta: Any) -> Any:
-    """Every row of a Delta table as one Arrow table in one chunk.
-
-    Read by delta-rs's own query engine, which opens the files in parallel (on a month of
-    small ``ops`` files several times faster than an Arrow dataset that lists each file's
-    partition first), and in one chunk because filters over a thousand chunks cost more than
-    the rows. Its text columns come as ``string_view``; they are cast to plain strings, which
-    the pages' filters and sorts take."""
-    import pyarrow as pa
-    from deltalake import QueryBuilder
-
-    table = pa.table(QueryBuilder().register("t", delta).execute("select * from t").read_all())
-    plain = {pa.string_view(): pa.string(), pa.binary_view(): pa.binary()}
-    schema = pa.schema([f.with_type(plain.get(f.type, f.type)) for f in table.schema])
-    return table.cast(schema).combine_chunks()
 
 
 def _last_day(settings: Settings, table: str) -> dt.date | None:

@@ -469,6 +469,24 @@ def read_rows(
     return dataset.to_table(columns=columns, filter=where).to_pylist()
 
 
+def read_all(delta: Any) -> Any:
+    """Every row of an open Delta table as one Arrow table in one chunk.
+
+    Read by delta-rs's own query engine, which opens the files in parallel: on a month of
+    small history files it was 1.7x (``ops.batch_log``) to 2.5-6x (``ops.dq_ledger``,
+    partitioned) faster than :func:`read_rows`' Arrow dataset, which lists each file's
+    partition first. One chunk, because filters over a thousand chunks cost more than the
+    rows. Its text columns come as ``string_view``; they are cast to plain strings, which
+    Arrow's filters and sorts take."""
+    import pyarrow as pa
+    from deltalake import QueryBuilder
+
+    table = pa.table(QueryBuilder().register("t", delta).execute("select * from t").read_all())
+    plain = {pa.string_view(): pa.string(), pa.binary_view(): pa.binary()}
+    schema = pa.schema([f.with_type(plain.get(f.type, f.type)) for f in table.schema])
+    return table.cast(schema).combine_chunks()
+
+
 #: Spark DDL types of the history tables, as Arrow types (what Delta stores for each).
 _ARROW_TYPES = {
     "string": "string",
